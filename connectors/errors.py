@@ -1,0 +1,104 @@
+"""The one error hierarchy of casebridge.
+
+Library code raises these typed errors; only the CLI turns them into one-line messages and exit codes.
+``UserError`` and its subclasses are things the user can fix (bad config, bad input, a tracker that lacks
+a field): the CLI prints them without a traceback unless ``-v``.
+
+Exit codes (the sync job's contract, see DESIGN.md): 0 ok, 1 some cases failed, 2 usage/config/input
+error, 3 tracker unreachable or refused authentication.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_CASES_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+
+class CasebridgeError(Exception):
+    """Base of every error casebridge raises on purpose."""
+
+    exit_code = EXIT_CASES_FAILED
+
+
+class UserError(CasebridgeError):
+    """Something the user can fix; shown as one line, no traceback unless -v."""
+
+    exit_code = EXIT_USAGE
+
+
+class ConfigError(UserError):
+    """The configuration file is missing, unreadable or invalid (``[section] key <- problem``)."""
+
+
+class SecretError(ConfigError):
+    """A secret pointer (env var or command) could not be resolved. Never carries the secret itself."""
+
+
+class WorkflowError(UserError):
+    """A workflow definition is invalid (``FILE: path.to.key <- problem``)."""
+
+
+class IntakeError(UserError):
+    """An intake file is invalid (``FILE:LINE: field: problem``); nothing was written."""
+
+
+class LockHeldError(UserError):
+    """Another run holds the run lock."""
+
+
+class SafetyValveError(UserError):
+    """A source suddenly returned nothing while the state store knows many cases; refused without --force."""
+
+
+class EscalationBlocked(UserError):
+    """A case cannot be escalated (for example, no Article 3 self-check); names the case and the field."""
+
+
+class TrackerError(CasebridgeError):
+    """A tracker call failed. ``case`` names the case reference when the failure is about one case."""
+
+    def __init__(self, message: str, *, case: str | None = None) -> None:
+        super().__init__(message)
+        self.case = case
+
+
+class TrackerUnreachable(TrackerError):
+    """Connection refused, DNS failure, timeout: the tracker could not be reached."""
+
+    exit_code = EXIT_UNREACHABLE
+
+
+class AuthenticationFailed(TrackerError):
+    """The tracker refused our credentials (401), or silently treated us as anonymous."""
+
+    exit_code = EXIT_UNREACHABLE
+
+
+class PermissionDenied(TrackerError):
+    """403: the account lacks a permission."""
+
+
+class NotFoundError(TrackerError):
+    """404: the case, project or object does not exist."""
+
+
+class RejectedError(TrackerError):
+    """The tracker rejected a write (422/400) with its own messages."""
+
+
+class TransitionNotAllowed(TrackerError):
+    """The tracker's workflow does not allow moving the case to that state (or silently ignored it)."""
+
+
+class TransientError(TrackerError):
+    """429, 5xx or a dropped connection: worth retrying. ``retry_after`` in seconds when the server said."""
+
+    def __init__(self, message: str, *, case: str | None = None, retry_after: float | None = None) -> None:
+        super().__init__(message, case=case)
+        self.retry_after = retry_after
+
+
+class SchemaMissing(UserError):
+    """The tracker lacks fields, statuses or transitions the workflow needs; the message says how to add them."""

@@ -1,0 +1,182 @@
+"""The canonical data-request case (fields and enums from shared/domain/README.md).
+
+A ``Case`` holds case metadata only, never the data a provider disclosed. The ``reference`` is the
+idempotency key: intake, connectors and escalation all find a case by it.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+
+class RequestType(StrEnum):
+    SUBSCRIBER = "subscriber"
+    TRAFFIC = "traffic"
+    CONTENT = "content"
+    PRESERVATION = "preservation"
+    EMERGENCY = "emergency"
+    DOMAIN_REGISTRATION = "domain_registration"
+
+
+class LegalBasis(StrEnum):
+    VOLUNTARY = "voluntary"
+    US_2702_EMERGENCY = "us-2702-emergency"
+    US_2703F = "us-2703f"
+    BUDAPEST_29 = "budapest-29"
+    BUDAPEST_2AP_7 = "budapest-2ap-7"
+    EU_EPO = "eu-epo"
+    EU_EPO_PR = "eu-epo-pr"
+    MLAT = "mlat"
+    LETTERS_ROGATORY = "letters-rogatory"
+    NIS2 = "nis2"
+
+
+class Outcome(StrEnum):
+    FULL = "full"
+    PARTIAL = "partial"
+    NO_DATA = "no_data"
+    REFUSED = "refused"
+    REDIRECTED_MLA = "redirected_mla"
+
+
+class IdentifierType(StrEnum):
+    EMAIL = "email"
+    PHONE = "phone"
+    USERNAME = "username"
+    URL = "url"
+    IP = "ip"
+    DOMAIN = "domain"
+    ACCOUNT_ID = "account_id"
+    IMEI = "imei"
+    WALLET = "wallet"
+
+
+class Urgency(StrEnum):
+    ROUTINE = "routine"
+    URGENT = "urgent"
+    THREAT_TO_LIFE = "threat_to_life"
+
+
+NonEmpty = Annotated[str, Field(min_length=1, max_length=2000)]
+ShortText = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class Identifier(BaseModel):
+    """One typed account identifier with the time range asked for (both ends optional)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    type: IdentifierType
+    value: ShortText
+    range_from: AwareDatetime | None = Field(default=None, alias="from")
+    range_to: AwareDatetime | None = Field(default=None, alias="to")
+
+
+class Case(BaseModel):
+    """A cross-border data request. Timestamps must carry an offset; naive ones are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    reference: Annotated[str, Field(min_length=1, max_length=100)]
+    title: ShortText
+    provider: ShortText
+    provider_legal_entity: ShortText | None = None
+    provider_country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    provider_ticket: ShortText | None = None
+    request_type: RequestType
+    legal_basis: LegalBasis
+    court_order_ref: ShortText | None = None
+    court: ShortText | None = None
+    order_date: date | None = None
+    requesting_agency: ShortText | None = None
+    officer: ShortText | None = None
+    officer_email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
+    timezone: str = "UTC"
+    offence: NonEmpty | None = None
+    statute: ShortText | None = None
+    penalty: ShortText | None = None
+    facts: NonEmpty | None = None
+    identifiers: tuple[Identifier, ...] = ()
+    submitted_at: AwareDatetime | None = None
+    acknowledged_at: AwareDatetime | None = None
+    responded_at: AwareDatetime | None = None
+    outcome: Outcome | None = None
+    refusal_text: NonEmpty | None = None
+    preservation_expires_at: AwareDatetime | None = None
+    extensions_used: Annotated[int, Field(ge=0, le=10)] = 0
+    urgency: Urgency = Urgency.ROUTINE
+    # Escalation (issue 6): INTERPOL Art. 3 self-check: who confirmed the matter is not political,
+    # military, religious or racial, and when. An escalation without it is refused.
+    article3_checked_by: ShortText | None = None
+    article3_checked_at: AwareDatetime | None = None
+    handling_restrictions: NonEmpty | None = None
+    ncb_action: NonEmpty | None = None
+
+    @field_validator("reference")
+    @classmethod
+    def _reference_printable(cls, value: str) -> str:
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("must not contain control characters")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r} (for example Asia/Karachi)") from None
+        return value
+
+    def to_record(self) -> dict[str, Any]:
+        """JSON-ready dict (ISO 8601 timestamps), the shape intake JSON accepts back."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """The case entered ``state`` (a workflow state name) at ``at`` (aware). The first one is creation."""
+
+    at: datetime
+    state: str
+
+
+@dataclass(frozen=True)
+class ClockFields:
+    """What the tracker holds for one clock: written by sync only when it changes."""
+
+    due_at: datetime | None
+    warn_at: datetime | None
+    state: str
+
+
+@dataclass(frozen=True)
+class SlaFields:
+    """The SLA fields sync writes back: per clock name its fields, and the case's escalation level."""
+
+    clocks: dict[str, ClockFields] = field(default_factory=dict)
+    escalation_level: int = 0
+
+
+@dataclass
+class TrackedCase:
+    """A case as a tracker holds it.
+
+    ``key`` is the tracker's own id (Redmine issue id, Jira key, local row id) as a string.
+    ``state`` is the workflow state name (connectors map tracker statuses to workflow states).
+    ``history`` is None when the connector did not fetch it (list calls); ``read_history`` fills it.
+    """
+
+    key: str
+    case: Case
+    state: str
+    updated_at: datetime
+    sla: SlaFields = field(default_factory=SlaFields)
+    history: list[StatusChange] | None = None
+    url: str | None = None
