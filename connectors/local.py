@@ -217,9 +217,7 @@ class LocalConnector(Connector):
 
     def list_cases(self, updated_since: datetime | None = None) -> Iterator[TrackedCase]:
         since = _iso(updated_since) if updated_since else ""
-        rows = self.db.execute(
-            "SELECT * FROM cases WHERE updated_at >= ? ORDER BY updated_at, id", (since,)
-        ).fetchall()
+        rows = self.db.execute("SELECT * FROM cases WHERE updated_at >= ? ORDER BY updated_at, id", (since,)).fetchall()
         for row in rows:
             yield self._tracked(row)
 
@@ -255,7 +253,9 @@ class LocalConnector(Connector):
             )
             db.execute("UPDATE cases SET state = ?, updated_at = ? WHERE id = ?", (state, _iso(stamp), row["id"]))
             if note:
-                db.execute("INSERT INTO comments (case_id, at, markdown) VALUES (?, ?, ?)", (row["id"], _iso(stamp), note))
+                db.execute(
+                    "INSERT INTO comments (case_id, at, markdown) VALUES (?, ?, ?)", (row["id"], _iso(stamp), note)
+                )
 
     def set_sla_fields(self, key: str, sla: SlaFields) -> None:
         row = self._row(key)
@@ -271,7 +271,8 @@ class LocalConnector(Connector):
         row = self._row(key)
         with self._write() as db:
             db.execute(
-                "INSERT INTO comments (case_id, at, markdown) VALUES (?, ?, ?)", (row["id"], _iso(self.clock()), markdown)
+                "INSERT INTO comments (case_id, at, markdown) VALUES (?, ?, ?)",
+                (row["id"], _iso(self.clock()), markdown),
             )
 
     def comments(self, key: str) -> list[str]:

@@ -92,9 +92,7 @@ class ConnectorContract:
     def test_sla_fields_round_trip(self, connector: Connector) -> None:
         created = connector.create_case(make_case("FIA-CCW-2026-0106"))
         due = created.updated_at.replace(microsecond=0)
-        sla = SlaFields(
-            clocks={"followup": ClockFields(due_at=due, warn_at=None, state="running")}, escalation_level=1
-        )
+        sla = SlaFields(clocks={"followup": ClockFields(due_at=due, warn_at=None, state="running")}, escalation_level=1)
         connector.set_sla_fields(created.key, sla)
         found = connector.find_case("FIA-CCW-2026-0106")
         assert found is not None

@@ -115,9 +115,7 @@ def _build(raw: schema.WorkflowFile) -> Workflow:
             description=c.description,
         )
     policies = tuple(_build_policy(i, p, clocks, calendars) for i, p in enumerate(raw.policies))
-    transitions = tuple(
-        Transition(sources=frozenset(t.from_), target=t.to, name=t.name) for t in raw.transitions
-    )
+    transitions = tuple(Transition(sources=frozenset(t.from_), target=t.to, name=t.name) for t in raw.transitions)
     return Workflow(
         name=raw.workflow.name,
         initial=raw.workflow.initial,

@@ -30,7 +30,7 @@ def parse_duration(text: str, *, day_seconds: float = 86400) -> float:
         total += value * (day_seconds if unit == "d" else 7 * day_seconds if unit == "w" else _UNIT_SECONDS[unit])
         pos = match.end()
     if not cleaned or pos != len(cleaned) or cleaned[pos:].strip():
-        raise ValueError(f"bad duration {text!r}: use a number and a unit s, m, h, d or w, like \"8h\" or \"10d\"")
+        raise ValueError(f'bad duration {text!r}: use a number and a unit s, m, h, d or w, like "8h" or "10d"')
     return total
 
 
@@ -91,7 +91,7 @@ class CalendarSpec(_Strict):
         if isinstance(value, str):
             match = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", value.strip())
             if not match:
-                raise ValueError(f"bad hours {value!r}: use \"HH:MM-HH:MM\" like \"09:00-17:00\"")
+                raise ValueError(f'bad hours {value!r}: use "HH:MM-HH:MM" like "09:00-17:00"')
             h1, m1, h2, m2 = (int(g) for g in match.groups())
             if not (h1 < 24 and h2 <= 24 and m1 < 60 and m2 < 60):
                 raise ValueError(f"bad hours {value!r}: not a time of day")
@@ -164,7 +164,7 @@ class TargetSpec(_Strict):
 def _known(values: list[str], allowed: set[str], what: str) -> list[str]:
     for value in values:
         if value != WILDCARD and value not in allowed:
-            raise ValueError(f"unknown {what} {value!r} (known: {', '.join(sorted(allowed))}, or \"*\")")
+            raise ValueError(f'unknown {what} {value!r} (known: {", ".join(sorted(allowed))}, or "*")')
     return values
 
 
