@@ -125,7 +125,9 @@ def _plan_for(workflow: Workflow) -> _WorkflowPlan:
         return entry[1]
     plan = _WorkflowPlan(workflow)
     key = id(workflow)
-    _PLANS[key] = (weakref.ref(workflow, lambda _ref: _PLANS.pop(key, None)), plan)
+    # The callback binds the dict's pop: module globals may already be gone at interpreter exit.
+    forget = _PLANS.pop
+    _PLANS[key] = (weakref.ref(workflow, lambda _ref: forget(key, None)), plan)
     return plan
 
 
