@@ -25,10 +25,10 @@ from __future__ import annotations
 
 import logging
 import weakref
+from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from operator import itemgetter
 
 from workflows.calendars import BusinessTimeline, calendar_named, timeline_for
 from workflows.cases import Case, StatusChange
@@ -39,7 +39,6 @@ log = logging.getLogger(__name__)
 __all__ = ["ClockResult", "evaluate_case", "evaluate_clock"]
 
 _fromtimestamp = datetime.fromtimestamp
-_by_time = itemgetter(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +72,9 @@ class _ClockSpec:
     pause_in: frozenset[str]  # empty for legal clocks, whatever the definition says
     start_field: str | None
     timeline: BusinessTimeline | None  # None: 24x7, plain arithmetic
+    # states sequence -> (cycle, begin, stop): histories follow few distinct workflow paths, so the
+    # start/stop scan is memoised per clock (bounded; see _latest_cycle).
+    cycles: dict[tuple[str, ...], tuple[int, int, int]] = field(default_factory=dict, compare=False)
 
 
 def _spec(clock: ClockDef, calendar: Calendar) -> _ClockSpec:
@@ -131,10 +133,23 @@ def _plan_for(workflow: Workflow) -> _WorkflowPlan:
     return plan
 
 
-def _epoch_history(history: Sequence[StatusChange]) -> list[tuple[float, str]]:
-    hist = [(change.at.timestamp(), change.state) for change in history]
-    hist.sort(key=_by_time)  # stable, and linear on the already ordered lists trackers return
-    return hist
+@dataclass(slots=True)
+class _History:
+    """A case's status history up to ``now``, prepared once and shared by all its clocks."""
+
+    changes: Sequence[StatusChange]  # time-ordered
+    times: list[float]  # epoch seconds of each change
+    states: tuple[str, ...]  # states of the changes at or before now (a prefix of changes)
+
+
+def _prepare(history: Sequence[StatusChange], now_e: float) -> _History:
+    times = [change.at.timestamp() for change in history]
+    if times != sorted(times):  # trackers return ordered lists; sort (stably) only when they do not
+        order = sorted(range(len(times)), key=times.__getitem__)
+        history = [history[i] for i in order]
+        times = [times[i] for i in order]
+    seen = bisect_right(times, now_e)  # changes after now have not happened yet
+    return _History(history, times, tuple([history[i].state for i in range(seen)]))
 
 
 def evaluate_case(
@@ -144,8 +159,8 @@ def evaluate_case(
     pairs = _plan_for(workflow).pairs_for(case.request_type, case.legal_basis)
     if not pairs:
         return []
-    hist = _epoch_history(history)
     now_e = now.timestamp()
+    hist = _prepare(history, now_e)
     return [_evaluate(spec, target, case, hist, now_e) for spec, target in pairs]
 
 
@@ -161,11 +176,8 @@ def evaluate_clock(
     spec = _SPECS.get((clock, calendar))
     if spec is None:
         spec = _SPECS[(clock, calendar)] = _spec(clock, calendar)
-    return _evaluate(spec, target, case, _epoch_history(history), now.timestamp())
-
-
-def _dt(epoch: float | None) -> datetime | None:
-    return None if epoch is None else _fromtimestamp(epoch, UTC)
+    now_e = now.timestamp()
+    return _evaluate(spec, target, case, _prepare(history, now_e), now_e)
 
 
 def _not_started(spec: _ClockSpec, target: ClockTarget, target_s: float) -> ClockResult:
@@ -187,60 +199,65 @@ def _not_started(spec: _ClockSpec, target: ClockTarget, target_s: float) -> Cloc
     )
 
 
-def _latest_cycle(spec: _ClockSpec, hist: list[tuple[float, str]], now_e: float) -> tuple[int, int, int, int]:
-    """(cycle number, index that started it, index that stopped it or -1, entries up to now)."""
+_CYCLE_MEMO_LIMIT = 4096
+
+
+def _latest_cycle(spec: _ClockSpec, states: tuple[str, ...]) -> tuple[int, int, int]:
+    """(cycle number, index that started it, index that stopped it or -1); cycle 0: never started."""
+    found = spec.cycles.get(states)
+    if found is not None:
+        return found
     start_on, stop_on = spec.start_on, spec.stop_on
     cycle = 0
     begin = stop = -1
-    seen = 0
-    for i, (t, state) in enumerate(hist):
-        if t > now_e:  # the future (relative to now) has not happened yet
-            break
-        seen = i + 1
-        if begin < 0 or stop >= 0:  # idle: not started yet, or stopped
+    idle = True  # not started yet, or stopped
+    for i, state in enumerate(states):
+        if idle:
             if state in start_on:
                 cycle += 1
-                begin, stop = i, -1
+                begin, stop, idle = i, -1, False
         elif state in stop_on:
-            stop = i
-    return cycle, begin, stop, seen
+            stop, idle = i, True
+    if len(spec.cycles) >= _CYCLE_MEMO_LIMIT:  # unusually many distinct paths: start over
+        spec.cycles.clear()
+    found = spec.cycles[states] = (cycle, begin, stop)
+    return found
 
 
-def _evaluate(
-    spec: _ClockSpec, target: ClockTarget, case: Case, hist: list[tuple[float, str]], now_e: float
-) -> ClockResult:
+def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History, now_e: float) -> ClockResult:
     target_s = target.target
     if target.max_extensions and case.extensions_used:
         target_s += min(case.extensions_used, target.max_extensions) * target.extension
-    cycle, begin, stop, seen = _latest_cycle(spec, hist, now_e)
+    states = hist.states
+    cycle, begin, stop = _latest_cycle(spec, states)
     if cycle == 0:
         return _not_started(spec, target, target_s)
-    start = hist[begin][0]
+    times = hist.times
+    started_at = hist.changes[begin].at
     if cycle == 1 and spec.start_field is not None:
-        field_value = getattr(case, spec.start_field, None)
-        if field_value is not None:
-            start = field_value.timestamp()
+        started_at = getattr(case, spec.start_field, None) or started_at
+    start = started_at.timestamp()
     if start > now_e:
         return _not_started(spec, target, target_s)
 
     stopped = stop >= 0
-    seg_end = stop if stopped else seen
-    end = hist[stop][0] if stopped else now_e
+    seg_end = stop if stopped else len(states)
+    end = times[stop] if stopped else now_e
     pause_in, tl, warn_s = spec.pause_in, spec.timeline, target.warn
     elapsed = paused = 0.0
     warn_x = due_x = None  # instants the warn / target thresholds were reached
     running = False  # is the last stretch (up to the stop or now) running?
     run_a = run_e0 = 0.0  # ...its start and the elapsed time before it
     for k in range(begin, seg_end):
-        a = hist[k][0]
+        a = times[k]
         # The starting state holds from `start` (start_field may be earlier than its entry); when
         # start_field is later, stretches before it are clipped.
         if k == begin or a < start:
             a = start
-        b = hist[k + 1][0] if k + 1 < seg_end else end
+        b = times[k + 1] if k + 1 < seg_end else end
         if b < a:
             b = a
-        if hist[k][1] in pause_in:
+        if states[k] in pause_in:
             paused += b - a
             running = False
             continue
@@ -262,7 +279,7 @@ def _evaluate(
             ClockState.BREACHED
             if breached
             else ClockState.MET
-            if hist[stop][1] in spec.met_on
+            if states[stop] in spec.met_on
             else ClockState.STOPPED
         )
     else:
@@ -281,10 +298,10 @@ def _evaluate(
         spec.name,
         spec.kind,
         state,
-        _fromtimestamp(start, UTC),
-        _dt(due),
-        _dt(warn),
-        _fromtimestamp(end, UTC) if stopped else None,
+        started_at,  # the case's own datetime objects are reused (aware, any zone): no conversion
+        None if due is None else _fromtimestamp(due, UTC),
+        None if warn is None else _fromtimestamp(warn, UTC),
+        hist.changes[stop].at if stopped else None,
         elapsed,
         target_s - elapsed,
         paused,
