@@ -76,9 +76,18 @@ class BusinessTimeline(Timeline):
     # -- public (epoch seconds) ------------------------------------------------------------------
     def between(self, a: float, b: float) -> float:
         """Working seconds in [a, b) (negative when b < a)."""
-        self._cover(a)
-        self._cover(b)
-        return self._worked_before(b) - self._worked_before(a)
+        # Hot path: _cover and _worked_before inlined (the engine calls this per running stretch).
+        lo, hi = self._lo, self._hi
+        if not (lo <= a < hi and lo <= b < hi):
+            self._cover(a)
+            self._cover(b)
+        opens, closes, cum = self._opens, self._closes, self._cum
+        i = bisect_right(opens, b) - 1
+        worked = cum[i] + (b if b < closes[i] else closes[i]) - opens[i] if i >= 0 else 0.0
+        i = bisect_right(opens, a) - 1
+        if i >= 0:
+            worked -= cum[i] + (a if a < closes[i] else closes[i]) - opens[i]
+        return worked
 
     def add(self, start: float, seconds: float) -> float:
         """The earliest instant at which ``seconds`` working seconds have passed since ``start``.

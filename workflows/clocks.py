@@ -75,6 +75,7 @@ class _ClockSpec:
     # states sequence -> (cycle, begin, stop): histories follow few distinct workflow paths, so the
     # start/stop scan is memoised per clock (bounded; see _latest_cycle).
     cycles: dict[tuple[str, ...], tuple[int, int, int]] = field(default_factory=dict, compare=False)
+    idle_results: dict[tuple[int, float], ClockResult] = field(default_factory=dict, compare=False)
 
 
 def _spec(clock: ClockDef, calendar: Calendar) -> _ClockSpec:
@@ -119,6 +120,8 @@ class _WorkflowPlan:
 # is treated as immutable once loaded (the loader builds a fresh one for every load).
 _PLANS: dict[int, tuple[weakref.ref[Workflow], _WorkflowPlan]] = {}
 _SPECS: dict[tuple[ClockDef, Calendar], _ClockSpec] = {}
+# Bound of each per-clock memo (distinct state paths, shared not-started results).
+_CYCLE_MEMO_LIMIT = 4096
 
 
 def _plan_for(workflow: Workflow) -> _WorkflowPlan:
@@ -149,6 +152,8 @@ def _prepare(history: Sequence[StatusChange], now_e: float) -> _History:
         history = [history[i] for i in order]
         times = [times[i] for i in order]
     seen = bisect_right(times, now_e)  # changes after now have not happened yet
+    if seen == len(times):
+        return _History(history, times, tuple([change.state for change in history]))
     return _History(history, times, tuple([history[i].state for i in range(seen)]))
 
 
@@ -181,25 +186,20 @@ def evaluate_clock(
 
 
 def _not_started(spec: _ClockSpec, target: ClockTarget, target_s: float) -> ClockResult:
-    return ClockResult(
-        spec.name,
-        spec.kind,
-        ClockState.NOT_STARTED,
-        None,
-        None,
-        None,
-        None,
-        0.0,
-        None,
-        0.0,
-        target_s,
-        0,
-        target,
-        0.0,
-    )
-
-
-_CYCLE_MEMO_LIMIT = 4096
+    # Results are immutable, so every not-started clock with the same target shares one (many cases
+    # never reach a clock such as mla); keyed by identity, checked against the stored target.
+    key = (id(target), target_s)
+    found = spec.idle_results.get(key)
+    if found is not None and found.target is target:
+        return found
+    found = ClockResult(
+        spec.name, spec.kind, ClockState.NOT_STARTED, None, None, None, None,
+        0.0, None, 0.0, target_s, 0, target, 0.0,
+    )  # fmt: skip
+    if len(spec.idle_results) >= _CYCLE_MEMO_LIMIT:
+        spec.idle_results.clear()
+    spec.idle_results[key] = found
+    return found
 
 
 def _latest_cycle(spec: _ClockSpec, states: tuple[str, ...]) -> tuple[int, int, int]:
@@ -261,8 +261,7 @@ def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History,
             paused += b - a
             running = False
             continue
-        d = b - a if tl is None else tl.between(a, b)
-        e1 = elapsed + d
+        e1 = elapsed + (b - a if tl is None else tl.between(a, b))
         if warn_x is None and e1 >= warn_s:
             warn_x = _advance(tl, a, warn_s - elapsed)
         if due_x is None and e1 >= target_s:
@@ -271,8 +270,12 @@ def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History,
         elapsed = e1
 
     # Thresholds not reached yet are projected from the current running stretch (None while paused).
-    due = due_x if due_x is not None else (_advance(tl, run_a, target_s - run_e0) if running else None)
-    warn = warn_x if warn_x is not None else (_advance(tl, run_a, warn_s - run_e0) if running else None)
+    due, warn = due_x, warn_x
+    if running:
+        if due is None:
+            due = run_a + (target_s - run_e0) if tl is None else _advance(tl, run_a, target_s - run_e0)
+        if warn is None:
+            warn = run_a + max(0.0, warn_s - run_e0) if tl is None else _advance(tl, run_a, warn_s - run_e0)
     breached = elapsed > target_s
     if stopped:
         state = (
