@@ -448,3 +448,15 @@ def test_lawful_access_2703f_extension(lawful_access) -> None:
     pres = got["preservation"]
     # fulfilled is a start state but not a stop state of the preservation clock: still running.
     assert (pres.state, pres.due_at, pres.target_seconds) == (S.RUNNING, z("2027-05-01 09:00"), 180 * D)
+
+
+def test_out_of_order_history_is_sorted_first() -> None:
+    # A tracker that returns journals newest first must give the same answer as an ordered one
+    # (the resume-moves-due row: due 3 Feb, 3 paused days).
+    case = make_case(submitted_at=JAN1)
+    ordered = evaluate_clock(FOLLOWUP, T_FOLLOW_30D, DEFAULT_24X7, case, PAUSED_3D, z("2026-01-20 00:00"))
+    shuffled = evaluate_clock(
+        FOLLOWUP, T_FOLLOW_30D, DEFAULT_24X7, case, list(reversed(PAUSED_3D)), z("2026-01-20 00:00")
+    )
+    assert shuffled == ordered
+    assert (shuffled.due_at, shuffled.paused_seconds) == (z("2026-02-03 00:00"), 3 * D)
