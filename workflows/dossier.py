@@ -187,9 +187,7 @@ def _clock_label(workflow: Workflow, name: str) -> str:
 def _action(doc: _Doc, step: Step) -> None:
     doc.heading("Action requested of the NCB")
     case_action = doc.case.ncb_action if doc.ok("ncb_action") else None
-    doc.add(
-        *md_paragraphs(case_action or step.action or "Coordinate with the NCB of the provider's country."), ""
-    )
+    doc.add(*md_paragraphs(case_action or step.action or "Coordinate with the NCB of the provider's country."), "")
     if case_action and step.action and step.action != case_action:
         doc.add(f"Policy for this level: {md_text(step.action)}", "")
 

@@ -182,9 +182,7 @@ def article3_problem(tracked: TrackedCase, now: datetime) -> EscalationBlocked |
                 "Article 3 self-check and when (article3_checked_by, article3_checked_at)",
             )
     if case.article3_checked_at and case.article3_checked_at > now:
-        return _blocked(
-            case.reference, "article3_checked_at", "article3_checked_at is in the future; correct it"
-        )
+        return _blocked(case.reference, "article3_checked_at", "article3_checked_at is in the future; correct it")
     return None
 
 
@@ -225,9 +223,7 @@ def plan_escalations(
             plan.blocked.append(problem)
             continue
         for clock, level, repeat in steps:
-            plan.escalations.append(
-                _planned(tracked, clocks, clock, level, repeat, workflow, allowed, config, now)
-            )
+            plan.escalations.append(_planned(tracked, clocks, clock, level, repeat, workflow, allowed, config, now))
     for ref in sorted((wanted or set()) - seen):
         plan.not_due.append(NotDue(ref, None, "no such case among the tracked cases"))
     threat = lambda p: 0 if "threat" in p.level_name.lower() else 1  # noqa: E731
@@ -276,9 +272,7 @@ def _planned(
         default_restrictions=config.handling_restrictions,
     )
     label = workflow.clocks[clock.name].label if clock.name in workflow.clocks else clock.name
-    title = (
-        f"NCB escalation L{level.level}{f' R{repeat}' if repeat else ''}: {case.reference}: {label} overdue"
-    )
+    title = f"NCB escalation L{level.level}{f' R{repeat}' if repeat else ''}: {case.reference}: {label} overdue"
     if "title" in allowed:
         title += f": {case.title}"
     return PlannedEscalation(
@@ -360,15 +354,11 @@ def apply_escalations(
 def _failed(item: PlannedEscalation, error: str, audit: AuditLog | None, now: datetime) -> EscalationOutcome:
     log.error("escalation %s not posted: %s", item.dedupe_key, error)
     if audit is not None:
-        audit.append(
-            "escalation.failed", {"dedupe_key": item.dedupe_key, "error": error, "at": now.isoformat()}
-        )
+        audit.append("escalation.failed", {"dedupe_key": item.dedupe_key, "error": error, "at": now.isoformat()})
     return EscalationOutcome(item.dedupe_key, item.reference, "failed", error=error)
 
 
-def _already_posted(
-    item: PlannedEscalation, liaison: Connector, audit: AuditLog | None
-) -> PostedEscalation | None:
+def _already_posted(item: PlannedEscalation, liaison: Connector, audit: AuditLog | None) -> PostedEscalation | None:
     found = liaison.find_escalation(item.dedupe_key)
     if found is None and audit is not None and hasattr(audit, "find_posted"):
         record = audit.find_posted(item.dedupe_key)

@@ -125,18 +125,10 @@ def _adf_para(children: list[Node | str]) -> dict[str, Any]:
 
 def _adf_block(node: Node) -> list[dict[str, Any]]:
     if node.tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:
-        return [
-            {"type": "heading", "attrs": {"level": int(node.tag[1])}, "content": _adf_inline(node.children)}
-        ]
+        return [{"type": "heading", "attrs": {"level": int(node.tag[1])}, "content": _adf_inline(node.children)}]
     if node.tag in {"ul", "ol"}:
-        items = [
-            {"type": "listItem", "content": [_adf_para(li.children)]}
-            for li in _blocks(node)
-            if li.tag == "li"
-        ]
-        return (
-            [{"type": "bulletList" if node.tag == "ul" else "orderedList", "content": items}] if items else []
-        )
+        items = [{"type": "listItem", "content": [_adf_para(li.children)]} for li in _blocks(node) if li.tag == "li"]
+        return [{"type": "bulletList" if node.tag == "ul" else "orderedList", "content": items}] if items else []
     if node.tag == "table":
         rows = []
         for is_head, cells in _rows(node):
@@ -144,9 +136,7 @@ def _adf_block(node: Node) -> list[dict[str, Any]]:
             rows.append(
                 {
                     "type": "tableRow",
-                    "content": [
-                        {"type": kind, "attrs": {}, "content": [_adf_para(c.children)]} for c in cells
-                    ],
+                    "content": [{"type": kind, "attrs": {}, "content": [_adf_para(c.children)]} for c in cells],
                 }
             )
         return (
@@ -178,9 +168,7 @@ def adf(root: Node) -> dict[str, Any]:
 def commonmark_escape(text: str) -> str:
     """CommonMark lets every ASCII punctuation character be backslash-escaped; escaping all of them
     also stops GFM autolinks (``http\\://``) and HTML (``\\<``)."""
-    return "".join(
-        "\\" + ch if (ch.isascii() and not ch.isalnum() and not ch.isspace()) else ch for ch in text
-    )
+    return "".join("\\" + ch if (ch.isascii() and not ch.isalnum() and not ch.isspace()) else ch for ch in text)
 
 
 def _cm_inline(children: list[Node | str]) -> str:
