@@ -181,7 +181,7 @@ def build_dossier(
 
 def _clock_label(workflow: Workflow, name: str) -> str:
     defn = workflow.clocks.get(name)
-    return (defn.label if defn and defn.label else name.replace("_", " ")).capitalize()
+    return defn.label if defn and defn.label else name.replace("_", " ").capitalize()
 
 
 def _action(doc: _Doc, step: Step) -> None:

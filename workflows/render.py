@@ -204,11 +204,9 @@ def _plain_block(node: Node, width: int) -> list[str]:
         break_long_words=False,
         break_on_hyphens=False,
     )
-    if node.tag in {"h1", "h2"}:
+    if node.tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:
         text = _plain_inline(node.children)
-        return [text + "\n" + ("=" if node.tag == "h1" else "-") * min(len(text), width)]
-    if node.tag.startswith("h") and node.tag[1:].isdigit():
-        return [_plain_inline(node.children).upper()]
+        return [text + "\n" + {"h1": "=", "h2": "-"}.get(node.tag, "~") * min(len(text), width)]
     if node.tag in {"ul", "ol"}:
         items = [c for c in _blocks(node) if c.tag == "li"]
         marks = [f"{i}. " if node.tag == "ol" else "- " for i in range(1, len(items) + 1)]
