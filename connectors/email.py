@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 ADDRESS = r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$"
 DEFAULT_PORTS = {"starttls": 587, "tls": 465, "none": 25}
 SENT, SENDING = "sent", "sending"
+# Headers unfolded up to RFC 5322's 998: a folded Message-ID is read back with a leading space by some parsers
+_POLICY = policy.SMTP.clone(max_line_length=998)
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sent (
     dedupe_key TEXT PRIMARY KEY,
@@ -167,7 +169,7 @@ class EmailConnector(Connector):
     def build_message(self, escalation: Escalation, *, at: datetime) -> EmailMessage:
         domain = self.config.message_id_domain or self.config.from_address.rsplit("@", 1)[1]
         title = clean_text(f"{self.config.subject_prefix} {escalation.title}".strip(), limit=250)
-        msg = EmailMessage(policy=policy.SMTP)
+        msg = EmailMessage(policy=_POLICY)
         msg["Subject"] = title
         msg["From"] = self.config.from_address
         msg["To"] = ", ".join(self.config.to)
@@ -307,6 +309,9 @@ class _Session:
         except smtplib.SMTPResponseException as exc:
             self._quit()
             raise _Undelivered(_reply_error(self.where, exc)) from None
+        except smtplib.SMTPNotSupportedError as exc:
+            self._quit()
+            raise _Undelivered(RejectedError(f"{self.where}: {exc}; check [liaison] security and username")) from None
         except (OSError, smtplib.SMTPException) as exc:  # refused, DNS, timeout, TLS handshake, dropped
             self._quit()
             detail = redact(str(exc)) or type(exc).__name__

@@ -290,17 +290,36 @@ def test_one_failing_case_does_not_stop_the_others(tracker: LocalConnector) -> N
 
 
 def test_failure_after_posting_is_reported_and_not_reposted(tracker: LocalConnector) -> None:
-    seed(tracker, "A")
+    tc = seed(tracker, "A")
 
     class NoLink(LocalConnector):
         def link_escalation(self, key: str, posted: PostedEscalation) -> None:
-            raise TransientError("link failed")
+            raise TransientError("tracker answered 502")
 
     cases = NoLink(tracker.config, WF)  # type: ignore[arg-type]
     outcome = apply_escalations(plan_for(tracker), tracker, cases, now=NOW)[0]
-    assert outcome.status == "posted" and outcome.error == "posted, but link failed" and not outcome.ok
+    assert outcome.status == "posted" and not outcome.ok
+    assert outcome.error == "posted, but linking the case failed: tracker answered 502"
+    # the later steps still ran: the case is escalated and its comment names the posted item
+    assert outcome.case_state == "escalated" and "A/followup/L1" in tracker.comments(tc.key)[-1]
     rerun = apply_escalations(plan_for(tracker), tracker, tracker, now=NOW)[0]
-    assert rerun.status == "already_posted" and rerun.case_state == "escalated"
+    assert rerun.status == "already_posted" and rerun.ok and len(tracker.liaison_items()) == 1
+    cases.close()
+
+
+def test_crash_before_transition_is_repaired_on_rerun(tracker: LocalConnector) -> None:
+    seed(tracker, "A")
+
+    class NoMove(LocalConnector):
+        def transition(self, key: str, state: str, **kw: Any) -> None:
+            raise TransientError("tracker answered 503")
+
+    cases = NoMove(tracker.config, WF)  # type: ignore[arg-type]
+    first = apply_escalations(plan_for(tracker), tracker, cases, now=NOW)[0]
+    assert first.error == "posted, but moving the case failed: tracker answered 503"
+    assert first.case_state == "acknowledged"
+    rerun = apply_escalations(plan_for(tracker), tracker, tracker, now=NOW)[0]
+    assert rerun.status == "already_posted" and rerun.case_state == "escalated" and rerun.ok
     assert len(tracker.liaison_items()) == 1
     cases.close()
 

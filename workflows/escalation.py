@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -386,40 +386,33 @@ def _apply_one(
         posted = liaison.post_escalation(item.escalation())
         log.info("posted escalation %s as %s", item.dedupe_key, posted.key)
         if audit is not None:
-            audit.append(
-                "escalation.posted",
-                {
-                    "dedupe_key": item.dedupe_key,
-                    "reference": item.reference,
-                    "case_key": item.case_key,
-                    "clock": item.clock,
-                    "level": item.level,
-                    "repeat": item.repeat,
-                    "key": posted.key,
-                    "url": posted.url,
-                    "posted_at": posted.posted_at.isoformat(),
-                    "target": liaison.name,
-                },
-            )
-    try:
-        notes = _follow_up(item, posted, cases, states, fresh=fresh, now=now)
-    except CasebridgeError as exc:  # posted, but the case could not be linked/moved: report, never re-post
-        return EscalationOutcome(
-            item.dedupe_key,
-            item.reference,
-            "posted" if fresh else "already_posted",
-            posted,
-            states[item.case_key],
-            error=f"posted, but {redact(str(exc))}",
-        )
+            audit.append("escalation.posted", _audit_record(item, posted, liaison.name))
+    notes, errors = _follow_up(item, posted, cases, states, fresh=fresh, now=now)
     return EscalationOutcome(
         item.dedupe_key,
         item.reference,
         "posted" if fresh else "already_posted",
         posted,
         states[item.case_key],
+        # posted, but the case side failed: reported (exit 1), never re-posted
+        error=f"posted, but {'; '.join(errors)}" if errors else None,
         notes=tuple(notes),
     )
+
+
+def _audit_record(item: PlannedEscalation, posted: PostedEscalation, target: str) -> dict[str, Any]:
+    return {
+        "dedupe_key": item.dedupe_key,
+        "reference": item.reference,
+        "case_key": item.case_key,
+        "clock": item.clock,
+        "level": item.level,
+        "repeat": item.repeat,
+        "key": posted.key,
+        "url": posted.url,
+        "posted_at": posted.posted_at.isoformat(),
+        "target": target,
+    }
 
 
 def _follow_up(
@@ -430,28 +423,40 @@ def _follow_up(
     *,
     fresh: bool,
     now: datetime,
-) -> list[str]:
-    """Link the case, comment, and move it to the escalated state. On a rerun that found the item
-    already posted, only a case not yet escalated is repaired (link + transition with the comment as
-    its note): comments are not idempotent, so nothing is repeated for a case already escalated."""
+) -> tuple[list[str], list[str]]:
+    """Link the case, then move it to the escalated state with a comment (or only comment when it
+    cannot move). Each step is tried even if the one before failed. On a rerun that found the item
+    already posted, only a case not yet escalated is repaired: comments are not idempotent, so
+    nothing is repeated for a case already escalated. Returns (notes, errors)."""
     workflow, current = cases.workflow, states[item.case_key]
-    target = workflow.escalated_state
+    target = workflow.escalated_state or ""
     needs_move = bool(target) and current != target
-    can_move = needs_move and workflow.can_transition(current, target or "")
+    can_move = needs_move and workflow.can_transition(current, target)
     if not fresh and not can_move:
-        return ["already posted; case already handled"]
-    notes = []
-    cases.link_escalation(item.case_key, posted)
+        return ["already posted; case already handled"], []
+    notes: list[str] = []
+    errors = _attempt(lambda: cases.link_escalation(item.case_key, posted), "linking the case")
     comment = _comment(item, posted)
     if can_move:
-        cases.transition(item.case_key, target or "", note=comment, at=now)
-        states[item.case_key] = target or current
-        notes.append(f"case moved to {target}")
+        failed = _attempt(lambda: cases.transition(item.case_key, target, note=comment, at=now), "moving the case")
+        if not failed:
+            states[item.case_key] = target
+            notes.append(f"case moved to {target}")
+        errors += failed
     else:
-        cases.comment(item.case_key, comment)
+        errors += _attempt(lambda: cases.comment(item.case_key, comment), "commenting on the case")
         if needs_move:
             notes.append(f"case left in {current}: the workflow has no transition {current} -> {target}")
-    return notes
+    return notes, errors
+
+
+def _attempt(step: Callable[[], None], what: str) -> list[str]:
+    try:
+        step()
+    except CasebridgeError as exc:
+        log.warning("%s failed: %s", what, redact(str(exc)))
+        return [f"{what} failed: {redact(str(exc))}"]
+    return []
 
 
 def _comment(item: PlannedEscalation, posted: PostedEscalation) -> str:
