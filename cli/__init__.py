@@ -28,7 +28,7 @@ class Context:
         self._settings = None
 
     @property
-    def settings(self):  # noqa: ANN201 - cli.config.Settings, imported lazily for a fast --help
+    def settings(self):
         if self._settings is None:
             from cli.config import load_settings
 
@@ -52,7 +52,7 @@ def parse_now(value: str | None) -> datetime:
     return moment
 
 
-def now_option(func):  # noqa: ANN001, ANN201
+def now_option(func):
     return click.option("--now", "now", metavar="ISO", help="Evaluate at this time (replays); default: now.")(func)
 
 
