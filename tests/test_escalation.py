@@ -43,6 +43,7 @@ class FakeClock:
     target: ClockTarget
     stopped_at: datetime | None = None
     kind: str = "legal"
+    cycle: int = 1
 
 
 def target(request_type: str, basis: str, clock: str) -> ClockTarget:
@@ -97,6 +98,14 @@ def test_nothing_due_says_why() -> None:
 def test_dedupe_key_format() -> None:
     assert dedupe_key("FIA-1", "legal_deadline", 2) == "FIA-1/legal_deadline/L2"
     assert dedupe_key("FIA-1", "legal_deadline", 2, 3) == "FIA-1/legal_deadline/L2/R3"
+    assert dedupe_key("FIA-1", "mla", 1, 0, cycle=2) == "FIA-1/mla/C2/L1"
+
+
+def test_second_cycle_of_a_clock_escalates_under_its_own_key() -> None:
+    clock = breached(*VOLUNTARY, H)
+    clock.cycle = 2
+    plan = plan_escalations([(tracked("A"), [clock])], WF, now=NOW)
+    assert [p.dedupe_key for p in plan] == ["A/followup/C2/L1"]
 
 
 # ------------------------------------------------------------------------------------------- planning

@@ -166,8 +166,12 @@ def due_step(clock: ClockLike) -> tuple[EscalationLevel, int] | str:
     return level, max(0, repeat)
 
 
-def dedupe_key(reference: str, clock: str, level: int, repeat: int = 0) -> str:
-    return f"{reference}/{clock}/L{level}" + (f"/R{repeat}" if repeat else "")
+def dedupe_key(reference: str, clock: str, level: int, repeat: int = 0, cycle: int = 1) -> str:
+    """``REF/clock/L2`` (``/R1`` for repeats). A clock that stopped and started again (cycle 2, e.g.
+    after an MLA redirect) gets ``/C2`` so its new breach is escalated afresh."""
+    return (
+        f"{reference}/{clock}" + (f"/C{cycle}" if cycle > 1 else "") + f"/L{level}" + (f"/R{repeat}" if repeat else "")
+    )
 
 
 def article3_problem(tracked: TrackedCase, now: datetime) -> EscalationBlocked | None:
@@ -259,7 +263,7 @@ def _planned(
     now: datetime,
 ) -> PlannedEscalation:
     case = tracked.case
-    key = dedupe_key(case.reference, clock.name, level.level, repeat)
+    key = dedupe_key(case.reference, clock.name, level.level, repeat, int(getattr(clock, "cycle", 1) or 1))
     step = Step(key, clock.name, level.level, level.name, repeat, level.action)
     markdown = build_dossier(
         tracked,
