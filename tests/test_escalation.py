@@ -149,7 +149,7 @@ def test_missing_article3_blocks_only_that_case() -> None:
         ("NODATE", "article3_checked_at"),
     ]
     assert all(isinstance(b, EscalationBlocked) for b in plan.blocked)
-    assert str(plan.blocked[0]).startswith("NOCHECK: not escalated: article3_checked_by is not set")
+    assert str(plan.blocked[0]).startswith("NOCHECK: article3_checked_by is not set")
 
 
 def test_case_without_due_clock_is_not_blocked_for_article3() -> None:
@@ -386,3 +386,14 @@ def test_now_is_used_for_the_art3_future_check() -> None:
     future = NOW + timedelta(days=1)
     plan = plan_escalations([(tracked("A", article3_checked_at=future), [breached(*VOLUNTARY, H)])], WF, now=NOW)
     assert plan.blocked and plan.blocked[0].field == "article3_checked_at"  # type: ignore[attr-defined]
+
+
+def test_threat_to_life_is_planned_first_then_most_overdue() -> None:
+    cases = [
+        (tracked("ROUTINE", key="1"), [breached(*VOLUNTARY, 20 * D)]),
+        (tracked("LATER", key="2"), [breached(*VOLUNTARY, 2 * D)]),
+        (tracked("LIFE", urgency="threat_to_life", key="3"), [breached(*VOLUNTARY, H)]),
+    ]
+    plan = plan_escalations(cases, WF, now=NOW)
+    assert [p.reference for p in plan] == ["LIFE", "ROUTINE", "LATER"]
+    assert plan.escalations[0].to_json()["threat_to_life"] is True

@@ -89,6 +89,7 @@ class PlannedEscalation:
     overdue_seconds: float
     title: str
     markdown: str
+    threat_to_life: bool = False  # emergency request or urgency "threat_to_life": planned first
 
     def escalation(self) -> Escalation:
         return Escalation(
@@ -113,6 +114,7 @@ class PlannedEscalation:
             "level_name": self.level_name,
             "repeat": self.repeat,
             "overdue": fmt_duration(self.overdue_seconds),
+            "threat_to_life": self.threat_to_life,
             "title": self.title,
         }
 
@@ -191,7 +193,7 @@ def article3_problem(tracked: TrackedCase, now: datetime) -> EscalationBlocked |
 
 
 def _blocked(reference: str, field_name: str, message: str) -> EscalationBlocked:
-    err = EscalationBlocked(f"{reference}: not escalated: {message}")
+    err = EscalationBlocked(f"{reference}: {message}")
     err.reference, err.field = reference, field_name  # type: ignore[attr-defined]
     return err
 
@@ -230,8 +232,7 @@ def plan_escalations(
             plan.escalations.append(_planned(tracked, clocks, clock, level, repeat, workflow, allowed, config, now))
     for ref in sorted((wanted or set()) - seen):
         plan.not_due.append(NotDue(ref, None, "no such case among the tracked cases"))
-    threat = lambda p: 0 if "threat" in p.level_name.lower() else 1  # noqa: E731
-    plan.escalations.sort(key=lambda p: (threat(p), -p.overdue_seconds, p.dedupe_key))
+    plan.escalations.sort(key=lambda p: (not p.threat_to_life, -p.overdue_seconds, p.dedupe_key))
     return plan
 
 
@@ -293,6 +294,7 @@ def _planned(
         overdue_seconds=clock.overdue_seconds,
         title=clean_text(title, limit=250),
         markdown=markdown,
+        threat_to_life=case.urgency == "threat_to_life" or case.request_type == "emergency",
     )
 
 
