@@ -314,5 +314,7 @@ def test_non_http_urls_are_never_links() -> None:
 
 def test_clock_without_escalation_rule_still_listed_in_dossier() -> None:
     other = FakeClock("mla", "running", T0 + timedelta(days=300), 0, target("content", "mlat", "followup"))
-    md = dossier(full_case(), clocks=[breached(*EMERGENCY, 3600, due=T0 + timedelta(hours=8)), other])
+    idle = FakeClock("legal_review", "not_started", None, 0, target("content", "mlat", "legal_review"))
+    md = dossier(full_case(), clocks=[breached(*EMERGENCY, 3600, due=T0 + timedelta(hours=8)), other, idle])
     assert "| MLA | running |" in md
+    assert "Legal review" not in md  # a clock that never started is noise for the NCB

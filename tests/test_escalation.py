@@ -28,6 +28,7 @@ from workflows.escalation import (
     plan_escalations,
 )
 from workflows.model import ClockTarget, Workflow
+from workflows.render import to_plain
 
 H = 3600.0
 D = 86400.0
@@ -225,6 +226,7 @@ def test_posts_links_comments_and_moves_case_then_rerun_posts_nothing(tracker: L
     assert [p.dedupe_key for p in tracker.liaison_items()] == ["A/followup/L1", "B/followup/L1"]
     assert tracker.find_case("A").state == "escalated"  # type: ignore[union-attr]
     assert "A/followup/L1" in tracker.comments(a.key)[-1] and "level 1: NCB liaison" in tracker.comments(a.key)[-1]
+    assert "Escalated to the INTERPOL NCB liaison queue: local:liaison/1 " in to_plain(tracker.comments(a.key)[-1])
     assert [k for k, _ in audit.records] == ["escalation.posted", "escalation.posted"]
     assert audit.records[0][1]["dedupe_key"] == "A/followup/L1" and audit.records[0][1]["target"] == "local"
 

@@ -303,8 +303,9 @@ def _state_label(workflow: Workflow, state: str) -> str:
 
 def _clocks(doc: _Doc, clocks: Sequence[ClockLike], workflow: Workflow) -> None:
     doc.heading("Clocks")
+    clocks = [c for c in clocks if str(getattr(c.state, "value", c.state)) != "not_started"]
     if not clocks:
-        doc.add("No clock results were supplied.", "")
+        doc.add("No clock has started.", "")
         return
     tz = doc.case.timezone
     doc.table(

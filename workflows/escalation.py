@@ -466,7 +466,8 @@ def _attempt(step: Callable[[], None], what: str) -> list[str]:
 
 
 def _comment(item: PlannedEscalation, posted: PostedEscalation) -> str:
-    where = md_link(md_text(posted.key), posted.url)
+    label = posted.key if not posted.url or posted.url.lower().startswith(("http://", "https://")) else posted.url
+    where = md_link(md_text(label), posted.url)
     repeat = f", repeat {item.repeat}" if item.repeat else ""
     return (
         f"Escalated to the INTERPOL NCB liaison queue: {where} (level {item.level}: "

@@ -218,10 +218,8 @@ def _plain_block(node: Node, width: int) -> list[str]:
         for is_head, cells in rows:
             if is_head:
                 continue
-            pairs = [
-                f"{h}: {_plain_inline(c.children)}" if h else _plain_inline(c.children)
-                for h, c in zip(header or [""] * len(cells), cells, strict=False)
-            ]
+            values = [(h, _plain_inline(c.children)) for h, c in zip(header or [""] * len(cells), cells, strict=False)]
+            pairs = [f"{h}: {v}" if h else v for h, v in values if v]  # empty cells left out
             out.append(fill("; ".join(pairs), "- "))
         return ["\n".join(out)] if out else []
     if node.tag == "hr":
