@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
 from connectors.errors import ConfigError
 from workflows.cases import Case, TrackedCase
 from workflows.model import ClockTarget, Workflow
@@ -48,6 +50,35 @@ def check_allowlist(names: Iterable[str], *, section: str = "escalation") -> fro
             f"allowed names: {', '.join(sorted(CASE_FIELDS))}"
         )
     return allowed | ALWAYS_INCLUDED
+
+
+class EscalationConfig(BaseModel):
+    """The ``[escalation]`` config section."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    allowlist: list[str] = list(DEFAULT_ALLOWLIST)  # case fields that may leave the agency
+    requesting_ncb: str | None = None  # e.g. "NCB Islamabad"
+    handling_restrictions: str = DEFAULT_RESTRICTIONS  # used when a case states none
+
+    @field_validator("allowlist")
+    @classmethod
+    def _known_fields(cls, names: list[str]) -> list[str]:
+        try:
+            check_allowlist(names)
+        except ConfigError as exc:
+            raise ValueError(str(exc).split("<- ", 1)[-1]) from None
+        return names
+
+    @classmethod
+    def from_raw(cls, raw: dict[str, Any] | None, *, section: str = "escalation") -> EscalationConfig:
+        """Raises ConfigError as ``[section] key <- problem``."""
+        try:
+            return cls.model_validate(raw or {})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(p) for p in first["loc"]) or "(section)"
+            raise ConfigError(f"[{section}] {key} <- {first['msg']}") from None
 
 
 class ClockLike(Protocol):

@@ -21,16 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
-
 from connectors import Connector, Escalation, PostedEscalation
-from connectors.errors import CasebridgeError, ConfigError, EscalationBlocked
+from connectors.errors import CasebridgeError, EscalationBlocked
 from connectors.secrets import redact
 from workflows.cases import TrackedCase
 from workflows.dossier import (
-    DEFAULT_ALLOWLIST,
-    DEFAULT_RESTRICTIONS,
     ClockLike,
+    EscalationConfig,
     Step,
     build_dossier,
     check_allowlist,
@@ -44,34 +41,17 @@ log = logging.getLogger(__name__)
 BREACHED = "breached"
 ARTICLE3_FIELDS = ("article3_checked_by", "article3_checked_at")
 
-
-class EscalationConfig(BaseModel):
-    """The ``[escalation]`` config section."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    allowlist: list[str] = list(DEFAULT_ALLOWLIST)  # case fields that may leave the agency
-    requesting_ncb: str | None = None  # e.g. "NCB Islamabad"
-    handling_restrictions: str = DEFAULT_RESTRICTIONS  # used when a case states none
-
-    @field_validator("allowlist")
-    @classmethod
-    def _known_fields(cls, names: list[str]) -> list[str]:
-        try:
-            check_allowlist(names)
-        except ConfigError as exc:
-            raise ValueError(str(exc).split("<- ", 1)[-1]) from None
-        return names
-
-    @classmethod
-    def from_raw(cls, raw: dict[str, Any] | None, *, section: str = "escalation") -> EscalationConfig:
-        """Raises ConfigError as ``[section] key <- problem``."""
-        try:
-            return cls.model_validate(raw or {})
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            key = ".".join(str(p) for p in first["loc"]) or "(section)"
-            raise ConfigError(f"[{section}] {key} <- {first['msg']}") from None
+__all__ = [
+    "EscalationConfig",
+    "EscalationOutcome",
+    "EscalationPlan",
+    "NotDue",
+    "PlannedEscalation",
+    "apply_escalations",
+    "dedupe_key",
+    "due_step",
+    "plan_escalations",
+]
 
 
 @dataclass(frozen=True)
