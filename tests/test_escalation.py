@@ -25,6 +25,7 @@ from workflows.escalation import (
     apply_escalations,
     dedupe_key,
     due_step,
+    find_posted,
     plan_escalations,
 )
 from workflows.model import ClockTarget, Workflow
@@ -399,3 +400,12 @@ def test_threat_to_life_is_planned_first_then_most_overdue() -> None:
     plan = plan_escalations(cases, WF, now=NOW)
     assert [p.reference for p in plan] == ["LIFE", "ROUTINE", "LATER"]
     assert plan.escalations[0].to_json()["threat_to_life"] is True
+
+
+def test_find_posted_tells_a_dry_run_what_is_already_there(tracker: LocalConnector) -> None:
+    seed(tracker, "A"), seed(tracker, "B")
+    plan = plan_for(tracker)
+    assert find_posted(plan, tracker) == {}
+    tracker.post_escalation(plan.escalations[0].escalation())
+    assert list(find_posted(plan, tracker)) == ["A/followup/L1"]
+    assert len(tracker.liaison_items()) == 1  # read-only

@@ -50,6 +50,7 @@ __all__ = [
     "apply_escalations",
     "dedupe_key",
     "due_step",
+    "find_posted",
     "plan_escalations",
 ]
 
@@ -335,6 +336,19 @@ def apply_escalations(
             outcome = _failed(item, redact(f"{type(exc).__name__}: {exc}"), audit, now)
         outcomes.append(outcome)
     return outcomes
+
+
+def find_posted(
+    plan: Iterable[PlannedEscalation], liaison: Connector, audit: AuditLog | None = None
+) -> dict[str, PostedEscalation]:
+    """Read-only: the planned items the target (or the audit log) already holds, by dedupe key, so a
+    dry run can print "already posted" instead of "would post". Raises TrackerError subclasses."""
+    found = {}
+    for item in plan:
+        posted = _already_posted(item, liaison, audit)
+        if posted is not None:
+            found[item.dedupe_key] = posted
+    return found
 
 
 def _failed(item: PlannedEscalation, error: str, audit: AuditLog | None, now: datetime) -> EscalationOutcome:
