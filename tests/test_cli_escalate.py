@@ -39,7 +39,7 @@ def test_escalate_posts_once_per_breached_clock_then_nothing(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     run(capsys, "intake", str(EXAMPLES))
-    code, out, err = run(capsys, "escalate", "--yes", "--json", "--now", NOW)
+    code, out, _ = run(capsys, "escalate", "--yes", "--json", "--now", NOW)
     assert code == 1  # one case blocked (no Article 3 self-check)
     data = json.loads(out)
     assert {o["dedupe_key"] for o in data["outcomes"] if o["status"] == "posted"} == EXPECTED_KEYS
