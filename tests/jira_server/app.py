@@ -9,6 +9,7 @@ empty). A request that does not match is answered 400, as a strict Jira would.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import logging
 import re
@@ -162,7 +163,9 @@ class JiraServer:
         version, pattern, handler, path_params = matched
         self.counter.count(method, pattern)
         if request.headers.get("Authorization") != self._credentials:
-            return _json(401, {"errorMessages": ["You are not authenticated. Authentication required."], "errors": {}})
+            return _json(
+                401, {"errorMessages": ["You are not authenticated. Authentication required."], "errors": {}}
+            )
         fault = self.faults.take(method, request.path)
         if fault is not None and fault.kind in ("429", "500", "503"):
             return self._fault_response(fault)
@@ -172,12 +175,21 @@ class JiraServer:
         checking = self.validate_every > 0 and self._seen % self.validate_every == 0
         body_bytes = request.get_data()
         spec_request = validate.make_request(
-            self.mode, method, request.path, pattern, path_params, request.args,
-            Headers(request.headers), body_bytes, request.content_type or "",
+            self.mode,
+            method,
+            request.path,
+            pattern,
+            path_params,
+            request.args,
+            Headers(request.headers),
+            body_bytes,
+            request.content_type or "",
         )
         if checking and (problem := validate.check_request(self.mode, spec_request)):
             self.mismatches.append(f"request {method} {request.full_path}: {problem}")
-            return _json(400, {"errorMessages": [f"Request does not match the API: {problem[:300]}"], "errors": {}})
+            return _json(
+                400, {"errorMessages": [f"Request does not match the API: {problem[:300]}"], "errors": {}}
+            )
         status, payload = self._dispatch(handler, version, path_params, request, body_bytes)
         response = _json(status, payload)
         for name, value in self.rate_headers.items():
@@ -194,7 +206,10 @@ class JiraServer:
         try:
             parsed = json.loads(body) if body else None
         except ValueError:
-            return 400, {"errorMessages": ["Unexpected character in the request body: not JSON."], "errors": {}}
+            return 400, {
+                "errorMessages": ["Unexpected character in the request body: not JSON."],
+                "errors": {},
+            }
         ctx = Ctx(
             state=self.state,
             render=Renderer(self.state, self.url, version),
@@ -254,15 +269,17 @@ def _is_envelope(response: Response) -> bool:
         body = json.loads(response.get_data())
     except ValueError:
         return False
-    return isinstance(body, dict) and isinstance(body.get("errorMessages"), list) and isinstance(body.get("errors"), dict)
+    return (
+        isinstance(body, dict)
+        and isinstance(body.get("errorMessages"), list)
+        and isinstance(body.get("errors"), dict)
+    )
 
 
 def _drop(environ: dict[str, Any]) -> None:
     """Close the client's connection without an answer (the write above was applied)."""
     sock: socket.socket | None = environ.get("werkzeug.socket")
     if sock is not None:
-        try:
+        with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
     raise ConnectionAbortedError("fake Jira dropped the connection after applying the write")

@@ -21,8 +21,39 @@ from dataclasses import dataclass, field
 
 # Jira refuses these unquoted (a subset of its reserved-word list that matters for injection tests).
 RESERVED = frozenset(
-    "and or not in is empty null order by asc desc was changed after before during on from to "
-    "select where update delete insert if else then while return true false".split()
+    [
+        "and",
+        "or",
+        "not",
+        "in",
+        "is",
+        "empty",
+        "null",
+        "order",
+        "by",
+        "asc",
+        "desc",
+        "was",
+        "changed",
+        "after",
+        "before",
+        "during",
+        "on",
+        "from",
+        "to",
+        "select",
+        "where",
+        "update",
+        "delete",
+        "insert",
+        "if",
+        "else",
+        "then",
+        "while",
+        "return",
+        "true",
+        "false",
+    ]
 )
 OPERATORS = ("!=", ">=", "<=", "!~", "=", "~", ">", "<")
 _WORD = re.compile(r"[A-Za-z0-9_.\-@/:+*]+")
@@ -93,7 +124,8 @@ def tokenize(text: str) -> list[Token]:
             i = m.end()
         else:
             raise JqlError(
-                f"Error in the JQL Query: The character '{ch}' is a reserved JQL character. You must enclose it "
+                f"Error in the JQL Query: The character '{ch}' is a reserved JQL character. "
+                "You must enclose it "
                 f"in a string or use the escape '\\u{ord(ch):04x}' instead. (line 1, character {i + 1})"
             )
     return tokens
@@ -126,7 +158,9 @@ def _read_string(text: str, start: int) -> tuple[str, int]:
         else:
             out.append(ch)
             i += 1
-    raise JqlError(f"Error in the JQL Query: The quoted string has not been completed. (line 1, character {start + 1})")
+    raise JqlError(
+        f"Error in the JQL Query: The quoted string has not been completed. (line 1, character {start + 1})"
+    )
 
 
 class _Parser:

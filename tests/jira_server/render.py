@@ -130,7 +130,12 @@ class Renderer:
         }
 
     def history(self, entry: dict[str, Any]) -> dict[str, Any]:
-        return {"id": entry["id"], "author": _author(), "created": jira_time(entry["created"]), "items": entry["items"]}
+        return {
+            "id": entry["id"],
+            "author": _author(),
+            "created": jira_time(entry["created"]),
+            "items": entry["items"],
+        }
 
     def issue(
         self,
@@ -151,7 +156,12 @@ class Renderer:
         }
         if "changelog" in expand:
             histories = [self.history(h) for h in issue.changelog]
-            out["changelog"] = {"startAt": 0, "maxResults": len(histories), "total": len(histories), "histories": histories}
+            out["changelog"] = {
+                "startAt": 0,
+                "maxResults": len(histories),
+                "total": len(histories),
+                "histories": histories,
+            }
         if properties:
             out["properties"] = {k: issue.properties[k] for k in properties if k in issue.properties}
         return out

@@ -106,9 +106,8 @@ def _coerce_one(ctx: Ctx, fid: str, custom_type: str | None, value: Any) -> tupl
     if rich or fid == "summary" or custom_type == CF + "textfield":
         if not isinstance(value, str):
             return "Operation value must be a string", None
-        if fid == "summary" or custom_type == CF + "textfield":
-            if len(value) > 255:
-                return "The entered text is too long. It exceeds the allowed limit of 255 characters.", None
+        if (fid == "summary" or custom_type == CF + "textfield") and len(value) > 255:
+            return "The entered text is too long. It exceeds the allowed limit of 255 characters.", None
         return None, value
     if custom_type == CF + "datetime":
         for fmt in ("%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S%z"):
@@ -116,7 +115,11 @@ def _coerce_one(ctx: Ctx, fid: str, custom_type: str | None, value: Any) -> tupl
                 return None, datetime.strptime(str(value), fmt)
             except ValueError:
                 continue
-        return f"Invalid date format. Please enter the date in the format \"yyyy-MM-dd'T'HH:mm:ss.SSSZ\" ({value!r})", None
+        return (
+            f"Invalid date format. Please enter the date in the format "
+            f"\"yyyy-MM-dd'T'HH:mm:ss.SSSZ\" ({value!r})",
+            None,
+        )
     if custom_type == CF + "float":
         if isinstance(value, bool) or not isinstance(value, int | float):
             return "Operation value must be a number", None
@@ -166,7 +169,12 @@ def server_info(ctx: Ctx) -> tuple[int, Any]:
 
 
 def myself(ctx: Ctx) -> tuple[int, Any]:
-    return 200, {"self": ctx.render.url("myself"), "displayName": "casebridge bot", "active": True, "timeZone": ctx.user_tz}
+    return 200, {
+        "self": ctx.render.url("myself"),
+        "displayName": "casebridge bot",
+        "active": True,
+        "timeZone": ctx.user_tz,
+    }
 
 
 def list_fields(ctx: Ctx) -> tuple[int, Any]:
@@ -202,13 +210,24 @@ def project_statuses(ctx: Ctx) -> tuple[int, Any]:
     out = []
     for name in project.issuetypes:
         entry = ctx.render.issuetype(project, name)
-        out.append({"self": entry["self"], "id": entry["id"], "name": name, "subtask": False,
-                    "statuses": [ctx.render.status(s) for s in project.statuses]})
+        out.append(
+            {
+                "self": entry["self"],
+                "id": entry["id"],
+                "name": name,
+                "subtask": False,
+                "statuses": [ctx.render.status(s) for s in project.statuses],
+            }
+        )
     return 200, out
 
 
 def link_types(ctx: Ctx) -> tuple[int, Any]:
-    return 200, {"issueLinkTypes": [dict(t, self=ctx.render.url(f"issueLinkType/{t['id']}")) for t in ctx.state.link_types]}
+    return 200, {
+        "issueLinkTypes": [
+            dict(t, self=ctx.render.url(f"issueLinkType/{t['id']}")) for t in ctx.state.link_types
+        ]
+    }
 
 
 def create_issue(ctx: Ctx) -> tuple[int, Any]:
@@ -261,8 +280,14 @@ def get_transitions(ctx: Ctx) -> tuple[int, Any]:
         }
         if with_fields:
             entry["fields"] = {
-                fid: {"required": True, "name": ctx.state.fields[fid].name, "key": fid, "operations": ["set"],
-                      "schema": ctx.state.fields[fid].as_json()["schema"], "hasDefaultValue": False}
+                fid: {
+                    "required": True,
+                    "name": ctx.state.fields[fid].name,
+                    "key": fid,
+                    "operations": ["set"],
+                    "schema": ctx.state.fields[fid].as_json()["schema"],
+                    "hasDefaultValue": False,
+                }
                 for fid in t.required_fields
             }
         out.append(entry)
@@ -278,7 +303,9 @@ def do_transition(ctx: Ctx) -> tuple[int, Any]:
     if chosen is None:
         raise ApiError(400, [f"Transition id '{wanted}' is not valid for this issue."])
     fields = dict(body.get("fields") or {})
-    missing = {f: f"{ctx.state.fields[f].name} is required." for f in chosen.required_fields if not fields.get(f)}
+    missing = {
+        f: f"{ctx.state.fields[f].name} is required." for f in chosen.required_fields if not fields.get(f)
+    }
     if missing:
         raise ApiError(400, [], missing)
     values = coerce_fields(ctx, {k: v for k, v in fields.items() if k != "resolution"}, creating=False)
@@ -307,7 +334,11 @@ def get_changelog(ctx: Ctx) -> tuple[int, Any]:
 def add_comment(ctx: Ctx) -> tuple[int, Any]:
     issue = ctx.issue()
     body = (ctx.body or {}).get("body")
-    problem = adf_problem(body) if ctx.api == "3" else (None if isinstance(body, str) and body else "Comment body can not be empty!")
+    problem = (
+        adf_problem(body)
+        if ctx.api == "3"
+        else (None if isinstance(body, str) and body else "Comment body can not be empty!")
+    )
     if problem:
         raise ApiError(400, [], {"comment": problem})
     comment = ctx.state.add_comment(issue, body, ctx.state.now())
@@ -319,7 +350,12 @@ def get_comments(ctx: Ctx) -> tuple[int, Any]:
     start = int(ctx.query.get("startAt", 0))
     size = int(ctx.query.get("maxResults", 50))
     comments = [ctx.render.comment(issue, c) for c in issue.comments]
-    return 200, {"startAt": start, "maxResults": size, "total": len(comments), "comments": comments[start : start + size]}
+    return 200, {
+        "startAt": start,
+        "maxResults": size,
+        "total": len(comments),
+        "comments": comments[start : start + size],
+    }
 
 
 def create_link(ctx: Ctx) -> tuple[int, Any]:
@@ -368,7 +404,13 @@ def search(ctx: Ctx) -> tuple[int, Any]:
         if not out["isLast"]:
             out["nextPageToken"] = _token(snapshot, start + size)
         return 200, out
-    return 200, {"expand": "schema,names", "startAt": start, "maxResults": size, "total": len(ids), "issues": issues}
+    return 200, {
+        "expand": "schema,names",
+        "startAt": start,
+        "maxResults": size,
+        "total": len(ids),
+        "issues": issues,
+    }
 
 
 def _search_args_from_query(ctx: Ctx) -> dict[str, Any]:

@@ -15,12 +15,15 @@ DATE_FORMATS = ("%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y/%m/%d", "%Y-%m-%d")
 ALIASES = {"type": "issuetype", "issuekey": "key", "issue": "key"}
 
 
-def compile_query(state: JiraState, text: str, user_tz: str = "UTC") -> tuple[Pred, Callable[[Issue], Any], bool]:
+def compile_query(
+    state: JiraState, text: str, user_tz: str = "UTC"
+) -> tuple[Pred, Callable[[Issue], Any], bool]:
     """(predicate, sort key, reverse) for ``text``; raises jql.JqlError for what Jira would refuse."""
     query = jql.parse(text)
     pred = _compile(state, query.where, ZoneInfo(user_tz)) if query.where else (lambda issue: True)
     order = query.order_by or (("key", False),)
     keys = [(_sort_value(state, name), desc) for name, desc in order]
+
     # multi-key sort with per-key direction: sort by a tuple, invert numbers/strings by a wrapper
     def sort_key(issue: Issue) -> tuple[Any, ...]:
         return tuple(_Rev(get(issue)) if desc else get(issue) for get, desc in keys)
@@ -94,7 +97,9 @@ def _clause(state: JiraState, clause: jql.Clause, tz: ZoneInfo) -> Pred:
         try:
             bound = float(str(clause.value))
         except ValueError:
-            raise jql.JqlError(f"The value '{clause.value}' is not a number for field '{clause.field}'.") from None
+            raise jql.JqlError(
+                f"The value '{clause.value}' is not a number for field '{clause.field}'."
+            ) from None
         return _compare(op, bound, get, clause)
     raise jql.JqlError(f"The operator '{op}' is not supported by the '{clause.field}' field.")
 

@@ -24,10 +24,26 @@ CUSTOM_TYPES: dict[str, tuple[str, str]] = {
 }
 TEXT_TYPES = (CF + "textfield", CF + "textarea")
 ADF_NODE_TYPES = frozenset(
-    "doc paragraph text heading bulletList orderedList listItem codeBlock blockquote rule hardBreak "
-    "table tableRow tableHeader tableCell panel".split()
+    [
+        "doc",
+        "paragraph",
+        "text",
+        "heading",
+        "bulletList",
+        "orderedList",
+        "listItem",
+        "codeBlock",
+        "blockquote",
+        "rule",
+        "hardBreak",
+        "table",
+        "tableRow",
+        "tableHeader",
+        "tableCell",
+        "panel",
+    ]
 )
-ADF_MARKS = frozenset("strong em code link strike underline subsup textColor".split())
+ADF_MARKS = frozenset(["strong", "em", "code", "link", "strike", "underline", "subsup", "textColor"])
 
 
 def jira_time(value: datetime) -> str:

@@ -9,6 +9,8 @@ Only the minimal patches listed in that directory's README are applied:
 - DC 10.3: ``IssueBean.fields.additionalProperties`` relaxed from ``{type: object}`` to ``{}`` (it
   rejects the string and number values every real Jira returns); ``IssueUpdateBean.fields`` (the body
   of create/edit) has the same defect and gets the same relaxation.
+- DC 10.3 "array-vs-item" defects (README): ``GET /api/2/field`` and ``GET /api/2/project/{key}/statuses``
+  answer arrays but declare one item; their 200 schemas are wrapped in ``{type: array, items: ...}``.
 Three more defects, found here and to be added to that README:
 - DC 10.3 declares only HTTP Basic; Data Center personal access tokens are sent as
   ``Authorization: Bearer``. A ``bearer`` scheme is added as an alternative wherever ``basic`` is required.
@@ -40,6 +42,8 @@ SPEC_DIR = Path(os.environ.get("JIRA_OPENAPI_DIR", "/work/shared/jira-openapi"))
 CLOUD_SPEC = "jira-cloud-platform-v3.openapi.json"
 DC_SPEC = "jira-software-dc-10.3.openapi.json"
 PLACEHOLDER_HOST = "http://jira.invalid"
+# DC 10.3 operations that answer a JSON array but declare a single item (README: "array-vs-item defects")
+DC_ARRAY_RESPONSES = ("/api/2/field", "/api/2/project/{projectIdOrKey}/statuses")
 _lock = threading.Lock()
 
 
@@ -47,7 +51,9 @@ _lock = threading.Lock()
 def _raw_spec(filename: str) -> dict[str, Any]:
     path = SPEC_DIR / filename
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: Jira OpenAPI document missing; set JIRA_OPENAPI_DIR to the directory")
+        raise FileNotFoundError(
+            f"{path}: Jira OpenAPI document missing; set JIRA_OPENAPI_DIR to the directory"
+        )
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -62,6 +68,9 @@ def _patched(filename: str, server_url: str) -> dict[str, Any]:
             if filename == DC_SPEC and operation.get("security") == [{"basic": []}]:
                 operation["security"] = [{"basic": []}, {"bearer": []}]
     if filename == DC_SPEC:
+        for path in DC_ARRAY_RESPONSES:  # the README's "array-vs-item" defects, for the operations we serve
+            content = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+            content["schema"] = {"type": "array", "items": content["schema"]}
         for bean in ("IssueBean", "IssueUpdateBean"):  # the same defect on the way in and out
             spec["components"]["schemas"][bean]["properties"]["fields"]["additionalProperties"] = {}
         spec["components"]["securitySchemes"]["bearer"] = {"type": "http", "scheme": "bearer"}
@@ -165,15 +174,18 @@ def check_response(mode: str, request: SpecRequest, response: SpecResponse) -> s
 
 
 def _describe(exc: BaseException) -> str:
-    parts = [f"{type(exc).__name__}: {exc}"]
-    cause = exc.__cause__
-    while cause is not None and len(parts) < 4:
-        parts.append(f"{type(cause).__name__}: {cause}")
-        errors = getattr(cause, "schema_errors", None)
-        if errors:
-            parts.extend(str(getattr(e, "message", e))[:300] for e in list(errors)[:3])
+    """The schema errors first (they say what is wrong), then the exception chain, shortened."""
+    details: list[str] = []
+    chain: list[str] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(chain) < 4:
+        chain.append(type(cause).__name__)
+        for error in list(getattr(cause, "schema_errors", None) or [])[:3]:
+            path = "/".join(str(p) for p in getattr(error, "absolute_path", []))
+            details.append(f"at {path or '(root)'}: {str(getattr(error, 'message', error))[:200]}")
         cause = cause.__cause__
-    return " | ".join(parts)[:2000]
+    head = str(exc)[:200]
+    return (" | ".join(details) + " || " if details else "") + " <- ".join(chain) + f": {head}"
 
 
 @cache
