@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from connectors import CASES, LIAISON, Connector, ConnectorConfig, Escalation, Missing, PostedEscalation
-from connectors.errors import ConfigError, SchemaMissing, TrackerError
+from connectors.errors import ConfigError, NotFoundError, SchemaMissing, TrackerError
 from connectors.jira_cases import CaseOps
 from connectors.jira_http import JiraHttp, RetryPolicy
 from connectors.jira_schema import (
@@ -168,7 +168,13 @@ class JiraConnector(Connector):
             timeout=cfg.timeout,
             now=self.now,
         )
-        info = http.call("GET", "serverInfo") or {}
+        try:
+            info = http.call("GET", "serverInfo") or {}
+        except NotFoundError:
+            raise ConfigError(
+                f"[jira] url <- no Jira REST API v{options['rest_api_version']} at {cfg.url}; check the url "
+                "and deployment (Data Center has no API v3)"
+            ) from None
         reported = str(info.get("deploymentType", ""))
         if (reported == "Cloud") != self.cloud:
             want = "cloud" if reported == "Cloud" else "datacenter"

@@ -138,7 +138,11 @@ class CaseOps:
     def case_field_list(self) -> list[str]:
         ids = self.c.fields()
         sla = [fid for role, fid in ids.items() if role.startswith("sla:") or role == "escalation_level"]
-        return ["summary", "status", "updated", "created", ids["reference"], ids["case_data"], *sla]
+        reference, data = (
+            self.c.field_id("reference"),
+            self.c.field_id("case_data"),
+        )  # SchemaMissing if absent
+        return ["summary", "status", "updated", "created", reference, data, *sla]
 
     def by_reference(self, project: str, role: str, value: str, fields: list[str]) -> list[dict[str, Any]]:
         """Issues of ``project`` whose ``role`` field equals ``value`` exactly, oldest first."""

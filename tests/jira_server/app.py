@@ -117,6 +117,7 @@ class JiraServer:
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> JiraServer:
         validate.openapi_for(self.mode)  # parse the document before the first request (cached)
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns test output
         self._httpd = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
         self.url = f"http://127.0.0.1:{self._httpd.server_port}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-jira", daemon=True)

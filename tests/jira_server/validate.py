@@ -15,7 +15,8 @@ Three more defects, found here and to be added to that README:
 - DC 10.3 declares only HTTP Basic; Data Center personal access tokens are sent as
   ``Authorization: Bearer``. A ``bearer`` scheme is added as an alternative wherever ``basic`` is required.
 - A ``204`` answer has no body (RFC 9110 15.3.5), but Cloud v3 gives some 204s ``application/json``
-  content; that content is dropped from 204 responses.
+  content; that content is dropped from 204 responses. Likewise a 2xx whose content schema is untyped
+  (``{}``, e.g. ``POST /issueLink`` 201, which Jira answers with an empty body) declares no content.
 - Jira writes timestamps as ``2026-01-05T10:00:00.000+0000`` (offset without a colon), which the
   documents' ``format: date-time`` (RFC 3339) rejects; ``date-time`` is checked as ISO 8601 instead.
 Cloud mode serves ``/rest/api/2/...`` too (the ``jira`` client's default); those requests are checked as
@@ -64,7 +65,11 @@ def _patched(filename: str, server_url: str) -> dict[str, Any]:
         for operation in item.values():
             if not isinstance(operation, dict):
                 continue
-            operation.get("responses", {}).get("204", {}).pop("content", None)
+            for status, answer in operation.get("responses", {}).items():
+                content = answer.get("content", {})
+                untyped = all(media.get("schema", {}) == {} for media in content.values())
+                if status == "204" or (status.startswith("2") and content and untyped):
+                    answer.pop("content", None)
             if filename == DC_SPEC and operation.get("security") == [{"basic": []}]:
                 operation["security"] = [{"basic": []}, {"bearer": []}]
     if filename == DC_SPEC:
