@@ -65,7 +65,7 @@ def issues_in(server: JiraServer, project: str = "CASE") -> list:
     return [i for i in server.state.issues.values() if i.project == project]
 
 
-# -- cases --------------------------------------------------------------------------------------------
+# -- cases ----------------------------------------------------------------------
 def test_create_then_find_and_list(jira: JiraConnector, jira_server: JiraServer) -> None:
     created = jira.create_case(make_case())
     assert created.key == "CASE-1" and created.state == "draft"
@@ -127,7 +127,7 @@ def test_markup_in_case_data_shows_as_text(jira: JiraConnector, jira_server: Jir
         assert "&#92;&#92;" in stored  # a literal backslash pair, not a wiki line break
 
 
-# -- history, transitions ---------------------------------------------------------------------------------
+# -- history, transitions ----------------------------------------------------------------------
 def test_history_follows_transitions_made_in_jira(jira: JiraConnector, jira_server: JiraServer) -> None:
     clock = jira_server.clock  # type: ignore[attr-defined]
     key = jira.create_case(make_case()).key
@@ -223,7 +223,7 @@ def test_list_cases_pages_through_everything(make_connector, jira_server: JiraSe
     assert searches == 5  # ceil(30 / 7)
 
 
-# -- comments --------------------------------------------------------------------------------------------------
+# -- comments ----------------------------------------------------------------------
 def test_comment_is_wiki_on_datacenter_and_adf_on_cloud(jira: JiraConnector, jira_server: JiraServer) -> None:
     key = jira.create_case(make_case()).key
     jira.comment(
@@ -245,7 +245,7 @@ def test_comment_is_wiki_on_datacenter_and_adf_on_cloud(jira: JiraConnector, jir
         assert "* one\n* two" in body
 
 
-# -- escalations ---------------------------------------------------------------------------------------------------
+# -- escalations ----------------------------------------------------------------------
 def test_escalation_post_find_and_link(jira: JiraConnector, jira_server: JiraServer) -> None:
     case_key = jira.create_case(make_case()).key
     dedupe = 'FIA-CCW-2026-0142/legal_deadline/L1 "x"'
@@ -272,7 +272,7 @@ def test_escalation_post_find_and_link(jira: JiraConnector, jira_server: JiraSer
     assert len(links) == 1 and jira_server.state.issues[links[0]["outwardIssue"]].key == posted.key
 
 
-# -- faults: no duplicates -------------------------------------------------------------------------------------------
+# -- faults: no duplicates ----------------------------------------------------------------------
 def test_dropped_connection_after_create_never_duplicates(
     jira: JiraConnector, jira_server: JiraServer
 ) -> None:
@@ -348,7 +348,7 @@ def test_unreachable_server(make_connector, jira_server: JiraServer) -> None:
         jira.find_case("x")
 
 
-# -- credentials, schema ----------------------------------------------------------------------------------------------
+# -- credentials, schema ----------------------------------------------------------------------
 def test_bad_token_is_refused_without_leaking_it(
     make_connector, jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -129,7 +129,7 @@ def test_phrase_search_with_quotes_finds_only_that_issue(jira_server: JiraServer
     assert [i["fields"][ref.id] for i in answer.json()["issues"]] == ['A "B" C', "A B C D"]
 
 
-# -- paging ---------------------------------------------------------------------------------------------
+# -- paging ----------------------------------------------------------------------
 def test_cloud_pages_with_next_page_token_and_old_search_is_gone() -> None:
     with JiraServer("cloud") as server:
         server.state.add_project("CASE", statuses=["Draft"])
@@ -172,7 +172,7 @@ def test_datacenter_pages_with_start_at() -> None:
         assert server.mismatches == []
 
 
-# -- faults, auth, counting ---------------------------------------------------------------------------------
+# -- faults, auth, counting ----------------------------------------------------------------------
 def test_429_carries_retry_after_and_rate_limit_headers(jira_server: JiraServer) -> None:
     jira_server.faults.add("429", path="serverInfo", retry_after=7)
     answer = _session(jira_server).get(f"{jira_server.url}/rest/api/2/serverInfo")
