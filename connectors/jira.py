@@ -178,9 +178,7 @@ class JiraConnector(Connector):
         reported = str(info.get("deploymentType", ""))
         if (reported == "Cloud") != self.cloud:
             want = "cloud" if reported == "Cloud" else "datacenter"
-            raise ConfigError(
-                f'[jira] deployment <- the server reports {reported!r}; set deployment = "{want}"'
-            )
+            raise ConfigError(f'[jira] deployment <- the server reports {reported!r}; set deployment = "{want}"')
         return http
 
     def _sleep(self, seconds: float) -> None:
@@ -189,9 +187,7 @@ class JiraConnector(Connector):
     def fields(self) -> dict[str, str]:
         """role -> custom field id, read from /field once per connector."""
         if self._field_ids is None:
-            specs = needed_fields(
-                self.config.fields, self.workflow, liaison=self.config.liaison_project is not None
-            )
+            specs = needed_fields(self.config.fields, self.workflow, liaison=self.config.liaison_project is not None)
             listed = self.http().call("GET", "field") or []
             self._field_ids, self._missing_fields = match_fields(listed, specs)
         return self._field_ids
@@ -278,9 +274,7 @@ class JiraConnector(Connector):
     def read_history(self, key: str) -> list[StatusChange]:
         return self.ops().read_history(key)
 
-    def transition(
-        self, key: str, state: str, *, note: str | None = None, at: datetime | None = None
-    ) -> None:
+    def transition(self, key: str, state: str, *, note: str | None = None, at: datetime | None = None) -> None:
         self.ops().transition(key, state)
         if note:
             self.comment(key, note)
@@ -297,9 +291,7 @@ class JiraConnector(Connector):
 
     def post_escalation(self, escalation: Escalation) -> PostedEscalation:
         if not self.config.liaison_project:
-            raise ConfigError(
-                "[jira] liaison_project <- not set; name the Jira project of the NCB liaison queue"
-            )
+            raise ConfigError("[jira] liaison_project <- not set; name the Jira project of the NCB liaison queue")
         return self.ops().post_escalation(escalation)
 
     def link_escalation(self, key: str, posted: PostedEscalation) -> None:

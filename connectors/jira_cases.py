@@ -103,36 +103,30 @@ class CaseOps:
 
     # -- search ----------------------------------------------------------------------------------------
     def search(
-        self, jql: str, fields: list[str], *, page_size: int | None = None
+        self, jql: str, fields: list[str], *, page_size: int | None = None, expand: str | None = None
     ) -> Iterator[dict[str, Any]]:
         """Every issue matching ``jql``, paged (Cloud: nextPageToken; DC: startAt)."""
         size = page_size or self.cfg.page_size
         http = self.c.http()
+        body: dict[str, Any] = {"jql": jql, "fields": fields, "maxResults": size}
         if self.c.cloud:
-            token: str | None = None
+            if expand:
+                body["expand"] = expand  # a comma-separated string in /search/jql
             while True:
-                body: dict[str, Any] = {"jql": jql, "fields": fields, "maxResults": size}
-                if token:
-                    body["nextPageToken"] = token
                 page = http.call("POST", "search/jql", json=body) or {}
                 yield from page.get("issues", [])
-                token = page.get("nextPageToken")
-                if page.get("isLast", True) or not token:
+                body["nextPageToken"] = page.get("nextPageToken")
+                if page.get("isLast", True) or not body["nextPageToken"]:
                     return
-        start = 0
+        if expand:
+            body["expand"] = [expand]  # a list in DC's /search
+        body["startAt"] = 0
         while True:
-            page = (
-                http.call(
-                    "POST",
-                    "search",
-                    json={"jql": jql, "fields": fields, "startAt": start, "maxResults": size},
-                )
-                or {}
-            )
+            page = http.call("POST", "search", json=body) or {}
             issues = page.get("issues", [])
             yield from issues
-            start += len(issues)
-            if not issues or start >= int(page.get("total", 0)):
+            body["startAt"] += len(issues)
+            if not issues or body["startAt"] >= int(page.get("total", 0)):
                 return
 
     def case_field_list(self) -> list[str]:
@@ -162,9 +156,7 @@ class CaseOps:
         try:
             case = Case.model_validate(json.loads(text or ""))
         except (ValueError, ValidationError):
-            log.warning(
-                "jira: %s has no valid case data in %r; skipped", issue.get("key"), self.cfg.fields.case_data
-            )
+            log.warning("jira: %s has no valid case data in %r; skipped", issue.get("key"), self.cfg.fields.case_data)
             return None
         return TrackedCase(
             key=issue["key"],
@@ -179,9 +171,7 @@ class CaseOps:
         ids = self.c.fields()
         clocks: dict[str, ClockFields] = {}
         for name in self.c.workflow.clocks:
-            due, warn, state = (
-                fields.get(ids.get(f"sla:{name}:{part}", "")) for part in ("due", "warn", "state")
-            )
+            due, warn, state = (fields.get(ids.get(f"sla:{name}:{part}", "")) for part in ("due", "warn", "state"))
             if due or warn or state:
                 clocks[name] = ClockFields(parse_time(due), parse_time(warn), str(state or ""))
         level = fields.get(ids.get("escalation_level", ""))
@@ -243,14 +233,10 @@ class CaseOps:
                         return [*steps, target]
                     seen.add(t.target)
                     queue.append((t.target, [*steps, t.target]))
-        raise TransitionNotAllowed(
-            f"workflow {self.c.workflow.name!r} has no path from {source!r} to {target!r}"
-        )
+        raise TransitionNotAllowed(f"workflow {self.c.workflow.name!r} has no path from {source!r} to {target!r}")
 
     def update_case(self, key: str, case: Case) -> TrackedCase:
-        self.c.http().call(
-            "PUT", f"issue/{key}", json={"fields": self.case_fields(case)}, case=case.reference
-        )
+        self.c.http().call("PUT", f"issue/{key}", json={"fields": self.case_fields(case)}, case=case.reference)
         return self.get(key)
 
     def list_cases(self, updated_since: datetime | None) -> Iterator[TrackedCase]:
@@ -260,10 +246,16 @@ class CaseOps:
             since = (updated_since - TZ_MARGIN).astimezone(UTC)
             clauses.append(f"updated >= {jql_string(since.strftime('%Y-%m-%d %H:%M'))}")
         jql = " AND ".join(clauses) + " ORDER BY key ASC"
-        for issue in self.search(jql, self.case_field_list()):
+        # the changelog comes with the search, so a pass needs no request per case for history
+        for issue in self.search(jql, self.case_field_list(), expand="changelog"):
             tracked = self.tracked(issue)
-            if tracked is not None and (updated_since is None or tracked.updated_at >= updated_since):
-                yield tracked
+            if tracked is None or (updated_since is not None and tracked.updated_at < updated_since):
+                continue
+            log_part = issue.get("changelog") or {}
+            histories = log_part.get("histories", [])
+            if int(log_part.get("total", len(histories))) <= len(histories):  # else truncated: read_history
+                tracked.history = self.history_from(issue["fields"], histories)
+            yield tracked
 
     def read_history(self, key: str) -> list[StatusChange]:
         http = self.c.http()
@@ -273,13 +265,15 @@ class CaseOps:
         if self.c.cloud and int(log_part.get("total", 0)) > len(histories):
             histories, start = [], 0  # Cloud embeds at most 100 entries: page the full changelog
             while True:
-                page = http.call(
-                    "GET", f"issue/{key}/changelog", params={"startAt": start, "maxResults": 100}
-                )
+                page = http.call("GET", f"issue/{key}/changelog", params={"startAt": start, "maxResults": 100})
                 histories += page.get("values", [])
                 start += len(page.get("values", []))
                 if page.get("isLast", True) or not page.get("values"):
                     break
+        return self.history_from(issue["fields"], histories)
+
+    def history_from(self, fields: dict[str, Any], histories: list[dict[str, Any]]) -> list[StatusChange]:
+        """Status changes from changelog entries; the first is the status at creation."""
         moves = [
             (parse_time(h["created"]), item)
             for h in histories
@@ -287,8 +281,8 @@ class CaseOps:
             if item.get("field") == "status" or item.get("fieldId") == "status"
         ]
         moves.sort(key=lambda m: m[0])
-        first = moves[0][1].get("fromString") if moves else issue["fields"]["status"]["name"]
-        changes = [StatusChange(parse_time(issue["fields"]["created"]), self.c.state_of(first))]
+        first = moves[0][1].get("fromString") if moves else fields["status"]["name"]
+        changes = [StatusChange(parse_time(fields["created"]), self.c.state_of(first))]
         changes += [StatusChange(at, self.c.state_of(item.get("toString") or "")) for at, item in moves]
         return changes
 
@@ -338,24 +332,22 @@ class CaseOps:
 
     # -- SLA fields and comments ----------------------------------------------------------------------------
     def set_sla_fields(self, key: str, sla: SlaFields) -> None:
-        ids = self.c.fields()
+        """Writes the escalation level and the clocks in ``sla`` (sync sends only the changed ones); clocks
+        not named are left as they are. A clock with no due, warn and state is cleared."""
         fields: dict[str, Any] = {self.c.field_id("escalation_level"): sla.escalation_level}
-        for name in self.c.workflow.clocks:
-            clock = sla.clocks.get(name)
-            fields[self.c.field_id(f"sla:{name}:due")] = (
-                jira_time(clock.due_at) if clock and clock.due_at else None
-            )
-            fields[ids[f"sla:{name}:warn"]] = jira_time(clock.warn_at) if clock and clock.warn_at else None
-            fields[ids[f"sla:{name}:state"]] = clock.state if clock else None
+        for name, clock in sla.clocks.items():
+            if name not in self.c.workflow.clocks:
+                raise RejectedError(f"jira: {key}: {name!r} is not a clock of workflow {self.c.workflow.name!r}")
+            fields[self.c.field_id(f"sla:{name}:due")] = jira_time(clock.due_at) if clock.due_at else None
+            fields[self.c.field_id(f"sla:{name}:warn")] = jira_time(clock.warn_at) if clock.warn_at else None
+            fields[self.c.field_id(f"sla:{name}:state")] = clock.state or None
         self.c.http().call("PUT", f"issue/{key}", json={"fields": fields})
 
     def comment(self, key: str, markdown: str) -> None:
         body = {"body": self.rich(markdown)}
 
         def landed() -> bool | None:
-            page = self.c.http().call(
-                "GET", f"issue/{key}/comment", params={"orderBy": "-created", "maxResults": 20}
-            )
+            page = self.c.http().call("GET", f"issue/{key}/comment", params={"orderBy": "-created", "maxResults": 20})
             return True if any(c.get("body") == body["body"] for c in page.get("comments", [])) else None
 
         self.c.http().call("POST", f"issue/{key}/comment", json=body, landed=landed)
@@ -389,9 +381,7 @@ class CaseOps:
             found = self.find_escalation(esc.dedupe_key)
             return {"key": found.key} if found else None
 
-        created = self.c.http().call(
-            "POST", "issue", json={"fields": fields}, landed=landed, case=esc.case_reference
-        )
+        created = self.c.http().call("POST", "issue", json={"fields": fields}, landed=landed, case=esc.case_reference)
         key = created["key"]
         return PostedEscalation(esc.dedupe_key, key, f"{self.cfg.url.rstrip('/')}/browse/{key}", self.c.now())
 
@@ -402,10 +392,7 @@ class CaseOps:
             issue = http.call("GET", f"issue/{key}", params={"fields": "issuelinks"})
             for link in issue["fields"].get("issuelinks") or []:
                 peer = link.get("outwardIssue") or link.get("inwardIssue") or {}
-                if (
-                    peer.get("key") == other
-                    and link["type"]["name"].casefold() == self.cfg.link_type.casefold()
-                ):
+                if peer.get("key") == other and link["type"]["name"].casefold() == self.cfg.link_type.casefold():
                     return True
             return None
 

@@ -168,9 +168,7 @@ class JiraHttp:
                     if lost_once and landed is not None:
                         found = landed()
                         if found is not None:
-                            log.info(
-                                "jira %s %s: the lost write had been applied; not sent again", method, path
-                            )
+                            log.info("jira %s %s: the lost write had been applied; not sent again", method, path)
                             return found
                     try:
                         return self._once(method, path, params, json, case)
@@ -230,9 +228,7 @@ def map_failure(
     where = f"jira {method} {path}"
     detail = _envelope(response)
     if status == 401:
-        return AuthenticationFailed(
-            f"{where}: Jira refused the credentials (401); check the token pointer in config"
-        )
+        return AuthenticationFailed(f"{where}: Jira refused the credentials (401); check the token pointer in config")
     if status == 403:
         return PermissionDenied(f"{where}: permission denied (403){detail}", case=case)
     if status == 404:

@@ -122,9 +122,7 @@ def _wiki_block(node: _Node | str, depth: int) -> str:
     if tag in ("ul", "ol"):
         return "\n".join(_wiki_list(node, ("*" if tag == "ul" else "#"), depth + 1))
     if tag == "pre":
-        return (
-            "{noformat}\n" + _text_of(node).rstrip("\n").replace("{noformat}", "{ noformat}") + "\n{noformat}"
-        )
+        return "{noformat}\n" + _text_of(node).rstrip("\n").replace("{noformat}", "{ noformat}") + "\n{noformat}"
     if tag == "blockquote":
         inner = "\n\n".join(_wiki_block(c, depth) for c in node.children if _text_of(c).strip())
         return "{quote}\n" + inner + "\n{quote}"

@@ -35,9 +35,7 @@ TYPE_LABELS = {
 
 @dataclass(frozen=True)
 class FieldSpec:
-    role: (
-        str  # "reference", "case_data", "escalation_level", "escalation_key", "sla:<clock>:<due|warn|state>"
-    )
+    role: str  # "reference", "case_data", "escalation_level", "escalation_key", "sla:<clock>:<due|warn|state>"
     name: str
     type: str
 
@@ -61,9 +59,7 @@ def needed_fields(names: Any, workflow: Workflow, *, liaison: bool) -> list[Fiel
     return specs
 
 
-def match_fields(
-    jira_fields: list[dict[str, Any]], specs: list[FieldSpec]
-) -> tuple[dict[str, str], list[FieldSpec]]:
+def match_fields(jira_fields: list[dict[str, Any]], specs: list[FieldSpec]) -> tuple[dict[str, str], list[FieldSpec]]:
     """(role -> field id, specs not found). Names match case-insensitively; of several custom fields
     with one name (Jira allows that) the oldest wins, with a warning."""
     by_name: dict[str, list[dict[str, Any]]] = {}
@@ -162,9 +158,7 @@ class SchemaChecks:
         statuses no issue is in yet cannot be checked (logged)."""
         missing: list[Missing] = []
         for state in self.c.workflow.states:
-            outgoing = [
-                t.target for t in self.c.workflow.transitions if state in t.sources or "*" in t.sources
-            ]
+            outgoing = [t.target for t in self.c.workflow.transitions if state in t.sources or "*" in t.sources]
             if not outgoing:
                 continue
             jql = (
@@ -184,7 +178,5 @@ class SchemaChecks:
             for target in outgoing:
                 if self.c.status_name(target).casefold() not in reachable:
                     name = f"{self.c.status_name(state)} -> {self.c.status_name(target)}"
-                    missing.append(
-                        Missing("transition", name, f"add it to the workflow of project {self.cfg.project}")
-                    )
+                    missing.append(Missing("transition", name, f"add it to the workflow of project {self.cfg.project}"))
         return missing

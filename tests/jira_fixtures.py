@@ -6,44 +6,21 @@ and response against Atlassian's OpenAPI documents; a test fails at teardown if 
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from connectors.jira import JiraConnector
 from tests.jira_server import JiraServer
-from workflows.model import ClockDef, ClockKind, State, Transition, Workflow
+from workflows import load_workflow
+from workflows.model import Workflow
 
-WORKFLOW_FILE = Path(__file__).resolve().parent.parent / "workflows" / "lawful-access.toml"
 EMAIL, CLOUD_TOKEN, DC_PAT = "bot@agency.example", "cloud-api-token-7f3a", "dc-personal-access-token-91b2"
 
 
 def load_test_workflow() -> Workflow:
-    """The bundled workflow. Uses ``workflows.load_workflow`` once the lead's loader lands; until then a
-    minimal reader of the states, transitions and clocks (all the connector needs)."""
-    try:
-        from workflows import load_workflow  # type: ignore[attr-defined]
-
-        return load_workflow("lawful-access")
-    except ImportError:
-        pass
-    data = tomllib.loads(WORKFLOW_FILE.read_text(encoding="utf-8"))
-    states = {
-        name: State(name, s["label"], s.get("terminal", False), dict(s.get("status", {})))
-        for name, s in data["states"].items()
-    }
-    transitions = tuple(
-        Transition(frozenset(t["from"]), t["to"], t.get("name", "")) for t in data["transitions"]
-    )
-    clocks = {
-        name: ClockDef(name, ClockKind(c["kind"]), label=c.get("label", ""))
-        for name, c in data["clocks"].items()
-    }
-    wf = data["workflow"]
-    return Workflow(wf["name"], wf["initial"], states, transitions, {}, clocks, (), wf.get("escalated_state"))
+    return load_workflow("lawful-access")
 
 
 class Clock:
@@ -63,9 +40,7 @@ def build_jira(server: JiraServer, workflow: Workflow, *, skip: set[tuple[str, s
     """Projects CASE (the workflow's statuses and transitions, minus ``skip`` (source, target) state
     pairs) and NCB (the liaison queue)."""
     labels = {name: s.status_for("jira") for name, s in workflow.states.items()}
-    statuses = [labels[workflow.initial]] + [
-        label for name, label in labels.items() if name != workflow.initial
-    ]
+    statuses = [labels[workflow.initial]] + [label for name, label in labels.items() if name != workflow.initial]
     transitions: list[tuple[str, list[str] | None, str]] = []
     for t in workflow.transitions:
         sources = [labels[s] for s in sorted(t.sources) if (s, t.target) not in skip]
@@ -103,16 +78,16 @@ class SleepRecorder:
 
 
 @pytest.fixture(scope="session")
-def workflow() -> Workflow:
+def jira_workflow() -> Workflow:
     return load_test_workflow()
 
 
 @pytest.fixture(params=["cloud", "datacenter"])
-def jira_server(request: pytest.FixtureRequest, workflow: Workflow) -> Iterator[JiraServer]:
+def jira_server(request: pytest.FixtureRequest, jira_workflow: Workflow) -> Iterator[JiraServer]:
     clock = Clock()
     server = JiraServer(request.param, now=clock).start()
     server.clock = clock  # type: ignore[attr-defined]
-    build_jira(server, workflow)
+    build_jira(server, jira_workflow)
     try:
         yield server
     finally:
@@ -123,13 +98,13 @@ def jira_server(request: pytest.FixtureRequest, workflow: Workflow) -> Iterator[
 
 
 @pytest.fixture
-def make_connector(jira_server: JiraServer, workflow: Workflow, monkeypatch: pytest.MonkeyPatch):
+def make_connector(jira_server: JiraServer, jira_workflow: Workflow, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("CB_TEST_JIRA_TOKEN", CLOUD_TOKEN if jira_server.mode == "cloud" else DC_PAT)
     made: list[JiraConnector] = []
 
     def make(*, setup: bool = True, **extra: object) -> JiraConnector:
         config = JiraConnector.config_model.model_validate(connector_config(jira_server, **extra))
-        connector = JiraConnector(config, workflow, sleep=SleepRecorder())
+        connector = JiraConnector(config, jira_workflow, sleep=SleepRecorder())
         if setup:
             connector.setup(apply=True)
         made.append(connector)

@@ -155,17 +155,13 @@ def test_missing_transition_names_it(jira: JiraConnector, jira_server: JiraServe
     assert "'Draft'" in message and "'Fulfilled'" in message and "\n" not in message
 
 
-def test_transition_removed_from_jira_workflow_is_reported(
-    jira: JiraConnector, jira_server: JiraServer
-) -> None:
+def test_transition_removed_from_jira_workflow_is_reported(jira: JiraConnector, jira_server: JiraServer) -> None:
     key = jira.create_case(make_case(), state="submitted").key
     project = jira_server.state.projects["CASE"]
     project.transitions = [t for t in project.transitions if t.to != "Escalated"]
     with pytest.raises(TransitionNotAllowed, match="'Submitted to provider' to 'Escalated'"):
         jira.transition(key, "escalated")
-    assert any(
-        m.kind == "transition" and m.name == "Submitted to provider -> Escalated" for m in jira.check_schema()
-    )
+    assert any(m.kind == "transition" and m.name == "Submitted to provider -> Escalated" for m in jira.check_schema())
 
 
 def test_transition_with_required_fields(make_connector, jira_server: JiraServer) -> None:
@@ -177,9 +173,7 @@ def test_transition_with_required_fields(make_connector, jira_server: JiraServer
     key = jira.create_case(make_case()).key
     with pytest.raises(TransitionNotAllowed, match="requires fields Resolution"):
         jira.transition(key, "legal_review")
-    configured = make_connector(
-        setup=False, transition_fields={"legal_review": {"resolution": {"name": "Done"}}}
-    )
+    configured = make_connector(setup=False, transition_fields={"legal_review": {"resolution": {"name": "Done"}}})
     configured.transition(key, "legal_review", note="Sent for **review**")
     assert jira_server.state.find_issue(key).status == "Legal review"
     assert len(jira_server.state.find_issue(key).comments) == 1
@@ -199,8 +193,10 @@ def test_sla_fields_round_trip(jira: JiraConnector) -> None:
     )
     jira.set_sla_fields(key, sla)
     assert jira.find_case(make_case().reference).sla == sla
-    jira.set_sla_fields(key, SlaFields())
-    assert jira.find_case(make_case().reference).sla == SlaFields()
+    # only the clocks named are written (sync sends the changed ones); an empty clock is cleared
+    jira.set_sla_fields(key, SlaFields(clocks={"followup": ClockFields(None, None, "")}, escalation_level=0))
+    held = jira.find_case(make_case().reference).sla
+    assert held == SlaFields(clocks={"legal_deadline": sla.clocks["legal_deadline"]}, escalation_level=0)
 
 
 def test_list_cases_since(jira: JiraConnector, jira_server: JiraServer) -> None:
@@ -226,9 +222,7 @@ def test_list_cases_pages_through_everything(make_connector, jira_server: JiraSe
 # -- comments ----------------------------------------------------------------------
 def test_comment_is_wiki_on_datacenter_and_adf_on_cloud(jira: JiraConnector, jira_server: JiraServer) -> None:
     key = jira.create_case(make_case()).key
-    jira.comment(
-        key, "## Chased\n\nAsked **Meta** again, see [ticket](https://example.org/t/1).\n\n- one\n- two"
-    )
+    jira.comment(key, "## Chased\n\nAsked **Meta** again, see [ticket](https://example.org/t/1).\n\n- one\n- two")
     body = jira_server.state.find_issue(key).comments[0]["body"]
     if jira_server.mode == "cloud":
         assert adf_problem(body) is None
@@ -237,9 +231,7 @@ def test_comment_is_wiki_on_datacenter_and_adf_on_cloud(jira: JiraConnector, jir
             "attrs": {"level": 2},
             "content": [{"type": "text", "text": "Chased"}],
         }
-        assert {"type": "text", "text": "Meta", "marks": [{"type": "strong"}]} in body["content"][1][
-            "content"
-        ]
+        assert {"type": "text", "text": "Meta", "marks": [{"type": "strong"}]} in body["content"][1]["content"]
     else:
         assert body.startswith("h2. Chased\n\nAsked *Meta* again, see [ticket|https://example.org/t/1].")
         assert "* one\n* two" in body
@@ -273,27 +265,21 @@ def test_escalation_post_find_and_link(jira: JiraConnector, jira_server: JiraSer
 
 
 # -- faults: no duplicates ----------------------------------------------------------------------
-def test_dropped_connection_after_create_never_duplicates(
-    jira: JiraConnector, jira_server: JiraServer
-) -> None:
+def test_dropped_connection_after_create_never_duplicates(jira: JiraConnector, jira_server: JiraServer) -> None:
     jira_server.faults.add("drop_after_write", method="POST", path=r"/issue$")
     created = jira.create_case(make_case())
     assert len(issues_in(jira_server)) == 1 and created.key == "CASE-1"
     assert jira_server.faults.faults[0].fired == 1
 
 
-def test_dropped_connection_after_escalation_never_duplicates(
-    jira: JiraConnector, jira_server: JiraServer
-) -> None:
+def test_dropped_connection_after_escalation_never_duplicates(jira: JiraConnector, jira_server: JiraServer) -> None:
     jira_server.faults.add("drop_after_write", method="POST", path=r"/issue$")
     escalation = Escalation("R/legal_deadline/L1", "R", None, None, "t", "body", 1, "legal_deadline")
     posted = jira.post_escalation(escalation)
     assert [i.key for i in issues_in(jira_server, "NCB")] == [posted.key]
 
 
-def test_dropped_transition_and_comment_are_not_repeated(
-    jira: JiraConnector, jira_server: JiraServer
-) -> None:
+def test_dropped_transition_and_comment_are_not_repeated(jira: JiraConnector, jira_server: JiraServer) -> None:
     key = jira.create_case(make_case()).key
     jira_server.faults.add("drop_after_write", method="POST", path=r"/transitions$")
     jira_server.faults.add("drop_after_write", method="POST", path=r"/comment$")
@@ -302,9 +288,7 @@ def test_dropped_transition_and_comment_are_not_repeated(
     assert issue.status == "Legal review" and len(issue.comments) == 1
 
 
-def test_429_storm_on_create_honours_retry_after_within_bounds(
-    jira: JiraConnector, jira_server: JiraServer
-) -> None:
+def test_429_storm_on_create_honours_retry_after_within_bounds(jira: JiraConnector, jira_server: JiraServer) -> None:
     jira_server.faults.add("429", method="POST", path=r"/issue$", times=2, retry_after=500)
     jira_server.faults.add("429", method="POST", path=r"/issue$", times=2, retry_after=0)
     jira.sleep.calls.clear()  # type: ignore[attr-defined]
@@ -394,3 +378,12 @@ def test_setup_without_admin_rights_prints_instructions(make_connector, jira_ser
     assert "could not create custom field 'Case reference'" in report and "permission" in report
     assert "missing custom field 'Case reference'" in report
     assert "missing status 'Closed'" in report
+
+
+def test_list_cases_carries_history_so_sync_needs_no_request_per_case(
+    jira: JiraConnector, jira_server: JiraServer
+) -> None:
+    key = jira.create_case(make_case(), state="approved").key
+    listed = list(jira.list_cases())
+    assert listed[0].history == jira.read_history(key)
+    assert [h.state for h in listed[0].history] == ["draft", "legal_review", "approved"]

@@ -32,9 +32,7 @@ def _seed(server: JiraServer, count: int, ref_field: str) -> None:
     project = server.state.projects["CASE"]
     with server.state.lock:
         for n in range(count):
-            server.state.new_issue(
-                project, "Task", {"summary": f"case {n}", ref_field: f"REF-{n}"}, server.state.now()
-            )
+            server.state.new_issue(project, "Task", {"summary": f"case {n}", ref_field: f"REF-{n}"}, server.state.now())
 
 
 # -- OpenAPI checks ----------------------------------------------------------------------------------
@@ -47,9 +45,7 @@ def test_a_request_the_document_rejects_is_answered_400_and_recorded(jira_server
     jira_server.mismatches.clear()  # recorded as it should be; the fixture would fail the test otherwise
 
 
-def test_a_response_the_document_rejects_is_recorded(
-    jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_response_the_document_rejects_is_recorded(jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch) -> None:
     # a project whose id is a number and whose key is a list: both documents type them as strings
     def bad_project(ctx: server_routes.Ctx) -> tuple[int, object]:
         return 200, {"id": 10000, "key": ["CASE"], "name": "Data requests"}
@@ -120,9 +116,7 @@ def test_phrase_search_with_quotes_finds_only_that_issue(jira_server: JiraServer
     ref = jira_server.state.add_custom_field("Case reference", CF + "textfield")
     project = jira_server.state.projects["CASE"]
     for value in ['A "B" C', "A B", "A B C D", "X"]:
-        jira_server.state.new_issue(
-            project, "Task", {"summary": value, ref.id: value}, jira_server.state.now()
-        )
+        jira_server.state.new_issue(project, "Task", {"summary": value, ref.id: value}, jira_server.state.now())
     url = f"{jira_server.url}/rest/api/2/{_search_path(jira_server)}"
     query = f'cf[{ref.id[12:]}] ~ "\\"a b c\\"" ORDER BY key ASC'
     answer = _session(jira_server).post(url, json={"jql": query, "fields": [ref.id], "maxResults": 10})
@@ -159,9 +153,7 @@ def test_datacenter_pages_with_start_at() -> None:
         ref = server.state.add_custom_field("Case reference", CF + "textfield")
         _seed(server, 120, ref.id)
         session = _session(server)
-        first = session.post(
-            f"{server.url}/rest/api/2/search", json={"jql": "project = CASE", "maxResults": 50}
-        ).json()
+        first = session.post(f"{server.url}/rest/api/2/search", json={"jql": "project = CASE", "maxResults": 50}).json()
         third = session.post(
             f"{server.url}/rest/api/2/search",
             json={"jql": "project = CASE", "startAt": 100, "maxResults": 50},
@@ -191,9 +183,7 @@ def test_drop_after_write_applies_the_write_then_closes(jira_server: JiraServer)
 
 
 def test_wrong_credentials_get_401(jira_server: JiraServer) -> None:
-    answer = requests.get(
-        f"{jira_server.url}/rest/api/2/serverInfo", headers={"Authorization": "Bearer nope"}
-    )
+    answer = requests.get(f"{jira_server.url}/rest/api/2/serverInfo", headers={"Authorization": "Bearer nope"})
     assert answer.status_code == 401
 
 

@@ -164,9 +164,7 @@ class JiraServer:
         version, pattern, handler, path_params = matched
         self.counter.count(method, pattern)
         if request.headers.get("Authorization") != self._credentials:
-            return _json(
-                401, {"errorMessages": ["You are not authenticated. Authentication required."], "errors": {}}
-            )
+            return _json(401, {"errorMessages": ["You are not authenticated. Authentication required."], "errors": {}})
         fault = self.faults.take(method, request.path)
         if fault is not None and fault.kind in ("429", "500", "503"):
             return self._fault_response(fault)
@@ -188,9 +186,7 @@ class JiraServer:
         )
         if checking and (problem := validate.check_request(self.mode, spec_request)):
             self.mismatches.append(f"request {method} {request.full_path}: {problem}")
-            return _json(
-                400, {"errorMessages": [f"Request does not match the API: {problem[:300]}"], "errors": {}}
-            )
+            return _json(400, {"errorMessages": [f"Request does not match the API: {problem[:300]}"], "errors": {}})
         status, payload = self._dispatch(handler, version, path_params, request, body_bytes)
         response = _json(status, payload)
         for name, value in self.rate_headers.items():
@@ -271,9 +267,7 @@ def _is_envelope(response: Response) -> bool:
     except ValueError:
         return False
     return (
-        isinstance(body, dict)
-        and isinstance(body.get("errorMessages"), list)
-        and isinstance(body.get("errors"), dict)
+        isinstance(body, dict) and isinstance(body.get("errorMessages"), list) and isinstance(body.get("errors"), dict)
     )
 
 

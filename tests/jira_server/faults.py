@@ -102,6 +102,4 @@ class RequestCounter:
 
 def _is_write(method: str, pattern: str) -> bool:
     # POST to the search endpoints reads; every other POST/PUT/DELETE writes
-    return method in ("PUT", "DELETE") or (
-        method == "POST" and not pattern.endswith(("/search", "/search/jql"))
-    )
+    return method in ("PUT", "DELETE") or (method == "POST" and not pattern.endswith(("/search", "/search/jql")))

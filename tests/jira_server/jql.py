@@ -158,9 +158,7 @@ def _read_string(text: str, start: int) -> tuple[str, int]:
         else:
             out.append(ch)
             i += 1
-    raise JqlError(
-        f"Error in the JQL Query: The quoted string has not been completed. (line 1, character {start + 1})"
-    )
+    raise JqlError(f"Error in the JQL Query: The quoted string has not been completed. (line 1, character {start + 1})")
 
 
 class _Parser:

@@ -116,8 +116,7 @@ def _coerce_one(ctx: Ctx, fid: str, custom_type: str | None, value: Any) -> tupl
             except ValueError:
                 continue
         return (
-            f"Invalid date format. Please enter the date in the format "
-            f"\"yyyy-MM-dd'T'HH:mm:ss.SSSZ\" ({value!r})",
+            f"Invalid date format. Please enter the date in the format \"yyyy-MM-dd'T'HH:mm:ss.SSSZ\" ({value!r})",
             None,
         )
     if custom_type == CF + "float":
@@ -224,9 +223,7 @@ def project_statuses(ctx: Ctx) -> tuple[int, Any]:
 
 def link_types(ctx: Ctx) -> tuple[int, Any]:
     return 200, {
-        "issueLinkTypes": [
-            dict(t, self=ctx.render.url(f"issueLinkType/{t['id']}")) for t in ctx.state.link_types
-        ]
+        "issueLinkTypes": [dict(t, self=ctx.render.url(f"issueLinkType/{t['id']}")) for t in ctx.state.link_types]
     }
 
 
@@ -303,9 +300,7 @@ def do_transition(ctx: Ctx) -> tuple[int, Any]:
     if chosen is None:
         raise ApiError(400, [f"Transition id '{wanted}' is not valid for this issue."])
     fields = dict(body.get("fields") or {})
-    missing = {
-        f: f"{ctx.state.fields[f].name} is required." for f in chosen.required_fields if not fields.get(f)
-    }
+    missing = {f: f"{ctx.state.fields[f].name} is required." for f in chosen.required_fields if not fields.get(f)}
     if missing:
         raise ApiError(400, [], missing)
     values = coerce_fields(ctx, {k: v for k, v in fields.items() if k != "resolution"}, creating=False)
@@ -375,9 +370,7 @@ def create_link(ctx: Ctx) -> tuple[int, Any]:
 
 
 def search_gone(ctx: Ctx) -> tuple[int, Any]:
-    raise ApiError(
-        410, ["The requested API has been removed. Please migrate to the /rest/api/3/search/jql API."]
-    )
+    raise ApiError(410, ["The requested API has been removed. Please migrate to the /rest/api/3/search/jql API."])
 
 
 def search(ctx: Ctx) -> tuple[int, Any]:

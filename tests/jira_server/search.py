@@ -15,9 +15,7 @@ DATE_FORMATS = ("%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y/%m/%d", "%Y-%m-%d")
 ALIASES = {"type": "issuetype", "issuekey": "key", "issue": "key"}
 
 
-def compile_query(
-    state: JiraState, text: str, user_tz: str = "UTC"
-) -> tuple[Pred, Callable[[Issue], Any], bool]:
+def compile_query(state: JiraState, text: str, user_tz: str = "UTC") -> tuple[Pred, Callable[[Issue], Any], bool]:
     """(predicate, sort key, reverse) for ``text``; raises jql.JqlError for what Jira would refuse."""
     query = jql.parse(text)
     pred = _compile(state, query.where, ZoneInfo(user_tz)) if query.where else (lambda issue: True)
@@ -97,9 +95,7 @@ def _clause(state: JiraState, clause: jql.Clause, tz: ZoneInfo) -> Pred:
         try:
             bound = float(str(clause.value))
         except ValueError:
-            raise jql.JqlError(
-                f"The value '{clause.value}' is not a number for field '{clause.field}'."
-            ) from None
+            raise jql.JqlError(f"The value '{clause.value}' is not a number for field '{clause.field}'.") from None
         return _compare(op, bound, get, clause)
     raise jql.JqlError(f"The operator '{op}' is not supported by the '{clause.field}' field.")
 

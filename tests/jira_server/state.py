@@ -229,8 +229,7 @@ class JiraState:
         ``required``: transition name -> field ids its screen requires."""
         done = {"closed", "done", "fulfilled", "withdrawn", "expired"}
         status_objs = [
-            Status(str(next(self._misc_ids)), s, "done" if s.casefold() in done else "indeterminate")
-            for s in statuses
+            Status(str(next(self._misc_ids)), s, "done" if s.casefold() in done else "indeterminate") for s in statuses
         ]
         if status_objs:
             status_objs[0].category = "new"
@@ -282,9 +281,7 @@ class JiraState:
 
     def record_change(self, issue: Issue, items: list[dict[str, Any]], at: datetime) -> None:
         if items:
-            issue.changelog.append(
-                {"id": str(next(self._misc_ids)), "author": _user(), "created": at, "items": items}
-            )
+            issue.changelog.append({"id": str(next(self._misc_ids)), "author": _user(), "created": at, "items": items})
         issue.updated = at
         self.version += 1
 

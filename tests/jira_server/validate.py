@@ -52,9 +52,7 @@ _lock = threading.Lock()
 def _raw_spec(filename: str) -> dict[str, Any]:
     path = SPEC_DIR / filename
     if not path.is_file():
-        raise FileNotFoundError(
-            f"{path}: Jira OpenAPI document missing; set JIRA_OPENAPI_DIR to the directory"
-        )
+        raise FileNotFoundError(f"{path}: Jira OpenAPI document missing; set JIRA_OPENAPI_DIR to the directory")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
