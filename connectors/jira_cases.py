@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from connectors import Escalation, PostedEscalation
-from connectors.errors import NotFoundError, TransitionNotAllowed
+from connectors.errors import NotFoundError, RejectedError, TransitionNotAllowed
 from connectors.jira_render import adf_plain_text, md_escape, to_adf, to_wiki
 from workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
 

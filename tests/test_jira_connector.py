@@ -387,3 +387,11 @@ def test_list_cases_carries_history_so_sync_needs_no_request_per_case(
     listed = list(jira.list_cases())
     assert listed[0].history == jira.read_history(key)
     assert [h.state for h in listed[0].history] == ["draft", "legal_review", "approved"]
+
+
+def test_sla_fields_for_an_unknown_clock_are_rejected(jira: JiraConnector) -> None:
+    from connectors.errors import RejectedError
+
+    key = jira.create_case(make_case()).key
+    with pytest.raises(RejectedError, match="'nope' is not a clock"):
+        jira.set_sla_fields(key, SlaFields(clocks={"nope": ClockFields(None, None, "running")}))

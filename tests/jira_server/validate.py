@@ -96,10 +96,8 @@ def openapi_for(mode: str) -> OpenAPI:
 
     The servers entry is a fixed placeholder host; requests are presented with that host so one parsed
     document serves every fake server (each test gets its own port)."""
-    if mode == "cloud":
-        spec = _patched(CLOUD_SPEC, PLACEHOLDER_HOST)
-    else:
-        spec = _patched(DC_SPEC, PLACEHOLDER_HOST + "/rest")
+    cloud = mode == "cloud"
+    spec = _patched(CLOUD_SPEC if cloud else DC_SPEC, PLACEHOLDER_HOST + ("" if cloud else "/rest"))
     config = Config(spec_validator_cls=None, extra_format_validators={"date-time": _iso_datetime})
     return OpenAPI.from_dict(spec, config=config)
 
