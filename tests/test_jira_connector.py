@@ -395,3 +395,12 @@ def test_sla_fields_for_an_unknown_clock_are_rejected(jira: JiraConnector) -> No
     key = jira.create_case(make_case()).key
     with pytest.raises(RejectedError, match="'nope' is not a clock"):
         jira.set_sla_fields(key, SlaFields(clocks={"nope": ClockFields(None, None, "running")}))
+
+
+def test_changelog_of_field_edits_matches_the_documents(jira: JiraConnector, jira_server: JiraServer) -> None:
+    # SLA writes put field edits (with empty sides) into the changelog that list_cases then reads
+    key = jira.create_case(make_case()).key
+    jira.set_sla_fields(key, SlaFields(clocks={"followup": ClockFields(None, None, "running")}))
+    jira.set_sla_fields(key, SlaFields(clocks={"followup": ClockFields(None, None, "")}))
+    assert [h.state for h in next(iter(jira.list_cases())).history] == ["draft"]
+    assert jira.read_history(key) == next(iter(jira.list_cases())).history

@@ -131,23 +131,20 @@ def _coerce_one(ctx: Ctx, fid: str, custom_type: str | None, value: Any) -> tupl
 
 
 def _change_items(ctx: Ctx, issue: Issue, values: dict[str, Any]) -> list[dict[str, Any]]:
+    """Changelog items for edited fields. Absent sides are left out: the documents type ``from``,
+    ``fromString``, ``to`` and ``toString`` as non-nullable strings."""
     items = []
     for fid, new in values.items():
         old = issue.values.get(fid)
         if old == new:
             continue
         fdef = ctx.state.fields[fid]
-        items.append(
-            {
-                "field": fdef.name,
-                "fieldtype": "custom" if fdef.custom else "jira",
-                "fieldId": fid,
-                "from": None,
-                "fromString": None if old is None else str(old),
-                "to": None,
-                "toString": None if new is None else str(new),
-            }
-        )
+        item: dict[str, Any] = {"field": fdef.name, "fieldtype": "custom" if fdef.custom else "jira", "fieldId": fid}
+        if old is not None:
+            item["fromString"] = str(old)
+        if new is not None:
+            item["toString"] = str(new)
+        items.append(item)
     return items
 
 
