@@ -1,6 +1,6 @@
 """Check the fake Jira's traffic against Atlassian's own OpenAPI documents.
 
-The documents are read from ``/work/shared/jira-openapi/`` (``JIRA_OPENAPI_DIR`` overrides) at test time
+The documents are read from ``../shared/jira-openapi/`` (``JIRA_OPENAPI_DIR`` overrides) at test time
 and never copied into the project. Each is parsed once per process (the Cloud one is 2.4 MB).
 
 Only the minimal patches listed in that directory's README are applied:
@@ -39,7 +39,15 @@ from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-SPEC_DIR = Path(os.environ.get("JIRA_OPENAPI_DIR", "/work/shared/jira-openapi"))
+def _spec_dir() -> Path:
+    """``JIRA_OPENAPI_DIR``, else ``../shared/jira-openapi`` next to the checkout, else /work/shared's."""
+    if os.environ.get("JIRA_OPENAPI_DIR"):
+        return Path(os.environ["JIRA_OPENAPI_DIR"])
+    beside = Path(__file__).resolve().parents[3] / "shared" / "jira-openapi"
+    return beside if beside.is_dir() else Path("/work/shared/jira-openapi")
+
+
+SPEC_DIR = _spec_dir()
 CLOUD_SPEC = "jira-cloud-platform-v3.openapi.json"
 DC_SPEC = "jira-software-dc-10.3.openapi.json"
 PLACEHOLDER_HOST = "http://jira.invalid"
