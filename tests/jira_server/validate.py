@@ -39,6 +39,7 @@ from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
+
 def _spec_dir() -> Path:
     """``JIRA_OPENAPI_DIR``, else ``../shared/jira-openapi`` next to the checkout, else /work/shared's."""
     if os.environ.get("JIRA_OPENAPI_DIR"):
