@@ -20,7 +20,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_aft
 
 from connectors import Connector
 from connectors.errors import SafetyValveError, TrackerError, TransientError
-from state.store import StateStore, iso
+from state.store import CachedCase, StateStore, iso
 from workflows.cases import StatusChange, TrackedCase
 
 log = logging.getLogger(__name__)
@@ -102,8 +102,8 @@ def refresh(
     need: list[TrackedCase] = []
     for tracked in listed:
         entry = cached.get(tracked.key)
-        if entry is not None and entry.history is not None and entry.history_for == iso(tracked.updated_at):
-            tracked.history = entry.history
+        if _cache_holds(entry, tracked):
+            tracked.history = entry.history  # type: ignore[union-attr]
         else:
             need.append(tracked)
         if snap.newest is None or tracked.updated_at > snap.newest:
@@ -123,6 +123,15 @@ def refresh(
     if full:
         snap.duplicates = _duplicates(listed)
     return snap
+
+
+def _cache_holds(entry: CachedCase | None, tracked: TrackedCase) -> bool:
+    """The cached history is the tracker's: read for this very updated_at, and ending in the state the
+    tracker reports now. The second test catches a status change stamped with the same updated_at as our
+    own write (Redmine keeps whole seconds; a person can move the case within the second we wrote)."""
+    if entry is None or entry.history is None or entry.history_for != iso(tracked.updated_at):
+        return False
+    return bool(entry.history) and entry.history[-1].state == tracked.state
 
 
 def _read_histories(tracker: Connector, need: list[TrackedCase], snap: Snapshot, retry: RetryPolicy) -> None:
