@@ -8,6 +8,7 @@ import io
 import json
 import multiprocessing
 import sqlite3
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ def test_chain_links_each_record_to_the_one_before(log: AuditLog) -> None:
     rows = records(log)
     assert [r["seq"] for r in rows] == [1, 2, 3, 4, 5, 6]
     assert rows[0]["prev_hash"] == GENESIS
-    assert all(b["prev_hash"] == a["hash"] for a, b in zip(rows, rows[1:], strict=False))
+    assert all(b["prev_hash"] == a["hash"] for a, b in pairwise(rows))
     assert all(record_hash(r) == r["hash"] for r in rows)
     report = log.verify()
     assert report.ok and report.count == 6 and report.head == rows[-1]["hash"]
