@@ -263,6 +263,10 @@ class SyncJob:
         recovery = Recovery() if opts.dry_run else recover(self.tracker, self.audit, self.store, opts.retry.call)
         watermark = self.store.watermark()
         since = None if opts.full or watermark is None else watermark - opts.overlap
+        # When the listing was taken, by our clock (never ahead of the real time: a what-if --now in the
+        # future must not push the watermark past real updates). Without it the watermark only moves
+        # with tracker updates, and the last batch written would be re-listed by every pass.
+        listed_at = min(now, datetime.now(UTC))
         snap = refresh(
             self.tracker,
             self.store,
@@ -301,7 +305,7 @@ class SyncJob:
             return report
         report.stopped = self._apply(plan, report.result, snap.cases, now)
         if report.result.ok and not report.stopped:
-            newest = max((m for m in (watermark, snap.newest) if m is not None), default=None)
+            newest = max((m for m in (watermark, snap.newest, listed_at) if m is not None), default=None)
             if newest is not None:
                 self.store.set_watermark(newest)
             report.watermark = newest

@@ -48,7 +48,7 @@ def iso(moment: datetime) -> str:
 
 
 def parse_iso(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return datetime.fromisoformat(text)  # reads the trailing Z (3.11+); ~10x faster than strptime
 
 
 def sla_to_json(sla: SlaFields) -> dict[str, Any]:
