@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors import Connector
-from connectors.errors import EXIT_CASES_FAILED, EXIT_OK, CasebridgeError, TrackerError
+from connectors.errors import EXIT_CASES_FAILED, EXIT_OK, CasebridgeError, NotFoundError, TrackerError
 from state.audit import AuditLog
 from state.fetch import RetryPolicy, refresh
 from state.intents import SET_FIELDS, Recovery, intent_data, merged, recover
@@ -323,6 +323,13 @@ class SyncJob:
             intent = self.audit.begin_intent(SET_FIELDS, intent_data(action.key, action.reference, action.sla, now))
             try:
                 self.options.retry.call(lambda a=action: self.tracker.set_sla_fields(a.key, a.sla))
+            except NotFoundError:
+                # deleted in the tracker since we cached it: forget it, or it would fail every pass and
+                # hold the watermark forever (a full pass would drop it too)
+                log.warning("%s: no longer in the tracker (key %s); forgotten", action.reference, action.key)
+                self.audit.drop_intent(intent)
+                self.store.forget([action.key])
+                continue
             except TrackerError as exc:
                 # the intent stays pending: the next run asks the tracker whether this write landed
                 log.warning("%s: %s", action.reference, exc)

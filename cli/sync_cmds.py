@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from cli import Context, now_option, parse_now, pass_ctx
-from connectors.errors import EXIT_USAGE, CasebridgeError, LockHeldError, TrackerError
+from connectors.errors import EXIT_USAGE, CasebridgeError, LockHeldError, SafetyValveError, TrackerError
 from state.audit import open_audit_log
 from state.lock import RunLock, lock_path_for
 from state.store import StateStore
@@ -142,8 +142,8 @@ def _loop(ctx: Context, options: SyncOptions, interval: float, as_json: bool, st
                 report = run_once(ctx, options, None, stop)
                 _print_report(ctx, report, as_json)
                 code = report.exit_code
-            except (LockHeldError, TrackerError) as exc:
-                # a loop outlives a busy lock or an unreachable tracker: say so and try next time
+            except (LockHeldError, SafetyValveError, TrackerError) as exc:
+                # a loop outlives a busy lock, an unreachable or suddenly empty tracker: say so, try next time
                 click.echo(f"casebridge: {exc}", err=True)
                 code = exc.exit_code
             except CasebridgeError:

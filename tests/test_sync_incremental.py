@@ -225,3 +225,21 @@ def test_case_without_policy_gets_no_write(tmp_path: Path) -> None:
     tracker.close()
     report = env.sync(NOW)
     assert report.exit_code == 0
+
+
+def test_case_deleted_in_the_tracker_is_forgotten_not_failed_forever(env: Env) -> None:
+    env.sync(NOW)
+    later = NOW + timedelta(days=60)
+    gone = env.sync(later, dry_run=True).plan.actions[0].key  # a case whose clocks move by then
+    db = sqlite3.connect(env.tracker_path)
+    db.execute("DELETE FROM history WHERE case_id = ?", (gone,))
+    db.execute("DELETE FROM cases WHERE id = ?", (gone,))
+    db.commit()
+    db.close()
+    report = env.sync(later)
+    assert report.exit_code == 0 and report.watermark is not None
+    assert gone not in {a.key for a in report.result.applied}
+    store = StateStore(env.state_path)
+    assert gone not in store.load()
+    store.close()
+    assert env.sync(later + timedelta(days=1)).exit_code == 0
