@@ -97,8 +97,8 @@ def refresh(
         )
     if full and not dry_run:
         store.reset()
-    cached = {} if full else store.load()
     snap = Snapshot(listed={t.key for t in listed})
+    cached = {} if full else store.load(light=snap.listed)
     need: list[TrackedCase] = []
     for tracked in listed:
         entry = cached.get(tracked.key)
@@ -109,17 +109,18 @@ def refresh(
         if snap.newest is None or tracked.updated_at > snap.newest:
             snap.newest = tracked.updated_at
     # cached cases not listed whose history went stale (post-write updated_at unknown) are read again
-    stale = [e.tracked for k, e in cached.items() if k not in snap.listed and e.history is None]
-    need.extend(stale)
+    need.extend(e.tracked for k, e in cached.items() if k not in snap.listed and e.history is None and e.tracked)
     _read_histories(tracker, need, snap, retry)
-    good = [t for t in listed if t.history is not None] + [t for t in stale if t.history is not None]
     if not dry_run:
-        store.save(good)
+        # every listed case, cache hits too: the listing is the truth for fields and SLA values, and a
+        # write stamped in the same instant (whole seconds in Redmine) leaves updated_at unchanged
+        store.save({t.key: t for t in [*listed, *need] if t.history is not None}.values())
     for key, entry in cached.items():
-        if key not in snap.listed and entry.history is not None:
+        if key not in snap.listed and entry.history is not None and entry.tracked is not None:
             snap.cases[key] = entry.tracked
-    for tracked in good:
-        snap.cases[tracked.key] = tracked
+    for tracked in [*need, *listed]:
+        if tracked.history is not None:
+            snap.cases[tracked.key] = tracked
     if full:
         snap.duplicates = _duplicates(listed)
     return snap

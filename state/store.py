@@ -79,14 +79,12 @@ def sla_from_json(raw: dict[str, Any]) -> SlaFields:
 
 @dataclass
 class CachedCase:
-    """One case as the store remembers it. ``history`` is None when it must be (re)read."""
+    """One case as the store remembers it. ``history`` is None when it must be (re)read; ``tracked`` is
+    None when loaded light (the tracker just listed the case, so only the history is wanted)."""
 
-    tracked: TrackedCase
+    history: list[StatusChange] | None
     history_for: str  # iso(updated_at) the history was read for; '' when stale
-
-    @property
-    def history(self) -> list[StatusChange] | None:
-        return self.tracked.history if self.history_for else None
+    tracked: TrackedCase | None = None
 
 
 class StateStore:
@@ -147,13 +145,18 @@ class StateStore:
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM cases").fetchone()[0])
 
-    def load(self) -> dict[str, CachedCase]:
-        """Every cached case by tracker key."""
+    def load(self, light: frozenset[str] | set[str] = frozenset()) -> dict[str, CachedCase]:
+        """Every cached case by tracker key; keys in ``light`` without the case itself (memory: a pass that
+        re-lists 10,000 cases would otherwise hold two copies of each)."""
         out: dict[str, CachedCase] = {}
         for row in self._db.execute("SELECT * FROM cases"):
             history = None
             if row["history"] is not None:
                 history = [StatusChange(at=parse_iso(at), state=st) for at, st in json.loads(row["history"])]
+            history_for = row["updated_at"] if history is not None else ""
+            if row["key"] in light:
+                out[row["key"]] = CachedCase(history, history_for)
+                continue
             tracked = TrackedCase(
                 key=row["key"],
                 case=Case.model_validate_json(row["data"]),
@@ -162,7 +165,7 @@ class StateStore:
                 sla=sla_from_json(json.loads(row["sla"])),
                 history=history,
             )
-            out[row["key"]] = CachedCase(tracked, row["updated_at"] if history is not None else "")
+            out[row["key"]] = CachedCase(history, history_for, tracked)
         return out
 
     def save(self, cases: Iterable[TrackedCase]) -> int:

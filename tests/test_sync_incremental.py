@@ -243,3 +243,16 @@ def test_case_deleted_in_the_tracker_is_forgotten_not_failed_forever(env: Env) -
     assert gone not in store.load()
     store.close()
     assert env.sync(later + timedelta(days=1)).exit_code == 0
+
+
+def test_a_move_stamped_in_the_same_instant_as_our_write_is_seen(env: Env) -> None:
+    """Redmine keeps whole seconds: a person can move a case within the second we wrote its fields, so the
+    case lists with the updated_at we recorded after our write. The cache must not be trusted then."""
+    env.sync(NOW)
+    tracker = env.tracker(NOW)
+    moved = next(t for t in tracker.list_cases() if t.state in ("submitted", "acknowledged"))
+    tracker.transition(moved.key, "awaiting_requester", at=NOW)  # same instant as our write
+    tracker.close()
+    report = env.sync(NOW)
+    assert report.history_reads == 1
+    assert check_invariants(env, NOW).ok
