@@ -15,6 +15,7 @@ from connectors.errors import UserError
 from sync import CaseEvaluation, evaluate, history_reader
 from workflows.clocks import ClockResult
 from workflows.intake import apply_intake, plan_intake, read_intake_file
+from workflows.model import ClockState
 
 
 def _with_clock(connector: Any, now: datetime) -> Any:
@@ -119,7 +120,8 @@ def _print_text(evaluations: list[CaseEvaluation]) -> None:
         case = ev.tracked.case
         click.echo(f"{case.reference}  [{ev.tracked.state}]  {case.request_type} x {case.legal_basis}  {case.provider}")
         zone = _case_zone(case.timezone)
-        for c in ev.clocks:
+        # clocks that never started (the MLA clock of a case never refused...) are noise in the list
+        for c in (c for c in ev.clocks if c.state != ClockState.NOT_STARTED):
             due = _iso(c.due_at, zone) or "-"
             left = _human_remaining(c.remaining_seconds)
             click.echo(f"    {c.name:<15} {c.kind!s:<12} {c.state!s:<12} due {due:<26} left {left}")
