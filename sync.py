@@ -180,6 +180,27 @@ def history_reader(tracker: Connector) -> Callable[[TrackedCase], list[StatusCha
     return read
 
 
+def run_sync(
+    tracker: Connector, workflow: Workflow, now: datetime, *, dry_run: bool = False
+) -> tuple[SyncPlan, SyncResult]:
+    """One pass over every case without state store, watermark or audit log (benchmarks, one-off checks).
+    The scheduled job is ``SyncJob``."""
+    plan = plan_pass(tracker.list_cases(), history_reader(tracker), workflow, now)
+    result = SyncResult()
+    for reference, message in plan.failures.items():
+        result.fail(reference, message)
+    if dry_run:
+        return plan, result
+    for action in plan.actions:
+        try:
+            tracker.set_sla_fields(action.key, action.sla)
+        except TrackerError as exc:
+            result.fail(action.reference, exc)
+            continue
+        result.applied.append(action)
+    return plan, result
+
+
 @dataclass
 class SyncOptions:
     dry_run: bool = False

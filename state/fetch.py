@@ -102,7 +102,9 @@ def refresh(
     need: list[TrackedCase] = []
     for tracked in listed:
         entry = cached.get(tracked.key)
-        if _cache_holds(entry, tracked):
+        if tracked.history is not None:
+            pass  # listed with its history (Jira: the changelog comes with the search): no request
+        elif _cache_holds(entry, tracked):
             tracked.history = entry.history  # type: ignore[union-attr]
         else:
             need.append(tracked)

@@ -256,3 +256,33 @@ def test_a_move_stamped_in_the_same_instant_as_our_write_is_seen(env: Env) -> No
     report = env.sync(NOW)
     assert report.history_reads == 1
     assert check_invariants(env, NOW).ok
+
+
+def test_history_that_comes_with_the_listing_costs_no_request(env: Env) -> None:
+    """Jira lists issues with their changelog; the pass must not ask again."""
+
+    class ListsHistory(CountingTracker):
+        def _call(self, name, attr, args, kwargs):
+            result = super()._call(name, attr, args, kwargs)
+            if name == "list_cases":
+                histories = self.inner.read_all_histories()
+                for tracked in result:
+                    tracked.history = histories[tracked.key]
+            return result
+
+    tracker = ListsHistory(env.tracker())
+    report = env.sync(NOW, tracker)
+    assert report.exit_code == 0 and report.history_reads == 0
+    assert tracker.calls["read_history"] == 0 and tracker.calls["read_all_histories"] == 0
+    assert check_invariants(env, NOW).ok
+
+
+def test_store_less_run_sync_still_works(env: Env) -> None:
+    from sync import run_sync
+    from tests.test_sync_support import WORKFLOW
+
+    tracker = env.tracker(NOW)
+    plan, result = run_sync(tracker, WORKFLOW, NOW)
+    again, _ = run_sync(tracker, WORKFLOW, NOW)
+    tracker.close()
+    assert result.ok and len(result.applied) == len(plan.actions) > 0 and again.actions == []
