@@ -10,9 +10,13 @@ and compares against a baseline measured in the same run: the same resync with t
 
 Goals: no-change resync writes 0; peak memory < 150 MB.
 
-Hook for the Jira test server: add a builder to TRACKERS below that starts the fake server (from the
-jira helper's tests) with N issues and returns (connector, stop_function); request counts then come
-from the server's own log as well as from the connector-call counter.
+Hook for the Jira test server (tests/jira_server, now in main): add a "jira" entry to TRACKERS that forks
+the fake server as bench/jira_resync.py's ``serve`` does (seeded with N issues, request counter over a
+pipe) and have ``one_pass`` build a JiraConnector (``jira_resync.connector``) instead of LocalConnector;
+report the server's request counts next to the connector-call counts. One constraint: the fake server's
+clock and the bench's ``now`` must not be ahead of the real time, because the sync job never lets the
+watermark pass the real time (a what-if ``--now`` in the future must not hide later real updates);
+jira_resync seeds around 2026-12-01, so seed relative to ``datetime.now(UTC) - 1 day`` instead.
 """
 
 from __future__ import annotations
