@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -36,8 +36,16 @@ def _progress(actions: list[SetFields], label: str) -> Iterator[SetFields]:
         yield from bar
 
 
-def run_once(ctx: Context, options: SyncOptions, now_text: str | None, stop: threading.Event) -> SyncReport:
-    """One pass under the run lock (a dry run takes no lock: it writes nothing)."""
+def run_once(
+    ctx: Context,
+    options: SyncOptions,
+    now_text: str | None,
+    stop: threading.Event,
+    as_json: bool,
+    then: Callable[[], int] | None = None,
+) -> int:
+    """One pass under the run lock (a dry run takes no lock: it writes nothing), printed, then ``then``
+    (escalation) still under the lock. Returns the exit code of both."""
     settings = ctx.settings
     show_bar = sys.stderr.isatty() and not ctx.quiet
     lock = RunLock(lock_path_for(settings.state_path))
@@ -57,11 +65,16 @@ def run_once(ctx: Context, options: SyncOptions, now_text: str | None, stop: thr
                 progress=_progress if show_bar else None,
                 should_stop=stop.is_set,
             )
-            return job.run(parse_now(now_text))
+            report = job.run(parse_now(now_text))
         finally:
             tracker.close()
             store.close()
             audit.close()
+        _print_report(ctx, report, as_json)
+        code = report.exit_code
+        if then is not None and not options.dry_run:
+            code = max(code, then())
+        return code
     finally:
         lock.release()
 
@@ -96,10 +109,18 @@ def _print_report(ctx: Context, report: SyncReport, as_json: bool) -> None:
 @click.option("--full", is_flag=True, help="Rebuild the state store from the tracker and reconcile every case.")
 @click.option("--force", is_flag=True, help="Accept a tracker that suddenly lists no cases (safety valve).")
 @click.option("--every", metavar="DURATION", help="Run as a loop, e.g. --every 5m; SIGTERM stops it cleanly.")
+@click.option("--escalate", "escalate", is_flag=True, help="Then run `escalate --yes` (also: [sync] escalate).")
 @now_option
 @pass_ctx
 def sync(
-    ctx: Context, dry_run: bool, as_json: bool, full: bool, force: bool, every: str | None, now: str | None
+    ctx: Context,
+    dry_run: bool,
+    as_json: bool,
+    full: bool,
+    force: bool,
+    every: str | None,
+    escalate: bool,
+    now: str | None,
 ) -> None:
     """Evaluate every open case's clocks and write the SLA fields that changed.
 
@@ -116,18 +137,41 @@ def sync(
         safety_valve=conf.safety_valve,
     )
     stop = threading.Event()
+    then = _escalation(as_json, now) if (escalate or conf.escalate) else None
     if every is None:
-        report = run_once(ctx, options, now, stop)
-        _print_report(ctx, report, as_json)
-        ctx_exit(report.exit_code)
+        ctx_exit(run_once(ctx, options, now, stop, as_json, then))
         return
     if now is not None:
         raise click.BadParameter("a loop evaluates at the real time; drop --now", param_hint="--every")
     interval = _duration(every, "--every")
-    ctx_exit(_loop(ctx, options, interval, as_json, stop))
+    ctx_exit(_loop(ctx, options, interval, as_json, stop, then))
 
 
-def _loop(ctx: Context, options: SyncOptions, interval: float, as_json: bool, stop: threading.Event) -> int:
+def _escalation(as_json: bool, now: str | None) -> Callable[[], int]:
+    """After the pass: `escalate --yes` at the same --now; returns its exit code."""
+
+    def run() -> int:
+        from cli.escalate_cmds import escalate as escalate_command
+
+        try:
+            click.get_current_context().invoke(
+                escalate_command, dry_run=False, cases=(), yes=True, as_json=as_json, now=now
+            )
+        except click.exceptions.Exit as done:
+            return int(done.exit_code or 0)
+        return 0
+
+    return run
+
+
+def _loop(
+    ctx: Context,
+    options: SyncOptions,
+    interval: float,
+    as_json: bool,
+    stop: threading.Event,
+    then: Callable[[], int] | None,
+) -> int:
     """Run a pass every ``interval`` seconds until SIGTERM/SIGINT; returns the last pass's exit code."""
 
     def request_stop(signum: int, _frame: Any) -> None:
@@ -139,9 +183,7 @@ def _loop(ctx: Context, options: SyncOptions, interval: float, as_json: bool, st
     try:
         while not stop.is_set():
             try:
-                report = run_once(ctx, options, None, stop)
-                _print_report(ctx, report, as_json)
-                code = report.exit_code
+                code = run_once(ctx, options, None, stop, as_json, then)
             except (LockHeldError, SafetyValveError, TrackerError) as exc:
                 # a loop outlives a busy lock, an unreachable or suddenly empty tracker: say so, try next time
                 click.echo(f"casebridge: {exc}", err=True)

@@ -94,3 +94,14 @@ def test_every_loops_until_sigterm_then_exits_cleanly(tmp_path: Path) -> None:
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert len(audit_records(tmp_path, "sync.set_fields")) == 14
+
+
+def test_sync_escalate_runs_escalation_after_the_pass(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "sync", "--escalate", "--now", "2026-12-20T09:00:00Z")
+    assert "cases evaluated" in out and " posted, " in out
+    assert out.index("cases evaluated") < out.index(" posted, ")
+    posted = audit_records(tmp_path, "escalation.posted")
+    assert posted and code in (0, 1)
+    # a rerun posts nothing twice
+    run(capsys, "sync", "--escalate", "--now", "2026-12-20T09:00:00Z")
+    assert len(audit_records(tmp_path, "escalation.posted")) == len(posted)
