@@ -155,8 +155,8 @@ class _Textile(_Writer):
         return ("#" if ordered else "*") * (depth + 1) + " " + text
 
     def code_block(self, code: str) -> str:
-        # <pre> content is shown verbatim, but Redmine still parses HTML inside it
-        return "<pre>" + code.rstrip("\n").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") + "</pre>"
+        # Redmine escapes HTML inside <pre> itself; only a closing </pre> would end the block early
+        return "<pre>" + re.sub(r"(?i)</pre", "< /pre", code.rstrip("\n")) + "</pre>"
 
     def quote(self, text: str) -> str:
         return "\n".join("> " + line for line in text.splitlines())
@@ -166,13 +166,14 @@ class _Textile(_Writer):
 
     def span(self, el: ET.Element) -> str:
         inner = self.inline(el)
-        # [..] brackets keep Textile spans working next to letters and punctuation
         if el.tag == "strong":
-            return f"[*{inner}*]"
+            return f"*{inner}*"
         if el.tag == "em":
-            return f"[_{inner}_]"
+            return f"_{inner}_"
         if el.tag == "code":
-            return "@" + html.unescape(el.text or "").replace("&", "&amp;").replace("<", "&lt;").replace("@", "&#64;") + "@"
+            code = html.unescape(el.text or "")
+            # Redmine escapes HTML inside @...@ itself; an '@' would end the span: show such code as text
+            return f"@{code}@" if "@" not in code else self.inline_text(code)
         if el.tag == "a":
             return f'"{inner}":{_safe_url(el.get("href", ""))}'
         if el.tag == "br":
