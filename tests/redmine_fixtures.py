@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,17 +95,17 @@ class RedmineServer:
         subprocess.run([str(self.scripts / "reset-redmine.sh"), *args], check=True, capture_output=True, timeout=120)
 
 
-def _start(scripts: Path) -> str:
+def _start(scripts: Path, fail: Callable[[str], None]) -> str:
     if os.geteuid() != 0:
-        unavailable("start-redmine.sh needs root (apt, /etc/redmine)")
+        fail("start-redmine.sh needs root (apt, /etc/redmine)")
     key_file = Path(tempfile.mkdtemp()) / "key"
     try:
         subprocess.run([str(scripts / "start-redmine.sh"), str(key_file)], check=True, capture_output=True,
                        text=True, timeout=600, env=os.environ | {"REDMINE_API_KEY": ADMIN_KEY, "REDMINE_PORT": str(PORT)})
     except subprocess.CalledProcessError as exc:
-        unavailable(f"start-redmine.sh exited {exc.returncode}: {exc.stderr.strip().splitlines()[-1:]}")
+        fail(f"start-redmine.sh exited {exc.returncode}: {exc.stderr.strip().splitlines()[-1:]}")
     except subprocess.TimeoutExpired:
-        unavailable("start-redmine.sh did not finish within 600 s")
+        fail("start-redmine.sh did not finish within 600 s")
     return key_file.read_text().strip()
 
 
@@ -124,23 +124,45 @@ def _add_officer(server: RedmineServer) -> None:
     server.officer_key = server.api("GET", f"/users/{server.officer_id}.json").json()["user"]["api_key"]
 
 
-@pytest.fixture(scope="session")
-def redmine_server() -> Iterator[RedmineServer]:
+def prepare_server(fail: Callable[[str], None] = unavailable) -> RedmineServer:
+    """Start (or reuse) the server, set it up from a fresh baseline, snapshot it. ``fail(reason)``
+    must raise; the benchmark passes its own."""
     scripts = scripts_dir()
     if scripts is None:
-        unavailable(f"shared/redmine/start-redmine.sh not found above {REPO} (set CASEBRIDGE_REDMINE_SCRIPTS)")
+        fail(f"shared/redmine/start-redmine.sh not found above {REPO} (set CASEBRIDGE_REDMINE_SCRIPTS)")
     assert scripts is not None
-    key = _start(scripts)
+    key = _start(scripts, fail)
     server = RedmineServer(url=URL, admin_key=key, scripts=scripts)
     try:
         server.api("GET", "/users/current.json").raise_for_status()
     except requests.RequestException as exc:
-        unavailable(f"{URL} does not answer with the admin key: {type(exc).__name__}")
+        fail(f"{URL} does not answer with the admin key: {type(exc).__name__}")
     server.reset(None)  # the scripts' baseline: a fresh Redmine with default data only
     server.setup_output = server.rails_runner(server.connector().setup())
     _add_officer(server)
     subprocess.run([str(scripts / "reset-redmine.sh"), "save", str(SNAPSHOT)], check=True, capture_output=True)
+    return server
+
+
+def server_answers() -> bool:
+    try:
+        return requests.get(f"{URL}/login", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def stop_server(server: RedmineServer) -> None:
+    subprocess.run([str(server.scripts / "stop-redmine.sh")], check=False, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def redmine_server() -> Iterator[RedmineServer]:
+    """The prepared server; stopped at the end only if this session started it."""
+    was_running = server_answers()
+    server = prepare_server()
     yield server
+    if not was_running:
+        stop_server(server)
 
 
 @pytest.fixture
