@@ -22,12 +22,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from redminelib import Redmine  # noqa: E402
+from redminelib import Redmine
 
-from connectors.redmine_mapping import case_field_values, description_markdown, sla_field_values  # noqa: E402
-from connectors.redmine_text import render  # noqa: E402
-from tests.redmine_fixtures import prepare_server, server_answers, stop_server  # noqa: E402
-from workflows.cases import Case, ClockFields, SlaFields  # noqa: E402
+from connectors.redmine_mapping import case_field_values, description_markdown, sla_field_values
+from connectors.redmine_text import render
+from tests.redmine_fixtures import prepare_server, server_answers, stop_server
+from workflows.cases import Case, ClockFields, SlaFields
 
 NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 
@@ -35,12 +35,22 @@ NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
 def make_cases(n: int) -> tuple[list[Case], dict[str, SlaFields]]:
     cases, sla = [], {}
     for i in range(1, n + 1):
-        case = Case(reference=f"BENCH-{i:05d}", title=f"Subscriber data for account {i}", provider="Meta Platforms",
-                    request_type="subscriber", legal_basis="voluntary", court_order_ref=f"CO-{i}",
-                    submitted_at=NOW - timedelta(hours=i), facts=f"Fraud case {i}: *urgent*", timezone="Asia/Karachi")
+        case = Case(
+            reference=f"BENCH-{i:05d}",
+            title=f"Subscriber data for account {i}",
+            provider="Meta Platforms",
+            request_type="subscriber",
+            legal_basis="voluntary",
+            court_order_ref=f"CO-{i}",
+            submitted_at=NOW - timedelta(hours=i),
+            facts=f"Fraud case {i}: *urgent*",
+            timezone="Asia/Karachi",
+        )
         cases.append(case)
         due = case.submitted_at + timedelta(days=30)  # type: ignore[operator]
-        sla[case.reference] = SlaFields(clocks={"followup": ClockFields(due, due - timedelta(days=10), "running")})
+        sla[case.reference] = SlaFields(
+            clocks={"followup": ClockFields(due, due - timedelta(days=10), "running")}
+        )
     return cases, sla
 
 
@@ -58,11 +68,18 @@ def bare_loop(server, conn, cases: list[Case], sla: dict[str, SlaFields]) -> tup
     """The baseline: python-redmine creating the same issues, nothing else."""
     schema = conn.schema
     clocks = set(conn.workflow.clocks)
-    payloads = [dict(project_id=schema.project_id, tracker_id=schema.tracker_id,
-                     status_id=schema.status_ids["Draft"], subject=c.title,
-                     description=render(description_markdown(c), "textile"),
-                     custom_fields=case_field_values(c, schema.fields)
-                     + sla_field_values(sla[c.reference], schema.fields, clocks)) for c in cases]
+    payloads = [
+        dict(
+            project_id=schema.project_id,
+            tracker_id=schema.tracker_id,
+            status_id=schema.status_ids["Draft"],
+            subject=c.title,
+            description=render(description_markdown(c), "textile"),
+            custom_fields=case_field_values(c, schema.fields)
+            + sla_field_values(sla[c.reference], schema.fields, clocks),
+        )
+        for c in cases
+    ]
     redmine = Redmine(server.url, key=server.admin_key)
     counter = Counter(redmine.engine.session)
     start = time.perf_counter()
@@ -121,7 +138,10 @@ def main() -> int:
     print(f"  bare python-redmine loop : {bare_s:7.2f} s  {bare_req:5d} requests  ({bare_req / n:.3f}/case)")
     print(f"  connector create_cases   : {conn_s:7.2f} s  {conn_req:5d} requests  ({conn_req / n:.3f}/case)")
     print(f"  ratio connector / bare   : {conn_s / bare_s:.3f}  (goal <= 1.15)")
-    print(f"  no-change resync since watermark: {inc_req} requests ({inc_req / n:.4f}/case), {inc_writes} writes")
+    print(
+        f"  no-change resync since watermark: {inc_req} requests ({inc_req / n:.4f}/case), "
+        f"{inc_writes} writes"
+    )
     print(f"  no-change full resync (list all): {full_req} requests ({full_req / n:.4f}/case), 0 writes")
     if not was_running:
         stop_server(server)

@@ -55,8 +55,14 @@ class RedmineConnector(Connector):
     capabilities = frozenset({CASES, LIAISON})
     config: RedmineConfig
 
-    def __init__(self, config: RedmineConfig, workflow: Workflow, *, client: Redmine | None = None,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        config: RedmineConfig,
+        workflow: Workflow,
+        *,
+        client: Redmine | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         """``client`` is an already configured python-redmine client (it should use CasebridgeEngine);
         ``sleep`` is what retries wait with. Neither touches the network."""
         super().__init__(config, workflow)
@@ -71,8 +77,12 @@ class RedmineConnector(Connector):
         if self._client is None:
             key = self.config.api_key.resolve(field="tracker.api_key")
             self._client = Redmine(
-                self.config.url, key=key, engine=CasebridgeEngine, timeout=self.config.timeout,
-                retry=self._policy, key_hint=f"the API key from {self.config.api_key.describe()}",
+                self.config.url,
+                key=key,
+                engine=CasebridgeEngine,
+                timeout=self.config.timeout,
+                retry=self._policy,
+                key_hint=f"the API key from {self.config.api_key.describe()}",
             )
         return self._client
 
@@ -88,13 +98,20 @@ class RedmineConnector(Connector):
         if self._schema is None:
             schema, missing = inspect_schema(self._get, self.config, self.workflow)
             if missing:
-                raise SchemaMissing(f"Redmine at {self.config.url} lacks {len(missing)} things: "
-                                    + "; ".join(map(str, missing)))
+                raise SchemaMissing(
+                    f"Redmine at {self.config.url} lacks {len(missing)} things: "
+                    + "; ".join(map(str, missing))
+                )
             self._schema = schema
         return self._schema
 
-    def _write(self, attempt: Callable[[], T], *, applied: Callable[[], T | None] | None = None,
-               idempotent: bool = False) -> T:
+    def _write(
+        self,
+        attempt: Callable[[], T],
+        *,
+        applied: Callable[[], T | None] | None = None,
+        idempotent: bool = False,
+    ) -> T:
         """Run a write. When its outcome is unknown (timeout, 5xx), repeat it only if it is idempotent
         or ``applied()`` shows it did not take effect; ``applied()`` returns the result when it did."""
         for number in range(1, self._policy.attempts + 1):
@@ -121,7 +138,9 @@ class RedmineConnector(Connector):
         if case is None:
             return None
         return TrackedCase(
-            key=str(issue["id"]), case=case, state=self._state_of(issue["status"]["name"]),
+            key=str(issue["id"]),
+            case=case,
+            state=self._state_of(issue["status"]["name"]),
             updated_at=parse_time(issue["updated_on"]) or datetime.now(UTC),
             sla=sla_from(values, ids, list(self.workflow.clocks)),
             url=f"{self.client.url}/issues/{issue['id']}",
@@ -139,7 +158,9 @@ class RedmineConnector(Connector):
 
     def _status_id(self, state: str) -> int:
         if state not in self._status_of_state:
-            raise RejectedError(f"unknown workflow state {state!r} (known: {', '.join(self._status_of_state)})")
+            raise RejectedError(
+                f"unknown workflow state {state!r} (known: {', '.join(self._status_of_state)})"
+            )
         return self.schema.status_ids[self._status_of_state[state]]
 
     def _search(self, project_id: int, field_key: str, value: str) -> list[dict[str, Any]]:
@@ -147,16 +168,23 @@ class RedmineConnector(Connector):
         (f[]/op/v) so values starting with an operator ('!', '~', '>=') or holding '|' stay literal."""
         field_id = self.schema.fields[field_key]
         cf = f"cf_{field_id}"
-        found = self._get("/issues.json", project_id=project_id, sort="id", limit=100,
-                          **{"f[]": ["status_id", cf], "op[status_id]": "*", f"op[{cf}]": "=",
-                             f"v[{cf}][]": [value]})
+        found = self._get(
+            "/issues.json",
+            project_id=project_id,
+            sort="id",
+            limit=100,
+            **{"f[]": ["status_id", cf], "op[status_id]": "*", f"op[{cf}]": "=", f"v[{cf}][]": [value]},
+        )
         issues = found["issues"]
         hits = [i for i in issues if _cf(i, field_id) == value]
-        if len(hits) < len(issues) and any(str(_cf(i, field_id)).casefold() != value.casefold() for i in issues):
+        if len(hits) < len(issues) and any(
+            str(_cf(i, field_id)).casefold() != value.casefold() for i in issues
+        ):
             name = self.schema.specs[field_key].name
             raise SchemaMissing(
                 f"Redmine ignored the filter on custom field {name!r} and returned other issues: "
-                f"Administration > Custom fields > {name}: tick 'Used as a filter'")
+                f"Administration > Custom fields > {name}: tick 'Used as a filter'"
+            )
         return hits
 
     # -- schema -------------------------------------------------------------------------------
@@ -182,45 +210,71 @@ class RedmineConnector(Connector):
         hits = self._search(self.schema.project_id, "reference", reference)
         hits = [h for h in hits if h["tracker"]["id"] == self.schema.tracker_id]
         if len(hits) > 1:
-            log.warning("redmine: %d issues carry case reference %r (#%s); using the oldest",
-                        len(hits), reference, ", #".join(str(h["id"]) for h in hits))
+            log.warning(
+                "redmine: %d issues carry case reference %r (#%s); using the oldest",
+                len(hits),
+                reference,
+                ", #".join(str(h["id"]) for h in hits),
+            )
         return self._tracked(hits[0]) if hits else None
 
-    def create_case(self, case: Case, *, state: str | None = None, at: datetime | None = None,
-                    sla: SlaFields | None = None) -> TrackedCase:
+    def create_case(
+        self,
+        case: Case,
+        *,
+        state: str | None = None,
+        at: datetime | None = None,
+        sla: SlaFields | None = None,
+    ) -> TrackedCase:
         """As the contract; ``sla`` (extension) writes the SLA fields in the same request. ``at`` is
         ignored: Redmine cannot back-date. Returns the existing item when the reference exists."""
         existing = self.find_case(case.reference)
         if existing is not None:
-            log.info("redmine: case %s already exists as #%s; not created again", case.reference, existing.key)
+            log.info(
+                "redmine: case %s already exists as #%s; not created again", case.reference, existing.key
+            )
             return existing
         return self._post_case(case, state or self.workflow.initial, sla)
 
-    def create_cases(self, cases: Iterable[Case], *, sla: dict[str, SlaFields] | None = None) -> Iterator[TrackedCase]:
+    def create_cases(
+        self, cases: Iterable[Case], *, sla: dict[str, SlaFields] | None = None
+    ) -> Iterator[TrackedCase]:
         """Bulk intake (extension): one paged listing of the existing references instead of one
         lookup per case, then one POST per new case. Yields every case, existing or created."""
         existing = {t.case.reference: t for t in self.list_cases()}
         for case in cases:
             found = existing.get(case.reference)
-            yield found if found else self._post_case(case, self.workflow.initial, (sla or {}).get(case.reference))
+            yield (
+                found
+                if found
+                else self._post_case(case, self.workflow.initial, (sla or {}).get(case.reference))
+            )
 
     def _post_case(self, case: Case, state: str, sla: SlaFields | None) -> TrackedCase:
         schema = self.schema
         fields = case_field_values(case, schema.fields)
         if sla is not None:
             fields += sla_field_values(sla, schema.fields, set(self.workflow.clocks))
-        payload = {"project_id": schema.project_id, "tracker_id": schema.tracker_id,
-                   "status_id": self._status_id(state), "subject": case.title,
-                   "description": render(description_markdown(case), self.config.text_formatting),
-                   "custom_fields": fields}
-        issue = self._write(lambda: self._send("post", "/issues.json", {"issue": payload})["issue"],
-                            applied=lambda: _first(self._search(schema.project_id, "reference", case.reference)))
+        payload = {
+            "project_id": schema.project_id,
+            "tracker_id": schema.tracker_id,
+            "status_id": self._status_id(state),
+            "subject": case.title,
+            "description": render(description_markdown(case), self.config.text_formatting),
+            "custom_fields": fields,
+        }
+        issue = self._write(
+            lambda: self._send("post", "/issues.json", {"issue": payload})["issue"],
+            applied=lambda: _first(self._search(schema.project_id, "reference", case.reference)),
+        )
         self._verify_fields(issue, fields)
         if issue["status"]["id"] != payload["status_id"]:
             raise TransitionNotAllowed(
                 f"Redmine created #{issue['id']} in status {issue['status']['name']!r}, not "
                 f"{self._status_of_state[state]!r}: allow (new issue) -> that status for the role in "
-                "Administration > Workflow", case=case.reference)
+                "Administration > Workflow",
+                case=case.reference,
+            )
         tracked = self._tracked(issue)
         assert tracked is not None
         return tracked
@@ -231,13 +285,20 @@ class RedmineConnector(Connector):
         if ignored:
             names = {v: self.schema.specs[k].name for k, v in self.schema.fields.items()}
             listed = ", ".join(repr(names.get(i, f"#{i}")) for i in ignored)
-            raise SchemaMissing(f"Redmine ignored custom field(s) {listed} on issue #{issue['id']}: enable them "
-                                f"for tracker {self.config.tracker!r} and the project (or rerun the setup script)")
+            raise SchemaMissing(
+                f"Redmine ignored custom field(s) {listed} on issue #{issue['id']}: enable them "
+                f"for tracker {self.config.tracker!r} and the project (or rerun the setup script)"
+            )
 
     def update_case(self, key: str, case: Case) -> TrackedCase:
         fields = case_field_values(case, self.schema.fields)
-        data = {"issue": {"subject": case.title, "custom_fields": fields,
-                          "description": render(description_markdown(case), self.config.text_formatting)}}
+        data = {
+            "issue": {
+                "subject": case.title,
+                "custom_fields": fields,
+                "description": render(description_markdown(case), self.config.text_formatting),
+            }
+        }
         self._write(lambda: self._send("put", f"/issues/{int(key)}.json", data), idempotent=True)
         issue = self._issue(key)
         self._verify_fields(issue, fields)
@@ -248,8 +309,12 @@ class RedmineConnector(Connector):
     def list_cases(self, updated_since: datetime | None = None) -> Iterator[TrackedCase]:
         """Pages of 100 (python-redmine pages when ``limit`` is left out), sorted by id. Redmine's
         ``>=T`` also returns items up to ~1 s before T; those are dropped, duplicates too."""
-        params: dict[str, Any] = {"project_id": self.schema.project_id, "tracker_id": self.schema.tracker_id,
-                                  "status_id": "*", "sort": "id"}
+        params: dict[str, Any] = {
+            "project_id": self.schema.project_id,
+            "tracker_id": self.schema.tracker_id,
+            "status_id": "*",
+            "sort": "id",
+        }
         floor = None
         if updated_since is not None:
             floor = updated_since.astimezone(UTC).replace(microsecond=0)
@@ -278,11 +343,15 @@ class RedmineConnector(Connector):
                     first = int(detail["old_value"]) if first is None else first
                     changes.append((parse_time(journal["created_on"]), int(detail["new_value"])))  # type: ignore[arg-type]
         start = first if first is not None else issue["status"]["id"]
-        history = [StatusChange(parse_time(issue["created_on"]), self._state_of(names.get(start, str(start))))]  # type: ignore[arg-type]
+        history = [
+            StatusChange(parse_time(issue["created_on"]), self._state_of(names.get(start, str(start))))
+        ]  # type: ignore[arg-type]
         history += [StatusChange(at, self._state_of(names.get(sid, str(sid)))) for at, sid in changes]
         return history
 
-    def transition(self, key: str, state: str, *, note: str | None = None, at: datetime | None = None) -> None:
+    def transition(
+        self, key: str, state: str, *, note: str | None = None, at: datetime | None = None
+    ) -> None:
         target = self._status_id(state)
         issue = self._issue(key, "allowed_statuses")
         ref = _cf(issue, self.schema.fields["reference"])
@@ -291,8 +360,11 @@ class RedmineConnector(Connector):
         allowed = {s["id"] for s in issue.get("allowed_statuses", [])}
         if target not in allowed:
             raise TransitionNotAllowed(
-                f"Redmine does not allow #{key} {issue['status']['name']!r} -> {self._status_of_state[state]!r} "
-                f"for {self.schema.login}: Administration > Workflow, tracker {self.config.tracker!r}", case=ref)
+                f"Redmine does not allow #{key} {issue['status']['name']!r} -> "
+                f"{self._status_of_state[state]!r} "
+                f"for {self.schema.login}: Administration > Workflow, tracker {self.config.tracker!r}",
+                case=ref,
+            )
         data: dict[str, Any] = {"status_id": target}
         if note:
             data["notes"] = render(note, self.config.text_formatting)
@@ -305,7 +377,9 @@ class RedmineConnector(Connector):
         if after["status"]["id"] != target:  # 204 and nothing changed: the silent refusal
             raise TransitionNotAllowed(
                 f"Redmine accepted but ignored #{key} -> {self._status_of_state[state]!r} (status is still "
-                f"{after['status']['name']!r}): check Administration > Workflow", case=ref)
+                f"{after['status']['name']!r}): check Administration > Workflow",
+                case=ref,
+            )
 
     def set_sla_fields(self, key: str, sla: SlaFields) -> None:
         fields = sla_field_values(sla, self.schema.fields, set(self.workflow.clocks))
@@ -322,8 +396,9 @@ class RedmineConnector(Connector):
             mine = [j for j in journals if j.get("user", {}).get("id") == self.schema.user_id]
             return True if mine and mine[-1].get("notes") == text else None
 
-        self._write(lambda: self._send("put", f"/issues/{int(key)}.json", {"issue": {"notes": text}}),
-                    applied=applied)
+        self._write(
+            lambda: self._send("put", f"/issues/{int(key)}.json", {"issue": {"notes": text}}), applied=applied
+        )
 
     # -- liaison queue ------------------------------------------------------------------------
     def _liaison_project(self) -> int:
@@ -332,8 +407,12 @@ class RedmineConnector(Connector):
         return self.schema.liaison_project_id
 
     def _posted(self, issue: dict[str, Any], key: str) -> PostedEscalation:
-        return PostedEscalation(dedupe_key=key, key=str(issue["id"]), url=f"{self.client.url}/issues/{issue['id']}",
-                                posted_at=parse_time(issue["created_on"]) or datetime.now(UTC))
+        return PostedEscalation(
+            dedupe_key=key,
+            key=str(issue["id"]),
+            url=f"{self.client.url}/issues/{issue['id']}",
+            posted_at=parse_time(issue["created_on"]) or datetime.now(UTC),
+        )
 
     def find_escalation(self, dedupe_key: str) -> PostedEscalation | None:
         hits = self._search(self._liaison_project(), "escalation_key", dedupe_key)
@@ -342,15 +421,22 @@ class RedmineConnector(Connector):
     def post_escalation(self, escalation: Escalation) -> PostedEscalation:
         project = self._liaison_project()
         ids = self.schema.fields
-        fields = [{"id": ids["escalation_key"], "value": escalation.dedupe_key},
-                  {"id": ids["reference"], "value": escalation.case_reference},
-                  {"id": ids["escalation_level"], "value": str(escalation.level)}]
-        payload = {"project_id": project, "tracker_id": self.schema.liaison_tracker_id,
-                   "subject": escalation.title[:255],
-                   "description": render(escalation.markdown, self.config.text_formatting),
-                   "custom_fields": fields}
-        issue = self._write(lambda: self._send("post", "/issues.json", {"issue": payload})["issue"],
-                            applied=lambda: _first(self._search(project, "escalation_key", escalation.dedupe_key)))
+        fields = [
+            {"id": ids["escalation_key"], "value": escalation.dedupe_key},
+            {"id": ids["reference"], "value": escalation.case_reference},
+            {"id": ids["escalation_level"], "value": str(escalation.level)},
+        ]
+        payload = {
+            "project_id": project,
+            "tracker_id": self.schema.liaison_tracker_id,
+            "subject": escalation.title[:255],
+            "description": render(escalation.markdown, self.config.text_formatting),
+            "custom_fields": fields,
+        }
+        issue = self._write(
+            lambda: self._send("post", "/issues.json", {"issue": payload})["issue"],
+            applied=lambda: _first(self._search(project, "escalation_key", escalation.dedupe_key)),
+        )
         self._verify_fields(issue, fields)
         return self._posted(issue, escalation.dedupe_key)
 
@@ -360,13 +446,17 @@ class RedmineConnector(Connector):
             return
         data = {"relation": {"issue_to_id": int(posted.key), "relation_type": "relates"}}
         try:
-            self._write(lambda: self._send("post", f"/issues/{int(key)}/relations.json", data),
-                        applied=lambda: True if self._linked(key, posted.key) else None)
+            self._write(
+                lambda: self._send("post", f"/issues/{int(key)}/relations.json", data),
+                applied=lambda: True if self._linked(key, posted.key) else None,
+            )
         except RejectedError as exc:
             if "same project" in str(exc):
-                raise SchemaMissing("Redmine refuses relations across projects: Administration > Settings > "
-                                    "Issue tracking: 'Allow cross-project issue relations', or rerun the setup "
-                                    "script") from None
+                raise SchemaMissing(
+                    "Redmine refuses relations across projects: Administration > Settings > "
+                    "Issue tracking: 'Allow cross-project issue relations', or rerun the setup "
+                    "script"
+                ) from None
             if "already been taken" not in str(exc):  # a lost answer left the relation in place
                 raise
 

@@ -59,7 +59,8 @@ class RedmineConfig(ConnectorConfig):
     role: str = "Case officer"  # the role setup gives the workflow's transitions to
     fields: RedmineFieldNames = RedmineFieldNames()
     statuses: dict[str, str] = Field(
-        default_factory=dict, description="workflow state -> Redmine status name, overriding the workflow file"
+        default_factory=dict,
+        description="workflow state -> Redmine status name, overriding the workflow file",
     )
     text_formatting: Literal["textile", "markdown", "common_mark"] = "textile"  # Redmine 5.0's default
     timeout: float = Field(default=30.0, gt=0)
@@ -118,7 +119,10 @@ def field_specs(config: RedmineConfig, workflow: Workflow) -> list[FieldSpec]:
 
 def status_names(config: RedmineConfig, workflow: Workflow) -> dict[str, str]:
     """workflow state -> Redmine status name (config overrides, else ``State.status_for("redmine")``)."""
-    return {name: config.statuses.get(name, state.status_for("redmine")) for name, state in workflow.states.items()}
+    return {
+        name: config.statuses.get(name, state.status_for("redmine"))
+        for name, state in workflow.states.items()
+    }
 
 
 TextFormat = Literal["textile", "markdown", "common_mark"]

@@ -82,7 +82,9 @@ class RetryPolicy:
             sleep=self.sleep,
             reraise=True,
             before_sleep=lambda s: log.info(
-                "redmine: retrying after %s (attempt %d)", type(s.outcome.exception()).__name__, s.attempt_number
+                "redmine: retrying after %s (attempt %d)",
+                type(s.outcome.exception()).__name__,
+                s.attempt_number,
             ),
         )
         return retrying(fn)
@@ -138,8 +140,10 @@ class CasebridgeEngine(SyncEngine):
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
         except requests.exceptions.ConnectTimeout:
-            raise TrackerUnreachable(f"Redmine at {self._base(url)} did not accept a connection within "
-                                     f"{self.timeout:g} s; check url and that the server is up") from None
+            raise TrackerUnreachable(
+                f"Redmine at {self._base(url)} did not accept a connection within "
+                f"{self.timeout:g} s; check url and that the server is up"
+            ) from None
         except requests.exceptions.ReadTimeout:
             raise OutcomeUnknown(f"Redmine did not answer {verb} {path} within {self.timeout:g} s") from None
         except requests.exceptions.ConnectionError as exc:
@@ -167,7 +171,8 @@ class CasebridgeEngine(SyncEngine):
         where = f"{verb} {path}"
         if status == 401:
             return AuthenticationFailed(
-                f"Redmine refused {self.key_hint} (401 on {where}); check the key and that the REST API is enabled"
+                f"Redmine refused {self.key_hint} (401 on {where}); "
+                "check the key and that the REST API is enabled"
             )
         if status == 403:
             return PermissionDenied(f"Redmine: the account lacks the permission for {where} (403)")
@@ -187,5 +192,12 @@ class CasebridgeEngine(SyncEngine):
 def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
     """True when the request cannot have reached the server (refused, DNS, unreachable)."""
     text = repr(exc.args[0] if exc.args else exc)
-    return any(s in text for s in ("NewConnectionError", "NameResolutionError", "Connection refused",
-                                   "Failed to establish a new connection"))
+    return any(
+        s in text
+        for s in (
+            "NewConnectionError",
+            "NameResolutionError",
+            "Connection refused",
+            "Failed to establish a new connection",
+        )
+    )

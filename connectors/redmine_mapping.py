@@ -77,9 +77,13 @@ def sla_field_values(sla: SlaFields, ids: dict[str, int], clocks: set[str]) -> l
     out: list[dict[str, Any]] = []
     for name, fields in sla.clocks.items():
         if name not in clocks:
-            raise RejectedError(f"SLA fields for unknown clock {name!r} (workflow clocks: {', '.join(sorted(clocks))})")
+            raise RejectedError(
+                f"SLA fields for unknown clock {name!r} (workflow clocks: {', '.join(sorted(clocks))})"
+            )
         if str(fields.state) not in CLOCK_STATES:
-            raise RejectedError(f"SLA state {fields.state!r} of clock {name!r} is not one of {sorted(CLOCK_STATES)}")
+            raise RejectedError(
+                f"SLA state {fields.state!r} of clock {name!r} is not one of {sorted(CLOCK_STATES)}"
+            )
         out += [
             {"id": ids[f"sla_due:{name}"], "value": fmt_time(fields.due_at)},
             {"id": ids[f"sla_warn:{name}"], "value": fmt_time(fields.warn_at)},
@@ -111,8 +115,11 @@ def case_from(issue: dict[str, Any], values: dict[int, Any], ids: dict[str, int]
         try:
             return Case.model_validate(json.loads(raw))
         except (ValueError, ValidationError) as exc:
-            log.warning("redmine: issue #%s: Case data is not a valid case (%s); using the fields",
-                        issue.get("id"), str(exc).splitlines()[0])
+            log.warning(
+                "redmine: issue #%s: Case data is not a valid case (%s); using the fields",
+                issue.get("id"),
+                str(exc).splitlines()[0],
+            )
     try:
         return Case(
             reference=values.get(ids["reference"]) or "",
@@ -123,8 +130,11 @@ def case_from(issue: dict[str, Any], values: dict[int, Any], ids: dict[str, int]
             submitted_at=parse_time(values.get(ids["submitted_at"])),
         )
     except ValidationError as exc:
-        log.warning("redmine: issue #%s is not a casebridge case (%d problems); skipped",
-                    issue.get("id"), exc.error_count())
+        log.warning(
+            "redmine: issue #%s is not a casebridge case (%d problems); skipped",
+            issue.get("id"),
+            exc.error_count(),
+        )
         return None
 
 
@@ -132,7 +142,10 @@ def description_markdown(case: Case) -> str:
     """The issue description, as Markdown with every case value escaped (rendered per instance)."""
     rows = [
         ("Reference", case.reference),
-        ("Provider", case.provider + (f" ({case.provider_legal_entity})" if case.provider_legal_entity else "")),
+        (
+            "Provider",
+            case.provider + (f" ({case.provider_legal_entity})" if case.provider_legal_entity else ""),
+        ),
         ("Provider ticket", case.provider_ticket),
         ("Request type", str(case.request_type)),
         ("Legal basis", str(case.legal_basis)),

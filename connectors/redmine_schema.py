@@ -66,7 +66,9 @@ def inspect_schema(get: Get, config: RedmineConfig, workflow: Workflow) -> tuple
         wanted_statuses.append(config.liaison_status)
     for name in dict.fromkeys(wanted_statuses):
         if name not in schema.status_ids:
-            missing.append(Missing("status", name, f"Administration > Issue statuses > New status, or {SETUP}"))
+            missing.append(
+                Missing("status", name, f"Administration > Issue statuses > New status, or {SETUP}")
+            )
 
     project_fields: dict[str, dict[str, int]] = {}
     for ident, tracker in [(config.project, config.tracker)] + (
@@ -83,8 +85,11 @@ def inspect_schema(get: Get, config: RedmineConfig, workflow: Workflow) -> tuple
 
     if schema.admin:
         try:
-            schema.admin_fields = {f["name"]: f for f in get("/custom_fields.json")["custom_fields"]
-                                   if f.get("customized_type") == "issue"}
+            schema.admin_fields = {
+                f["name"]: f
+                for f in get("/custom_fields.json")["custom_fields"]
+                if f.get("customized_type") == "issue"
+            }
         except PermissionDenied:
             log.info("redmine: /custom_fields.json refused; custom field settings not verified")
 
@@ -101,39 +106,71 @@ def _project(get: Get, ident: str, tracker: str, missing: list[Missing]) -> dict
     try:
         project = get(f"/projects/{ident}.json", include="trackers,issue_custom_fields")["project"]
     except NotFoundError:
-        missing.append(Missing("project", ident, f"create it (identifier {ident!r}, module Issue tracking) "
-                               f"and add the API user as a member, or {SETUP}"))
+        missing.append(
+            Missing(
+                "project",
+                ident,
+                f"create it (identifier {ident!r}, module Issue tracking) "
+                f"and add the API user as a member, or {SETUP}",
+            )
+        )
         return None
     if tracker not in {t["name"] for t in project.get("trackers", [])}:
-        missing.append(Missing("tracker in project", f"{tracker} in {ident}",
-                               f"Project {ident} > Settings > Issue tracking: tick {tracker!r}"))
+        missing.append(
+            Missing(
+                "tracker in project",
+                f"{tracker} in {ident}",
+                f"Project {ident} > Settings > Issue tracking: tick {tracker!r}",
+            )
+        )
     return project
 
 
-def _field_id(schema: Schema, spec: FieldSpec, in_project: dict[str, int], ident: str,
-              missing: list[Missing]) -> int | None:
+def _field_id(
+    schema: Schema, spec: FieldSpec, in_project: dict[str, int], ident: str, missing: list[Missing]
+) -> int | None:
     admin_entry = schema.admin_fields.get(spec.name)
     field_id = in_project.get(spec.name) or (admin_entry or {}).get("id")
     if field_id is None:
-        missing.append(Missing("custom field", spec.name, f"issue custom field of format {spec.format!r}, "
-                               f"enabled in project {ident!r} for its tracker, or {SETUP}"))
+        missing.append(
+            Missing(
+                "custom field",
+                spec.name,
+                f"issue custom field of format {spec.format!r}, "
+                f"enabled in project {ident!r} for its tracker, or {SETUP}",
+            )
+        )
         return None
     if admin_entry is None:
         return field_id
     where = f"Administration > Custom fields > {spec.name}"
     if admin_entry.get("field_format") != spec.format:
-        missing.append(Missing("custom field format", spec.name,
-                               f"it is {admin_entry.get('field_format')!r}, expected {spec.format!r}: "
-                               "rename the existing field and rerun the setup script"))
+        missing.append(
+            Missing(
+                "custom field format",
+                spec.name,
+                f"it is {admin_entry.get('field_format')!r}, expected {spec.format!r}: "
+                "rename the existing field and rerun the setup script",
+            )
+        )
     if spec.filter and not admin_entry.get("is_filter"):
-        missing.append(Missing("custom field setting", f"{spec.name}: used as a filter",
-                               f"{where}: tick 'Used as a filter' (else Redmine ignores the filter and "
-                               "returns every issue)"))
+        missing.append(
+            Missing(
+                "custom field setting",
+                f"{spec.name}: used as a filter",
+                f"{where}: tick 'Used as a filter' (else Redmine ignores the filter and returns every issue)",
+            )
+        )
     on_trackers = {t["id"] for t in admin_entry.get("trackers", [])}
     wanted = schema.tracker_id if spec.cases else schema.liaison_tracker_id
     if wanted and wanted not in on_trackers:
-        missing.append(Missing("custom field tracker", spec.name,
-                               f"{where}: tick the tracker (else Redmine ignores the value silently)"))
+        missing.append(
+            Missing(
+                "custom field tracker",
+                spec.name,
+                f"{where}: tick the tracker (else Redmine ignores the value silently)",
+            )
+        )
     return field_id
 
 
@@ -144,12 +181,16 @@ def probe_filterable(get: Get, schema: Schema, field_key: str) -> Missing | None
     if field_id is None:
         return None
     nonce = f"casebridge-probe-{secrets.token_hex(6)}"
-    found = get("/issues.json", project_id=schema.project_id, status_id="*", limit=1,
-                **{f"cf_{field_id}": nonce})
+    found = get(
+        "/issues.json", project_id=schema.project_id, status_id="*", limit=1, **{f"cf_{field_id}": nonce}
+    )
     if found.get("total_count", 0) > 0:
-        return Missing("custom field setting", f"{spec.name}: used as a filter",
-                       f"Administration > Custom fields > {spec.name}: tick 'Used as a filter' "
-                       "(Redmine ignored a filter on it and returned every issue)")
+        return Missing(
+            "custom field setting",
+            f"{spec.name}: used as a filter",
+            f"Administration > Custom fields > {spec.name}: tick 'Used as a filter' "
+            "(Redmine ignored a filter on it and returned every issue)",
+        )
     return None
 
 
@@ -161,8 +202,14 @@ def missing_transitions(get: Get, schema: Schema, config: RedmineConfig, workflo
     for src, dst in transition_pairs(workflow, names):
         if src is not None:
             needed.setdefault(src, set()).add(dst)
-    sample = get("/issues.json", project_id=schema.project_id, tracker_id=schema.tracker_id,
-                 status_id="*", limit=100, sort="id:desc")["issues"]
+    sample = get(
+        "/issues.json",
+        project_id=schema.project_id,
+        tracker_id=schema.tracker_id,
+        status_id="*",
+        limit=100,
+        sort="id:desc",
+    )["issues"]
     by_status: dict[str, int] = {}
     for issue in sample:
         by_status.setdefault(issue["status"]["name"], issue["id"])
@@ -173,7 +220,12 @@ def missing_transitions(get: Get, schema: Schema, config: RedmineConfig, workflo
         issue = get(f"/issues/{issue_id}.json", include="allowed_statuses")["issue"]
         allowed = {s["name"] for s in issue.get("allowed_statuses", [])}
         for dst in sorted(needed[status] - allowed - {status}):
-            missing.append(Missing("transition", f"{status} -> {dst}",
-                                   f"Administration > Workflow: tracker {config.tracker!r}, role "
-                                   f"{config.role!r}: tick {status} -> {dst}, or {SETUP}"))
+            missing.append(
+                Missing(
+                    "transition",
+                    f"{status} -> {dst}",
+                    f"Administration > Workflow: tracker {config.tracker!r}, role "
+                    f"{config.role!r}: tick {status} -> {dst}, or {SETUP}",
+                )
+            )
     return missing

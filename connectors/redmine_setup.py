@@ -19,8 +19,15 @@ from workflows.model import WILDCARD, Workflow
 
 # What the role needs to work cases over REST (view, create, edit, comment, relate).
 ROLE_PERMISSIONS = [
-    "view_issues", "add_issues", "edit_issues", "add_issue_notes", "view_private_notes",
-    "manage_issue_relations", "view_issue_watchers", "add_issue_watchers", "save_queries",
+    "view_issues",
+    "add_issues",
+    "edit_issues",
+    "add_issue_notes",
+    "view_private_notes",
+    "manage_issue_relations",
+    "view_issue_watchers",
+    "add_issue_watchers",
+    "save_queries",
 ]
 
 
@@ -39,34 +46,61 @@ def transition_pairs(workflow: Workflow, names: dict[str, str]) -> list[tuple[st
 def setup_spec(config: RedmineConfig, workflow: Workflow) -> dict:
     names = status_names(config, workflow)
     statuses = [{"name": names[s], "closed": st.terminal} for s, st in workflow.states.items()]
-    trackers = [{"name": config.tracker, "default_status": names[workflow.initial],
-                 "description": "casebridge: cross-border data request"}]
-    projects = [{"identifier": config.project, "name": config.project.replace("-", " ").title(),
-                 "trackers": [config.tracker]}]
+    trackers = [
+        {
+            "name": config.tracker,
+            "default_status": names[workflow.initial],
+            "description": "casebridge: cross-border data request",
+        }
+    ]
+    projects = [
+        {
+            "identifier": config.project,
+            "name": config.project.replace("-", " ").title(),
+            "trackers": [config.tracker],
+        }
+    ]
     if config.liaison_project:
         statuses.append({"name": config.liaison_status, "closed": False})
-        trackers.append({"name": config.liaison_tracker, "default_status": config.liaison_status,
-                         "description": "casebridge: escalation to the INTERPOL NCB liaison queue"})
-        projects.append({"identifier": config.liaison_project,
-                         "name": config.liaison_project.replace("-", " ").title(),
-                         "trackers": [config.liaison_tracker]})
+        trackers.append(
+            {
+                "name": config.liaison_tracker,
+                "default_status": config.liaison_status,
+                "description": "casebridge: escalation to the INTERPOL NCB liaison queue",
+            }
+        )
+        projects.append(
+            {
+                "identifier": config.liaison_project,
+                "name": config.liaison_project.replace("-", " ").title(),
+                "trackers": [config.liaison_tracker],
+            }
+        )
     fields = []
     for spec in field_specs(config, workflow):
         on = ([config.tracker] if spec.cases else []) + (
-            [config.liaison_tracker] if spec.liaison and config.liaison_project else [])
-        fields.append({
-            "name": spec.name, "format": spec.format, "possible_values": list(spec.possible_values),
-            "regexp": spec.regexp, "filter": spec.filter, "searchable": spec.searchable,
-            "trackers": on,
-            "projects": [p["identifier"] for p in projects if set(p["trackers"]) & set(on)],
-        })
+            [config.liaison_tracker] if spec.liaison and config.liaison_project else []
+        )
+        fields.append(
+            {
+                "name": spec.name,
+                "format": spec.format,
+                "possible_values": list(spec.possible_values),
+                "regexp": spec.regexp,
+                "filter": spec.filter,
+                "searchable": spec.searchable,
+                "trackers": on,
+                "projects": [p["identifier"] for p in projects if set(p["trackers"]) & set(on)],
+            }
+        )
     return {
         "statuses": list({s["name"]: s for s in statuses}.values()),
         "trackers": trackers,
         "role": {"name": config.role, "permissions": ROLE_PERMISSIONS},
         "custom_fields": fields,
-        "transitions": [{"tracker": config.tracker, "from": a, "to": b}
-                        for a, b in transition_pairs(workflow, names)],
+        "transitions": [
+            {"tracker": config.tracker, "from": a, "to": b} for a, b in transition_pairs(workflow, names)
+        ],
         "projects": projects,
         "settings": {"cross_project_issue_relations": "1" if config.liaison_project else None},
     }
@@ -75,8 +109,13 @@ def setup_spec(config: RedmineConfig, workflow: Workflow) -> dict:
 def setup_script(config: RedmineConfig, workflow: Workflow) -> str:
     """The complete ``rails runner`` script for ``workflow``."""
     spec = json.dumps(setup_spec(config, workflow), indent=1, ensure_ascii=False)
-    return _HEADER.format(workflow=workflow.name, project=config.project) + \
-        "SPEC = JSON.parse(<<~'CASEBRIDGE_SPEC')\n" + spec + "\nCASEBRIDGE_SPEC\n" + _RUBY
+    return (
+        _HEADER.format(workflow=workflow.name, project=config.project)
+        + "SPEC = JSON.parse(<<~'CASEBRIDGE_SPEC')\n"
+        + spec
+        + "\nCASEBRIDGE_SPEC\n"
+        + _RUBY
+    )
 
 
 _HEADER = """\
@@ -128,7 +167,11 @@ ActiveRecord::Base.transaction do
     pr.enabled_module_names = pr.enabled_module_names | ['issue_tracking']
     want = p['trackers'].map { |n| trackers.fetch(n).id }
     # a new project would otherwise get every default tracker (Bug, Feature, ...)
-    pr.tracker_ids = pr.new_record? ? want : (pr.tracker_ids | want) unless pr.persisted? && (want - pr.tracker_ids).empty?
+    if pr.new_record?
+      pr.tracker_ids = want
+    elsif !(want - pr.tracker_ids).empty?
+      pr.tracker_ids = pr.tracker_ids | want
+    end
     if pr.new_record? || pr.changed? then pr.save!; changed << "project #{p['identifier']}" end
     [p['identifier'], pr]
   end
@@ -143,7 +186,8 @@ ActiveRecord::Base.transaction do
       f.regexp = c['regexp'] unless c['regexp'].to_s.empty?
       f.edit_tag_style = 'check' if c['format'] == 'bool'
     elsif f.field_format != c['format']
-      raise "custom field #{c['name']} exists with format #{f.field_format}, expected #{c['format']}: rename or fix it"
+      raise "custom field #{c['name']} exists with format #{f.field_format}, " \
+            "expected #{c['format']}: rename or fix it"
     end
     f.is_filter = true if c['filter']
     f.possible_values = (f.possible_values | c['possible_values']) unless c['possible_values'].empty?

@@ -10,6 +10,7 @@ case data escape it with ``md_escape`` first.
 
 from __future__ import annotations
 
+import copy
 import html
 import re
 import xml.etree.ElementTree as ET
@@ -21,6 +22,7 @@ from markdown.treeprocessors import Treeprocessor
 from connectors.redmine_config import TextFormat
 
 # Markup characters of Textile, Markdown and Redmine links; '&' first so entities are not re-escaped.
+_PLACEHOLDER = re.compile("\x02wzxhzdk:(\\d+)\x03")
 _INERT = {ch: f"&#{ord(ch)};" for ch in "&<>*_+-^~@%\"'!?[](){}|#=:`\\$/"}
 _INERT_RE = re.compile("[" + re.escape("".join(_INERT)) + "]")
 # Python-Markdown's escapable characters (plus '|' for tables); raw HTML is off, so '<' needs none
@@ -43,8 +45,27 @@ class _Capture(Treeprocessor):
         self.sink = sink
 
     def run(self, root: ET.Element) -> None:
-        # deep copy: later serialisation steps mutate the tree
-        self.sink.append(ET.fromstring(ET.tostring(root, encoding="unicode")))
+        # deep copy: later serialisation steps mutate the tree. Fenced code blocks are not in the tree
+        # but stashed as HTML behind a placeholder paragraph: put them back as <pre> elements.
+        tree = copy.deepcopy(root)
+        stash = self.md.htmlStash
+        for parent in tree.iter():
+            for i, child in enumerate(list(parent)):
+                match = _PLACEHOLDER.fullmatch((child.text or "").strip()) if child.tag == "p" else None
+                if match and int(match.group(1)) < len(stash.rawHtmlBlocks):
+                    pre = _stashed_pre(str(stash.rawHtmlBlocks[int(match.group(1))]))
+                    pre.tail = child.tail
+                    parent[i] = pre
+        self.sink.append(tree)
+
+
+def _stashed_pre(fragment: str) -> ET.Element:
+    try:
+        return ET.fromstring(fragment)
+    except ET.ParseError:  # not well-formed XML (control characters): keep the text only
+        pre = ET.Element("pre")
+        pre.text = re.sub(r"<[^>]+>", "", fragment)
+        return pre
 
 
 class _NoRawHtml(Extension):
@@ -52,7 +73,7 @@ class _NoRawHtml(Extension):
         super().__init__()
         self.sink = sink
 
-    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802 - markdown's API
+    def extendMarkdown(self, md: markdown.Markdown) -> None:
         md.preprocessors.deregister("html_block")
         md.inlinePatterns.deregister("html")
         # priority below 'unescape' (0) so backslash escapes are already resolved to characters
@@ -61,7 +82,7 @@ class _NoRawHtml(Extension):
 
 def parse(source: str) -> ET.Element:
     sink: list[ET.Element] = []
-    markdown.Markdown(extensions=["tables", _NoRawHtml(sink)]).convert(source)
+    markdown.Markdown(extensions=["tables", "fenced_code", _NoRawHtml(sink)]).convert(source)
     return sink[0]
 
 

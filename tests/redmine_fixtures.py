@@ -64,7 +64,12 @@ class RedmineServer:
     workflow: Workflow = field(default_factory=load_test_workflow)
 
     def config(self, key_env: str = "CB_TEST_REDMINE_KEY", **overrides) -> RedmineConfig:
-        values = {"url": self.url, "api_key": {"env": key_env}, "project": PROJECT, "liaison_project": LIAISON}
+        values = {
+            "url": self.url,
+            "api_key": {"env": key_env},
+            "project": PROJECT,
+            "liaison_project": LIAISON,
+        }
         return RedmineConfig.model_validate(values | overrides)
 
     def connector(self, *, key: str | None = None, **overrides) -> RedmineConnector:
@@ -82,8 +87,15 @@ class RedmineServer:
         with tempfile.NamedTemporaryFile("w", suffix=".rb", delete=False) as f:
             f.write(ruby)
         try:
-            done = subprocess.run(["bin/rails", "runner", f.name], cwd=REDMINE_ROOT, capture_output=True, text=True,
-                                  env=os.environ | {"RAILS_ENV": "production"}, timeout=300, check=False)
+            done = subprocess.run(
+                ["bin/rails", "runner", f.name],
+                cwd=REDMINE_ROOT,
+                capture_output=True,
+                text=True,
+                env=os.environ | {"RAILS_ENV": "production"},
+                timeout=300,
+                check=False,
+            )
         finally:
             os.unlink(f.name)
         if done.returncode != 0:
@@ -92,7 +104,9 @@ class RedmineServer:
 
     def reset(self, snapshot: Path | None = SNAPSHOT) -> None:
         args = ["restore", str(snapshot)] if snapshot else ["restore"]
-        subprocess.run([str(self.scripts / "reset-redmine.sh"), *args], check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [str(self.scripts / "reset-redmine.sh"), *args], check=True, capture_output=True, timeout=120
+        )
 
 
 def _start(scripts: Path, fail: Callable[[str], None]) -> str:
@@ -100,8 +114,14 @@ def _start(scripts: Path, fail: Callable[[str], None]) -> str:
         fail("start-redmine.sh needs root (apt, /etc/redmine)")
     key_file = Path(tempfile.mkdtemp()) / "key"
     try:
-        subprocess.run([str(scripts / "start-redmine.sh"), str(key_file)], check=True, capture_output=True,
-                       text=True, timeout=600, env=os.environ | {"REDMINE_API_KEY": ADMIN_KEY, "REDMINE_PORT": str(PORT)})
+        subprocess.run(
+            [str(scripts / "start-redmine.sh"), str(key_file)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=os.environ | {"REDMINE_API_KEY": ADMIN_KEY, "REDMINE_PORT": str(PORT)},
+        )
     except subprocess.CalledProcessError as exc:
         fail(f"start-redmine.sh exited {exc.returncode}: {exc.stderr.strip().splitlines()[-1:]}")
     except subprocess.TimeoutExpired:
@@ -111,15 +131,30 @@ def _start(scripts: Path, fail: Callable[[str], None]) -> str:
 
 def _add_officer(server: RedmineServer) -> None:
     """A non-admin member of both projects with the workflow's role, created over REST."""
-    role = next(r["id"] for r in server.api("GET", "/roles.json").json()["roles"] if r["name"] == "Case officer")
-    user = server.api("POST", "/users.json", json={"user": {
-        "login": OFFICER, "firstname": "Case", "lastname": "Officer", "mail": "officer1@example.org",
-        "password": "officer-pass-123"}})
+    role = next(
+        r["id"] for r in server.api("GET", "/roles.json").json()["roles"] if r["name"] == "Case officer"
+    )
+    user = server.api(
+        "POST",
+        "/users.json",
+        json={
+            "user": {
+                "login": OFFICER,
+                "firstname": "Case",
+                "lastname": "Officer",
+                "mail": "officer1@example.org",
+                "password": "officer-pass-123",
+            }
+        },
+    )
     assert user.status_code == 201, user.text
     server.officer_id = user.json()["user"]["id"]
     for project in (PROJECT, LIAISON):
-        member = server.api("POST", f"/projects/{project}/memberships.json",
-                            json={"membership": {"user_id": server.officer_id, "role_ids": [role]}})
+        member = server.api(
+            "POST",
+            f"/projects/{project}/memberships.json",
+            json={"membership": {"user_id": server.officer_id, "role_ids": [role]}},
+        )
         assert member.status_code == 201, member.text
     server.officer_key = server.api("GET", f"/users/{server.officer_id}.json").json()["user"]["api_key"]
 
@@ -140,7 +175,9 @@ def prepare_server(fail: Callable[[str], None] = unavailable) -> RedmineServer:
     server.reset(None)  # the scripts' baseline: a fresh Redmine with default data only
     server.setup_output = server.rails_runner(server.connector().setup())
     _add_officer(server)
-    subprocess.run([str(scripts / "reset-redmine.sh"), "save", str(SNAPSHOT)], check=True, capture_output=True)
+    subprocess.run(
+        [str(scripts / "reset-redmine.sh"), "save", str(SNAPSHOT)], check=True, capture_output=True
+    )
     return server
 
 

@@ -25,8 +25,12 @@ def load_test_workflow() -> Workflow:
 def _minimal_load(path: Path) -> Workflow:
     data = tomllib.loads(path.read_text())
     states = {
-        name: State(name=name, label=s["label"], terminal=s.get("terminal", False),
-                    tracker_status=dict(s.get("status", {})))
+        name: State(
+            name=name,
+            label=s["label"],
+            terminal=s.get("terminal", False),
+            tracker_status=dict(s.get("status", {})),
+        )
         for name, s in data["states"].items()
     }
     transitions = tuple(
@@ -34,12 +38,26 @@ def _minimal_load(path: Path) -> Workflow:
         for t in data["transitions"]
     )
     clocks = {
-        name: ClockDef(name=name, kind=ClockKind(c["kind"]), label=c.get("label", ""),
-                       start_on=frozenset(c.get("start_on", [])), stop_on=frozenset(c.get("stop_on", [])),
-                       met_on=frozenset(c.get("met_on", [])), pause_in=frozenset(c.get("pause_in", [])),
-                       start_field=c.get("start_field"))
+        name: ClockDef(
+            name=name,
+            kind=ClockKind(c["kind"]),
+            label=c.get("label", ""),
+            start_on=frozenset(c.get("start_on", [])),
+            stop_on=frozenset(c.get("stop_on", [])),
+            met_on=frozenset(c.get("met_on", [])),
+            pause_in=frozenset(c.get("pause_in", [])),
+            start_field=c.get("start_field"),
+        )
         for name, c in data["clocks"].items()
     }
     wf = data["workflow"]
-    return Workflow(name=wf["name"], initial=wf["initial"], states=states, transitions=transitions,
-                    calendars={}, clocks=clocks, policies=(), escalated_state=wf.get("escalated_state"))
+    return Workflow(
+        name=wf["name"],
+        initial=wf["initial"],
+        states=states,
+        transitions=transitions,
+        calendars={},
+        clocks=clocks,
+        policies=(),
+        escalated_state=wf.get("escalated_state"),
+    )

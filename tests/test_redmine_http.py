@@ -63,7 +63,12 @@ def serve():
         s.server_close()
 
 
-OK = (200, {"Content-Type": "application/json"}, b'{"issues": [], "total_count": 0, "limit": 25, "offset": 0}', 0.0)
+OK = (
+    200,
+    {"Content-Type": "application/json"},
+    b'{"issues": [], "total_count": 0, "limit": 25, "offset": 0}',
+    0.0,
+)
 
 
 def client(server, sleeps: list[float], *, attempts: int = 4, timeout: float = 5.0) -> Redmine:
@@ -75,8 +80,9 @@ def client(server, sleeps: list[float], *, attempts: int = 4, timeout: float = 5
 def test_429_is_retried_after_retry_after_within_floor_and_ceiling(serve):
     server = serve((429, {"Retry-After": "7"}, b"", 0.0), (429, {"Retry-After": "600"}, b"", 0.0), OK)
     sleeps: list[float] = []
-    assert client(server, sleeps).engine.request("get", f"http://127.0.0.1:{server.server_port}/issues.json") == {
-        "issues": [], "total_count": 0, "limit": 25, "offset": 0}
+    assert client(server, sleeps).engine.request(
+        "get", f"http://127.0.0.1:{server.server_port}/issues.json"
+    ) == {"issues": [], "total_count": 0, "limit": 25, "offset": 0}
     assert sleeps == [7.0, 10.0] and server.seen == ["GET"] * 3
 
 
@@ -91,21 +97,28 @@ def test_5xx_on_reads_retried_with_jittered_backoff_then_typed_error(serve):
 def test_write_that_may_have_succeeded_is_not_retried(serve):
     server = serve((502, {}, b"", 0.0))
     with pytest.raises(OutcomeUnknown):
-        client(server, []).engine.request("post", f"http://127.0.0.1:{server.server_port}/issues.json", data={})
+        client(server, []).engine.request(
+            "post", f"http://127.0.0.1:{server.server_port}/issues.json", data={}
+        )
     assert server.seen == ["POST"]
 
 
 def test_write_refused_with_429_is_retried(serve):
-    server = serve((429, {}, b"", 0.0), (201, {"Content-Type": "application/json"}, b'{"issue": {"id": 1}}', 0.0))
-    got = client(server, []).engine.request("post", f"http://127.0.0.1:{server.server_port}/issues.json", data={})
+    server = serve(
+        (429, {}, b"", 0.0), (201, {"Content-Type": "application/json"}, b'{"issue": {"id": 1}}', 0.0)
+    )
+    got = client(server, []).engine.request(
+        "post", f"http://127.0.0.1:{server.server_port}/issues.json", data={}
+    )
     assert got == {"issue": {"id": 1}} and server.seen == ["POST", "POST"]
 
 
 def test_read_timeout_on_a_write_is_outcome_unknown_and_not_repeated(serve):
     server = serve((201, {}, b"{}", 0.5))
-    with pytest.raises(OutcomeUnknown, match="did not answer POST /issues.json within 0.1 s"):
-        client(server, [], timeout=0.1).engine.request("post", f"http://127.0.0.1:{server.server_port}/issues.json",
-                                                        data={})
+    with pytest.raises(OutcomeUnknown, match=r"did not answer POST /issues\.json within 0\.1 s"):
+        client(server, [], timeout=0.1).engine.request(
+            "post", f"http://127.0.0.1:{server.server_port}/issues.json", data={}
+        )
     assert server.seen == ["POST"]
 
 
@@ -114,9 +127,13 @@ def test_refused_connection_is_retried_then_unreachable():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     sleeps: list[float] = []
-    redmine = Redmine(f"http://127.0.0.1:{port}", key="k", engine=CasebridgeEngine,
-                      retry=RetryPolicy(attempts=3, sleep=sleeps.append))
-    with pytest.raises(TrackerUnreachable, match="cannot connect to Redmine at http://127.0.0.1"):
+    redmine = Redmine(
+        f"http://127.0.0.1:{port}",
+        key="k",
+        engine=CasebridgeEngine,
+        retry=RetryPolicy(attempts=3, sleep=sleeps.append),
+    )
+    with pytest.raises(TrackerUnreachable, match=r"cannot connect to Redmine at http://127\.0\.0\.1"):
         redmine.engine.request("get", f"http://127.0.0.1:{port}/issues.json")
     assert len(sleeps) == 2
 
@@ -125,7 +142,9 @@ def test_401_and_422_messages_are_one_line_with_redmines_words(serve):
     errors = json.dumps({"errors": ["Subject cannot be blank", "Sla due is invalid"]}).encode()
     server = serve((422, {"Content-Type": "application/json"}, errors, 0.0))
     with pytest.raises(RejectedError, match="Subject cannot be blank; Sla due is invalid"):
-        client(server, []).engine.request("post", f"http://127.0.0.1:{server.server_port}/issues.json", data={})
+        client(server, []).engine.request(
+            "post", f"http://127.0.0.1:{server.server_port}/issues.json", data={}
+        )
     server401 = serve((401, {}, b"", 0.0))
     with pytest.raises(AuthenticationFailed) as err:
         client(server401, []).engine.request("get", f"http://127.0.0.1:{server401.server_port}/issues.json")
@@ -138,8 +157,11 @@ def test_connector_write_checks_before_repeating():
     from connectors.redmine_config import RedmineConfig
     from tests.redmine_helpers import load_test_workflow
 
-    conn = RedmineConnector(RedmineConfig(url="http://127.0.0.1:9", api_key={"env": "X"}, project="p"),
-                            load_test_workflow(), sleep=lambda s: None)
+    conn = RedmineConnector(
+        RedmineConfig(url="http://127.0.0.1:9", api_key={"env": "X"}, project="p"),
+        load_test_workflow(),
+        sleep=lambda s: None,
+    )
     calls: list[str] = []
 
     def attempt():
