@@ -14,7 +14,7 @@ Every case connector passes the contract suite in ``tests/contract.py``.
 from __future__ import annotations
 
 import logging
-from abc import ABC, abstractmethod
+from abc import ABC
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime

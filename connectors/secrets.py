@@ -34,7 +34,7 @@ class SecretRef(BaseModel):
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
         if (self.env is None) == (self.command is None):
-            raise ValueError("give exactly one of env = \"VAR\" or command = \"...\" (never the secret itself)")
+            raise ValueError('give exactly one of env = "VAR" or command = "..." (never the secret itself)')
         return self
 
     def describe(self) -> str:
@@ -45,7 +45,9 @@ class SecretRef(BaseModel):
         if self.env is not None:
             value = os.environ.get(self.env, "")
             if not value:
-                raise SecretError(f"{field}: environment variable {self.env} is not set; export it or use command = ...")
+                raise SecretError(
+                    f"{field}: environment variable {self.env} is not set; export it or use command = ..."
+                )
         else:
             value = _run_command(self.command or "", field)
         remember(value)

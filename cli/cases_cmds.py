@@ -1,0 +1,185 @@
+"""intake, status, transition: the investigator's commands."""
+
+from __future__ import annotations
+
+import json
+import zoneinfo
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli import Context, now_option, parse_now, pass_ctx
+from connectors.errors import UserError
+from sync import CaseEvaluation, evaluate, history_reader
+from workflows.clocks import ClockResult
+from workflows.model import ClockState
+from workflows.intake import apply_intake, plan_intake, read_intake_file
+
+
+def _with_clock(connector: Any, now: datetime) -> Any:
+    # the embedded tracker stamps writes with --now, so replays produce the same history
+    if hasattr(connector, "clock"):
+        connector.clock = lambda: now
+    return connector
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="Validate and print the plan; write nothing.")
+@now_option
+@pass_ctx
+def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None) -> None:
+    """Import cases from CSV or JSON files (the reference is the key: re-importing changes nothing).
+
+    Every file is validated before anything is written; a bad row rejects the whole run with
+    FILE:LINE: field: problem.
+    """
+    settings = ctx.settings
+    workflow = settings.workflow()
+    rows = [row for path in files for row in read_intake_file(path, workflow)]
+    seen: dict[str, str] = {}
+    for row in rows:
+        if row.case.reference in seen:
+            raise UserError(
+                f"{row.where}: reference: {row.case.reference} already appears at {seen[row.case.reference]}"
+            )
+        seen[row.case.reference] = row.where
+    tracker = _with_clock(settings.tracker(), parse_now(now))
+    try:
+        actions = plan_intake(rows, tracker)
+        for action in actions:
+            if action.kind != "unchanged" or ctx.verbose:
+                click.echo(("would " if dry_run else "") + action.describe())
+        counts = {k: sum(1 for a in actions if a.kind == k) for k in ("create", "update", "unchanged")}
+        if not dry_run:
+            apply_intake(actions, tracker, audit=_audit(ctx))
+        verb = "would create" if dry_run else "created"
+        click.echo(f"{verb} {counts['create']}, updated {counts['update']}, unchanged {counts['unchanged']}")
+    finally:
+        tracker.close()
+
+
+def _audit(ctx: Context) -> Any:
+    """The audit log, when the sync job's store is available (None otherwise)."""
+    try:
+        from state.audit import open_audit_log  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return open_audit_log(ctx.settings)
+
+
+def _case_zone(name: str) -> zoneinfo.ZoneInfo:
+    return zoneinfo.ZoneInfo(name)
+
+
+def _iso(moment: datetime | None, zone: zoneinfo.ZoneInfo) -> str | None:
+    return None if moment is None else moment.astimezone(zone).replace(microsecond=0).isoformat()
+
+
+def clock_json(result: ClockResult, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
+    remaining = None if result.remaining_seconds is None else round(result.remaining_seconds)
+    return {
+        "name": result.name,
+        "kind": str(result.kind),
+        "started_at": _iso(result.started_at, zone),
+        "due_at": _iso(result.due_at, zone),
+        "warn_at": _iso(result.warn_at, zone),
+        "state": str(result.state),
+        "remaining_seconds": remaining,
+        "source": result.target.source,
+    }
+
+
+def evaluation_json(ev: CaseEvaluation) -> dict[str, Any]:
+    zone = _case_zone(ev.tracked.case.timezone)
+    return {
+        "reference": ev.tracked.case.reference,
+        "state": ev.tracked.state,
+        "request_type": str(ev.tracked.case.request_type),
+        "legal_basis": str(ev.tracked.case.legal_basis),
+        "provider": ev.tracked.case.provider,
+        "escalation_level": ev.tracked.sla.escalation_level,
+        "clocks": [clock_json(c, zone) for c in ev.clocks],
+    }
+
+
+def _human_remaining(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(int(seconds))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    return f"{sign}{days}d{hours:02d}h" if days else f"{sign}{hours}h{rest // 60:02d}m"
+
+
+def _print_text(evaluations: list[CaseEvaluation]) -> None:
+    for ev in evaluations:
+        case = ev.tracked.case
+        click.echo(f"{case.reference}  [{ev.tracked.state}]  {case.request_type} x {case.legal_basis}  {case.provider}")
+        zone = _case_zone(case.timezone)
+        # clocks that never started (the MLA clock of a case never refused...) are noise in the list
+        for c in (c for c in ev.clocks if c.state != ClockState.NOT_STARTED):
+            due = _iso(c.due_at, zone) or "-"
+            left = _human_remaining(c.remaining_seconds)
+            click.echo(f"    {c.name:<15} {c.kind!s:<12} {c.state!s:<12} due {due:<26} left {left}")
+
+
+@click.command()
+@click.argument("references", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@now_option
+@pass_ctx
+def status(ctx: Context, references: tuple[str, ...], as_json: bool, now: str | None) -> None:
+    """Show every case's clocks (or only REFERENCES), evaluated at --now."""
+    moment = parse_now(now)
+    settings = ctx.settings
+    workflow = settings.workflow()
+    tracker = settings.tracker()
+    try:
+        if references:
+            found = [(ref, tracker.find_case(ref)) for ref in references]
+            missing = [ref for ref, t in found if t is None]
+            if missing:
+                raise UserError(f"no case with reference {', '.join(missing)} in the tracker")
+            cases = [t for _, t in found if t is not None]
+        else:
+            cases = sorted(tracker.list_cases(), key=lambda t: t.case.reference)
+        read = history_reader(tracker)
+        evaluations = [evaluate(t, read(t), workflow, moment) for t in cases]
+    finally:
+        tracker.close()
+    if as_json:
+        click.echo(json.dumps([evaluation_json(ev) for ev in evaluations], indent=2, ensure_ascii=False))
+    else:
+        _print_text(evaluations)
+
+
+@click.command()
+@click.argument("reference")
+@click.argument("state")
+@click.option("--at", "at", metavar="ISO", help="When the change happened (default: --now or now).")
+@click.option("--note", metavar="TEXT", help="A comment recorded with the change.")
+@now_option
+@pass_ctx
+def transition(ctx: Context, reference: str, state: str, at: str | None, note: str | None, now: str | None) -> None:
+    """Move a case to STATE (embedded tracker; in Jira and Redmine people move cases in the tracker)."""
+    settings = ctx.settings
+    workflow = settings.workflow()
+    if state not in workflow.states:
+        raise UserError(f"unknown state {state!r}; states of {workflow.name}: {', '.join(workflow.states)}")
+    moment = parse_now(at) if at else parse_now(now)
+    tracker = _with_clock(settings.tracker(), moment)
+    try:
+        tracked = tracker.find_case(reference)
+        if tracked is None:
+            raise UserError(f"no case with reference {reference} in the tracker")
+        tracker.transition(tracked.key, state, note=note, at=moment)
+    finally:
+        tracker.close()
+    click.echo(f"{reference}: {tracked.state} -> {state} at {moment.isoformat()}")
+
+
+COMMANDS = [intake, status, transition]

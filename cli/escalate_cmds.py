@@ -1,0 +1,128 @@
+"""casebridge escalate: post lapsed cases to the INTERPOL NCB liaison queue, exactly once.
+
+The library does the work (``workflows.escalation``: plan, then apply with a dedupe-key check against
+the target before every post); this module shows the plan, asks for confirmation on a terminal, and
+turns outcomes into output and an exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+import click
+
+from cli import Context, now_option, parse_now, pass_ctx
+from connectors import Connector
+from connectors.errors import EXIT_CASES_FAILED, UserError
+from sync import evaluate, history_reader
+from workflows.escalation import EscalationConfig, EscalationPlan, apply_escalations, plan_escalations
+
+
+def _stamp_writes(connector: Connector, now: datetime) -> None:
+    # the embedded tracker stamps its writes with --now so replays are reproducible
+    if hasattr(connector, "clock"):
+        connector.clock = lambda: now  # type: ignore[attr-defined]
+
+
+def build_plan(ctx: Context, tracker: Connector, now: datetime, only: tuple[str, ...]) -> EscalationPlan:
+    settings = ctx.settings
+    workflow = settings.workflow()
+    config = EscalationConfig.from_raw(settings.app.escalation)
+    read = history_reader(tracker)
+    evaluated = []
+    for tracked in tracker.list_cases():
+        if only and tracked.case.reference not in only:
+            continue
+        ev = evaluate(tracked, read(tracked), workflow, now)
+        evaluated.append((tracked, ev.clocks))
+    return plan_escalations(evaluated, workflow, now=now, config=config, only=list(only) if only else None)
+
+
+def _print_plan(plan: EscalationPlan, dry_run: bool) -> None:
+    verb = "would post" if dry_run else "to post"
+    for item in plan:
+        click.echo(f"{verb}: {item.dedupe_key}  level {item.level} ({item.level_name})  {item.title}")
+        if dry_run:
+            click.echo("\n".join("    " + line for line in item.markdown.splitlines()))
+    for blocked in plan.blocked:
+        click.echo(f"not escalated: {blocked}", err=True)
+    for reason in plan.not_due:
+        click.echo(f"not due: {reason}")
+
+
+def _confirm(yes: bool, count: int) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UserError("standard input is not a terminal: pass --yes to post without a confirmation prompt")
+    if not click.confirm(f"Post {count} escalation(s) to the NCB liaison queue?", default=False):
+        raise click.exceptions.Abort()
+
+
+def _audit(ctx: Context) -> Any:
+    try:
+        from state.audit import open_audit_log  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    return open_audit_log(ctx.settings)
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Print exactly what would be posted; post nothing.")
+@click.option("--case", "cases", multiple=True, metavar="REF", help="Only these cases (repeatable).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (required when stdin is not a terminal).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@now_option
+@pass_ctx
+def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_json: bool, now: str | None) -> None:
+    """Post every breached clock whose policy escalates to the NCB liaison queue, exactly once."""
+    moment = parse_now(now)
+    settings = ctx.settings
+    tracker = settings.tracker()
+    liaison = settings.liaison()
+    _stamp_writes(tracker, moment)
+    _stamp_writes(liaison, moment)
+    try:
+        plan = build_plan(ctx, tracker, moment, cases)
+        if as_json and dry_run:
+            click.echo(json.dumps(_plan_json(plan, moment, dry_run=True), indent=2, ensure_ascii=False))
+            return
+        if not as_json:
+            _print_plan(plan, dry_run)
+        outcomes = []
+        if plan.escalations and not dry_run:
+            _confirm(yes, len(plan))
+            outcomes = apply_escalations(plan, liaison, tracker, _audit(ctx), now=moment)
+    finally:
+        tracker.close()
+        liaison.close()
+    if as_json:
+        data = _plan_json(plan, moment, dry_run=False)
+        data["outcomes"] = [o.to_json() for o in outcomes]
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        for o in outcomes:
+            where = f" -> {o.posted.url or o.posted.key}" if o.posted else ""
+            suffix = f" ({o.error})" if o.error else ""
+            click.echo(f"{o.status}: {o.dedupe_key}{where}{suffix}")
+        if not dry_run:
+            posted = sum(1 for o in outcomes if o.status == "posted")
+            click.echo(f"{posted} posted, {len(outcomes) - posted} not posted, {len(plan.blocked)} blocked")
+    if plan.blocked or any(not o.ok for o in outcomes):
+        click.get_current_context().exit(EXIT_CASES_FAILED)
+
+
+def _plan_json(plan: EscalationPlan, now: datetime, *, dry_run: bool) -> dict[str, Any]:
+    return {
+        "now": now.isoformat(),
+        "dry_run": dry_run,
+        "planned": [item.to_json() | ({"markdown": item.markdown} if dry_run else {}) for item in plan],
+        "blocked": [str(b) for b in plan.blocked],
+        "not_due": [str(n) for n in plan.not_due],
+    }
+
+
+COMMANDS = [escalate]

@@ -1,0 +1,333 @@
+"""The embedded tracker: cases, status history, SLA fields, comments and a liaison queue in one SQLite file.
+
+It is the zero-setup default (the whole tool works without Jira or Redmine) and the reference
+implementation of the connector contract: every other connector must behave like this one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import ClassVar
+
+from connectors import (
+    CASES,
+    LIAISON,
+    Connector,
+    ConnectorConfig,
+    Escalation,
+    PostedEscalation,
+)
+from connectors.errors import ConfigError, NotFoundError, TrackerError, TransitionNotAllowed
+from workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
+from workflows.model import Workflow
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cases (
+    id INTEGER PRIMARY KEY,
+    reference TEXT NOT NULL UNIQUE,
+    data TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    sla TEXT NOT NULL DEFAULT '{}',
+    escalation_level INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS cases_updated ON cases (updated_at);
+CREATE TABLE IF NOT EXISTS history (
+    case_id INTEGER NOT NULL REFERENCES cases(id),
+    seq INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    note TEXT,
+    PRIMARY KEY (case_id, seq)
+);
+CREATE TABLE IF NOT EXISTS comments (
+    id INTEGER PRIMARY KEY,
+    case_id INTEGER NOT NULL REFERENCES cases(id),
+    at TEXT NOT NULL,
+    markdown TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS liaison (
+    id INTEGER PRIMARY KEY,
+    dedupe_key TEXT NOT NULL UNIQUE,
+    case_reference TEXT NOT NULL,
+    case_key TEXT,
+    title TEXT NOT NULL,
+    markdown TEXT NOT NULL,
+    level INTEGER NOT NULL,
+    clock TEXT NOT NULL,
+    posted_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS links (case_id INTEGER NOT NULL, liaison_id INTEGER NOT NULL,
+    PRIMARY KEY (case_id, liaison_id));
+"""
+
+
+class LocalConfig(ConnectorConfig):
+    path: str = "casebridge.db"
+
+
+def _iso(moment: datetime) -> str:
+    # fixed width UTC with microseconds, so text order == time order in SQL
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _parse(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def _sla_to_json(sla: SlaFields) -> str:
+    clocks = {
+        name: {
+            "due_at": _iso(f.due_at) if f.due_at else None,
+            "warn_at": _iso(f.warn_at) if f.warn_at else None,
+            "state": f.state,
+        }
+        for name, f in sorted(sla.clocks.items())
+    }
+    return json.dumps(clocks, sort_keys=True)
+
+
+def _sla_from_row(text: str, level: int) -> SlaFields:
+    raw = json.loads(text)
+    clocks = {
+        name: ClockFields(
+            due_at=_parse(v["due_at"]) if v["due_at"] else None,
+            warn_at=_parse(v["warn_at"]) if v["warn_at"] else None,
+            state=v["state"],
+        )
+        for name, v in raw.items()
+    }
+    return SlaFields(clocks=clocks, escalation_level=level)
+
+
+class LocalConnector(Connector):
+    """Embedded SQLite tracker. ``clock`` gives the time stamped on writes (the CLI's ``--now``)."""
+
+    name: ClassVar[str] = "local"
+    config_model: ClassVar[type[ConnectorConfig]] = LocalConfig
+    capabilities: ClassVar[frozenset[str]] = frozenset({CASES, LIAISON})
+
+    def __init__(self, config: LocalConfig, workflow: Workflow) -> None:
+        super().__init__(config, workflow)
+        self.path = Path(config.path).expanduser()
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self._db: sqlite3.Connection | None = None
+
+    # -- storage --------------------------------------------------------------------------------
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            self._db = self._open()
+        return self._db
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"[tracker] path <- cannot open {self.path}: {exc}") from None
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.executescript(_SCHEMA)
+        row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None:
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        elif int(row["value"]) > SCHEMA_VERSION:
+            raise ConfigError(
+                f"[tracker] path <- {self.path} has schema {row['value']}, newer than this casebridge "
+                f"({SCHEMA_VERSION}); upgrade casebridge"
+            )
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def _row(self, key: str) -> sqlite3.Row:
+        row = self.db.execute("SELECT * FROM cases WHERE id = ?", (_int_key(key),)).fetchone()
+        if row is None:
+            raise NotFoundError(f"local tracker: no case with key {key}")
+        return row
+
+    def _tracked(self, row: sqlite3.Row, history: list[StatusChange] | None = None) -> TrackedCase:
+        return TrackedCase(
+            key=str(row["id"]),
+            case=Case.model_validate_json(row["data"]),
+            state=row["state"],
+            updated_at=_parse(row["updated_at"]),
+            sla=_sla_from_row(row["sla"], row["escalation_level"]),
+            history=history,
+        )
+
+    # -- cases ------------------------------------------------------------------------------------
+    def find_case(self, reference: str) -> TrackedCase | None:
+        row = self.db.execute("SELECT * FROM cases WHERE reference = ?", (reference,)).fetchone()
+        return None if row is None else self._tracked(row)
+
+    def create_case(self, case: Case, *, state: str | None = None, at: datetime | None = None) -> TrackedCase:
+        state = state or self.workflow.initial
+        if state not in self.workflow.states:
+            raise TrackerError(f"local tracker: unknown workflow state {state!r}", case=case.reference)
+        stamp = _iso(at or self.clock())
+        with self._write() as db:
+            existing = db.execute("SELECT id FROM cases WHERE reference = ?", (case.reference,)).fetchone()
+            if existing is not None:  # idempotent: the reference is the key
+                return self._tracked(self._row(str(existing["id"])))
+            cur = db.execute(
+                "INSERT INTO cases (reference, data, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                (case.reference, case.model_dump_json(), state, stamp, stamp),
+            )
+            db.execute("INSERT INTO history VALUES (?, 0, ?, ?, NULL)", (cur.lastrowid, stamp, state))
+        return self._tracked(self._row(str(cur.lastrowid)))
+
+    def update_case(self, key: str, case: Case) -> TrackedCase:
+        row = self._row(key)
+        if row["reference"] != case.reference:
+            raise TrackerError(f"local tracker: case {key} has reference {row['reference']}, not {case.reference}")
+        with self._write() as db:
+            db.execute(
+                "UPDATE cases SET data = ?, updated_at = ? WHERE id = ?",
+                (case.model_dump_json(), _iso(self.clock()), row["id"]),
+            )
+        return self._tracked(self._row(key))
+
+    def list_cases(self, updated_since: datetime | None = None) -> Iterator[TrackedCase]:
+        since = _iso(updated_since) if updated_since else ""
+        rows = self.db.execute("SELECT * FROM cases WHERE updated_at >= ? ORDER BY updated_at, id", (since,)).fetchall()
+        for row in rows:
+            yield self._tracked(row)
+
+    def read_history(self, key: str) -> list[StatusChange]:
+        self._row(key)
+        rows = self.db.execute("SELECT at, state FROM history WHERE case_id = ? ORDER BY seq", (_int_key(key),))
+        return [StatusChange(at=_parse(r["at"]), state=r["state"]) for r in rows]
+
+    def read_all_histories(self) -> dict[str, list[StatusChange]]:
+        """Every case's history in one query (the embedded tracker's bulk read for sync)."""
+        out: dict[str, list[StatusChange]] = {}
+        for r in self.db.execute("SELECT case_id, at, state FROM history ORDER BY case_id, seq"):
+            out.setdefault(str(r["case_id"]), []).append(StatusChange(at=_parse(r["at"]), state=r["state"]))
+        return out
+
+    def transition(self, key: str, state: str, *, note: str | None = None, at: datetime | None = None) -> None:
+        row = self._row(key)
+        if state not in self.workflow.states:
+            raise TransitionNotAllowed(f"unknown workflow state {state!r}", case=row["reference"])
+        if not self.workflow.can_transition(row["state"], state):
+            raise TransitionNotAllowed(
+                f"{row['reference']}: the workflow has no transition {row['state']} -> {state}",
+                case=row["reference"],
+            )
+        stamp = at or self.clock()
+        last = self.db.execute("SELECT MAX(seq) AS seq, MAX(at) AS at FROM history WHERE case_id = ?", (row["id"],))
+        prev = last.fetchone()
+        if _iso(stamp) < prev["at"]:
+            raise TrackerError(f"{row['reference']}: --at {_iso(stamp)} is before the last change {prev['at']}")
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO history VALUES (?, ?, ?, ?, ?)", (row["id"], prev["seq"] + 1, _iso(stamp), state, note)
+            )
+            db.execute("UPDATE cases SET state = ?, updated_at = ? WHERE id = ?", (state, _iso(stamp), row["id"]))
+            if note:
+                db.execute(
+                    "INSERT INTO comments (case_id, at, markdown) VALUES (?, ?, ?)", (row["id"], _iso(stamp), note)
+                )
+
+    def set_sla_fields(self, key: str, sla: SlaFields) -> None:
+        row = self._row(key)
+        current = _sla_from_row(row["sla"], row["escalation_level"])
+        merged = SlaFields(clocks={**current.clocks, **sla.clocks}, escalation_level=sla.escalation_level)
+        with self._write() as db:
+            db.execute(
+                "UPDATE cases SET sla = ?, escalation_level = ?, updated_at = ? WHERE id = ?",
+                (_sla_to_json(merged), merged.escalation_level, _iso(self.clock()), row["id"]),
+            )
+
+    def comment(self, key: str, markdown: str) -> None:
+        row = self._row(key)
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO comments (case_id, at, markdown) VALUES (?, ?, ?)",
+                (row["id"], _iso(self.clock()), markdown),
+            )
+
+    def comments(self, key: str) -> list[str]:
+        rows = self.db.execute("SELECT markdown FROM comments WHERE case_id = ? ORDER BY id", (_int_key(key),))
+        return [r["markdown"] for r in rows]
+
+    # -- liaison queue ----------------------------------------------------------------------------
+    def find_escalation(self, dedupe_key: str) -> PostedEscalation | None:
+        row = self.db.execute("SELECT * FROM liaison WHERE dedupe_key = ?", (dedupe_key,)).fetchone()
+        return None if row is None else self._posted(row)
+
+    def post_escalation(self, escalation: Escalation) -> PostedEscalation:
+        with self._write() as db:
+            # INSERT OR IGNORE + the UNIQUE key: a second post of one key is a no-op, never a duplicate
+            db.execute(
+                "INSERT OR IGNORE INTO liaison (dedupe_key, case_reference, case_key, title, markdown, level, clock,"
+                " posted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    escalation.dedupe_key,
+                    escalation.case_reference,
+                    escalation.case_key,
+                    escalation.title,
+                    escalation.markdown,
+                    escalation.level,
+                    escalation.clock,
+                    _iso(self.clock()),
+                ),
+            )
+        posted = self.find_escalation(escalation.dedupe_key)
+        assert posted is not None  # just inserted or already there
+        return posted
+
+    def link_escalation(self, key: str, posted: PostedEscalation) -> None:
+        row = self._row(key)
+        with self._write() as db:
+            db.execute("INSERT OR IGNORE INTO links VALUES (?, ?)", (row["id"], _int_key(posted.key)))
+
+    def liaison_items(self) -> list[PostedEscalation]:
+        return [self._posted(r) for r in self.db.execute("SELECT * FROM liaison ORDER BY id")]
+
+    def liaison_markdown(self, dedupe_key: str) -> str | None:
+        row = self.db.execute("SELECT markdown FROM liaison WHERE dedupe_key = ?", (dedupe_key,)).fetchone()
+        return None if row is None else row["markdown"]
+
+    def _posted(self, row: sqlite3.Row) -> PostedEscalation:
+        return PostedEscalation(
+            dedupe_key=row["dedupe_key"],
+            key=str(row["id"]),
+            url=f"local:liaison/{row['id']}",
+            posted_at=_parse(row["posted_at"]),
+        )
+
+
+def _int_key(key: str) -> int:
+    try:
+        return int(key)
+    except ValueError:
+        raise NotFoundError(f"local tracker: {key!r} is not a case key") from None

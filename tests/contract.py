@@ -1,0 +1,131 @@
+"""The connector contract suite. Every case connector subclasses ``ConnectorContract`` and provides a
+``connector`` fixture yielding a connector on an empty tracker with the default workflow.
+
+Remote trackers stamp their own times, so nothing here back-dates (``at=``) or depends on wall time
+beyond "later writes are not older".
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from connectors import LIAISON, Connector, Escalation
+from connectors.errors import NotFoundError, TransitionNotAllowed
+from tests.factories import make_case
+from workflows.cases import ClockFields, SlaFields
+
+HOSTILE_REFERENCES = [
+    'FIA-"quoted"-1',
+    "FIA\\back\\slash-2",
+    "FIA-3 OR project = X",
+    "FIA-4' AND 1=1 --",
+    "ORDER BY created",
+]
+
+
+class ConnectorContract:
+    @pytest.fixture
+    def connector(self) -> Connector:  # pragma: no cover - subclasses override
+        raise NotImplementedError
+
+    def test_find_unknown_reference_is_none(self, connector: Connector) -> None:
+        assert connector.find_case("NOPE-404") is None
+
+    def test_create_then_find_round_trips_the_case(self, connector: Connector) -> None:
+        case = make_case("FIA-CCW-2026-0101")
+        created = connector.create_case(case)
+        found = connector.find_case("FIA-CCW-2026-0101")
+        assert found is not None
+        assert found.key == created.key
+        assert found.case == case
+        assert found.state == connector.workflow.initial
+
+    def test_create_is_idempotent_per_reference(self, connector: Connector) -> None:
+        first = connector.create_case(make_case("FIA-CCW-2026-0102"))
+        second = connector.create_case(make_case("FIA-CCW-2026-0102"))
+        assert first.key == second.key
+        refs = [t.case.reference for t in connector.list_cases()]
+        assert refs.count("FIA-CCW-2026-0102") == 1
+
+    @pytest.mark.parametrize("reference", HOSTILE_REFERENCES)
+    def test_hostile_reference_finds_exactly_that_case(self, connector: Connector, reference: str) -> None:
+        connector.create_case(make_case("PLAIN-1"))
+        created = connector.create_case(make_case(reference))
+        found = connector.find_case(reference)
+        assert found is not None and found.key == created.key and found.case.reference == reference
+        assert connector.find_case(reference + "x") is None
+
+    def test_update_changes_case_fields(self, connector: Connector) -> None:
+        created = connector.create_case(make_case("FIA-CCW-2026-0103"))
+        connector.update_case(created.key, make_case("FIA-CCW-2026-0103", provider_ticket="LERS-991"))
+        found = connector.find_case("FIA-CCW-2026-0103")
+        assert found is not None and found.case.provider_ticket == "LERS-991"
+
+    def test_list_returns_every_case(self, connector: Connector) -> None:
+        refs = {f"FIA-LIST-{i}" for i in range(3)}
+        for ref in sorted(refs):
+            connector.create_case(make_case(ref))
+        assert {t.case.reference for t in connector.list_cases()} >= refs
+
+    def test_list_since_later_time_excludes_older_cases(self, connector: Connector) -> None:
+        created = connector.create_case(make_case("FIA-OLD-1"))
+        later = created.updated_at.replace(year=created.updated_at.year + 1)
+        assert [t.case.reference for t in connector.list_cases(updated_since=later)] == []
+
+    def test_transition_is_recorded_in_history(self, connector: Connector) -> None:
+        created = connector.create_case(make_case("FIA-CCW-2026-0104"))
+        connector.transition(created.key, "legal_review")
+        history = connector.read_history(created.key)
+        assert [h.state for h in history] == [connector.workflow.initial, "legal_review"]
+        assert history[0].at <= history[1].at
+        found = connector.find_case("FIA-CCW-2026-0104")
+        assert found is not None and found.state == "legal_review"
+
+    def test_forbidden_transition_raises_and_changes_nothing(self, connector: Connector) -> None:
+        created = connector.create_case(make_case("FIA-CCW-2026-0105"))
+        with pytest.raises(TransitionNotAllowed):
+            connector.transition(created.key, "fulfilled")  # draft -> fulfilled is not in the workflow
+        found = connector.find_case("FIA-CCW-2026-0105")
+        assert found is not None and found.state == connector.workflow.initial
+        assert len(connector.read_history(created.key)) == 1
+
+    def test_sla_fields_round_trip(self, connector: Connector) -> None:
+        created = connector.create_case(make_case("FIA-CCW-2026-0106"))
+        due = created.updated_at.replace(microsecond=0)
+        sla = SlaFields(clocks={"followup": ClockFields(due_at=due, warn_at=None, state="running")}, escalation_level=1)
+        connector.set_sla_fields(created.key, sla)
+        found = connector.find_case("FIA-CCW-2026-0106")
+        assert found is not None
+        assert found.sla.clocks["followup"] == ClockFields(due_at=due, warn_at=None, state="running")
+        assert found.sla.escalation_level == 1
+
+    def test_comment_on_unknown_case_is_not_found(self, connector: Connector) -> None:
+        with pytest.raises(NotFoundError):
+            connector.comment("999999", "hello")
+
+    def test_history_of_unknown_case_is_not_found(self, connector: Connector) -> None:
+        with pytest.raises(NotFoundError):
+            connector.read_history("999999")
+
+    def test_escalation_post_then_find_by_key(self, connector: Connector) -> None:
+        if LIAISON not in connector.capabilities:
+            pytest.skip("not a liaison target")
+        created = connector.create_case(make_case("FIA-CCW-2026-0107"))
+        key = "FIA-CCW-2026-0107/followup/L1"
+        assert connector.find_escalation(key) is None
+        posted = connector.post_escalation(
+            Escalation(
+                dedupe_key=key,
+                case_reference="FIA-CCW-2026-0107",
+                case_key=created.key,
+                case_url=None,
+                title="Escalation: FIA-CCW-2026-0107",
+                markdown="# Dossier\n\nText",
+                level=1,
+                clock="followup",
+            )
+        )
+        again = connector.find_escalation(key)
+        assert again is not None and again.key == posted.key
+        assert connector.find_escalation(key + "/R1") is None
+        connector.link_escalation(created.key, posted)

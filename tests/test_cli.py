@@ -1,0 +1,165 @@
+"""The CLI end to end on the embedded tracker: exit codes, one-line errors, deterministic --json."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "cases.json"
+NOW = "2026-12-01T09:00:00Z"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as done:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(done.value.code or 0), out, err
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CASEBRIDGE_CONFIG", raising=False)
+    return tmp_path
+
+
+def test_intake_sync_status_json_is_deterministic(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "intake", str(EXAMPLES))[0] == 0
+    code, out, _ = run(capsys, "sync", "--now", NOW)
+    assert code == 0 and "14 cases evaluated" in out
+    first = run(capsys, "status", "--json", "--now", NOW)
+    second = run(capsys, "status", "--json", "--now", NOW)
+    assert first == second
+    data = json.loads(first[1])
+    assert [c["reference"] for c in data] == sorted(c["reference"] for c in data)
+    emergency = next(c for c in data if c["reference"] == "FIA-CCW-2026-0151")
+    legal = next(c for c in emergency["clocks"] if c["name"] == "legal_deadline")
+    # received 2026-11-30T20:00Z, 8 hours by law: due 04:00Z = 09:00 in the case's Asia/Karachi
+    assert legal == {
+        "name": "legal_deadline",
+        "kind": "legal",
+        "started_at": "2026-12-01T01:00:00+05:00",
+        "due_at": "2026-12-01T09:00:00+05:00",
+        "warn_at": "2026-12-01T05:00:00+05:00",
+        "state": "breached",
+        "remaining_seconds": -5 * 3600,
+        "source": "Reg. (EU) 2023/1543 Art. 10(4): emergency production within 8 hours of receipt",
+    }
+
+
+def test_second_sync_writes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "intake", str(EXAMPLES))
+    run(capsys, "sync", "--now", NOW)
+    code, out, _ = run(capsys, "sync", "--now", NOW)
+    assert code == 0
+    assert "set " not in out
+
+
+def test_reimport_changes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "intake", str(EXAMPLES))
+    code, out, _ = run(capsys, "intake", str(EXAMPLES))
+    assert code == 0 and out.strip().endswith("created 0, updated 0, unchanged 14")
+
+
+def test_bad_intake_is_one_line_exit_2_and_writes_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "reference,title,provider,request_type,legal_basis,submitted_at\n"
+        "X-1,t,p,subscriber,voluntary,2026-11-01T10:00:00\n"
+    )
+    code, out, err = run(capsys, "intake", str(bad))
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"casebridge: {bad}:2: submitted_at: '2026-11-01T10:00:00' has no offset; "
+        "timestamps need Z or an offset like +05:00"
+    ]
+    assert "Traceback" not in err
+    code, out, _ = run(capsys, "status", "--json", "--now", NOW)
+    assert json.loads(out) == []
+
+
+def test_forbidden_transition_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "intake", str(EXAMPLES))
+    code, _, err = run(capsys, "transition", "FIA-CCW-2026-0160", "fulfilled", "--at", NOW)
+    assert code == 1
+    assert "no transition legal_review -> fulfilled" in err
+
+
+def test_transition_pauses_operational_clock(capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "intake", str(EXAMPLES))
+    code, _, _ = run(capsys, "transition", "FIA-CCW-2026-0142", "awaiting_requester", "--at", "2026-11-01T00:00:00Z")
+    assert code == 0
+    _, out, _ = run(capsys, "status", "FIA-CCW-2026-0142", "--json", "--now", NOW)
+    followup = next(c for c in json.loads(out)[0]["clocks"] if c["name"] == "followup")
+    assert followup["state"] == "paused" and followup["due_at"] is None
+
+
+def test_workflow_check_broken_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    broken = tmp_path / "wf.toml"
+    legal_clock = 'kind = "legal"\ncalendar = "24x7"\n'
+    text = (ROOT / "workflows" / "lawful-access.toml").read_text()
+    broken.write_text(text.replace(legal_clock, legal_clock + 'pause_in = ["awaiting_requester"]\n', 1))
+    code, _, err = run(capsys, "workflow", "check", str(broken))
+    assert code == 2
+    assert err.strip() == (
+        f"casebridge: {broken}: clocks.legal_deadline.pause_in <- a legal clock never pauses; "
+        "remove pause_in or make it operational"
+    )
+
+
+def test_workflow_show_mermaid(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "workflow", "show", "--format", "mermaid")
+    assert code == 0
+    assert out.startswith("stateDiagram-v2\n    [*] --> draft\n")
+    assert "    approved --> submitted" in out
+
+
+def test_config_error_names_file_and_key(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    cfg = tmp_path / "casebridge.toml"
+    cfg.write_text('[tracker]\nconnector = "local"\npaht = "x.db"\n')
+    code, _, err = run(capsys, "status")
+    assert code == 2
+    assert err.strip() == "casebridge: casebridge.toml: [tracker] paht <- Extra inputs are not permitted"
+
+
+def test_unknown_connector(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    (tmp_path / "casebridge.toml").write_text('[tracker]\nconnector = "trello"\n')
+    code, _, err = run(capsys, "status")
+    assert code == 2 and "unknown connector 'trello' (installed: " in err
+
+
+def test_bad_now_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "status", "--now", "2026-12-01T09:00:00")
+    assert code == 2 and "has no offset" in err
+
+
+def test_verbose_shows_traceback_in_a_real_process(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    quiet = subprocess.run(
+        [sys.executable, "-m", "cli", "intake", str(bad)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    loud = subprocess.run(
+        [sys.executable, "-m", "cli", "-v", "intake", str(bad)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert quiet.returncode == loud.returncode == 2
+    assert "Traceback" not in quiet.stderr and "Traceback" in loud.stderr

@@ -1,0 +1,20 @@
+"""The embedded tracker passes the connector contract (it is the reference implementation)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connectors.local import LocalConfig, LocalConnector
+from tests.contract import ConnectorContract
+from workflows import load_workflow
+
+
+class TestLocalContract(ConnectorContract):
+    @pytest.fixture
+    def connector(self, tmp_path: Path) -> Iterator[LocalConnector]:
+        conn = LocalConnector(LocalConfig(path=str(tmp_path / "tracker.db")), load_workflow())
+        yield conn
+        conn.close()

@@ -1,0 +1,266 @@
+"""Load and validate a workflow definition (TOML) into ``workflows.model.Workflow``.
+
+Validation is strict and every problem is reported as ``FILE: path.to.key <- problem`` (a
+``WorkflowError``), so a user editing their own copy sees exactly which key to fix. Shape errors
+(unknown keys, wrong types, bad durations) come from the pydantic schema in ``workflows.schema``;
+cross-references (unknown states, unreachable states, legal clocks told to pause...) are checked here.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from collections import deque
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from connectors.errors import WorkflowError
+from workflows import schema
+from workflows.model import (
+    WILDCARD,
+    Calendar,
+    ClockDef,
+    ClockKind,
+    ClockTarget,
+    EscalationLevel,
+    EscalationRule,
+    Policy,
+    State,
+    Transition,
+    Workflow,
+)
+
+log = logging.getLogger(__name__)
+
+BUILTIN_DIR = Path(__file__).parent
+DEFAULT_WORKFLOW = "lawful-access"
+CALENDAR_24X7 = "24x7"
+
+__all__ = ["DEFAULT_WORKFLOW", "builtin_workflows", "load_workflow", "resolve_workflow_path"]
+
+
+def builtin_workflows() -> list[str]:
+    return sorted(p.stem for p in BUILTIN_DIR.glob("*.toml"))
+
+
+def resolve_workflow_path(name_or_path: str | Path) -> Path:
+    """A bundled workflow name (``lawful-access``) or a file path."""
+    text = str(name_or_path)
+    if text in builtin_workflows():
+        return BUILTIN_DIR / f"{text}.toml"
+    path = Path(text).expanduser()
+    if not path.is_file():
+        known = ", ".join(builtin_workflows())
+        raise WorkflowError(f"{text}: no such workflow file (bundled workflows: {known})")
+    return path
+
+
+def load_workflow(name_or_path: str | Path = DEFAULT_WORKFLOW) -> Workflow:
+    """Parse, validate and build a workflow. Raises WorkflowError (``FILE: key <- problem``)."""
+    path = resolve_workflow_path(name_or_path)
+    label = str(name_or_path) if str(name_or_path) in builtin_workflows() else str(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise WorkflowError(f"{label}: TOML syntax <- {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise WorkflowError(f"{label}: cannot read <- {exc}") from None
+    try:
+        raw = schema.WorkflowFile.model_validate(data)
+    except ValidationError as exc:
+        raise WorkflowError(f"{label}: {schema.describe_error(exc)}") from None
+    try:
+        workflow = _build(raw)
+        _check_references(raw, workflow)
+    except _Problem as problem:
+        raise WorkflowError(f"{label}: {problem.key} <- {problem.message}") from None
+    workflow.source_path = str(path)
+    return workflow
+
+
+class _Problem(Exception):
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key} <- {message}")
+        self.key = key
+        self.message = message
+
+
+def _build(raw: schema.WorkflowFile) -> Workflow:
+    states = {
+        name: State(
+            name=name,
+            label=s.label or name.replace("_", " ").capitalize(),
+            terminal=s.terminal,
+            tracker_status=dict(s.status),
+            description=s.description,
+        )
+        for name, s in raw.states.items()
+    }
+    calendars = {CALENDAR_24X7: Calendar(name=CALENDAR_24X7)}
+    for name, c in raw.calendars.items():
+        calendars[name] = _build_calendar(name, c)
+    clocks = {}
+    for name, c in raw.clocks.items():
+        clocks[name] = ClockDef(
+            name=name,
+            kind=ClockKind(c.kind),
+            calendar=c.calendar,
+            start_on=frozenset(c.start_on),
+            stop_on=frozenset(c.stop_on),
+            met_on=frozenset(c.met_on),
+            pause_in=frozenset(c.pause_in),
+            start_field=c.start_field,
+            label=c.label or name.replace("_", " ").capitalize(),
+            description=c.description,
+        )
+    policies = tuple(_build_policy(i, p, clocks, calendars) for i, p in enumerate(raw.policies))
+    transitions = tuple(Transition(sources=frozenset(t.from_), target=t.to, name=t.name) for t in raw.transitions)
+    return Workflow(
+        name=raw.workflow.name,
+        initial=raw.workflow.initial,
+        states=states,
+        transitions=transitions,
+        calendars=calendars,
+        clocks=clocks,
+        policies=policies,
+        escalated_state=raw.workflow.escalated_state,
+        description=raw.workflow.description,
+    )
+
+
+def _build_calendar(name: str, c: schema.CalendarSpec) -> Calendar:
+    start, end = c.hours
+    if c.kind == "business" and c.holidays:
+        _check_holiday_country(f"calendars.{name}.holidays", c.holidays, c.subdivision)
+    return Calendar(
+        name=name,
+        kind=c.kind,
+        timezone=c.timezone,
+        working_days=frozenset(schema.WEEKDAYS.index(d) for d in c.working_days),
+        day_start=start,
+        day_end=end,
+        holidays_country=c.holidays,
+        holidays_subdiv=c.subdivision,
+        closed_dates=frozenset(c.closed),
+        open_dates=frozenset(c.open),
+    )
+
+
+def _check_holiday_country(key: str, country: str, subdiv: str | None) -> None:
+    import holidays
+
+    try:
+        holidays.country_holidays(country, subdiv=subdiv, years=2026)
+    except NotImplementedError:
+        raise _Problem(key, f"the holidays package knows no country {country!r} (use an ISO code like PK)") from None
+    except Exception as exc:  # holidays raises plain errors for a bad subdivision
+        raise _Problem(key, f"{country}/{subdiv}: {exc}") from None
+
+
+def _build_policy(
+    index: int, p: schema.PolicySpec, clocks: dict[str, ClockDef], calendars: dict[str, Calendar]
+) -> Policy:
+    targets = []
+    for j, t in enumerate(p.targets):
+        key = f"policies[{index}].targets[{j}]"
+        clock = clocks.get(t.clock)
+        if clock is None:
+            raise _Problem(f"{key}.clock", f"unknown clock {t.clock!r} (known: {', '.join(clocks)})")
+        calendar = calendars.get(clock.calendar)
+        day = calendar.day_seconds if calendar is not None and calendar.kind == "business" else 86400
+        target = schema.parse_duration(t.target, day_seconds=day)
+        warn = schema.parse_duration(t.warn, day_seconds=day) if t.warn else target
+        if warn > target:
+            raise _Problem(f"{key}.warn", f"warn ({t.warn}) is after the target ({t.target}); warn must come first")
+        targets.append(
+            ClockTarget(
+                clock=t.clock,
+                target=target,
+                warn=warn,
+                extension=schema.parse_duration(t.extension, day_seconds=day) if t.extension else 0.0,
+                max_extensions=t.max_extensions,
+                escalate=_build_escalation(t.escalate),
+                on_lapse=t.on_lapse,
+                source=t.source or p.source,
+            )
+        )
+    return Policy(
+        name=p.name,
+        request_types=frozenset(p.request_types),
+        legal_bases=frozenset(p.legal_bases),
+        targets=tuple(targets),
+        source=p.source,
+        description=p.description,
+    )
+
+
+def _build_escalation(spec: schema.EscalationSpec | None) -> EscalationRule | None:
+    if spec is None:
+        return None
+    levels = tuple(
+        EscalationLevel(level=lv.level, after=schema.parse_duration(lv.after), name=lv.name, action=lv.action)
+        for lv in spec.levels
+    )
+    repeat = schema.parse_duration(spec.repeat_after) if spec.repeat_after else None
+    return EscalationRule(levels=levels, repeat_after=repeat, max_repeats=spec.max_repeats)
+
+
+def _check_references(raw: schema.WorkflowFile, wf: Workflow) -> None:
+    names = set(wf.states)
+
+    def need_state(key: str, state: str) -> None:
+        if state != WILDCARD and state not in names:
+            raise _Problem(key, f"unknown state {state!r} (define it under [states.{state}] or fix the name)")
+
+    need_state("workflow.initial", wf.initial)
+    if wf.escalated_state is not None:
+        need_state("workflow.escalated_state", wf.escalated_state)
+    for i, t in enumerate(raw.transitions):
+        for s in t.from_:
+            need_state(f"transitions[{i}].from", s)
+        if t.to == WILDCARD:
+            raise _Problem(f"transitions[{i}].to", "a transition must name one target state, not '*'")
+        need_state(f"transitions[{i}].to", t.to)
+    for name, clock in wf.clocks.items():
+        _check_clock(name, clock, wf, need_state)
+    _check_reachable(wf)
+
+
+def _check_clock(name: str, clock: ClockDef, wf: Workflow, need_state) -> None:
+    key = f"clocks.{name}"
+    if clock.calendar not in wf.calendars:
+        known = ", ".join(wf.calendars)
+        raise _Problem(f"{key}.calendar", f"unknown calendar {clock.calendar!r} (known: {known})")
+    for field_name in ("start_on", "stop_on", "met_on", "pause_in"):
+        for state in sorted(getattr(clock, field_name)):
+            need_state(f"{key}.{field_name}", state)
+    if clock.kind is ClockKind.LEGAL and clock.pause_in:
+        raise _Problem(f"{key}.pause_in", "a legal clock never pauses; remove pause_in or make it operational")
+    if not clock.start_on:
+        raise _Problem(f"{key}.start_on", "a clock needs at least one state that starts it")
+    if not clock.stop_on:
+        raise _Problem(f"{key}.stop_on", "a clock needs at least one state that stops it")
+    if not clock.met_on <= clock.stop_on:
+        extra = ", ".join(sorted(clock.met_on - clock.stop_on))
+        raise _Problem(f"{key}.met_on", f"{extra} must also be in stop_on")
+    if clock.start_on & clock.stop_on:
+        both = ", ".join(sorted(clock.start_on & clock.stop_on))
+        raise _Problem(f"{key}.stop_on", f"{both} both starts and stops the clock")
+
+
+def _check_reachable(wf: Workflow) -> None:
+    seen = {wf.initial}
+    queue = deque([wf.initial])
+    while queue:
+        here = queue.popleft()
+        for t in wf.transitions:
+            if (here in t.sources or WILDCARD in t.sources) and t.target not in seen:
+                seen.add(t.target)
+                queue.append(t.target)
+    unreachable = [s for s in wf.states if s not in seen]
+    if unreachable:
+        raise _Problem(
+            f"states.{unreachable[0]}",
+            f"unreachable from the initial state {wf.initial!r}; add a transition to it or remove it",
+        )
