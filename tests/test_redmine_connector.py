@@ -23,6 +23,7 @@ from connectors.errors import (
     TransitionNotAllowed,
 )
 from connectors.redmine_mapping import fmt_time, parse_time
+from tests.contract import ConnectorContract
 from workflows.cases import Case, ClockFields, SlaFields
 
 pytest_plugins = ["tests.redmine_fixtures"]
@@ -373,3 +374,12 @@ def test_end_to_end_as_officer(redmine):
     assert parse_time(journal[-1]["created_on"]) == paused_at  # the pause starts at the journal's time
     conn.comment(key, "SLA **paused** while we clarify")
     assert conn.check_schema() == []
+
+
+# -- the shared connector contract -------------------------------------------------------------------
+class TestRedmineContract(ConnectorContract):
+    @pytest.fixture
+    def connector(self, redmine):
+        conn = redmine.connector()
+        yield conn
+        conn.close()
