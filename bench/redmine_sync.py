@@ -48,9 +48,7 @@ def make_cases(n: int) -> tuple[list[Case], dict[str, SlaFields]]:
         )
         cases.append(case)
         due = case.submitted_at + timedelta(days=30)  # type: ignore[operator]
-        sla[case.reference] = SlaFields(
-            clocks={"followup": ClockFields(due, due - timedelta(days=10), "running")}
-        )
+        sla[case.reference] = SlaFields(clocks={"followup": ClockFields(due, due - timedelta(days=10), "running")})
     return cases, sla
 
 
@@ -138,10 +136,7 @@ def main() -> int:
     print(f"  bare python-redmine loop : {bare_s:7.2f} s  {bare_req:5d} requests  ({bare_req / n:.3f}/case)")
     print(f"  connector create_cases   : {conn_s:7.2f} s  {conn_req:5d} requests  ({conn_req / n:.3f}/case)")
     print(f"  ratio connector / bare   : {conn_s / bare_s:.3f}  (goal <= 1.15)")
-    print(
-        f"  no-change resync since watermark: {inc_req} requests ({inc_req / n:.4f}/case), "
-        f"{inc_writes} writes"
-    )
+    print(f"  no-change resync since watermark: {inc_req} requests ({inc_req / n:.4f}/case), {inc_writes} writes")
     print(f"  no-change full resync (list all): {full_req} requests ({full_req / n:.4f}/case), 0 writes")
     if not was_running:
         stop_server(server)

@@ -99,8 +99,7 @@ class RedmineConnector(Connector):
             schema, missing = inspect_schema(self._get, self.config, self.workflow)
             if missing:
                 raise SchemaMissing(
-                    f"Redmine at {self.config.url} lacks {len(missing)} things: "
-                    + "; ".join(map(str, missing))
+                    f"Redmine at {self.config.url} lacks {len(missing)} things: " + "; ".join(map(str, missing))
                 )
             self._schema = schema
         return self._schema
@@ -158,9 +157,7 @@ class RedmineConnector(Connector):
 
     def _status_id(self, state: str) -> int:
         if state not in self._status_of_state:
-            raise RejectedError(
-                f"unknown workflow state {state!r} (known: {', '.join(self._status_of_state)})"
-            )
+            raise RejectedError(f"unknown workflow state {state!r} (known: {', '.join(self._status_of_state)})")
         return self.schema.status_ids[self._status_of_state[state]]
 
     def _search(self, project_id: int, field_key: str, value: str) -> list[dict[str, Any]]:
@@ -177,9 +174,7 @@ class RedmineConnector(Connector):
         )
         issues = found["issues"]
         hits = [i for i in issues if _cf(i, field_id) == value]
-        if len(hits) < len(issues) and any(
-            str(_cf(i, field_id)).casefold() != value.casefold() for i in issues
-        ):
+        if len(hits) < len(issues) and any(str(_cf(i, field_id)).casefold() != value.casefold() for i in issues):
             name = self.schema.specs[field_key].name
             raise SchemaMissing(
                 f"Redmine ignored the filter on custom field {name!r} and returned other issues: "
@@ -230,25 +225,17 @@ class RedmineConnector(Connector):
         ignored: Redmine cannot back-date. Returns the existing item when the reference exists."""
         existing = self.find_case(case.reference)
         if existing is not None:
-            log.info(
-                "redmine: case %s already exists as #%s; not created again", case.reference, existing.key
-            )
+            log.info("redmine: case %s already exists as #%s; not created again", case.reference, existing.key)
             return existing
         return self._post_case(case, state or self.workflow.initial, sla)
 
-    def create_cases(
-        self, cases: Iterable[Case], *, sla: dict[str, SlaFields] | None = None
-    ) -> Iterator[TrackedCase]:
+    def create_cases(self, cases: Iterable[Case], *, sla: dict[str, SlaFields] | None = None) -> Iterator[TrackedCase]:
         """Bulk intake (extension): one paged listing of the existing references instead of one
         lookup per case, then one POST per new case. Yields every case, existing or created."""
         existing = {t.case.reference: t for t in self.list_cases()}
         for case in cases:
             found = existing.get(case.reference)
-            yield (
-                found
-                if found
-                else self._post_case(case, self.workflow.initial, (sla or {}).get(case.reference))
-            )
+            yield (found if found else self._post_case(case, self.workflow.initial, (sla or {}).get(case.reference)))
 
     def _post_case(self, case: Case, state: str, sla: SlaFields | None) -> TrackedCase:
         schema = self.schema
@@ -343,15 +330,11 @@ class RedmineConnector(Connector):
                     first = int(detail["old_value"]) if first is None else first
                     changes.append((parse_time(journal["created_on"]), int(detail["new_value"])))  # type: ignore[arg-type]
         start = first if first is not None else issue["status"]["id"]
-        history = [
-            StatusChange(parse_time(issue["created_on"]), self._state_of(names.get(start, str(start))))
-        ]  # type: ignore[arg-type]
+        history = [StatusChange(parse_time(issue["created_on"]), self._state_of(names.get(start, str(start))))]  # type: ignore[arg-type]
         history += [StatusChange(at, self._state_of(names.get(sid, str(sid)))) for at, sid in changes]
         return history
 
-    def transition(
-        self, key: str, state: str, *, note: str | None = None, at: datetime | None = None
-    ) -> None:
+    def transition(self, key: str, state: str, *, note: str | None = None, at: datetime | None = None) -> None:
         target = self._status_id(state)
         issue = self._issue(key, "allowed_statuses")
         ref = _cf(issue, self.schema.fields["reference"])
@@ -396,9 +379,7 @@ class RedmineConnector(Connector):
             mine = [j for j in journals if j.get("user", {}).get("id") == self.schema.user_id]
             return True if mine and mine[-1].get("notes") == text else None
 
-        self._write(
-            lambda: self._send("put", f"/issues/{int(key)}.json", {"issue": {"notes": text}}), applied=applied
-        )
+        self._write(lambda: self._send("put", f"/issues/{int(key)}.json", {"issue": {"notes": text}}), applied=applied)
 
     # -- liaison queue ------------------------------------------------------------------------
     def _liaison_project(self) -> int:

@@ -119,10 +119,7 @@ def field_specs(config: RedmineConfig, workflow: Workflow) -> list[FieldSpec]:
 
 def status_names(config: RedmineConfig, workflow: Workflow) -> dict[str, str]:
     """workflow state -> Redmine status name (config overrides, else ``State.status_for("redmine")``)."""
-    return {
-        name: config.statuses.get(name, state.status_for("redmine"))
-        for name, state in workflow.states.items()
-    }
+    return {name: config.statuses.get(name, state.status_for("redmine")) for name, state in workflow.states.items()}
 
 
 TextFormat = Literal["textile", "markdown", "common_mark"]

@@ -171,8 +171,7 @@ class CasebridgeEngine(SyncEngine):
         where = f"{verb} {path}"
         if status == 401:
             return AuthenticationFailed(
-                f"Redmine refused {self.key_hint} (401 on {where}); "
-                "check the key and that the REST API is enabled"
+                f"Redmine refused {self.key_hint} (401 on {where}); check the key and that the REST API is enabled"
             )
         if status == 403:
             return PermissionDenied(f"Redmine: the account lacks the permission for {where} (403)")

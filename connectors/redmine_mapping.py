@@ -77,13 +77,9 @@ def sla_field_values(sla: SlaFields, ids: dict[str, int], clocks: set[str]) -> l
     out: list[dict[str, Any]] = []
     for name, fields in sla.clocks.items():
         if name not in clocks:
-            raise RejectedError(
-                f"SLA fields for unknown clock {name!r} (workflow clocks: {', '.join(sorted(clocks))})"
-            )
+            raise RejectedError(f"SLA fields for unknown clock {name!r} (workflow clocks: {', '.join(sorted(clocks))})")
         if str(fields.state) not in CLOCK_STATES:
-            raise RejectedError(
-                f"SLA state {fields.state!r} of clock {name!r} is not one of {sorted(CLOCK_STATES)}"
-            )
+            raise RejectedError(f"SLA state {fields.state!r} of clock {name!r} is not one of {sorted(CLOCK_STATES)}")
         out += [
             {"id": ids[f"sla_due:{name}"], "value": fmt_time(fields.due_at)},
             {"id": ids[f"sla_warn:{name}"], "value": fmt_time(fields.warn_at)},

@@ -66,9 +66,7 @@ def inspect_schema(get: Get, config: RedmineConfig, workflow: Workflow) -> tuple
         wanted_statuses.append(config.liaison_status)
     for name in dict.fromkeys(wanted_statuses):
         if name not in schema.status_ids:
-            missing.append(
-                Missing("status", name, f"Administration > Issue statuses > New status, or {SETUP}")
-            )
+            missing.append(Missing("status", name, f"Administration > Issue statuses > New status, or {SETUP}"))
 
     project_fields: dict[str, dict[str, int]] = {}
     for ident, tracker in [(config.project, config.tracker)] + (
@@ -86,9 +84,7 @@ def inspect_schema(get: Get, config: RedmineConfig, workflow: Workflow) -> tuple
     if schema.admin:
         try:
             schema.admin_fields = {
-                f["name"]: f
-                for f in get("/custom_fields.json")["custom_fields"]
-                if f.get("customized_type") == "issue"
+                f["name"]: f for f in get("/custom_fields.json")["custom_fields"] if f.get("customized_type") == "issue"
             }
         except PermissionDenied:
             log.info("redmine: /custom_fields.json refused; custom field settings not verified")
@@ -110,8 +106,7 @@ def _project(get: Get, ident: str, tracker: str, missing: list[Missing]) -> dict
             Missing(
                 "project",
                 ident,
-                f"create it (identifier {ident!r}, module Issue tracking) "
-                f"and add the API user as a member, or {SETUP}",
+                f"create it (identifier {ident!r}, module Issue tracking) and add the API user as a member, or {SETUP}",
             )
         )
         return None
@@ -181,9 +176,7 @@ def probe_filterable(get: Get, schema: Schema, field_key: str) -> Missing | None
     if field_id is None:
         return None
     nonce = f"casebridge-probe-{secrets.token_hex(6)}"
-    found = get(
-        "/issues.json", project_id=schema.project_id, status_id="*", limit=1, **{f"cf_{field_id}": nonce}
-    )
+    found = get("/issues.json", project_id=schema.project_id, status_id="*", limit=1, **{f"cf_{field_id}": nonce})
     if found.get("total_count", 0) > 0:
         return Missing(
             "custom field setting",

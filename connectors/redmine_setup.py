@@ -98,9 +98,7 @@ def setup_spec(config: RedmineConfig, workflow: Workflow) -> dict:
         "trackers": trackers,
         "role": {"name": config.role, "permissions": ROLE_PERMISSIONS},
         "custom_fields": fields,
-        "transitions": [
-            {"tracker": config.tracker, "from": a, "to": b} for a, b in transition_pairs(workflow, names)
-        ],
+        "transitions": [{"tracker": config.tracker, "from": a, "to": b} for a, b in transition_pairs(workflow, names)],
         "projects": projects,
         "settings": {"cross_project_issue_relations": "1" if config.liaison_project else None},
     }

@@ -104,9 +104,7 @@ class RedmineServer:
 
     def reset(self, snapshot: Path | None = SNAPSHOT) -> None:
         args = ["restore", str(snapshot)] if snapshot else ["restore"]
-        subprocess.run(
-            [str(self.scripts / "reset-redmine.sh"), *args], check=True, capture_output=True, timeout=120
-        )
+        subprocess.run([str(self.scripts / "reset-redmine.sh"), *args], check=True, capture_output=True, timeout=120)
 
 
 def _start(scripts: Path, fail: Callable[[str], None]) -> str:
@@ -131,9 +129,7 @@ def _start(scripts: Path, fail: Callable[[str], None]) -> str:
 
 def _add_officer(server: RedmineServer) -> None:
     """A non-admin member of both projects with the workflow's role, created over REST."""
-    role = next(
-        r["id"] for r in server.api("GET", "/roles.json").json()["roles"] if r["name"] == "Case officer"
-    )
+    role = next(r["id"] for r in server.api("GET", "/roles.json").json()["roles"] if r["name"] == "Case officer")
     user = server.api(
         "POST",
         "/users.json",
@@ -175,9 +171,7 @@ def prepare_server(fail: Callable[[str], None] = unavailable) -> RedmineServer:
     server.reset(None)  # the scripts' baseline: a fresh Redmine with default data only
     server.setup_output = server.rails_runner(server.connector().setup())
     _add_officer(server)
-    subprocess.run(
-        [str(scripts / "reset-redmine.sh"), "save", str(SNAPSHOT)], check=True, capture_output=True
-    )
+    subprocess.run([str(scripts / "reset-redmine.sh"), "save", str(SNAPSHOT)], check=True, capture_output=True)
     return server
 
 

@@ -52,9 +52,9 @@ def _b64(text: str) -> str:
 
 
 def issue_count(redmine, project: str = "data-requests") -> int:
-    return redmine.api(
-        "GET", "/issues.json", params={"project_id": project, "status_id": "*", "limit": 1}
-    ).json()["total_count"]
+    return redmine.api("GET", "/issues.json", params={"project_id": project, "status_id": "*", "limit": 1}).json()[
+        "total_count"
+    ]
 
 
 # -- setup and schema -------------------------------------------------------------------------------
@@ -106,9 +106,7 @@ def test_forbidden_transition_is_reported_not_lost(redmine):
     closed = conn.schema.status_ids["Closed"]
     raw = redmine.api("PUT", f"/issues/{key}.json", json={"issue": {"status_id": closed}})
     assert raw.status_code == 204  # Redmine says yes ...
-    assert (
-        redmine.api("GET", f"/issues/{key}.json").json()["issue"]["status"]["name"] == "Draft"
-    )  # ... and did not
+    assert redmine.api("GET", f"/issues/{key}.json").json()["issue"]["status"]["name"] == "Draft"  # ... and did not
     with pytest.raises(TransitionNotAllowed, match="'Draft' -> 'Closed'") as err:
         conn.transition(key, "closed")
     assert err.value.case == "FIA-CCW-2026-0001"
@@ -136,14 +134,10 @@ def test_transition_ignored_after_the_precheck_is_caught_by_the_reread(redmine):
 def test_unknown_custom_field_id_is_reported(redmine):
     conn = redmine.connector()
     key = conn.create_case(make_case(1)).key
-    raw = redmine.api(
-        "PUT", f"/issues/{key}.json", json={"issue": {"custom_fields": [{"id": 999, "value": "x"}]}}
-    )
+    raw = redmine.api("PUT", f"/issues/{key}.json", json={"issue": {"custom_fields": [{"id": 999, "value": "x"}]}})
     assert raw.status_code == 204  # accepted, ignored
     conn.schema.fields["sla_due:followup"] = 999  # a stale id, e.g. the field was deleted and recreated
-    sla = SlaFields(
-        clocks={"followup": ClockFields(NOW + timedelta(days=30), NOW + timedelta(days=20), "running")}
-    )
+    sla = SlaFields(clocks={"followup": ClockFields(NOW + timedelta(days=30), NOW + timedelta(days=20), "running")})
     with pytest.raises(SchemaMissing, match="ignored custom field"):
         conn.set_sla_fields(key, sla)
 
@@ -206,9 +200,7 @@ def test_list_cases_pages_past_100(redmine):
     assert len({t.key for t in created}) == 105
     page = redmine.api("GET", "/issues.json", params={"project_id": "data-requests", "limit": 1000}).json()
     assert (len(page["issues"]), page["limit"]) == (100, 100)  # Redmine caps a page at 100...
-    capped_total = Redmine(redmine.url, key=redmine.admin_key).issue.filter(
-        project_id="data-requests", limit=100
-    )
+    capped_total = Redmine(redmine.url, key=redmine.admin_key).issue.filter(project_id="data-requests", limit=100)
     assert len(list(capped_total)) == 100  # ...and python-redmine's limit is the total, not the page size
     listed = [t.case.reference for t in conn.list_cases()]
     assert sorted(listed) == sorted(c.case.reference for c in created)
@@ -368,9 +360,7 @@ def test_end_to_end_as_officer(redmine):
     history = conn.read_history(key)
     assert [h.state for h in history][-2:] == ["submitted", "awaiting_requester"]
     paused_at = history[-1].at
-    journal = redmine.api("GET", f"/issues/{key}.json", params={"include": "journals"}).json()["issue"][
-        "journals"
-    ]
+    journal = redmine.api("GET", f"/issues/{key}.json", params={"include": "journals"}).json()["issue"]["journals"]
     assert parse_time(journal[-1]["created_on"]) == paused_at  # the pause starts at the journal's time
     conn.comment(key, "SLA **paused** while we clarify")
     assert conn.check_schema() == []

@@ -80,9 +80,12 @@ def client(server, sleeps: list[float], *, attempts: int = 4, timeout: float = 5
 def test_429_is_retried_after_retry_after_within_floor_and_ceiling(serve):
     server = serve((429, {"Retry-After": "7"}, b"", 0.0), (429, {"Retry-After": "600"}, b"", 0.0), OK)
     sleeps: list[float] = []
-    assert client(server, sleeps).engine.request(
-        "get", f"http://127.0.0.1:{server.server_port}/issues.json"
-    ) == {"issues": [], "total_count": 0, "limit": 25, "offset": 0}
+    assert client(server, sleeps).engine.request("get", f"http://127.0.0.1:{server.server_port}/issues.json") == {
+        "issues": [],
+        "total_count": 0,
+        "limit": 25,
+        "offset": 0,
+    }
     assert sleeps == [7.0, 10.0] and server.seen == ["GET"] * 3
 
 
@@ -97,19 +100,13 @@ def test_5xx_on_reads_retried_with_jittered_backoff_then_typed_error(serve):
 def test_write_that_may_have_succeeded_is_not_retried(serve):
     server = serve((502, {}, b"", 0.0))
     with pytest.raises(OutcomeUnknown):
-        client(server, []).engine.request(
-            "post", f"http://127.0.0.1:{server.server_port}/issues.json", data={}
-        )
+        client(server, []).engine.request("post", f"http://127.0.0.1:{server.server_port}/issues.json", data={})
     assert server.seen == ["POST"]
 
 
 def test_write_refused_with_429_is_retried(serve):
-    server = serve(
-        (429, {}, b"", 0.0), (201, {"Content-Type": "application/json"}, b'{"issue": {"id": 1}}', 0.0)
-    )
-    got = client(server, []).engine.request(
-        "post", f"http://127.0.0.1:{server.server_port}/issues.json", data={}
-    )
+    server = serve((429, {}, b"", 0.0), (201, {"Content-Type": "application/json"}, b'{"issue": {"id": 1}}', 0.0))
+    got = client(server, []).engine.request("post", f"http://127.0.0.1:{server.server_port}/issues.json", data={})
     assert got == {"issue": {"id": 1}} and server.seen == ["POST", "POST"]
 
 
@@ -142,9 +139,7 @@ def test_401_and_422_messages_are_one_line_with_redmines_words(serve):
     errors = json.dumps({"errors": ["Subject cannot be blank", "Sla due is invalid"]}).encode()
     server = serve((422, {"Content-Type": "application/json"}, errors, 0.0))
     with pytest.raises(RejectedError, match="Subject cannot be blank; Sla due is invalid"):
-        client(server, []).engine.request(
-            "post", f"http://127.0.0.1:{server.server_port}/issues.json", data={}
-        )
+        client(server, []).engine.request("post", f"http://127.0.0.1:{server.server_port}/issues.json", data={})
     server401 = serve((401, {}, b"", 0.0))
     with pytest.raises(AuthenticationFailed) as err:
         client(server401, []).engine.request("get", f"http://127.0.0.1:{server401.server_port}/issues.json")

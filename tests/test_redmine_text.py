@@ -47,7 +47,7 @@ def test_escaped_case_data_stays_literal(fmt):
 
 
 def test_raw_html_in_the_source_is_text_and_links_are_restricted():
-    out = render('<b>hi</b> [x](javascript:alert(1)) [m](mailto:a@b.org)', "markdown")
+    out = render("<b>hi</b> [x](javascript:alert(1)) [m](mailto:a@b.org)", "markdown")
     assert "<b>" not in out and "&#60;b&#62;hi" in out
     assert "(#)" in out and "(mailto:a@b.org)" in out
 
