@@ -373,3 +373,35 @@ class TestRedmineContract(ConnectorContract):
         conn = redmine.connector()
         yield conn
         conn.close()
+
+
+def test_sync_writes_the_clock_engines_fields_and_a_second_pass_writes_nothing(redmine):
+    """End to end with the lead's sync.py and clock engine: intake as the officer, a person moves one
+    issue to 'Awaiting requester' in Redmine, sync, and every SLA field in Redmine equals the engine's."""
+    import sync
+    from workflows import load_workflow
+
+    workflow = load_workflow("lawful-access")
+    conn = redmine.connector(key=redmine.officer_key)
+    cases = list(conn.create_cases([make_case(i) for i in (1, 2, 3)]))
+    for tracked in cases[:2]:
+        for state in ("legal_review", "approved", "submitted"):
+            conn.transition(tracked.key, state)
+    awaiting = conn.schema.status_ids["Awaiting requester"]
+    moved = redmine.api(
+        "PUT", f"/issues/{cases[1].key}.json", key=redmine.officer_key, json={"issue": {"status_id": awaiting}}
+    )
+    assert moved.status_code == 204
+    now = datetime.now(UTC)  # Redmine stamps journals with its own clock: evaluate at the same time
+    _plan, result = sync.run_sync(conn, workflow, now)
+    assert result.ok and len(result.applied) == 3
+    for tracked in conn.list_cases():
+        expected = sync.computed_sla(sync.evaluate(tracked, conn.read_history(tracked.key), workflow, now).clocks)
+        assert {n: f for n, f in tracked.sla.clocks.items()} == expected.clocks
+        assert tracked.sla.escalation_level == expected.escalation_level
+    paused = conn.find_case(cases[1].case.reference)
+    assert paused is not None and paused.sla.clocks["followup"].state == "paused"
+    running = conn.find_case(cases[0].case.reference)
+    assert running is not None and running.sla.clocks["followup"].state == "running"
+    again, _ = sync.run_sync(conn, workflow, now)
+    assert again.actions == []  # a no-change pass writes nothing
