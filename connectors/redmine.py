@@ -26,10 +26,11 @@ from typing import Any, TypeVar
 
 from redminelib import Redmine
 
-from connectors import CASES, LIAISON, Connector, Escalation, Missing, PostedEscalation
+from connectors import CASES, LIAISON, Connector, Missing
 from connectors.errors import RejectedError, SchemaMissing, TrackerError, TransitionNotAllowed
 from connectors.redmine_config import RedmineConfig, status_names
 from connectors.redmine_http import CasebridgeEngine, OutcomeUnknown, RetryPolicy
+from connectors.redmine_liaison import RedmineLiaison
 from connectors.redmine_mapping import (
     case_field_values,
     case_from,
@@ -49,7 +50,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class RedmineConnector(Connector):
+class RedmineConnector(RedmineLiaison, Connector):
     name = "redmine"
     config_model = RedmineConfig
     capabilities = frozenset({CASES, LIAISON})
@@ -69,6 +70,8 @@ class RedmineConnector(Connector):
         self._client = client
         self._policy = RetryPolicy(attempts=config.retry_attempts, ceiling=config.retry_ceiling, sleep=sleep)
         self._schema: Schema | None = None
+        # custom field ids Redmine has been seen to store on this tracker: later writes skip the re-read
+        self._accepted: set[int] = set()
         self._status_of_state = status_names(config, workflow)
 
     # -- plumbing -----------------------------------------------------------------------------
@@ -229,13 +232,34 @@ class RedmineConnector(Connector):
             return existing
         return self._post_case(case, state or self.workflow.initial, sla)
 
-    def create_cases(self, cases: Iterable[Case], *, sla: dict[str, SlaFields] | None = None) -> Iterator[TrackedCase]:
+    def create_cases(
+        self,
+        cases: Iterable[Case],
+        *,
+        sla: dict[str, SlaFields] | None = None,
+        states: dict[str, str] | None = None,
+    ) -> Iterator[TrackedCase]:
         """Bulk intake (extension): one paged listing of the existing references instead of one
-        lookup per case, then one POST per new case. Yields every case, existing or created."""
-        existing = {t.case.reference: t for t in self.list_cases()}
+        lookup per case, then one POST per new case (``sla``/``states`` by reference, optional).
+        Yields every case, existing or created."""
+        existing = self.find_cases()
         for case in cases:
             found = existing.get(case.reference)
-            yield (found if found else self._post_case(case, self.workflow.initial, (sla or {}).get(case.reference)))
+            if found is None:
+                state = (states or {}).get(case.reference, self.workflow.initial)
+                found = self._post_case(case, state, (sla or {}).get(case.reference))
+                existing[case.reference] = found
+            yield found
+
+    def find_cases(self, references: Iterable[str] | None = None) -> dict[str, TrackedCase]:
+        """Bulk lookup (extension): every case (or those with ``references``) by reference, from one
+        paged listing (1 request per 100 cases instead of 1 per case). The oldest wins on duplicates."""
+        wanted = None if references is None else set(references)
+        found: dict[str, TrackedCase] = {}
+        for tracked in self.list_cases():
+            if wanted is None or tracked.case.reference in wanted:
+                found.setdefault(tracked.case.reference, tracked)
+        return found
 
     def _post_case(self, case: Case, state: str, sla: SlaFields | None) -> TrackedCase:
         schema = self.schema
@@ -269,13 +293,15 @@ class RedmineConnector(Connector):
     def _verify_fields(self, issue: dict[str, Any], sent: list[dict[str, Any]]) -> None:
         held = {f["id"]: f.get("value") for f in issue.get("custom_fields", [])}
         ignored = [f["id"] for f in sent if f["id"] not in held or (held[f["id"]] or "") != f["value"]]
-        if ignored:
-            names = {v: self.schema.specs[k].name for k, v in self.schema.fields.items()}
-            listed = ", ".join(repr(names.get(i, f"#{i}")) for i in ignored)
-            raise SchemaMissing(
-                f"Redmine ignored custom field(s) {listed} on issue #{issue['id']}: enable them "
-                f"for tracker {self.config.tracker!r} and the project (or rerun the setup script)"
-            )
+        if not ignored:
+            self._accepted.update(f["id"] for f in sent)
+            return
+        names = {v: self.schema.specs[k].name for k, v in self.schema.fields.items()}
+        listed = ", ".join(repr(names.get(i, f"#{i}")) for i in ignored)
+        raise SchemaMissing(
+            f"Redmine ignored custom field(s) {listed} on issue #{issue['id']}: enable them "
+            f"for tracker {self.config.tracker!r} and the project (or rerun the setup script)"
+        )
 
     def update_case(self, key: str, case: Case) -> TrackedCase:
         fields = case_field_values(case, self.schema.fields)
@@ -368,7 +394,7 @@ class RedmineConnector(Connector):
         fields = sla_field_values(sla, self.schema.fields, set(self.workflow.clocks))
         data = {"issue": {"custom_fields": fields}}
         self._write(lambda: self._send("put", f"/issues/{int(key)}.json", data), idempotent=True)
-        if self.config.verify_writes:
+        if self.config.verify_writes and not {f["id"] for f in fields} <= self._accepted:
             self._verify_fields(self._issue(key), fields)
 
     def comment(self, key: str, markdown: str) -> None:
@@ -380,70 +406,6 @@ class RedmineConnector(Connector):
             return True if mine and mine[-1].get("notes") == text else None
 
         self._write(lambda: self._send("put", f"/issues/{int(key)}.json", {"issue": {"notes": text}}), applied=applied)
-
-    # -- liaison queue ------------------------------------------------------------------------
-    def _liaison_project(self) -> int:
-        if self.schema.liaison_project_id is None:
-            raise SchemaMissing("no liaison project: set liaison_project in the [tracker] section")
-        return self.schema.liaison_project_id
-
-    def _posted(self, issue: dict[str, Any], key: str) -> PostedEscalation:
-        return PostedEscalation(
-            dedupe_key=key,
-            key=str(issue["id"]),
-            url=f"{self.client.url}/issues/{issue['id']}",
-            posted_at=parse_time(issue["created_on"]) or datetime.now(UTC),
-        )
-
-    def find_escalation(self, dedupe_key: str) -> PostedEscalation | None:
-        hits = self._search(self._liaison_project(), "escalation_key", dedupe_key)
-        return self._posted(hits[0], dedupe_key) if hits else None
-
-    def post_escalation(self, escalation: Escalation) -> PostedEscalation:
-        project = self._liaison_project()
-        ids = self.schema.fields
-        fields = [
-            {"id": ids["escalation_key"], "value": escalation.dedupe_key},
-            {"id": ids["reference"], "value": escalation.case_reference},
-            {"id": ids["escalation_level"], "value": str(escalation.level)},
-        ]
-        payload = {
-            "project_id": project,
-            "tracker_id": self.schema.liaison_tracker_id,
-            "subject": escalation.title[:255],
-            "description": render(escalation.markdown, self.config.text_formatting),
-            "custom_fields": fields,
-        }
-        issue = self._write(
-            lambda: self._send("post", "/issues.json", {"issue": payload})["issue"],
-            applied=lambda: _first(self._search(project, "escalation_key", escalation.dedupe_key)),
-        )
-        self._verify_fields(issue, fields)
-        return self._posted(issue, escalation.dedupe_key)
-
-    def link_escalation(self, key: str, posted: PostedEscalation) -> None:
-        """A 'relates' relation from the case issue to the escalation issue (idempotent)."""
-        if self._linked(key, posted.key):
-            return
-        data = {"relation": {"issue_to_id": int(posted.key), "relation_type": "relates"}}
-        try:
-            self._write(
-                lambda: self._send("post", f"/issues/{int(key)}/relations.json", data),
-                applied=lambda: True if self._linked(key, posted.key) else None,
-            )
-        except RejectedError as exc:
-            if "same project" in str(exc):
-                raise SchemaMissing(
-                    "Redmine refuses relations across projects: Administration > Settings > "
-                    "Issue tracking: 'Allow cross-project issue relations', or rerun the setup "
-                    "script"
-                ) from None
-            if "already been taken" not in str(exc):  # a lost answer left the relation in place
-                raise
-
-    def _linked(self, key: str, other: str) -> bool:
-        relations = self._get(f"/issues/{int(key)}/relations.json")["relations"]
-        return any(other in (str(r["issue_to_id"]), str(r["issue_id"])) for r in relations)
 
     def close(self) -> None:
         if self._client is not None:
