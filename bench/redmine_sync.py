@@ -7,8 +7,10 @@ issues with the same fields (payloads are built before the clock starts). The co
 it includes its schema look-ups, the listing of existing references and every verification. Then a
 no-change resync: cases updated since the watermark, and a full listing.
 
-sync.py has not landed yet, so the "sync" is the connector driven directly: ``create_cases`` (with the
-SLA fields in the same request), then ``list_cases`` and a comparison that finds nothing to write.
+Two "first syncs" are measured. (1) The connector driven directly: ``create_cases`` with the SLA fields
+in the same request (what a sync can achieve). (2) The pipeline as main has it today: intake
+(``workflows.intake.plan_intake`` + ``apply_intake``) then ``sync.run_sync``; its request counts show
+where the requests go (per-case lookups, one history read and one SLA write per case).
 Prints figures; never passes or fails on time. Goal from issue 3: time ratio <= 1.15.
 """
 
@@ -96,6 +98,31 @@ def connector_first_sync(server, cases, sla) -> tuple[float, int, object]:
     return elapsed, counter.count, (conn, created)
 
 
+def pipeline_first_sync(server, cases) -> tuple[float, dict[str, int]]:
+    """Intake then sync as main's CLI runs them; requests counted per phase."""
+    import sync
+    from workflows import load_workflow
+    from workflows.intake import IntakeRow, apply_intake, plan_intake
+
+    conn = server.connector()
+    counter = Counter(conn.client.engine.session)
+    rows = [IntakeRow(where=f"bench:{i}", case=c, state=None, state_since=None) for i, c in enumerate(cases)]
+    phases: dict[str, int] = {}
+    start = time.perf_counter()
+    actions = plan_intake(rows, conn)
+    phases["intake plan (find_case per row)"] = counter.count
+    apply_intake(actions, conn)
+    phases["intake apply (create_case)"] = counter.count - sum(phases.values())
+    _plan, result = sync.run_sync(conn, load_workflow("lawful-access"), datetime.now(UTC))
+    phases["sync (list + history + SLA writes)"] = counter.count - sum(phases.values())
+    elapsed = time.perf_counter() - start
+    assert result.ok, result.failures
+    again, _ = sync.run_sync(conn, load_workflow("lawful-access"), datetime.now(UTC))
+    phases["no-change sync pass (full, no state store)"] = counter.count - sum(phases.values())
+    assert again.actions == []
+    return elapsed, phases
+
+
 def resync(conn, created) -> tuple[int, int, int, int]:
     """No change since the first sync: (requests, writes) for a watermark pass and for a full pass."""
     held = {t.key: t.sla for t in created}
@@ -116,6 +143,7 @@ def resync(conn, created) -> tuple[int, int, int, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1000)
+    parser.add_argument("--no-pipeline", dest="pipeline", action="store_false", help="skip intake + sync.py")
     args = parser.parse_args()
 
     def fail(reason: str) -> None:
@@ -131,6 +159,8 @@ def main() -> int:
     conn_s, conn_req, (conn, created) = connector_first_sync(server, cases, sla)
     inc_req, inc_writes, full_req, _ = resync(conn, created)
     server.reset()
+    pipe_s, phases = pipeline_first_sync(server, cases) if args.pipeline else (0.0, {})
+    server.reset()
     n = args.cases
     print(f"Redmine first sync of {n} cases (puma -t 1:1, SQLite, this machine)")
     print(f"  bare python-redmine loop : {bare_s:7.2f} s  {bare_req:5d} requests  ({bare_req / n:.3f}/case)")
@@ -138,6 +168,14 @@ def main() -> int:
     print(f"  ratio connector / bare   : {conn_s / bare_s:.3f}  (goal <= 1.15)")
     print(f"  no-change resync since watermark: {inc_req} requests ({inc_req / n:.4f}/case), {inc_writes} writes")
     print(f"  no-change full resync (list all): {full_req} requests ({full_req / n:.4f}/case), 0 writes")
+    if phases:
+        total = sum(v for k, v in phases.items() if not k.startswith("no-change"))
+        print(
+            f"  main's intake + sync.run_sync: {pipe_s:7.2f} s  {total:5d} requests ({total / n:.3f}/case), "
+            f"ratio {pipe_s / bare_s:.3f}"
+        )
+        for phase, count in phases.items():
+            print(f"    {phase:45s}: {count:5d} requests ({count / n:.3f}/case)")
     if not was_running:
         stop_server(server)
     return 0
