@@ -106,7 +106,7 @@ def setup_spec(config: RedmineConfig, workflow: Workflow) -> dict:
 
 def setup_script(config: RedmineConfig, workflow: Workflow) -> str:
     """The complete ``rails runner`` script for ``workflow``."""
-    spec = json.dumps(setup_spec(config, workflow), indent=1, ensure_ascii=False)
+    spec = _readable_json(setup_spec(config, workflow))
     return (
         _HEADER.format(workflow=workflow.name, project=config.project)
         + "SPEC = JSON.parse(<<~'CASEBRIDGE_SPEC')\n"
@@ -114,6 +114,18 @@ def setup_script(config: RedmineConfig, workflow: Workflow) -> str:
         + "\nCASEBRIDGE_SPEC\n"
         + _RUBY
     )
+
+
+def _readable_json(spec: dict) -> str:
+    """JSON with one list entry per line, so an administrator can review what will be created."""
+    parts = []
+    for key, value in spec.items():
+        if isinstance(value, list):
+            items = ",\n  ".join(json.dumps(v, ensure_ascii=False) for v in value)
+            parts.append(f"{json.dumps(key)}: [\n  {items}\n]")
+        else:
+            parts.append(f"{json.dumps(key)}: {json.dumps(value, ensure_ascii=False)}")
+    return "{\n" + ",\n".join(parts) + "\n}"
 
 
 _HEADER = """\
