@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import html
 import re
+import threading
 import xml.etree.ElementTree as ET
 
 import markdown
@@ -80,9 +81,18 @@ class _NoRawHtml(Extension):
         md.treeprocessors.register(_Capture(md, self.sink), "casebridge_capture", -10)
 
 
+_local = threading.local()
+
+
 def parse(source: str) -> ET.Element:
-    sink: list[ET.Element] = []
-    markdown.Markdown(extensions=["tables", "fenced_code", _NoRawHtml(sink)]).convert(source)
+    # building a Markdown instance costs more than converting a dossier: keep one per thread
+    parser = getattr(_local, "parser", None)
+    if parser is None:
+        sink: list[ET.Element] = []
+        parser = _local.parser = (markdown.Markdown(extensions=["tables", "fenced_code", _NoRawHtml(sink)]), sink)
+    md, sink = parser
+    sink.clear()
+    md.reset().convert(source)
     return sink[0]
 
 
