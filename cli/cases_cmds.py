@@ -14,8 +14,8 @@ from cli import Context, now_option, parse_now, pass_ctx
 from connectors.errors import UserError
 from sync import CaseEvaluation, evaluate, history_reader
 from workflows.clocks import ClockResult
-from workflows.model import ClockState
 from workflows.intake import apply_intake, plan_intake, read_intake_file
+from workflows.model import ClockState
 
 
 def _with_clock(connector: Any, now: datetime) -> Any:

@@ -18,7 +18,7 @@ from cli import Context, now_option, parse_now, pass_ctx
 from connectors import Connector
 from connectors.errors import EXIT_CASES_FAILED, UserError
 from sync import evaluate, history_reader
-from workflows.escalation import EscalationConfig, EscalationPlan, apply_escalations, plan_escalations
+from workflows.escalation import EscalationConfig, EscalationPlan, apply_escalations, find_posted, plan_escalations
 
 
 def _stamp_writes(connector: Connector, now: datetime) -> None:
@@ -41,9 +41,12 @@ def build_plan(ctx: Context, tracker: Connector, now: datetime, only: tuple[str,
     return plan_escalations(evaluated, workflow, now=now, config=config, only=list(only) if only else None)
 
 
-def _print_plan(plan: EscalationPlan, dry_run: bool) -> None:
+def _print_plan(plan: EscalationPlan, dry_run: bool, already: dict[str, Any]) -> None:
     verb = "would post" if dry_run else "to post"
     for item in plan:
+        if item.dedupe_key in already:
+            click.echo(f"already posted: {item.dedupe_key}")
+            continue
         click.echo(f"{verb}: {item.dedupe_key}  level {item.level} ({item.level_name})  {item.title}")
         if dry_run:
             click.echo("\n".join("    " + line for line in item.markdown.splitlines()))
@@ -87,14 +90,17 @@ def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_
     _stamp_writes(liaison, moment)
     try:
         plan = build_plan(ctx, tracker, moment, cases)
+        already = find_posted(plan, liaison, _audit(ctx))
         if as_json and dry_run:
-            click.echo(json.dumps(_plan_json(plan, moment, dry_run=True), indent=2, ensure_ascii=False))
+            data = _plan_json(plan, moment, dry_run=True)
+            data["already_posted"] = sorted(already)
+            click.echo(json.dumps(data, indent=2, ensure_ascii=False))
             return
         if not as_json:
-            _print_plan(plan, dry_run)
+            _print_plan(plan, dry_run, already)
         outcomes = []
-        if plan.escalations and not dry_run:
-            _confirm(yes, len(plan))
+        if len(already) < len(plan) and not dry_run:
+            _confirm(yes, len(plan) - len(already))
             outcomes = apply_escalations(plan, liaison, tracker, _audit(ctx), now=moment)
     finally:
         tracker.close()
@@ -109,8 +115,13 @@ def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_
             suffix = f" ({o.error})" if o.error else ""
             click.echo(f"{o.status}: {o.dedupe_key}{where}{suffix}")
         if not dry_run:
-            posted = sum(1 for o in outcomes if o.status == "posted")
-            click.echo(f"{posted} posted, {len(outcomes) - posted} not posted, {len(plan.blocked)} blocked")
+            counts = {k: sum(1 for o in outcomes if o.status == k) for k in ("posted", "already_posted", "failed")}
+            if not outcomes:  # nothing new was due: every planned item is already in the queue
+                counts["already_posted"] = len(already)
+            click.echo(
+                f"{counts['posted']} posted, {counts['already_posted']} already posted, {counts['failed']} failed, "
+                f"{len(plan.blocked)} blocked"
+            )
     if plan.blocked or any(not o.ok for o in outcomes):
         click.get_current_context().exit(EXIT_CASES_FAILED)
 
@@ -120,6 +131,7 @@ def _plan_json(plan: EscalationPlan, now: datetime, *, dry_run: bool) -> dict[st
         "now": now.isoformat(),
         "dry_run": dry_run,
         "planned": [item.to_json() | ({"markdown": item.markdown} if dry_run else {}) for item in plan],
+        "blocked_cases": [{"reference": b.reference, "field": b.field} for b in plan.blocked],
         "blocked": [str(b) for b in plan.blocked],
         "not_due": [str(n) for n in plan.not_due],
     }

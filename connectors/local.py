@@ -68,8 +68,12 @@ CREATE TABLE IF NOT EXISTS liaison (
     clock TEXT NOT NULL,
     posted_at TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS links (case_id INTEGER NOT NULL, liaison_id INTEGER NOT NULL,
-    PRIMARY KEY (case_id, liaison_id));
+CREATE TABLE IF NOT EXISTS links (
+    case_id INTEGER NOT NULL REFERENCES cases(id),
+    posted_key TEXT NOT NULL,  -- the item's key in whatever liaison target holds it (may be another tracker)
+    url TEXT,
+    PRIMARY KEY (case_id, posted_key)
+);
 """
 
 
@@ -308,7 +312,11 @@ class LocalConnector(Connector):
     def link_escalation(self, key: str, posted: PostedEscalation) -> None:
         row = self._row(key)
         with self._write() as db:
-            db.execute("INSERT OR IGNORE INTO links VALUES (?, ?)", (row["id"], _int_key(posted.key)))
+            db.execute("INSERT OR IGNORE INTO links VALUES (?, ?, ?)", (row["id"], posted.key, posted.url))
+
+    def links(self, key: str) -> list[tuple[str, str | None]]:
+        rows = self.db.execute("SELECT posted_key, url FROM links WHERE case_id = ? ORDER BY rowid", (_int_key(key),))
+        return [(r["posted_key"], r["url"]) for r in rows]
 
     def liaison_items(self) -> list[PostedEscalation]:
         return [self._posted(r) for r in self.db.execute("SELECT * FROM liaison ORDER BY id")]

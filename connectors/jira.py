@@ -1,0 +1,303 @@
+"""Jira connector (Cloud and Data Center) on the ``jira`` package.
+
+Layout in Jira: one issue per case in ``project``. The case reference is kept in a text custom field
+(searchable with JQL), the whole case record as JSON in a multi-line custom field (so ``list_cases``
+needs no request per issue), the SLA fields in custom fields per clock (due, warn, state) plus the
+escalation level. Custom fields are found by name through ``/field``.
+
+Cloud speaks REST API v3 (rich text is ADF; search is ``/search/jql`` with ``nextPageToken``); Data
+Center speaks v2 (wiki markup; ``/search`` with ``startAt``). All HTTP goes through ``JiraHttp``: one
+retry policy, one error mapping, no retries stacked on the client's own.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from connectors import CASES, LIAISON, Connector, ConnectorConfig, Escalation, Missing, PostedEscalation
+from connectors.errors import ConfigError, NotFoundError, SchemaMissing, TrackerError
+from connectors.jira_cases import CaseOps
+from connectors.jira_http import JiraHttp, RetryPolicy
+from connectors.jira_schema import (
+    FieldSpec,
+    SchemaChecks,
+    field_body,
+    match_fields,
+    missing_field,
+    needed_fields,
+)
+from connectors.secrets import SecretRef
+from workflows.cases import Case, SlaFields, StatusChange, TrackedCase
+from workflows.model import Workflow
+
+log = logging.getLogger(__name__)
+
+
+class JiraFieldNames(BaseModel):
+    """Names of the custom fields (``{clock}`` is the clock's label)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reference: str = "Case reference"
+    case_data: str = "Case data"
+    escalation_level: str = "Escalation level"
+    escalation_key: str = "Escalation key"
+    sla_due: str = "SLA {clock} due"
+    sla_warn: str = "SLA {clock} warn"
+    sla_state: str = "SLA {clock} state"
+
+
+class JiraConfig(ConnectorConfig):
+    url: str = Field(pattern=r"^https?://\S+$")
+    deployment: Literal["cloud", "datacenter"] = "cloud"
+    email: str | None = None
+    api_token: SecretRef | None = None  # Cloud
+    personal_access_token: SecretRef | None = None  # Data Center
+    project: str = Field(min_length=1)
+    issue_type: str = "Task"
+    fields: JiraFieldNames = JiraFieldNames()
+    # workflow state -> Jira status name, overriding the workflow file
+    status_names: dict[str, str] = Field(default_factory=dict)
+    # workflow state -> fields its transition screen needs, e.g. {closed = {resolution = {name = "Done"}}}
+    transition_fields: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    liaison_project: str | None = None
+    liaison_issue_type: str = "Task"
+    link_type: str = "Relates"
+    page_size: int = Field(default=100, ge=1, le=1000)
+    timeout: float = Field(default=30.0, gt=0)
+    max_attempts: int = Field(default=6, ge=1, le=20)
+    retry_floor: float = Field(default=1.0, ge=0)
+    retry_ceiling: float = Field(default=120.0, gt=0)
+    backoff_base: float = Field(default=1.0, gt=0)
+    near_rate_limit: float = Field(default=0.1, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _credentials(self) -> JiraConfig:
+        if self.deployment == "cloud" and (self.email is None or self.api_token is None):
+            raise ValueError('Jira Cloud needs email = "..." and api_token = {env = "..."}')
+        if self.deployment == "datacenter" and self.personal_access_token is None:
+            raise ValueError('Jira Data Center needs personal_access_token = {env = "..."}')
+        if self.retry_floor > self.retry_ceiling:
+            raise ValueError("retry_floor must not exceed retry_ceiling")
+        return self
+
+
+class JiraConnector(Connector):
+    """Cases and liaison queue in Jira. ``sleep`` (default time.sleep) is what retry waits call."""
+
+    name: ClassVar[str] = "jira"
+    config_model: ClassVar[type[ConnectorConfig]] = JiraConfig
+    capabilities: ClassVar[frozenset[str]] = frozenset({CASES, LIAISON})
+    config: JiraConfig
+
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        workflow: Workflow,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        super().__init__(config, workflow)
+        self.sleep = sleep
+        self.now = now
+        self._http: JiraHttp | None = None
+        self._field_ids: dict[str, str] | None = None
+        self._missing_fields: list[FieldSpec] = []
+        self._ops: CaseOps | None = None
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    @property
+    def cloud(self) -> bool:
+        return self.config.deployment == "cloud"
+
+    def http(self) -> JiraHttp:
+        """The HTTP boundary, built on first use: resolves the secret and checks the deployment type."""
+        if self._http is None:
+            self._http = self._connect()
+        return self._http
+
+    def _connect(self) -> JiraHttp:
+        from jira import JIRA  # imported late: construction of the connector stays cheap
+
+        cfg = self.config
+        options = {"check_update": False, "rest_api_version": "3" if self.cloud else "2"}
+        if self.cloud:
+            assert cfg.api_token is not None and cfg.email is not None
+            token = cfg.api_token.resolve(field="[jira] api_token")
+            client = JIRA(
+                cfg.url,
+                options=options,
+                basic_auth=(cfg.email, token),
+                max_retries=0,
+                get_server_info=False,
+                timeout=cfg.timeout,
+            )
+        else:
+            assert cfg.personal_access_token is not None
+            token = cfg.personal_access_token.resolve(field="[jira] personal_access_token")
+            client = JIRA(
+                cfg.url,
+                options=options,
+                token_auth=token,
+                max_retries=0,
+                get_server_info=False,
+                timeout=cfg.timeout,
+            )
+        # the client's own retry loop is off (one attempt, no sleeping); ours wraps every call
+        client._session.max_retries = 0
+        policy = RetryPolicy(
+            max_attempts=cfg.max_attempts,
+            floor=cfg.retry_floor,
+            ceiling=cfg.retry_ceiling,
+            backoff_base=cfg.backoff_base,
+            near_limit=cfg.near_rate_limit,
+        )
+        http = JiraHttp(
+            client._session,
+            cfg.url,
+            options["rest_api_version"],
+            policy=policy,
+            sleep=self._sleep,
+            timeout=cfg.timeout,
+            now=self.now,
+        )
+        try:
+            info = http.call("GET", "serverInfo") or {}
+        except NotFoundError:
+            raise ConfigError(
+                f"[jira] url <- no Jira REST API v{options['rest_api_version']} at {cfg.url}; check the url "
+                "and deployment (Data Center has no API v3)"
+            ) from None
+        reported = str(info.get("deploymentType", ""))
+        if (reported == "Cloud") != self.cloud:
+            want = "cloud" if reported == "Cloud" else "datacenter"
+            raise ConfigError(f'[jira] deployment <- the server reports {reported!r}; set deployment = "{want}"')
+        return http
+
+    def _sleep(self, seconds: float) -> None:
+        self.sleep(seconds)  # looked up at call time: tests may replace connector.sleep after construction
+
+    def fields(self) -> dict[str, str]:
+        """role -> custom field id, read from /field once per connector."""
+        if self._field_ids is None:
+            specs = needed_fields(self.config.fields, self.workflow, liaison=self.config.liaison_project is not None)
+            listed = self.http().call("GET", "field") or []
+            self._field_ids, self._missing_fields = match_fields(listed, specs)
+        return self._field_ids
+
+    def field_id(self, role: str) -> str:
+        ids = self.fields()
+        if role not in ids:
+            names = ", ".join(repr(s.name) for s in self._missing_fields)
+            raise SchemaMissing(f"jira: custom fields missing: {names}; run `casebridge setup jira`")
+        return ids[role]
+
+    def ops(self) -> CaseOps:
+        if self._ops is None:
+            self._ops = CaseOps(self)
+        return self._ops
+
+    def checks(self) -> SchemaChecks:
+        return SchemaChecks(self, self.ops())
+
+    def status_name(self, state: str) -> str:
+        if state in self.config.status_names:
+            return self.config.status_names[state]
+        return self.workflow.states[state].status_for("jira")
+
+    def state_of(self, status: str) -> str:
+        wanted = status.casefold()
+        for state, name in self.config.status_names.items():
+            if name.casefold() == wanted:
+                return state
+        found = self.workflow.state_for_status("jira", status)
+        if found is None:
+            log.warning("jira: status %r maps to no workflow state; add it to [jira] status_names", status)
+            return status
+        return found
+
+    # -- schema --------------------------------------------------------------------------------------
+    def check_schema(self) -> list[Missing]:
+        self._field_ids = None
+        self.fields()
+        missing = [missing_field(spec) for spec in self._missing_fields]
+        missing += self.checks().check_project(self.config.project, self.config.issue_type, statuses=True)
+        if self.config.liaison_project:
+            missing += self.checks().check_project(
+                self.config.liaison_project, self.config.liaison_issue_type, statuses=False
+            )
+            missing += self.checks().check_link_type(self.config.link_type)
+        missing += self.checks().check_transitions()
+        return missing
+
+    def setup(self, *, apply: bool = False) -> str:
+        missing = self.check_schema()
+        done: list[str] = []
+        if apply:
+            for spec in list(self._missing_fields):
+                try:
+                    created = self.http().call("POST", "field", json=field_body(spec))
+                except TrackerError as exc:
+                    done.append(f"could not create custom field {spec.name!r}: {exc}")
+                    break
+                done.append(f"created custom field {spec.name!r} ({created.get('id')})")
+            if done:
+                missing = self.check_schema()
+        lines = [*done]
+        if missing:
+            lines.append("An administrator must add in Jira:")
+            lines += [f"  - {m}" for m in missing]
+        else:
+            lines.append(f"Jira project {self.config.project} is ready for workflow {self.workflow.name!r}.")
+        return "\n".join(lines)
+
+    # -- cases ---------------------------------------------------------------------------------------
+    def find_case(self, reference: str) -> TrackedCase | None:
+        return self.ops().find_case(reference)
+
+    def create_case(self, case: Case, *, state: str | None = None, at: datetime | None = None) -> TrackedCase:
+        return self.ops().create_case(case, state=state)
+
+    def update_case(self, key: str, case: Case) -> TrackedCase:
+        return self.ops().update_case(key, case)
+
+    def list_cases(self, updated_since: datetime | None = None) -> Iterator[TrackedCase]:
+        return self.ops().list_cases(updated_since)
+
+    def read_history(self, key: str) -> list[StatusChange]:
+        return self.ops().read_history(key)
+
+    def transition(self, key: str, state: str, *, note: str | None = None, at: datetime | None = None) -> None:
+        self.ops().transition(key, state)
+        if note:
+            self.comment(key, note)
+
+    def set_sla_fields(self, key: str, sla: SlaFields) -> None:
+        self.ops().set_sla_fields(key, sla)
+
+    def comment(self, key: str, markdown: str) -> None:
+        self.ops().comment(key, markdown)
+
+    # -- liaison queue ---------------------------------------------------------------------------------
+    def find_escalation(self, dedupe_key: str) -> PostedEscalation | None:
+        return self.ops().find_escalation(dedupe_key)
+
+    def post_escalation(self, escalation: Escalation) -> PostedEscalation:
+        if not self.config.liaison_project:
+            raise ConfigError("[jira] liaison_project <- not set; name the Jira project of the NCB liaison queue")
+        return self.ops().post_escalation(escalation)
+
+    def link_escalation(self, key: str, posted: PostedEscalation) -> None:
+        self.ops().link(key, posted.key)
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.session.close()
+            self._http = None

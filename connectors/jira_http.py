@@ -1,0 +1,259 @@
+"""The Jira HTTP boundary: one retry policy, one place mapping failures to casebridge errors.
+
+The ``jira`` package builds the authenticated session (Basic email:token for Cloud, Bearer personal
+access token for Data Center). Its own retry loop is switched off (``max_retries=0``: its
+``ResilientSession.request`` then makes exactly one attempt and never sleeps) so that retries are never
+stacked; this module owns the policy with tenacity:
+
+- 429/5xx/connection failures are retried up to ``max_attempts``;
+- ``Retry-After`` is honoured, clamped to [retry_floor, retry_ceiling]; otherwise exponential backoff with
+  full jitter, capped at the ceiling;
+- ``X-RateLimit-*`` headers slow us down *before* the limit (a pause when fewer than ``near_limit`` of
+  the budget remains or Jira says ``X-RateLimit-NearLimit: true``);
+- a non-idempotent write whose answer was lost (dropped connection, 5xx) is first checked for with the
+  caller's ``landed`` probe; only if it did not land is it sent again.
+
+Messages never carry ``JIRAError`` text (it includes headers) nor the secret (everything passes
+``redact``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import requests
+import tenacity
+from jira.exceptions import JIRAError
+
+from connectors.errors import (
+    AuthenticationFailed,
+    NotFoundError,
+    PermissionDenied,
+    RejectedError,
+    TrackerError,
+    TrackerUnreachable,
+    TransientError,
+)
+from connectors.secrets import redact
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+AMBIGUOUS_STATUSES = frozenset({500, 502, 503, 504})
+
+
+class _LostAnswer(TransientError):
+    """A write may or may not have been applied (connection dropped after sending, or 5xx)."""
+
+
+class RetryPolicy:
+    def __init__(
+        self,
+        *,
+        max_attempts: int = 6,
+        floor: float = 1.0,
+        ceiling: float = 120.0,
+        backoff_base: float = 1.0,
+        near_limit: float = 0.1,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.max_attempts = max_attempts
+        self.floor = floor
+        self.ceiling = ceiling
+        self.backoff_base = backoff_base
+        self.near_limit = near_limit
+        self.rng = rng or random.Random()
+
+    def wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return min(self.ceiling, max(self.floor, float(retry_after)))
+        # full jitter: uniform in [0, base * 2^(n-1)], capped
+        cap = min(self.ceiling, self.backoff_base * 2 ** (state.attempt_number - 1))
+        return self.rng.uniform(0, cap)
+
+    def pause_for_rate_limit(self, headers: Any, now: datetime) -> float:
+        """Seconds to pause before the next call, from the X-RateLimit-* headers of the last answer."""
+        remaining = _number(headers.get("X-RateLimit-Remaining"))
+        limit = _number(headers.get("X-RateLimit-Limit"))
+        near = str(headers.get("X-RateLimit-NearLimit", "")).lower() == "true"
+        if not near and (remaining is None or not limit or remaining / limit > self.near_limit):
+            return 0.0
+        reset = _parse_reset(headers.get("X-RateLimit-Reset"))
+        if reset is not None:
+            spread = (reset - now).total_seconds() / max(remaining or 0, 1)
+            return min(self.ceiling, max(self.floor, spread))
+        return self.floor
+
+
+def _number(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _parse_reset(value: Any) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class JiraHttp:
+    """JSON calls to ``{base}/rest/api/{api}/{path}`` through the ``jira`` package's session."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        base_url: str,
+        api: str,
+        *,
+        policy: RetryPolicy,
+        sleep: Callable[[float], None],
+        timeout: float = 30.0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.session = session
+        self.base = base_url.rstrip("/")
+        self.api = api
+        self.policy = policy
+        self.sleep = sleep
+        self.timeout = timeout
+        self.now = now
+        self.requests_sent = 0
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/rest/api/{self.api}/{path}"
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        landed: Callable[[], T | None] | None = None,
+        case: str | None = None,
+    ) -> Any:
+        """The decoded JSON answer (None for an empty one). ``landed``: for non-idempotent writes, a probe
+        returning the result if a lost write did apply (then it is not sent again).
+        Raises the connectors.errors types (TransientError only once the retries are used up)."""
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.policy.max_attempts),
+            wait=self.policy.wait,
+            retry=tenacity.retry_if_exception_type(TransientError),
+            sleep=self.sleep,
+            reraise=True,
+            before_sleep=lambda s: log.info(
+                "jira %s %s: %s; retry %d/%d",
+                method,
+                path,
+                _short(s),
+                s.attempt_number,
+                self.policy.max_attempts,
+            ),
+        )
+        lost_once = False
+        try:
+            for attempt in retrying:
+                with attempt:
+                    if lost_once and landed is not None:
+                        found = landed()
+                        if found is not None:
+                            log.info("jira %s %s: the lost write had been applied; not sent again", method, path)
+                            return found
+                    try:
+                        return self._once(method, path, params, json, case)
+                    except _LostAnswer:
+                        lost_once = True
+                        raise
+        except TransientError as exc:
+            if getattr(exc, "connection", False):
+                raise TrackerUnreachable(
+                    f"{exc} (gave up after {self.policy.max_attempts} attempts)", case=case
+                ) from None
+            raise TransientError(str(exc), case=case, retry_after=exc.retry_after) from None
+        raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
+
+    def _once(self, method: str, path: str, params: Any, body: Any, case: str | None) -> Any:
+        url = self.url(path)
+        self.requests_sent += 1
+        writes = method.upper() in ("POST", "PUT", "DELETE")
+        try:
+            # the session carries the timeout (ResilientSession passes its own)
+            response = self.session.request(method, url, params=params, json=body)
+        except JIRAError as exc:
+            response = exc.response
+            if response is None:
+                raise TrackerError(f"jira {method} {path}: no answer", case=case) from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            sent = not isinstance(exc, requests.exceptions.ConnectTimeout) and not _never_sent(exc)
+            kind = _LostAnswer if (writes and sent) else TransientError
+            error = kind(f"jira {method} {path}: connection failed ({type(exc).__name__})", case=case)
+            error.connection = True  # type: ignore[attr-defined]
+            raise error from None
+        if response.ok:
+            pause = self.policy.pause_for_rate_limit(response.headers, self.now())
+            if pause > 0:
+                log.info("jira: near the rate limit; pausing %.1fs", pause)
+                self.sleep(pause)
+            if not response.content:
+                return None
+            try:
+                return response.json()
+            except ValueError:
+                raise TrackerError(f"jira {method} {path}: answer is not JSON", case=case) from None
+        raise map_failure(method, path, response, case=case, ambiguous=writes and method.upper() == "POST")
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """True when the connection could not even be opened (nothing reached the server)."""
+    text = repr(exc.args[0]) if exc.args else ""
+    return "NewConnectionError" in text or "Connection refused" in text or "Name or service not known" in text
+
+
+def map_failure(
+    method: str, path: str, response: requests.Response, *, case: str | None = None, ambiguous: bool = False
+) -> TrackerError:
+    """The casebridge error for a non-2xx Jira answer. The one place status codes are interpreted."""
+    status = response.status_code
+    where = f"jira {method} {path}"
+    detail = _envelope(response)
+    if status == 401:
+        return AuthenticationFailed(f"{where}: Jira refused the credentials (401); check the token pointer in config")
+    if status == 403:
+        return PermissionDenied(f"{where}: permission denied (403){detail}", case=case)
+    if status == 404:
+        return NotFoundError(f"{where}: not found (404){detail}", case=case)
+    if status == 429 or status >= 500:
+        retry_after = _number(response.headers.get("Retry-After"))
+        cls = _LostAnswer if ambiguous and status in AMBIGUOUS_STATUSES else TransientError
+        return cls(f"{where}: Jira answered {status}{detail}", case=case, retry_after=retry_after)
+    return RejectedError(f"{where}: Jira rejected the request ({status}){detail}", case=case)
+
+
+def _envelope(response: requests.Response) -> str:
+    """Jira's own error messages (``errorMessages`` and per-field ``errors``), one line, redacted."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(body, dict):
+        return ""
+    parts = [str(m) for m in body.get("errorMessages") or []]
+    parts += [f"{k}: {v}" for k, v in (body.get("errors") or {}).items()]
+    text = "; ".join(parts).replace("\n", " ")
+    return f": {redact(text)[:500]}" if text else ""
+
+
+def _short(state: tenacity.RetryCallState) -> str:
+    exc = state.outcome.exception() if state.outcome else None
+    return str(exc) if exc else "retrying"

@@ -1,0 +1,469 @@
+"""Which cases are due for escalation, at what level, with which dedupe key; and posting them exactly once.
+
+``plan_escalations`` is pure: from each case and its clock results at ``now`` it selects every breached
+clock whose policy escalates, works out the level and repeat that are due, and writes the dossier.
+``apply_escalations`` posts the plan to a liaison connector: it searches the target for the dedupe key
+first, so a rerun, a crash between posting and recording, or a lost state file never posts twice; then
+it links the case to the posted item and moves it to the workflow's escalated state with a comment.
+
+Per clock, one post per run: the most recent step that is due. Steps are level L1, L2, ... (from the
+policy's levels) and, once a level is reached, its repeats R1..R``max_repeats`` every ``repeat_after``.
+If a run comes late and several steps are due at once, only the newest is posted: the NCB gets one
+current message, not a burst of stale ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from connectors import Connector, Escalation, PostedEscalation
+from connectors.errors import CasebridgeError, EscalationBlocked
+from connectors.secrets import redact
+from workflows.cases import TrackedCase
+from workflows.dossier import (
+    ClockLike,
+    EscalationConfig,
+    Step,
+    build_dossier,
+    check_allowlist,
+    fmt_duration,
+)
+from workflows.model import EscalationLevel, EscalationRule, Workflow
+from workflows.render import clean_text, md_link, md_text
+
+log = logging.getLogger(__name__)
+
+BREACHED = "breached"
+ARTICLE3_FIELDS = ("article3_checked_by", "article3_checked_at")
+
+__all__ = [
+    "EscalationConfig",
+    "EscalationOutcome",
+    "EscalationPlan",
+    "NotDue",
+    "PlannedEscalation",
+    "apply_escalations",
+    "dedupe_key",
+    "due_step",
+    "find_posted",
+    "plan_escalations",
+]
+
+
+@dataclass(frozen=True)
+class PlannedEscalation:
+    dedupe_key: str
+    reference: str
+    case_key: str
+    case_url: str | None
+    case_state: str
+    clock: str
+    level: int
+    level_name: str
+    repeat: int
+    action: str
+    overdue_seconds: float
+    title: str
+    markdown: str
+    threat_to_life: bool = False  # emergency request or urgency "threat_to_life": planned first
+
+    def escalation(self) -> Escalation:
+        return Escalation(
+            dedupe_key=self.dedupe_key,
+            case_reference=self.reference,
+            case_key=self.case_key,
+            case_url=self.case_url,
+            title=self.title,
+            markdown=self.markdown,
+            level=self.level,
+            clock=self.clock,
+            attributes={"repeat": self.repeat, "level_name": self.level_name},
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dedupe_key": self.dedupe_key,
+            "reference": self.reference,
+            "case_key": self.case_key,
+            "clock": self.clock,
+            "level": self.level,
+            "level_name": self.level_name,
+            "repeat": self.repeat,
+            "overdue": fmt_duration(self.overdue_seconds),
+            "threat_to_life": self.threat_to_life,
+            "title": self.title,
+        }
+
+
+@dataclass(frozen=True)
+class NotDue:
+    """Why a clock (or a case named with --case) is not escalated now."""
+
+    reference: str
+    clock: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.reference}{'/' + self.clock if self.clock else ''}: {self.reason}"
+
+
+@dataclass
+class EscalationPlan:
+    """What ``escalate`` would post; iterating yields the planned escalations."""
+
+    escalations: list[PlannedEscalation] = field(default_factory=list)
+    blocked: list[EscalationBlocked] = field(default_factory=list)
+    not_due: list[NotDue] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[PlannedEscalation]:
+        return iter(self.escalations)
+
+    def __len__(self) -> int:
+        return len(self.escalations)
+
+
+def due_step(clock: ClockLike) -> tuple[EscalationLevel, int] | str:
+    """The newest (level, repeat) due for ``clock``, or the reason nothing is due."""
+    state = str(getattr(clock.state, "value", clock.state))
+    if state != BREACHED:
+        return f"clock is {state}, not breached"
+    if clock.stopped_at is not None:
+        return "clock stopped after its due time (answered late): nothing to escalate"
+    rule: EscalationRule | None = clock.target.escalate
+    if rule is None or not rule.levels:
+        lapse = f" (on lapse: {clock.target.on_lapse})" if clock.target.on_lapse else ""
+        return f"the policy for this clock does not escalate{lapse}"
+    number = rule.level_at(clock.overdue_seconds)
+    if number == 0:
+        first = min(lvl.after for lvl in rule.levels)
+        return f"overdue {fmt_duration(clock.overdue_seconds)}; level 1 starts {fmt_duration(first)} past due"
+    level = max((lvl for lvl in rule.levels if lvl.level == number), key=lambda lvl: lvl.after)
+    repeat = 0
+    if rule.repeat_after and rule.max_repeats > 0:
+        repeat = min(rule.max_repeats, math.floor((clock.overdue_seconds - level.after) / rule.repeat_after))
+    return level, max(0, repeat)
+
+
+def dedupe_key(reference: str, clock: str, level: int, repeat: int = 0, cycle: int = 1) -> str:
+    """``REF/clock/L2`` (``/R1`` for repeats). A clock that stopped and started again (cycle 2, e.g.
+    after an MLA redirect) gets ``/C2`` so its new breach is escalated afresh."""
+    return (
+        f"{reference}/{clock}" + (f"/C{cycle}" if cycle > 1 else "") + f"/L{level}" + (f"/R{repeat}" if repeat else "")
+    )
+
+
+def article3_problem(tracked: TrackedCase, now: datetime) -> EscalationBlocked | None:
+    """EscalationBlocked naming the case and the field when the Art. 3 self-check is missing."""
+    case = tracked.case
+    for name in ARTICLE3_FIELDS:
+        if getattr(case, name) in (None, ""):
+            return _blocked(
+                case.reference,
+                name,
+                f"{name} is not set; record who completed the INTERPOL "
+                "Article 3 self-check and when (article3_checked_by, article3_checked_at)",
+            )
+    if case.article3_checked_at and case.article3_checked_at > now:
+        return _blocked(case.reference, "article3_checked_at", "article3_checked_at is in the future; correct it")
+    return None
+
+
+def _blocked(reference: str, field_name: str, message: str) -> EscalationBlocked:
+    err = EscalationBlocked(f"{reference}: {message}")
+    err.reference, err.field = reference, field_name  # type: ignore[attr-defined]
+    return err
+
+
+def plan_escalations(
+    cases: Iterable[tuple[TrackedCase, Sequence[ClockLike]]],
+    workflow: Workflow,
+    *,
+    now: datetime,
+    config: EscalationConfig | None = None,
+    only: Collection[str] | None = None,
+) -> EscalationPlan:
+    """Pure: what to post at ``now``. ``only`` restricts to these references (``--case``); for them the
+    plan also says why each clock is not due. Cases without the Art. 3 self-check land in ``blocked``."""
+    config = config or EscalationConfig()
+    allowed = check_allowlist(config.allowlist)
+    wanted = set(only) if only is not None else None
+    plan, seen = EscalationPlan(), set()
+    for tracked, clocks in cases:
+        ref = tracked.case.reference
+        if wanted is not None and ref not in wanted:
+            continue
+        seen.add(ref)
+        steps, reasons = _due_steps(tracked, clocks, workflow)
+        if wanted is not None:
+            plan.not_due += reasons
+        if not steps:
+            if wanted is not None and not reasons:
+                plan.not_due.append(NotDue(ref, None, "no clock results (no clock runs for this case)"))
+            continue
+        problem = article3_problem(tracked, now)
+        if problem is not None:
+            plan.blocked.append(problem)
+            continue
+        for clock, level, repeat in steps:
+            plan.escalations.append(_planned(tracked, clocks, clock, level, repeat, workflow, allowed, config, now))
+    for ref in sorted((wanted or set()) - seen):
+        plan.not_due.append(NotDue(ref, None, "no such case among the tracked cases"))
+    plan.escalations.sort(key=lambda p: (not p.threat_to_life, -p.overdue_seconds, p.dedupe_key))
+    return plan
+
+
+def _due_steps(
+    tracked: TrackedCase, clocks: Sequence[ClockLike], workflow: Workflow
+) -> tuple[list[tuple[ClockLike, EscalationLevel, int]], list[NotDue]]:
+    ref, steps, reasons = tracked.case.reference, [], []
+    state = workflow.states.get(tracked.state)
+    if state is not None and state.terminal:
+        return [], [NotDue(ref, None, f"case is {tracked.state} (a terminal state)")]
+    for clock in clocks:
+        found = due_step(clock)
+        if isinstance(found, str):
+            reasons.append(NotDue(ref, clock.name, found))
+        else:
+            steps.append((clock, *found))
+    return steps, reasons
+
+
+def _planned(
+    tracked: TrackedCase,
+    clocks: Sequence[ClockLike],
+    clock: ClockLike,
+    level: EscalationLevel,
+    repeat: int,
+    workflow: Workflow,
+    allowed: frozenset[str],
+    config: EscalationConfig,
+    now: datetime,
+) -> PlannedEscalation:
+    case = tracked.case
+    key = dedupe_key(case.reference, clock.name, level.level, repeat, int(getattr(clock, "cycle", 1) or 1))
+    step = Step(key, clock.name, level.level, level.name, repeat, level.action)
+    markdown = build_dossier(
+        tracked,
+        clocks,
+        step,
+        workflow,
+        allowed=allowed,
+        now=now,
+        requesting_ncb=config.requesting_ncb,
+        default_restrictions=config.handling_restrictions,
+    )
+    label = workflow.clocks[clock.name].label if clock.name in workflow.clocks else clock.name
+    title = f"NCB escalation L{level.level}{f' R{repeat}' if repeat else ''}: {case.reference}: {label} overdue"
+    if "title" in allowed:
+        title += f": {case.title}"
+    return PlannedEscalation(
+        dedupe_key=key,
+        reference=case.reference,
+        case_key=tracked.key,
+        case_url=tracked.url,
+        case_state=tracked.state,
+        clock=clock.name,
+        level=level.level,
+        level_name=level.name,
+        repeat=repeat,
+        action=case.ncb_action or level.action,
+        overdue_seconds=clock.overdue_seconds,
+        title=clean_text(title, limit=250),
+        markdown=markdown,
+        threat_to_life=case.urgency == "threat_to_life" or case.request_type == "emergency",
+    )
+
+
+# ------------------------------------------------------------------------------------------- applying
+class AuditLog(Protocol):
+    """The sync job's audit log. ``find_posted`` is optional: when present, a key the log says was
+    posted is not posted again even if the target lost it from view (the mail target relies on it)."""
+
+    def append(self, kind: str, data: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class EscalationOutcome:
+    dedupe_key: str
+    reference: str
+    status: str  # "posted" | "already_posted" | "failed"
+    posted: PostedEscalation | None = None
+    case_state: str | None = None  # the case's state afterwards
+    error: str | None = None  # one line; set on failure, or when a follow-up step failed after posting
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed" and self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "dedupe_key": self.dedupe_key,
+            "reference": self.reference,
+            "status": self.status,
+            "posted_key": self.posted.key if self.posted else None,
+            "url": self.posted.url if self.posted else None,
+            "case_state": self.case_state,
+            "error": self.error,
+            "notes": list(self.notes),
+        }
+
+
+def apply_escalations(
+    plan: Iterable[PlannedEscalation],
+    liaison: Connector,
+    cases: Connector,
+    audit: AuditLog | None = None,
+    *,
+    now: datetime,
+) -> list[EscalationOutcome]:
+    """Post each planned escalation exactly once; one failing case never stops the others."""
+    states: dict[str, str] = {}
+    outcomes = []
+    for item in plan:
+        states.setdefault(item.case_key, item.case_state)
+        try:
+            outcome = _apply_one(item, liaison, cases, audit, states, now)
+        except CasebridgeError as exc:
+            outcome = _failed(item, redact(str(exc)), audit, now)
+        except Exception as exc:  # a connector bug must not stop the other cases
+            log.exception("escalation %s failed", item.dedupe_key)
+            outcome = _failed(item, redact(f"{type(exc).__name__}: {exc}"), audit, now)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def find_posted(
+    plan: Iterable[PlannedEscalation], liaison: Connector, audit: AuditLog | None = None
+) -> dict[str, PostedEscalation]:
+    """Read-only: the planned items the target (or the audit log) already holds, by dedupe key, so a
+    dry run can print "already posted" instead of "would post". Raises TrackerError subclasses."""
+    found = {}
+    for item in plan:
+        posted = _already_posted(item, liaison, audit)
+        if posted is not None:
+            found[item.dedupe_key] = posted
+    return found
+
+
+def _failed(item: PlannedEscalation, error: str, audit: AuditLog | None, now: datetime) -> EscalationOutcome:
+    log.error("escalation %s not posted: %s", item.dedupe_key, error)
+    if audit is not None:
+        audit.append("escalation.failed", {"dedupe_key": item.dedupe_key, "error": error, "at": now.isoformat()})
+    return EscalationOutcome(item.dedupe_key, item.reference, "failed", error=error)
+
+
+def _already_posted(item: PlannedEscalation, liaison: Connector, audit: AuditLog | None) -> PostedEscalation | None:
+    found = liaison.find_escalation(item.dedupe_key)
+    if found is None and audit is not None and hasattr(audit, "find_posted"):
+        record = audit.find_posted(item.dedupe_key)
+        if record:
+            found = PostedEscalation(
+                item.dedupe_key,
+                str(record.get("key", "")),
+                record.get("url"),
+                datetime.fromisoformat(record["posted_at"]),
+            )
+    return found
+
+
+def _apply_one(
+    item: PlannedEscalation,
+    liaison: Connector,
+    cases: Connector,
+    audit: AuditLog | None,
+    states: dict[str, str],
+    now: datetime,
+) -> EscalationOutcome:
+    posted = _already_posted(item, liaison, audit)
+    fresh = posted is None
+    if posted is None:
+        posted = liaison.post_escalation(item.escalation())
+        log.info("posted escalation %s as %s", item.dedupe_key, posted.key)
+        if audit is not None:
+            audit.append("escalation.posted", _audit_record(item, posted, liaison.name))
+    notes, errors = _follow_up(item, posted, cases, states, fresh=fresh, now=now)
+    return EscalationOutcome(
+        item.dedupe_key,
+        item.reference,
+        "posted" if fresh else "already_posted",
+        posted,
+        states[item.case_key],
+        # posted, but the case side failed: reported (exit 1), never re-posted
+        error=f"posted, but {'; '.join(errors)}" if errors else None,
+        notes=tuple(notes),
+    )
+
+
+def _audit_record(item: PlannedEscalation, posted: PostedEscalation, target: str) -> dict[str, Any]:
+    return {
+        "dedupe_key": item.dedupe_key,
+        "reference": item.reference,
+        "case_key": item.case_key,
+        "clock": item.clock,
+        "level": item.level,
+        "repeat": item.repeat,
+        "key": posted.key,
+        "url": posted.url,
+        "posted_at": posted.posted_at.isoformat(),
+        "target": target,
+    }
+
+
+def _follow_up(
+    item: PlannedEscalation,
+    posted: PostedEscalation,
+    cases: Connector,
+    states: dict[str, str],
+    *,
+    fresh: bool,
+    now: datetime,
+) -> tuple[list[str], list[str]]:
+    """Link the case, then move it to the escalated state with a comment (or only comment when it
+    cannot move). Each step is tried even if the one before failed. On a rerun that found the item
+    already posted, only a case not yet escalated is repaired: comments are not idempotent, so
+    nothing is repeated for a case already escalated. Returns (notes, errors)."""
+    workflow, current = cases.workflow, states[item.case_key]
+    target = workflow.escalated_state or ""
+    needs_move = bool(target) and current != target
+    can_move = needs_move and workflow.can_transition(current, target)
+    if not fresh and not can_move:
+        return ["already posted; case already handled"], []
+    notes: list[str] = []
+    errors = _attempt(lambda: cases.link_escalation(item.case_key, posted), "linking the case")
+    comment = _comment(item, posted)
+    if can_move:
+        failed = _attempt(lambda: cases.transition(item.case_key, target, note=comment, at=now), "moving the case")
+        if not failed:
+            states[item.case_key] = target
+            notes.append(f"case moved to {target}")
+        errors += failed
+    else:
+        errors += _attempt(lambda: cases.comment(item.case_key, comment), "commenting on the case")
+        if needs_move:
+            notes.append(f"case left in {current}: the workflow has no transition {current} -> {target}")
+    return notes, errors
+
+
+def _attempt(step: Callable[[], None], what: str) -> list[str]:
+    try:
+        step()
+    except CasebridgeError as exc:
+        log.warning("%s failed: %s", what, redact(str(exc)))
+        return [f"{what} failed: {redact(str(exc))}"]
+    return []
+
+
+def _comment(item: PlannedEscalation, posted: PostedEscalation) -> str:
+    label = posted.key if not posted.url or posted.url.lower().startswith(("http://", "https://")) else posted.url
+    where = md_link(md_text(label), posted.url)
+    repeat = f", repeat {item.repeat}" if item.repeat else ""
+    return (
+        f"Escalated to the INTERPOL NCB liaison queue: {where} (level {item.level}: "
+        f"{md_text(item.level_name)}{repeat}). Dedupe key: {md_text(item.dedupe_key)}."
+    )
