@@ -41,6 +41,7 @@ class AppConfig(BaseModel):
 
     workflow: str = DEFAULT_WORKFLOW
     state: str = "casebridge-state.db"
+    audit: str | None = None  # default: <state stem>.audit.db beside the state store
     tracker: dict[str, Any] = Field(default_factory=lambda: {"connector": "local"})
     liaison: dict[str, Any] | None = None
     escalation: dict[str, Any] = Field(default_factory=dict)

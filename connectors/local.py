@@ -255,7 +255,10 @@ class LocalConnector(Connector):
             db.execute(
                 "INSERT INTO history VALUES (?, ?, ?, ?, ?)", (row["id"], prev["seq"] + 1, _iso(stamp), state, note)
             )
-            db.execute("UPDATE cases SET state = ?, updated_at = ? WHERE id = ?", (state, _iso(stamp), row["id"]))
+            # a back-dated change (--at) still counts as an update now, or an incremental sync whose
+            # watermark is past --at would never see it
+            updated = max(_iso(self.clock()), row["updated_at"])
+            db.execute("UPDATE cases SET state = ?, updated_at = ? WHERE id = ?", (state, updated, row["id"]))
             if note:
                 db.execute(
                     "INSERT INTO comments (case_id, at, markdown) VALUES (?, ?, ?)", (row["id"], _iso(stamp), note)
