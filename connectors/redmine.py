@@ -31,6 +31,7 @@ from connectors.errors import RejectedError, SchemaMissing, TrackerError, Transi
 from connectors.redmine_config import RedmineConfig, status_names
 from connectors.redmine_http import CasebridgeEngine, OutcomeUnknown, RetryPolicy
 from connectors.redmine_liaison import RedmineLiaison
+from connectors.redmine_lookup import ignored_filter, search_values
 from connectors.redmine_mapping import (
     case_field_values,
     case_from,
@@ -178,11 +179,7 @@ class RedmineConnector(RedmineLiaison, Connector):
         issues = found["issues"]
         hits = [i for i in issues if _cf(i, field_id) == value]
         if len(hits) < len(issues) and any(str(_cf(i, field_id)).casefold() != value.casefold() for i in issues):
-            name = self.schema.specs[field_key].name
-            raise SchemaMissing(
-                f"Redmine ignored the filter on custom field {name!r} and returned other issues: "
-                f"Administration > Custom fields > {name}: tick 'Used as a filter'"
-            )
+            raise ignored_filter(self.schema.specs[field_key].name)
         return hits
 
     # -- schema -------------------------------------------------------------------------------
@@ -239,10 +236,11 @@ class RedmineConnector(RedmineLiaison, Connector):
         sla: dict[str, SlaFields] | None = None,
         states: dict[str, str] | None = None,
     ) -> Iterator[TrackedCase]:
-        """Bulk intake (extension): one paged listing of the existing references instead of one
-        lookup per case, then one POST per new case (``sla``/``states`` by reference, optional).
-        Yields every case, existing or created."""
-        existing = self.find_cases()
+        """Bulk intake (extension): one filtered lookup per 100 references instead of one per case,
+        then one POST per new case (``sla``/``states`` by reference, optional). Yields every case,
+        existing or created; a created one carries its history (see ``_post_case``)."""
+        cases = list(cases)
+        existing = self.find_cases(c.reference for c in cases)
         for case in cases:
             found = existing.get(case.reference)
             if found is None:
@@ -252,12 +250,23 @@ class RedmineConnector(RedmineLiaison, Connector):
             yield found
 
     def find_cases(self, references: Iterable[str] | None = None) -> dict[str, TrackedCase]:
-        """Bulk lookup (extension): every case (or those with ``references``) by reference, from one
-        paged listing (1 request per 100 cases instead of 1 per case). The oldest wins on duplicates."""
-        wanted = None if references is None else set(references)
+        """Bulk lookup (extension): the cases with ``references`` (every case when None) by reference.
+        With references: one filtered request per 100 of them, whatever the project's size; without:
+        one paged listing (1 request per 100 cases). The oldest wins on duplicates, as in find_case."""
         found: dict[str, TrackedCase] = {}
-        for tracked in self.list_cases():
-            if wanted is None or tracked.case.reference in wanted:
+        if references is None:
+            for tracked in self.list_cases():
+                found.setdefault(tracked.case.reference, tracked)
+            return found
+        schema = self.schema
+        hits = search_values(
+            self._get, schema.project_id, schema.fields["reference"], schema.specs["reference"].name, references
+        )
+        for issue in sorted(hits, key=lambda i: i["id"]):
+            if issue["tracker"]["id"] != schema.tracker_id:
+                continue
+            tracked = self._tracked(issue)
+            if tracked is not None:
                 found.setdefault(tracked.case.reference, tracked)
         return found
 
@@ -288,6 +297,10 @@ class RedmineConnector(RedmineLiaison, Connector):
             )
         tracked = self._tracked(issue)
         assert tracked is not None
+        # Created just now, so its history is known without the journals read_history would fetch:
+        # creation in this status at created_on (a creation makes no journal). Callers may cache it.
+        created = parse_time(issue["created_on"]) or tracked.updated_at
+        tracked.history = [StatusChange(created, tracked.state)]
         return tracked
 
     def _verify_fields(self, issue: dict[str, Any], sent: list[dict[str, Any]]) -> None:

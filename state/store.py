@@ -170,21 +170,29 @@ class StateStore:
 
     def save(self, cases: Iterable[TrackedCase]) -> int:
         """Remember these cases as listed, each with the history read for its ``updated_at``."""
-        rows = [
-            (
-                t.key,
-                t.case.reference,
-                iso(t.updated_at),
-                t.state,
-                t.case.model_dump_json(),
-                json.dumps(sla_to_json(t.sla), sort_keys=True),
-                json.dumps([[iso(c.at), c.state] for c in t.history]) if t.history is not None else None,
-            )
-            for t in cases
-        ]
+        rows = [_row(t) for t in cases]
         with self.transaction() as db:
             db.executemany("INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         return len(rows)
+
+    def seed(self, cases: Iterable[TrackedCase]) -> int:
+        """Remember cases casebridge has just created (intake), each with the history it knows they have
+        at the ``updated_at`` the tracker answered the creating (or last) write with, so the next pass
+        re-uses it instead of reading it. The usual rule keeps this safe: the entry is used only while
+        the tracker reports that very ``updated_at`` and state; any later change means a read. A case
+        without history is skipped, and an entry recorded for a newer ``updated_at`` (a pass that ran
+        meanwhile) is never overwritten. Does not touch the watermark. Returns how many were seeded."""
+        rows = [_row(t) for t in cases if t.history]
+        with self.transaction() as db:
+            before = db.total_changes
+            db.executemany(
+                "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+                "reference = excluded.reference, updated_at = excluded.updated_at, state = excluded.state, "
+                "data = excluded.data, sla = excluded.sla, history = excluded.history "
+                "WHERE excluded.updated_at > cases.updated_at",  # '' (stale) sorts first: replaced
+                rows,
+            )
+            return db.total_changes - before
 
     def record_write(self, key: str, sla: SlaFields, updated_at: datetime | None) -> None:
         """After our own SLA write: the fields the tracker now holds, and its new ``updated_at`` (None when
@@ -205,3 +213,15 @@ class StateStore:
         with self.transaction() as db:
             db.execute("DELETE FROM cases")
             db.execute("DELETE FROM meta WHERE key = 'watermark'")
+
+
+def _row(t: TrackedCase) -> tuple[str, str, str, str, str, str, str | None]:
+    return (
+        t.key,
+        t.case.reference,
+        iso(t.updated_at),
+        t.state,
+        t.case.model_dump_json(),
+        json.dumps(sla_to_json(t.sla), sort_keys=True),
+        json.dumps([[iso(c.at), c.state] for c in t.history]) if t.history is not None else None,
+    )
