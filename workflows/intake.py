@@ -32,7 +32,7 @@ from pydantic import ValidationError
 
 from connectors import Connector
 from connectors.errors import IntakeError, TrackerError
-from state.intents import SET_FIELDS, intent_data
+from state.intents import intent_data
 from state.store import StateStore, sla_to_json
 from sync import computed_sla, sla_changes
 from workflows.cases import Case, SlaFields, StatusChange, TrackedCase
@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 
 INTAKE_ONLY_FIELDS = ("state", "state_since")
 LIST_SEPARATOR = ";"
+# Audit kinds of intake's writes. Plain records appended after the tracker confirmed the write, like
+# intake.create; not sync intents: intake does not hold the sync's run lock, and a sync starting
+# meanwhile would resolve (drop) an intent whose write is still in flight.
+CREATE, UPDATE, SET_FIELDS = "intake.create", "intake.update", "intake.set_fields"
 
 
 @dataclass(frozen=True)
@@ -237,7 +241,7 @@ def apply_intake(
     store: StateStore | None = None,
 ) -> list[TrackedCase]:
     """Execute creates and updates; returns the cases written. ``audit`` (optional) gets one record per
-    write (``append(kind, data)``; SLA writes of their own go through its intents when it has them).
+    write (``append(kind, data)``) once the tracker confirmed it.
 
     A new case gets its SLA fields evaluated at ``now`` (default: the tracker's clock, else the real
     time): in the creating request when the connector takes ``sla=``, else in one write right after.
@@ -252,7 +256,7 @@ def apply_intake(
             if action.kind == "update" and action.existing is not None:
                 tracked = tracker.update_case(action.existing.key, action.row.case)
                 written.append(tracked)
-                _audit(audit, "intake.update", {"reference": action.row.case.reference, "key": tracked.key})
+                _audit(audit, UPDATE, {"reference": action.row.case.reference, "key": tracked.key})
     finally:
         # what was created before a failure is seeded too; a store that cannot take it only costs speed
         if store is not None and creator.seeds:
@@ -306,7 +310,7 @@ class _Creator:
             data: dict[str, Any] = {"reference": action.row.case.reference, "key": tracked.key}
             if sent is not None:
                 data["fields"] = sla_to_json(sent)
-            _audit(self.audit, "intake.create", data)
+            _audit(self.audit, CREATE, data)
             written.append(tracked)
             seed = self._settle(tracked, sent)
             if seed is not None:
@@ -353,28 +357,20 @@ class _Creator:
         return self._write_sla(tracked)
 
     def _write_sla(self, tracked: TrackedCase) -> TrackedCase | None:
-        """One SLA write for a connector whose create takes no fields; announced as a sync intent so an
-        interrupted write is resolved by the next sync like its own. Returns the case re-read."""
+        """One SLA write for a connector whose create takes no fields. Returns the case re-read (its new
+        ``updated_at``), or None when that is unknown."""
         history = tracked.history or []
         computed = computed_sla(evaluate_case(tracked.case, history, self.workflow, self.now))
         change = sla_changes(computed, tracked.sla)
         if change is None:
             return tracked
         ref = tracked.case.reference
-        intent = None
-        begin = getattr(self.audit, "begin_intent", None)
-        if callable(begin):
-            intent = begin(SET_FIELDS, {**intent_data(tracked.key, ref, change, self.now), "source": "intake"})
         try:
             self.tracker.set_sla_fields(tracked.key, change)
         except TrackerError as exc:
-            # an announced intent stays pending: the next sync asks the tracker whether it landed
             log.warning("%s: SLA fields not written at intake (%s); the next sync writes them", ref, exc)
             return None
-        if intent is not None:
-            self.audit.complete_intent(intent)
-        else:
-            _audit(self.audit, "intake.set_fields", intent_data(tracked.key, ref, change, self.now))
+        _audit(self.audit, SET_FIELDS, intent_data(tracked.key, ref, change, self.now))
         try:
             after = self.tracker.find_case(ref)
         except TrackerError as exc:
