@@ -1,26 +1,30 @@
-"""Benchmark: first sync of N cases into the real Redmine, against a bare python-redmine loop.
+"""Benchmark: the first sync of N cases into the real Redmine, against a bare python-redmine loop.
 
-    .venv/bin/python -m bench.redmine_sync [--cases 1000]
+    .venv/bin/python -m bench.redmine_sync [--cases 1000] [--connector]
 
-Both runs start from the same freshly set-up database (tests/redmine_fixtures.py) and create the same
-issues with the same fields (payloads are built before the clock starts). The connector run is cold:
-it includes its schema look-ups, the listing of existing references and every verification. Then a
-no-change resync: cases updated since the watermark, and a full listing.
+"First sync" is what a user runs: ``casebridge intake FILE`` then ``casebridge sync``, i.e.
+``workflows.intake.plan_intake`` + ``apply_intake`` (with the audit log and the sync state store, as the
+CLI passes them) and then one ``sync.SyncJob`` pass under the run lock, each with a fresh connector (the
+CLI starts one per command: both pay their schema look-ups). The baseline is python-redmine creating the
+same issues (same status, case fields and SLA fields; payloads built before the clock starts) and
+nothing else. Every run starts from the same freshly set-up database (tests/redmine_fixtures.py).
 
-Two "first syncs" are measured. (1) The connector driven directly: ``create_cases`` with the SLA fields
-in the same request (what a sync can achieve). (2) The pipeline as main has it today: intake
-(``workflows.intake.plan_intake`` + ``apply_intake``) then ``sync.run_sync``; its request counts show
-where the requests go (per-case lookups, one history read and one SLA write per case).
-Prints figures; never passes or fails on time. Goal from issue 3: time ratio <= 1.15.
+Then a no-change resync as ``casebridge sync`` runs it (watermark pass) and as ``sync --full``: requests
+per case. ``--connector`` also times the connector alone (``create_cases`` with the SLA fields).
+The machine is shared, so the baseline is the mean of a bare run before and one after the pipeline
+(this cancels a linear drift in load). Prints figures; never passes or fails on time.
+Goal from issue 3: time ratio pipeline / bare <= 1.15.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -28,14 +32,21 @@ from redminelib import Redmine
 
 from connectors.redmine_mapping import case_field_values, description_markdown, sla_field_values
 from connectors.redmine_text import render
+from state.audit import AuditLog
+from state.lock import RunLock, lock_path_for
+from state.store import StateStore
+from sync import SyncJob, SyncOptions, SyncReport
 from tests.redmine_fixtures import prepare_server, server_answers, stop_server
-from workflows.cases import Case, ClockFields, SlaFields
+from workflows import load_workflow
+from workflows.cases import Case
+from workflows.intake import IntakeRow, apply_intake, plan_intake, predicted_sla
 
-NOW = datetime(2026, 11, 29, 9, 0, tzinfo=UTC)
+WORKFLOW = load_workflow("lawful-access")
+STATES = ("draft", "submitted", "acknowledged", "awaiting_requester")
 
 
-def make_cases(n: int) -> tuple[list[Case], dict[str, SlaFields]]:
-    cases, sla = [], {}
+def make_rows(n: int, now: datetime) -> list[IntakeRow]:
+    rows = []
     for i in range(1, n + 1):
         case = Case(
             reference=f"BENCH-{i:05d}",
@@ -44,106 +55,122 @@ def make_cases(n: int) -> tuple[list[Case], dict[str, SlaFields]]:
             request_type="subscriber",
             legal_basis="voluntary",
             court_order_ref=f"CO-{i}",
-            submitted_at=NOW - timedelta(hours=i),
+            submitted_at=now - timedelta(hours=i % 500),
             facts=f"Fraud case {i}: *urgent*",
             timezone="Asia/Karachi",
         )
-        cases.append(case)
-        due = case.submitted_at + timedelta(days=30)  # type: ignore[operator]
-        sla[case.reference] = SlaFields(clocks={"followup": ClockFields(due, due - timedelta(days=10), "running")})
-    return cases, sla
+        rows.append(IntakeRow(where=f"bench:{i}", case=case, state=STATES[i % len(STATES)], state_since=None))
+    return rows
 
 
-class Counter:
-    def __init__(self, session) -> None:
+class Requests:
+    """Counts the requests a requests.Session sends (response hook)."""
+
+    def __init__(self) -> None:
         self.count = 0
+
+    def watch(self, session: Any) -> None:
         session.hooks["response"].append(self._hook)
 
-    def _hook(self, response, *args, **kwargs):
+    def _hook(self, response: Any, *args: Any, **kwargs: Any) -> Any:
         self.count += 1
         return response
 
 
-def bare_loop(server, conn, cases: list[Case], sla: dict[str, SlaFields]) -> tuple[float, int]:
+def bare_loop(server: Any, rows: list[IntakeRow], now: datetime) -> tuple[float, int]:
     """The baseline: python-redmine creating the same issues, nothing else."""
-    schema = conn.schema
-    clocks = set(conn.workflow.clocks)
+    probe = server.connector()
+    schema, clocks = probe.schema, set(WORKFLOW.clocks)
+    status_of = probe._status_of_state  # state -> Redmine status name, as configured
     payloads = [
         dict(
             project_id=schema.project_id,
             tracker_id=schema.tracker_id,
-            status_id=schema.status_ids["Draft"],
-            subject=c.title,
-            description=render(description_markdown(c), "textile"),
-            custom_fields=case_field_values(c, schema.fields)
-            + sla_field_values(sla[c.reference], schema.fields, clocks),
+            status_id=schema.status_ids[status_of[r.state or WORKFLOW.initial]],
+            subject=r.case.title,
+            description=render(description_markdown(r.case), "textile"),
+            custom_fields=case_field_values(r.case, schema.fields)
+            + sla_field_values(predicted_sla(r, WORKFLOW, now, created_at=now), schema.fields, clocks),
         )
-        for c in cases
+        for r in rows
     ]
+    probe.close()
     redmine = Redmine(server.url, key=server.admin_key)
-    counter = Counter(redmine.engine.session)
+    counter = Requests()
+    counter.watch(redmine.engine.session)
     start = time.perf_counter()
     for payload in payloads:
         redmine.issue.create(**payload)
     return time.perf_counter() - start, counter.count
 
 
-def connector_first_sync(server, cases, sla) -> tuple[float, int, object]:
-    conn = server.connector()
-    counter = Counter(conn.client.engine.session)
+def sync_pass(server: Any, state_dir: Path, counter: Requests, *, full: bool = False) -> SyncReport:
+    """``casebridge sync`` in-process: run lock, state store, audit log, a fresh connector, SyncJob."""
+    state = state_dir / "state.db"
+    with RunLock(lock_path_for(state)):
+        conn = server.connector()
+        counter.watch(conn.client.engine.session)
+        store, audit = StateStore(state), AuditLog(state_dir / "state.audit.db")
+        try:
+            return SyncJob(conn, WORKFLOW, store, audit, SyncOptions(full=full)).run(datetime.now(UTC))
+        finally:
+            store.close()
+            audit.close()
+            conn.close()
+
+
+def pipeline(server: Any, rows: list[IntakeRow]) -> tuple[float, dict[str, int], list[str]]:
+    """intake then sync as the CLI runs them; (seconds of the first sync, requests per phase, notes)."""
+    state_dir = Path(tempfile.mkdtemp(prefix="casebridge-bench-"))
+    counter, phases = Requests(), {}
     start = time.perf_counter()
-    created = list(conn.create_cases(cases, sla=sla))
-    elapsed = time.perf_counter() - start
-    assert len({t.key for t in created}) == len(cases)
-    return elapsed, counter.count, (conn, created)
-
-
-def pipeline_first_sync(server, cases) -> tuple[float, dict[str, int]]:
-    """Intake then sync as main's CLI runs them; requests counted per phase."""
-    import sync
-    from workflows import load_workflow
-    from workflows.intake import IntakeRow, apply_intake, plan_intake
-
-    conn = server.connector()
-    counter = Counter(conn.client.engine.session)
-    rows = [IntakeRow(where=f"bench:{i}", case=c, state=None, state_since=None) for i, c in enumerate(cases)]
-    phases: dict[str, int] = {}
-    start = time.perf_counter()
+    conn = server.connector()  # `casebridge intake`: a fresh connector, cold
+    counter.watch(conn.client.engine.session)
     actions = plan_intake(rows, conn)
-    phases["intake plan (find_case per row)"] = counter.count
-    apply_intake(actions, conn)
-    phases["intake apply (create_case)"] = counter.count - sum(phases.values())
-    _plan, result = sync.run_sync(conn, load_workflow("lawful-access"), datetime.now(UTC))
-    phases["sync (list + history + SLA writes)"] = counter.count - sum(phases.values())
+    phases["intake: schema + bulk lookup"] = counter.count
+    store, audit = StateStore(state_dir / "state.db"), AuditLog(state_dir / "state.audit.db")
+    try:
+        created = apply_intake(actions, conn, audit, now=datetime.now(UTC), store=store)
+    finally:
+        store.close()
+        audit.close()
+        conn.close()
+    phases["intake: re-check + create with SLA fields"] = counter.count - sum(phases.values())
+    first = sync_pass(server, state_dir, counter)  # `casebridge sync`
+    phases["first sync: schema + listing"] = counter.count - sum(phases.values())
     elapsed = time.perf_counter() - start
-    assert result.ok, result.failures
-    again, _ = sync.run_sync(conn, load_workflow("lawful-access"), datetime.now(UTC))
-    phases["no-change sync pass (full, no state store)"] = counter.count - sum(phases.values())
-    assert again.actions == []
-    return elapsed, phases
+    assert len(created) == len(rows) and first.exit_code == 0, first.result.failures
+    notes = [
+        f"first sync: {first.history_reads} history reads, {len(first.result.applied)} SLA writes, "
+        f"{first.listed} cases listed"
+    ]
+    again = sync_pass(server, state_dir, counter)
+    phases["no-change resync (watermark pass)"] = counter.count - sum(phases.values())
+    full = sync_pass(server, state_dir, counter, full=True)
+    phases["no-change resync (sync --full)"] = counter.count - sum(phases.values())
+    for name, report in (("resync", again), ("sync --full", full)):
+        notes.append(f"{name}: {report.history_reads} history reads, {len(report.result.applied)} SLA writes")
+    return elapsed, phases, notes
 
 
-def resync(conn, created) -> tuple[int, int, int, int]:
-    """No change since the first sync: (requests, writes) for a watermark pass and for a full pass."""
-    held = {t.key: t.sla for t in created}
-    watermark = max(t.updated_at for t in created)
-    counter = Counter(conn.client.engine.session)
-    writes = 0
-    for tracked in conn.list_cases(watermark):
-        if tracked.sla != held[tracked.key]:
-            conn.set_sla_fields(tracked.key, held[tracked.key])
-            writes += 1
-    incremental = counter.count
-    for tracked in conn.list_cases():
-        if tracked.sla != held[tracked.key]:
-            writes += 1
-    return incremental, writes, counter.count - incremental, writes
+def connector_only(server: Any, rows: list[IntakeRow], now: datetime) -> tuple[float, int]:
+    conn = server.connector()
+    counter = Requests()
+    counter.watch(conn.client.engine.session)
+    sla = {r.case.reference: predicted_sla(r, WORKFLOW, now, created_at=now) for r in rows}
+    states = {r.case.reference: r.state or WORKFLOW.initial for r in rows}
+    start = time.perf_counter()
+    created = list(conn.create_cases([r.case for r in rows], sla=sla, states=states))
+    elapsed = time.perf_counter() - start
+    assert len({t.key for t in created}) == len(rows)
+    conn.close()
+    return elapsed, counter.count
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1000)
-    parser.add_argument("--no-pipeline", dest="pipeline", action="store_false", help="skip intake + sync.py")
+    parser.add_argument("--connector", action="store_true", help="also time create_cases alone")
     args = parser.parse_args()
 
     def fail(reason: str) -> None:
@@ -151,39 +178,37 @@ def main() -> int:
 
     was_running = server_answers()
     server = prepare_server(fail)
-    cases, sla = make_cases(args.cases)
-    probe = server.connector()
-    # bare, connector, bare again: the machine is shared, so the baseline is the mean of the runs
-    # either side of the connector's (this cancels a linear drift in load)
-    server.reset()
-    bare1_s, bare_req = bare_loop(server, probe, cases, sla)
-    server.reset()
-    conn_s, conn_req, (conn, created) = connector_first_sync(server, cases, sla)
-    inc_req, inc_writes, full_req, _ = resync(conn, created)
-    server.reset()
-    bare2_s, _ = bare_loop(server, probe, cases, sla)
-    bare_s = (bare1_s + bare2_s) / 2
-    server.reset()
-    pipe_s, phases = pipeline_first_sync(server, cases) if args.pipeline else (0.0, {})
-    server.reset()
     n = args.cases
+    rows = make_rows(n, datetime.now(UTC))
+    server.reset()
+    bare1_s, bare_req = bare_loop(server, rows, datetime.now(UTC))
+    server.reset()
+    pipe_s, phases, notes = pipeline(server, rows)
+    server.reset()
+    bare2_s, _ = bare_loop(server, rows, datetime.now(UTC))
+    bare_s = (bare1_s + bare2_s) / 2
+    conn_s = conn_req = 0
+    if args.connector:
+        server.reset()
+        conn_s, conn_req = connector_only(server, rows, datetime.now(UTC))
+    server.reset()
+
+    first_req = sum(v for k, v in phases.items() if not k.startswith("no-change"))
     print(f"Redmine first sync of {n} cases (puma -t 1:1, SQLite, this machine)")
     print(
-        f"  bare python-redmine loop : {bare_s:7.2f} s  {bare_req:5d} requests  ({bare_req / n:.3f}/case)"
+        f"  bare python-redmine loop        : {bare_s:7.2f} s  {bare_req:5d} requests ({bare_req / n:.3f}/case)"
         f"  [runs before/after: {bare1_s:.2f} s, {bare2_s:.2f} s]"
     )
-    print(f"  connector create_cases   : {conn_s:7.2f} s  {conn_req:5d} requests  ({conn_req / n:.3f}/case)")
-    print(f"  ratio connector / bare   : {conn_s / bare_s:.3f}  (goal <= 1.15)")
-    print(f"  no-change resync since watermark: {inc_req} requests ({inc_req / n:.4f}/case), {inc_writes} writes")
-    print(f"  no-change full resync (list all): {full_req} requests ({full_req / n:.4f}/case), 0 writes")
-    if phases:
-        total = sum(v for k, v in phases.items() if not k.startswith("no-change"))
+    print(f"  intake + sync (the CLI's path)  : {pipe_s:7.2f} s  {first_req:5d} requests ({first_req / n:.3f}/case)")
+    print(f"  ratio pipeline / bare           : {pipe_s / bare_s:.3f}  (goal <= 1.15)")
+    for phase, count in phases.items():
+        print(f"    {phase:44s}: {count:5d} requests ({count / n:.4f}/case)")
+    for note in notes:
+        print(f"    {note}")
+    if args.connector:
         print(
-            f"  main's intake + sync.run_sync: {pipe_s:7.2f} s  {total:5d} requests ({total / n:.3f}/case), "
-            f"ratio {pipe_s / bare_s:.3f}"
+            f"  connector create_cases alone    : {conn_s:7.2f} s  {conn_req:5d} requests, ratio {conn_s / bare_s:.3f}"
         )
-        for phase, count in phases.items():
-            print(f"    {phase:45s}: {count:5d} requests ({count / n:.3f}/case)")
     if not was_running:
         stop_server(server)
     return 0

@@ -112,7 +112,8 @@ def test_time_passing_after_intake_writes_only_what_moved_still_without_history_
     assert report.result.applied, "20 days later some clock must be at risk or breached"
     check = env.tracker()
     for tracked in check.list_cases():
-        assert tracked.sla == computed_sla(evaluate_case(tracked.case, check.read_history(tracked.key), WORKFLOW, later))
+        history = check.read_history(tracked.key)
+        assert tracked.sla == computed_sla(evaluate_case(tracked.case, history, WORKFLOW, later))
     check.close()
 
 

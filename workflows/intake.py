@@ -22,7 +22,7 @@ import csv
 import inspect
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -285,13 +285,44 @@ def _audit(audit: Any, kind: str, data: dict[str, Any]) -> None:
         audit.append(kind, data)
 
 
-def predicted_sla(row: IntakeRow, workflow: Workflow, now: datetime, *, backdated: bool) -> SlaFields:
-    """The SLA fields of a case created now in the row's state: history ``[(state_since or now, state)]``.
-    When the creating call cannot back-date (``backdated=False``) the tracker records the creation time,
-    so that is used (to the second, as trackers stamp it) and the fields agree with the next sync."""
-    start = row.state_since if backdated and row.state_since is not None else now.replace(microsecond=0)
+def predicted_sla(
+    row: IntakeRow, workflow: Workflow, now: datetime, *, created_at: datetime | None = None
+) -> SlaFields:
+    """The SLA fields of a case created in the row's state: history ``[(state_since or now, state)]``
+    evaluated at ``now``. ``created_at``: the creation time a tracker that cannot back-date will stamp
+    (it then also ignores state_since); the history starts there, to the second as trackers keep it,
+    and is evaluated no earlier, so the fields agree with what the next sync computes."""
+    if created_at is None:
+        start, at = row.state_since or now, now
+    else:
+        start = created_at.replace(microsecond=0)
+        at = max(now, start)
     history = [StatusChange(at=start, state=row.state or workflow.initial)]
-    return computed_sla(evaluate_case(row.case, history, workflow, now))
+    return computed_sla(evaluate_case(row.case, history, workflow, at))
+
+
+class _FieldsAtCreation(Mapping[str, SlaFields]):
+    """SLA fields by reference for a bulk create, each evaluated when the connector asks for it, i.e.
+    just before that case's create request: with a thousand cases created over a minute, a clock that
+    starts at creation (no start_field) must start at each case's own creation stamp, not at intake's."""
+
+    def __init__(
+        self, rows: dict[str, IntakeRow], workflow: Workflow, now: datetime, clock: Callable[[], datetime]
+    ) -> None:
+        self._rows, self._workflow, self._now, self._clock = rows, workflow, now, clock
+        self._done: dict[str, SlaFields] = {}
+
+    def __getitem__(self, reference: str) -> SlaFields:
+        if reference not in self._done:
+            row = self._rows[reference]
+            self._done[reference] = predicted_sla(row, self._workflow, self._now, created_at=self._clock())
+        return self._done[reference]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
 
 
 class _Creator:
@@ -302,6 +333,7 @@ class _Creator:
         self.workflow = tracker.workflow
         self.audit = audit
         self.now = now
+        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # what a tracker stamps creations with
         self.seeds: list[TrackedCase] = []
 
     def create(self, creates: list[IntakeAction]) -> list[TrackedCase]:
@@ -326,7 +358,7 @@ class _Creator:
             ignored = sum(1 for a in creates if a.row.state_since is not None)
             if ignored:
                 log.warning("%s cannot back-date: state_since ignored for %d new cases", tracker.name, ignored)
-            sla = {ref: predicted_sla(a.row, wf, self.now, backdated=False) for ref, a in by_ref.items()}
+            sla = _FieldsAtCreation({ref: a.row for ref, a in by_ref.items()}, wf, self.now, self.clock)
             states = {ref: a.row.state or wf.initial for ref, a in by_ref.items()}
             for tracked in bulk([a.row.case for a in creates], sla=sla, states=states):
                 ref = tracked.case.reference
@@ -336,7 +368,7 @@ class _Creator:
         for action in creates:
             row = action.row
             if with_sla:
-                sla = predicted_sla(row, wf, self.now, backdated=True)
+                sla = predicted_sla(row, wf, self.now)
                 yield action, tracker.create_case(row.case, state=row.state, at=row.state_since, sla=sla), sla
             else:
                 yield action, tracker.create_case(row.case, state=row.state, at=row.state_since), None

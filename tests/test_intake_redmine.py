@@ -1,0 +1,145 @@
+"""Intake then sync against the real Redmine (tests/redmine_fixtures.py), counting HTTP requests with a
+response hook on the connector's own requests session.
+
+Issue 3: the real pipeline (``casebridge intake FILE`` then ``casebridge sync``) must cost about what a
+bare loop creating the issues costs. Intake looks the references up in bulk (a filtered listing per 100),
+creates each issue with its SLA fields in the creating POST, and seeds the sync job's state store, so
+the first sync is one listing: no journals read, no field written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from connectors.errors import SchemaMissing
+from state.audit import AuditLog
+from state.lock import RunLock, lock_path_for
+from state.store import StateStore
+from sync import SyncJob, SyncOptions, computed_sla
+from workflows import load_workflow
+from workflows.cases import Case
+from workflows.clocks import evaluate_case
+from workflows.intake import IntakeRow, apply_intake, plan_intake
+
+pytest_plugins = ["tests.redmine_fixtures"]
+pytestmark = pytest.mark.redmine
+
+WORKFLOW = load_workflow("lawful-access")
+N = 105  # past one page / one lookup chunk of 100
+STATES = ("draft", "submitted", "acknowledged", "awaiting_requester")
+
+
+class Requests:
+    """Every request the connector sends, as 'METHOD path-shape' (issue ids replaced by N)."""
+
+    def __init__(self, session) -> None:
+        self.seen: Counter[str] = Counter()
+        session.hooks["response"].append(self._hook)
+
+    def _hook(self, response, *args, **kwargs):
+        path = re.sub(r"/\d+\.json", "/N.json", response.request.path_url.split("?")[0])
+        self.seen[f"{response.request.method} {path}"] += 1
+        return response
+
+    def take(self) -> Counter[str]:
+        seen, self.seen = self.seen, Counter()
+        return seen
+
+
+def rows(now: datetime) -> list[IntakeRow]:
+    out = []
+    for i in range(N):
+        case = Case(
+            reference=f"FIA-RM-{i:04d}",
+            title=f"Subscriber data for account {i}",
+            provider="Google LLC",
+            request_type="subscriber",
+            legal_basis="voluntary",
+            submitted_at=now - timedelta(days=i % 30, hours=3),
+            timezone="Asia/Karachi",
+        )
+        out.append(IntakeRow(where=f"test:{i}", case=case, state=STATES[i % len(STATES)], state_since=None))
+    return out
+
+
+def sync_once(conn, tmp_path: Path, now: datetime):
+    """One pass as `casebridge sync` runs it: run lock, state store, audit log, SyncJob."""
+    state = tmp_path / "state.db"
+    with RunLock(lock_path_for(state)):
+        store, audit = StateStore(state), AuditLog(tmp_path / "state.audit.db")
+        try:
+            return SyncJob(conn, WORKFLOW, store, audit, SyncOptions()).run(now)
+        finally:
+            store.close()
+            audit.close()
+
+
+def test_intake_then_sync_costs_one_post_per_case_and_the_sync_one_listing(redmine, tmp_path: Path) -> None:
+    conn = redmine.connector(key=redmine.officer_key)
+    conn.workflow = WORKFLOW  # the bundled workflow, as the CLI loads it (the fixture's is the same file)
+    counted = Requests(conn.client.engine.session)
+    _ = conn.schema  # resolved once per connector; not part of the per-case cost
+    counted.take()
+    now = datetime.now(UTC)  # Redmine stamps created_on with its own clock
+    planned = plan_intake(rows(now), conn)
+    assert [a.kind for a in planned] == ["create"] * N
+    assert counted.take() == {"GET /issues.json": 2}  # two filtered lookups of <= 100 references
+
+    store, audit = StateStore(tmp_path / "state.db"), AuditLog(tmp_path / "state.audit.db")
+    created = apply_intake(planned, conn, audit, now=now, store=store)
+    store.close()
+    assert len({t.key for t in created}) == N
+    assert counted.take() == {"GET /issues.json": 2, "POST /issues.json": N}  # re-checked, then created
+    written = [r for r in audit.records() if r["kind"] == "intake.create"]
+    audit.close()
+    assert len(written) == N and all(r["data"]["fields"]["clocks"] for r in written)
+
+    # the fields are in Redmine at once, and they are the engine's from Redmine's own journals
+    checked = datetime.now(UTC)
+    for tracked in list(conn.list_cases())[::13]:
+        expected = computed_sla(evaluate_case(tracked.case, conn.read_history(tracked.key), WORKFLOW, checked))
+        assert tracked.sla == expected
+    counted.take()
+
+    report = sync_once(conn, tmp_path, datetime.now(UTC))
+    assert report.exit_code == 0 and report.listed == N
+    assert report.history_reads == 0 and report.plan.actions == []
+    assert counted.take() == {"GET /issues.json": 2}  # the listing's two pages: no journals, no PUT
+
+    again = sync_once(conn, tmp_path, datetime.now(UTC))  # no change: listing only (cached histories)
+    assert again.plan.actions == [] and again.history_reads == 0
+    assert set(counted.take()) == {"GET /issues.json"}
+
+    replan = plan_intake(rows(now), conn)  # re-import: unchanged, found by the same two lookups
+    assert [a.kind for a in replan] == ["unchanged"] * N and counted.take() == {"GET /issues.json": 2}
+
+
+def test_bulk_lookup_keeps_the_oldest_duplicate_and_detects_an_ignored_filter(redmine) -> None:
+    conn = redmine.connector()
+    now = datetime.now(UTC)
+    cases = [r.case for r in rows(now)[:3]]
+    first = {t.case.reference: t.key for t in conn.create_cases(cases)}
+    # a careless script creates a second issue with the first reference
+    dup = redmine.api(
+        "POST",
+        "/issues.json",
+        json={
+            "issue": {
+                "project_id": conn.schema.project_id,
+                "tracker_id": conn.schema.tracker_id,
+                "subject": "copy",
+                "custom_fields": [{"id": conn.schema.fields["reference"], "value": cases[0].reference}],
+            }
+        },
+    )
+    assert dup.status_code == 201, dup.text
+    found = conn.find_cases([c.reference for c in cases] + ["FIA-RM-NOPE", cases[0].reference.lower()])
+    assert {ref: t.key for ref, t in found.items()} == first
+    redmine.rails_runner("IssueCustomField.find_by_name('Case reference').update!(is_filter: false)")
+    with pytest.raises(SchemaMissing, match="Used as a filter"):
+        redmine.connector().find_cases(["FIA-RM-NOPE"])
