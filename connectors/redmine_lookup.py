@@ -2,9 +2,14 @@
 
 One filtered listing per chunk of values (``v[cf_N][]=a&v[cf_N][]=b``, operator ``=``) instead of one
 request per value, and independent of how many issues the project holds (a full listing of a project
-with 100,000 issues would be 1,000 pages for a ten-row intake file). Chunks are bounded both in count
-and in encoded length: puma refuses query strings over 10 KiB and proxies often cap request lines near
-8 KiB. A page holds at most 100 issues; a chunk with duplicates can exceed that, so pages are followed.
+with 100,000 issues would be 1,000 pages for a ten-row intake file). A page holds at most 100 issues; a
+chunk with duplicates can exceed that, so pages are followed.
+
+Chunks are small for a reason found the hard way: Redmine keeps the issue query's filters in the
+session, a 4 KiB cookie, even for API-key requests, and answers 500 (CookieOverflow) once the values
+add up to about 1,700 bytes (measured on Redmine 5.0: 82 references of 17 characters pass, 86 fail).
+Chunks stay under 1,000 bytes of values (about 60 such references), and under 6,000 characters of
+query string (puma refuses more than 10 KiB; proxies often cap request lines near 8 KiB).
 
 Like the single-value search, a filter Redmine silently ignores (field not "used as a filter") is
 detected: the answer then holds issues carrying none of the values asked for.
@@ -24,24 +29,28 @@ log = logging.getLogger(__name__)
 Get = Callable[..., dict[str, Any]]
 PAGE = 100  # Redmine's cap on ``limit``
 CHUNK_VALUES = 100
-CHUNK_CHARS = 6000  # encoded values per request; well under puma's 10 KiB query limit
+CHUNK_SESSION_BYTES = 1000  # sum of (UTF-8 length + 3) per value; Redmine fails near 1,700 (see above)
+CHUNK_URL_CHARS = 6000  # encoded values per request; well under puma's 10 KiB query limit
 
 
 def chunks(values: Iterable[str], field_id: int) -> Iterator[list[str]]:
     """Distinct values in order, grouped so each request stays short."""
     seen: set[str] = set()
     chunk: list[str] = []
-    size = 0
+    session = url = 0
     for value in values:
         if value in seen:
             continue
         seen.add(value)
-        cost = len(f"&v%5Bcf_{field_id}%5D%5B%5D=") + len(quote(value, safe=""))
-        if chunk and (len(chunk) >= CHUNK_VALUES or size + cost > CHUNK_CHARS):
+        in_session = len(value.encode("utf-8")) + 3
+        in_url = len(f"&v%5Bcf_{field_id}%5D%5B%5D=") + len(quote(value, safe=""))
+        full = len(chunk) >= CHUNK_VALUES
+        if chunk and (full or session + in_session > CHUNK_SESSION_BYTES or url + in_url > CHUNK_URL_CHARS):
             yield chunk
-            chunk, size = [], 0
+            chunk, session, url = [], 0, 0
         chunk.append(value)
-        size += cost
+        session += in_session
+        url += in_url
     if chunk:
         yield chunk
 
