@@ -147,7 +147,7 @@ def pipeline(server: Any, rows: list[IntakeRow]) -> tuple[float, dict[str, int],
     again = sync_pass(server, state_dir, counter)
     phases["no-change resync (watermark pass)"] = counter.count - sum(phases.values())
     full = sync_pass(server, state_dir, counter, full=True)
-    phases["no-change resync (sync --full)"] = counter.count - sum(phases.values())
+    phases["no-change sync --full (rebuilds the store)"] = counter.count - sum(phases.values())
     for name, report in (("resync", again), ("sync --full", full)):
         notes.append(f"{name}: {report.history_reads} history reads, {len(report.result.applied)} SLA writes")
     return elapsed, phases, notes
