@@ -43,10 +43,12 @@ class SetFields:
         parts = []
         for name, new in sorted(self.sla.clocks.items()):
             old = self.before.clocks.get(name)
+            if old is None and new.state == "not_started":
+                continue  # a clock that does not run for this case: written, but not news to a reader
             parts.append(f"{name}: {_fmt_fields(old)} -> {_fmt_fields(new)}")
         if self.sla.escalation_level != self.before.escalation_level:
             parts.append(f"escalation level {self.before.escalation_level} -> {self.sla.escalation_level}")
-        return f"set {self.reference}: " + "; ".join(parts)
+        return f"set {self.reference}: " + ("; ".join(parts) or "initial fields")
 
     def to_json(self) -> dict[str, Any]:
         return {
