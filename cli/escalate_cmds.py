@@ -19,6 +19,7 @@ from connectors import Connector
 from connectors.errors import EXIT_CASES_FAILED, UserError
 from sync import evaluate, history_reader
 from workflows.escalation import EscalationConfig, EscalationPlan, apply_escalations, find_posted, plan_escalations
+from workflows.render import to_plain
 
 
 def _stamp_writes(connector: Connector, now: datetime) -> None:
@@ -48,8 +49,8 @@ def _print_plan(plan: EscalationPlan, dry_run: bool, already: dict[str, Any]) ->
             click.echo(f"already posted: {item.dedupe_key}")
             continue
         click.echo(f"{verb}: {item.dedupe_key}  level {item.level} ({item.level_name})  {item.title}")
-        if dry_run:
-            click.echo("\n".join("    " + line for line in item.markdown.splitlines()))
+        if dry_run:  # the dossier as the NCB will read it (the Markdown source is in --json)
+            click.echo("\n".join("    " + line for line in to_plain(item.markdown).splitlines()))
     for blocked in plan.blocked:
         click.echo(f"not escalated: {blocked}", err=True)
     for reason in plan.not_due:
