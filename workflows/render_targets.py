@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from workflows.render import Node, _blocks, _inline_text, _rows
+from workflows.render import Node, _blocks, _inline_text, _list_items, _rows
 
 InlineFn = Callable[[list[Node | str]], str]
 
@@ -69,12 +69,23 @@ def jira_wiki(root: Node) -> str:
     return _tracker_text(root, _jira_inline, _jira_block)
 
 
+def _wiki_list(node: Node, inline: InlineFn, marks: str = "") -> list[str]:
+    """Jira wiki and Textile lists alike: one mark per level, "*" bullet, "#" number ("*#" nests)."""
+    marks += "*" if node.tag == "ul" else "#"
+    lines = []
+    for content, nested in _list_items(node):
+        lines.append(f"{marks} {inline(content)}")
+        lines += [line for sub in nested for line in _wiki_list(sub, inline, marks)]
+    return lines
+
+
 def _jira_block(node: Node, inline: InlineFn) -> str:
     if node.tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:
         return f"{node.tag}. {inline(node.children)}"
     if node.tag in {"ul", "ol"}:
-        mark = "*" if node.tag == "ul" else "#"
-        return "\n".join(f"{mark} {inline(li.children)}" for li in _blocks(node) if li.tag == "li")
+        return "\n".join(_wiki_list(node, inline))
+    if node.tag == "blockquote":
+        return "{quote}\n" + "\n\n".join(_jira_block(child, inline) for child in _blocks(node)) + "\n{quote}"
     if node.tag == "table":
         lines = []
         for is_head, cells in _rows(node):
@@ -127,7 +138,10 @@ def _adf_block(node: Node) -> list[dict[str, Any]]:
     if node.tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:
         return [{"type": "heading", "attrs": {"level": int(node.tag[1])}, "content": _adf_inline(node.children)}]
     if node.tag in {"ul", "ol"}:
-        items = [{"type": "listItem", "content": [_adf_para(li.children)]} for li in _blocks(node) if li.tag == "li"]
+        items = [
+            {"type": "listItem", "content": [_adf_para(content), *(b for sub in nested for b in _adf_block(sub))]}
+            for content, nested in _list_items(node)
+        ]
         return [{"type": "bulletList" if node.tag == "ul" else "orderedList", "content": items}] if items else []
     if node.tag == "table":
         rows = []
@@ -156,7 +170,8 @@ def _adf_block(node: Node) -> list[dict[str, Any]]:
         text = node.text().rstrip("\n")
         return [{"type": "codeBlock", "content": [{"type": "text", "text": text}] if text else []}]
     if node.tag == "blockquote":
-        return [b for child in _blocks(node) for b in _adf_block(child)]
+        inner = [b for child in _blocks(node) for b in _adf_block(child)]
+        return [{"type": "blockquote", "content": inner}] if inner else []
     return [_adf_para(node.children)]
 
 
@@ -192,13 +207,24 @@ def _cm_inline(children: list[Node | str]) -> str:
     return "".join(parts).strip()
 
 
+def _cm_list(node: Node, inline: InlineFn) -> list[str]:
+    lines = []
+    for i, (content, nested) in enumerate(_list_items(node), 1):
+        mark = f"{i}." if node.tag == "ol" else "-"
+        lines.append(f"{mark} {inline(content)}")
+        # a sub-list belongs to the item whose text starts in its column
+        lines += [" " * (len(mark) + 1) + line for sub in nested for line in _cm_list(sub, inline)]
+    return lines
+
+
 def _cm_block(node: Node, inline: InlineFn) -> str:
     if node.tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:
         return "#" * int(node.tag[1]) + " " + inline(node.children)
     if node.tag in {"ul", "ol"}:
-        items = [li for li in _blocks(node) if li.tag == "li"]
-        marks = [f"{i}." if node.tag == "ol" else "-" for i in range(1, len(items) + 1)]
-        return "\n".join(f"{m} {inline(li.children)}" for m, li in zip(marks, items, strict=True))
+        return "\n".join(_cm_list(node, inline))
+    if node.tag == "blockquote":
+        inner = "\n\n".join(_cm_block(child, inline) for child in _blocks(node))
+        return "\n".join(f"> {line}".rstrip() for line in inner.split("\n"))
     if node.tag == "table":
         lines = []
         for i, (_, cells) in enumerate(_rows(node)):
@@ -261,8 +287,12 @@ def _textile_block(node: Node, inline: InlineFn) -> str:
     if node.tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:
         return f"{node.tag}. {inline(node.children)}"
     if node.tag in {"ul", "ol"}:
-        mark = "*" if node.tag == "ul" else "#"
-        return "\n".join(f"{mark} {inline(li.children)}" for li in _blocks(node) if li.tag == "li")
+        return "\n".join(_wiki_list(node, inline))
+    if node.tag == "blockquote":  # "bq." quotes one paragraph
+        return "\n\n".join(
+            f"bq. {inline(child.children)}" if child.tag == "p" else _textile_block(child, inline)
+            for child in _blocks(node)
+        )
     if node.tag == "table":
         lines = []
         for is_head, cells in _rows(node):
