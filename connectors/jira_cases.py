@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from connectors import Escalation, PostedEscalation
 from connectors.errors import NotFoundError, RejectedError, TransitionNotAllowed
-from connectors.jira_render import adf_plain_text, md_escape, to_adf, to_wiki
+from connectors.jira_render import adf_plain_text, md_escape, md_paragraphs, to_adf, to_wiki
 from workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
 
 if TYPE_CHECKING:
@@ -89,8 +89,8 @@ class CaseOps:
         ):
             if value:
                 lines.append(f"- {label}: {md_escape(str(value))}")
-        if case.facts:
-            lines += ["", md_escape(case.facts)]
+        if case.facts:  # one paragraph per line, as in the dossier
+            lines += [f"\n{paragraph}" for paragraph in md_paragraphs(case.facts)]
         return "\n".join(lines)
 
     def case_fields(self, case: Case) -> dict[str, Any]:

@@ -237,6 +237,21 @@ def test_comment_is_wiki_on_datacenter_and_adf_on_cloud(jira: JiraConnector, jir
         assert "* one\n* two" in body
 
 
+def test_comment_keeps_nested_lists_and_code_and_facts_keep_lines(jira: JiraConnector, jira_server: JiraServer) -> None:
+    key = jira.create_case(make_case(facts="line one\nline *two*")).key
+    jira.comment(key, "- a\n    - b\n\n```\nx *y*\n```")
+    issue = jira_server.state.find_issue(key)
+    body, description = issue.comments[0]["body"], issue.values["description"]
+    if jira_server.mode == "cloud":
+        assert adf_problem(body) is None and adf_problem(description) is None
+        assert body["content"][0]["content"][0]["content"][1]["type"] == "bulletList"
+        assert body["content"][1] == {"type": "codeBlock", "content": [{"type": "text", "text": "x *y*"}]}
+        assert {"type": "paragraph", "content": [{"type": "text", "text": "line *two*"}]} in description["content"]
+    else:
+        assert body == "* a\n** b\n\n{noformat}\nx *y*\n{noformat}\n"
+        assert description.endswith("\n\nline one\n\nline \\*two\\*\n")
+
+
 # -- escalations ----------------------------------------------------------------------
 def test_escalation_post_find_and_link(jira: JiraConnector, jira_server: JiraServer) -> None:
     case_key = jira.create_case(make_case()).key
