@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from connectors import Escalation
 from connectors.errors import (
@@ -21,7 +22,7 @@ from connectors.errors import (
     TransientError,
     TransitionNotAllowed,
 )
-from connectors.jira import JiraConnector
+from connectors.jira import JiraConnector, JiraFieldNames
 from connectors.jira_cases import jql_string, phrase_query
 from tests.jira_server import JiraServer
 from tests.jira_server.state import adf_problem
@@ -359,6 +360,13 @@ def test_bad_token_is_refused_without_leaking_it(
         jira.find_case("x")
     assert secret not in str(caught.value)
     assert secret not in caplog.text
+
+
+def test_sla_field_names_must_name_the_clock() -> None:
+    # one name for every clock would make all clocks write to the same Jira field
+    with pytest.raises(ValidationError, match=r"must contain \{clock\}"):
+        JiraFieldNames(sla_due="SLA due")
+    assert JiraFieldNames(sla_due="Due ({clock})").sla_due == "Due ({clock})"
 
 
 def test_wrong_deployment_is_a_config_error(make_connector, jira_server: JiraServer) -> None:
