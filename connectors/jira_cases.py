@@ -15,8 +15,9 @@ from pydantic import ValidationError
 
 from connectors import Escalation, PostedEscalation
 from connectors.errors import NotFoundError, RejectedError, TransitionNotAllowed
-from connectors.jira_render import adf_plain_text, md_escape, md_paragraphs, to_adf, to_wiki
+from connectors.jira_render import adf_plain_text, md_escape, to_adf, to_wiki
 from workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
+from workflows.render import md_paragraphs
 
 if TYPE_CHECKING:
     from connectors.jira import JiraConnector

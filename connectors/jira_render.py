@@ -3,7 +3,7 @@
 The rendering itself is the project's shared renderer (``workflows.render.to_jira_wiki`` / ``to_adf``:
 Markdown -> node tree -> target, every text node escaped with Jira's rules), so dossiers, descriptions
 and comments look the same in every tracker. Case data put into Markdown goes through ``md_escape``
-(one line) or ``md_paragraphs`` (multi-line) first, so it can never become markup. Reading ADF back is
+(one line) or ``workflows.render.md_paragraphs`` (multi-line) first, so it can never become markup. Reading ADF back is
 Jira's own and stays here.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflows.render import md_paragraphs, md_text, to_adf, to_jira_wiki
+from workflows.render import md_text, to_adf, to_jira_wiki
 
-__all__ = ["adf_plain_text", "md_escape", "md_paragraphs", "to_adf", "to_wiki"]
+__all__ = ["adf_plain_text", "md_escape", "to_adf", "to_wiki"]
 
 
 def md_escape(text: object) -> str:
