@@ -477,3 +477,24 @@ def test_fault_skip_lets_the_first_matches_through() -> None:
     taken = [plan.take("PUT", f"/rest/api/2/issue/CASE-{n}") for n in range(4)]
     assert [f.kind if f else None for f in taken] == [None, None, "503", None]
     assert plan.take("GET", "/rest/api/2/issue/CASE-1") is None
+
+
+def test_sync_on_jira_reads_back_its_writes_by_key(scratch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After each SLA write the sync job learns the issue's new ``updated`` with one GET by key, not with a
+    text search per write (10,000 writes were 10,000 JQL searches on a first sync)."""
+    monkeypatch.setenv(TOKEN_ENV, DC_PAT)
+    site = Site.start(scratch / "by-key", "datacenter")
+    try:
+        site.seed_cases(random.Random(7), 6)
+        now = ANCHOR + timedelta(days=3)
+        assert sync_run(site, now) == 0, _log(site)
+        routes = site.server.counter.snapshot()
+        writes = routes.get("PUT /rest/api/2/issue/{issueIdOrKey}", 0)
+        assert writes == 6
+        assert routes.get("GET /rest/api/2/issue/{issueIdOrKey}", 0) == writes
+        assert routes.get("POST /rest/api/2/search", 0) == 1  # the listing only
+        assert check_invariants(site, now).ok
+        assert sync_run(site, now + timedelta(minutes=5)) == 0, _log(site)  # the next pass writes nothing
+        assert site.server.counter.writes == writes
+    finally:
+        site.stop()
