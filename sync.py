@@ -367,8 +367,13 @@ class SyncJob:
         """Record what the tracker holds now and its new updated_at, so our own write does not make the
         next pass re-read this case's history. If anything else changed meanwhile, mark it stale."""
         updated_at = None
+        # by key when the connector can (Jira: one GET instead of a text search per write)
+        by_key = getattr(self.tracker, "get_case", None)
         try:
-            after = self.options.retry.call(lambda: self.tracker.find_case(action.reference))
+            if by_key is not None:
+                after = self.options.retry.call(lambda: by_key(action.key))
+            else:
+                after = self.options.retry.call(lambda: self.tracker.find_case(action.reference))
         except TrackerError as exc:
             log.info("%s: updated_at after write unknown (%s); history re-read next pass", action.reference, exc)
             after = None

@@ -253,6 +253,11 @@ class JiraConnector(Connector):
     def find_case(self, reference: str) -> TrackedCase | None:
         return self.ops().find_case(reference)
 
+    def get_case(self, key: str) -> TrackedCase:
+        """The case of issue ``key`` (one GET; no search). Raises NotFoundError. Optional beyond the
+        Connector contract: the sync job reads back its own writes with it when a connector has it."""
+        return self.ops().get(key)
+
     def create_case(self, case: Case, *, state: str | None = None, at: datetime | None = None) -> TrackedCase:
         return self.ops().create_case(case, state=state)
 

@@ -220,6 +220,46 @@ def test_list_cases_pages_through_everything(make_connector, jira_server: JiraSe
     assert searches == 5  # ceil(30 / 7)
 
 
+def _searches(server: JiraServer, before: dict) -> int:
+    return sum(n - before.get(k, 0) for k, n in server.counter.by_route.items() if "search" in k[1])
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Etc/GMT+12", "Asia/Karachi"])
+def test_list_cases_since_reads_jql_dates_in_the_account_zone(make_connector, jira_server: JiraServer, zone) -> None:
+    """JQL reads dates in the account's zone (/myself): the search asks for what changed since the
+    watermark, not for 14 more hours of it (a no-change resync after a mass write would re-list them all)."""
+    jira_server.user_tz = zone
+    jira = make_connector(page_size=1)
+    clock = jira_server.clock  # type: ignore[attr-defined]
+    jira.create_case(make_case("OLD-1"))
+    clock.advance(hours=3)
+    jira.create_case(make_case("NEW-1"))
+    before = dict(jira_server.counter.by_route)
+    assert [c.case.reference for c in jira.list_cases(updated_since=clock() - timedelta(minutes=1))] == ["NEW-1"]
+    assert _searches(jira_server, before) == 1  # one page: the server returned NEW-1 only
+
+
+def test_list_cases_since_without_the_account_zone_widens_the_window(make_connector, jira_server) -> None:
+    jira = make_connector(page_size=1)
+    clock = jira_server.clock  # type: ignore[attr-defined]
+    jira.create_case(make_case("OLD-1"))
+    clock.advance(hours=3)
+    jira.create_case(make_case("NEW-1"))
+    jira_server.faults.add("503", method="GET", path="/myself$", times=20)
+    before = dict(jira_server.counter.by_route)
+    assert [c.case.reference for c in jira.list_cases(updated_since=clock() - timedelta(minutes=1))] == ["NEW-1"]
+    assert _searches(jira_server, before) == 2  # the 14 h margin: OLD-1 listed too, then filtered out
+
+
+def test_jql_moment_steps_back_over_a_repeated_wall_hour(make_connector, jira_server: JiraServer) -> None:
+    jira_server.user_tz = "America/New_York"
+    ops = make_connector().ops()
+    # 05:30 UTC on 1 Nov 2026 is 01:30 EDT, a wall time New York sees twice; Jira may read the later one
+    assert ops.jql_moment(datetime(2026, 11, 1, 5, 30, 59, tzinfo=UTC)) == "2026-11-01 00:30"
+    assert ops.jql_moment(datetime(2026, 11, 2, 5, 30, 59, tzinfo=UTC)) == "2026-11-02 00:30"  # EST, unambiguous
+    assert ops.jql_moment(datetime(2026, 7, 1, 12, 0, tzinfo=UTC)) == "2026-07-01 08:00"
+
+
 # -- comments ----------------------------------------------------------------------
 def test_comment_is_wiki_on_datacenter_and_adf_on_cloud(jira: JiraConnector, jira_server: JiraServer) -> None:
     key = jira.create_case(make_case()).key

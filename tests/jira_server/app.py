@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -120,7 +121,9 @@ class JiraServer:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns test output
         self._httpd = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
         self.url = f"http://127.0.0.1:{self._httpd.server_port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-jira", daemon=True)
+        # a short poll interval: stop() waits for the loop to notice (0.5 s by default, per server)
+        serve = functools.partial(self._httpd.serve_forever, poll_interval=0.05)
+        self._thread = threading.Thread(target=serve, name="fake-jira", daemon=True)
         self._thread.start()
         return self
 

@@ -5,6 +5,9 @@ A test arms a fault for the next N requests that match a method and a path regex
     server.faults.add("429", method="POST", path=r"/issue$", times=3, retry_after=7)
     server.faults.add("drop_after_write", method="POST", path=r"/issue$")
 
+``skip=N`` lets the first N matching requests through before the fault fires (a fault in the middle of
+a run rather than on its first matching request).
+
 Kinds: ``429`` (Retry-After and X-RateLimit-* headers), ``503``, ``500`` (answered *before* the
 request is applied), ``drop_after_write`` (the request IS applied, then the connection is closed
 without an answer: the client cannot know whether it worked), ``slow`` (answer after ``delay``
@@ -30,6 +33,7 @@ class Fault:
     retry_after: int | None = 1
     delay: float = 0.0
     fired: int = 0
+    skip: int = 0  # matching requests still to let through before firing
 
 
 @dataclass
@@ -46,10 +50,11 @@ class FaultPlan:
         times: int = 1,
         retry_after: int | None = 1,
         delay: float = 0.0,
+        skip: int = 0,
     ) -> Fault:
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(KINDS)}")
-        fault = Fault(kind, method.upper() if method else None, re.compile(path), times, retry_after, delay)
+        fault = Fault(kind, method.upper() if method else None, re.compile(path), times, retry_after, delay, skip=skip)
         with self._lock:
             self.faults.append(fault)
         return fault
@@ -61,6 +66,9 @@ class FaultPlan:
                 if fault.remaining <= 0:
                     continue
                 if fault.method not in (None, method.upper()) or not fault.path.search(path):
+                    continue
+                if fault.skip > 0:
+                    fault.skip -= 1
                     continue
                 fault.remaining -= 1
                 fault.fired += 1
