@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -274,6 +274,8 @@ class SyncJob:
         self.store = store
         self.audit = audit
         self.options = options or SyncOptions()
+        if tracker.owns_retries:  # one retry layer only: the connector's own
+            self.options = replace(self.options, retry=replace(self.options.retry, attempts=1))
         self.progress = progress
         self.should_stop = should_stop
 

@@ -85,6 +85,7 @@ class JiraConnector(Connector):
     name: ClassVar[str] = "jira"
     config_model: ClassVar[type[ConnectorConfig]] = JiraConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({CASES, LIAISON})
+    owns_retries: ClassVar[bool] = True  # tenacity policy inside; see connectors.Connector
     config: JiraConfig
 
     def __init__(
