@@ -12,7 +12,9 @@ A rerun posts nothing; a connection dropped after Jira applied a write never mak
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,6 +36,7 @@ from tests.escalate_e2e import (
     posted_keys,
     run,
     run_json,
+    spawn,
     write_config,
 )
 from tests.jira_server import JiraServer
@@ -285,3 +288,41 @@ def adf_texts_and_marks(doc: dict[str, Any]) -> tuple[list[str], list[dict[str, 
             marks.extend(node.get("marks", []))
         nodes.extend(reversed(node.get("content", [])))
     return texts, marks
+
+
+# ----------------------------------------------------------------------------- killed after the post
+def test_jira_killed_after_the_liaison_issue_was_created_still_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_config(tmp_path, jira_section(jira_server, monkeypatch))
+    run(capsys, "setup", "--apply")
+    run(capsys, "intake", str(EXAMPLES))
+    # Jira creates the first liaison issue; its answer waits until the process is dead
+    hold = jira_server.faults.add("hold_after_write", method="POST", path=r"/issue$")
+    child = spawn(tmp_path, "escalate", "--yes", "--now", NOW)
+    try:
+        assert hold.applied.wait(timeout=120), "the escalate process never created the liaison issue"
+        os.kill(child.pid, signal.SIGKILL)
+        child.communicate()
+    finally:
+        hold.release.set()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == -signal.SIGKILL
+    first = issues(jira_server, "NCB")
+    assert len(first) == 1 and first[0].links == []  # posted, never linked: the process died first
+    killed_ref = case_ref(jira_server, first[0])
+
+    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    assert code == 1
+    statuses = {o["dedupe_key"]: o["status"] for o in data["outcomes"]}
+    assert {k for k, s in statuses.items() if s == "already_posted"} == {f"{killed_ref}/legal_deadline/L2"}
+    assert posted_keys(data) == EXPECTED_KEYS - {f"{killed_ref}/legal_deadline/L2"}
+    queue = liaison_by_key(jira_server)  # fails on a duplicate
+    assert set(queue) == EXPECTED_KEYS and len(issues(jira_server, "NCB")) == 3
+    case = case_issue(jira_server, killed_ref)  # the rerun repaired the case side
+    assert linked_keys(jira_server, case) == [first[0].key] and case.status == ESCALATED
+    assert len(case.comments) == 1
+    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    assert posted_keys(data) == set() and len(issues(jira_server, "NCB")) == 3
