@@ -1,9 +1,12 @@
 """The sync job: plan a pass, then apply it.
 
-Plan (reads only): pull cases from the tracker, get each one's status history, evaluate every clock at
-``now`` (pure code in ``workflows.clocks``), and compare the SLA fields the engine computes with what the
-tracker holds. Apply: write only the differences, one small action per case; one failing case never
-stops the others. ``--dry-run`` prints the plan and stops.
+Plan (reads only): ask the tracker what changed since the watermark (minus an overlap), read history only
+for those (``state.fetch``; the rest comes from the state store), evaluate every open case's clocks at
+``now`` (pure code in ``workflows.clocks``; unchanged cases too, since time passing crosses thresholds),
+and compare the SLA fields the engine computes with what the tracker holds. Apply: write only the
+differences, one small action per case, each announced and then audited exactly once
+(``state.intents``); one failing case never stops the others. The watermark advances only when every
+case succeeded. ``--dry-run`` prints the plan and writes nothing (tracker, store and audit log alike).
 """
 
 from __future__ import annotations
@@ -11,11 +14,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from connectors import Connector
-from connectors.errors import CasebridgeError, TrackerError
+from connectors.errors import EXIT_CASES_FAILED, EXIT_OK, CasebridgeError, NotFoundError, TrackerError
+from state.audit import AuditLog
+from state.fetch import RetryPolicy, refresh
+from state.intents import SET_FIELDS, Recovery, intent_data, merged, recover
+from state.store import StateStore
 from workflows.cases import ClockFields, SlaFields, StatusChange, TrackedCase
 from workflows.clocks import ClockResult, evaluate_case
 from workflows.model import ClockState, Workflow
@@ -69,11 +76,16 @@ class SyncPlan:
 @dataclass
 class SyncResult:
     applied: list[SetFields] = field(default_factory=list)
-    failures: dict[str, str] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)  # reference -> one-line message
+    exit_codes: dict[str, int] = field(default_factory=dict)  # reference -> the failure's exit code
 
     @property
     def ok(self) -> bool:
         return not self.failures
+
+    def fail(self, reference: str, exc: CasebridgeError | str) -> None:
+        self.failures[reference] = str(exc)
+        self.exit_codes[reference] = exc.exit_code if isinstance(exc, CasebridgeError) else EXIT_CASES_FAILED
 
 
 def _fmt_fields(fields: ClockFields | None) -> str:
@@ -149,24 +161,6 @@ def plan_pass(
     return plan
 
 
-def apply_plan(
-    plan: SyncPlan, tracker: Connector, *, on_applied: Callable[[SetFields], None] | None = None
-) -> SyncResult:
-    """Apply each action; a failing case is recorded and the others go on."""
-    result = SyncResult(failures=dict(plan.failures))
-    for action in plan.actions:
-        try:
-            tracker.set_sla_fields(action.key, action.sla)
-        except TrackerError as exc:
-            log.warning("%s: %s", action.reference, exc)
-            result.failures[action.reference] = str(exc)
-            continue
-        result.applied.append(action)
-        if on_applied is not None:
-            on_applied(action)
-    return result
-
-
 def history_reader(tracker: Connector) -> Callable[[TrackedCase], list[StatusChange]]:
     """Per-case history, with the embedded tracker's bulk read when available."""
     bulk = getattr(tracker, "read_all_histories", None)
@@ -189,8 +183,193 @@ def history_reader(tracker: Connector) -> Callable[[TrackedCase], list[StatusCha
 def run_sync(
     tracker: Connector, workflow: Workflow, now: datetime, *, dry_run: bool = False
 ) -> tuple[SyncPlan, SyncResult]:
-    """One full pass over every case (the incremental pass with a state store builds on this)."""
+    """One pass over every case without state store, watermark or audit log (benchmarks, one-off checks).
+    The scheduled job is ``SyncJob``."""
     plan = plan_pass(tracker.list_cases(), history_reader(tracker), workflow, now)
+    result = SyncResult()
+    for reference, message in plan.failures.items():
+        result.fail(reference, message)
     if dry_run:
-        return plan, SyncResult(failures=dict(plan.failures))
-    return plan, apply_plan(plan, tracker)
+        return plan, result
+    for action in plan.actions:
+        try:
+            tracker.set_sla_fields(action.key, action.sla)
+        except TrackerError as exc:
+            result.fail(action.reference, exc)
+            continue
+        result.applied.append(action)
+    return plan, result
+
+
+@dataclass
+class SyncOptions:
+    dry_run: bool = False
+    full: bool = False  # rebuild the store from the tracker and reconcile every case
+    force: bool = False  # accept an empty tracker despite the safety valve
+    overlap: timedelta = timedelta(minutes=2)
+    safety_valve: int = 20
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass
+class SyncReport:
+    now: datetime
+    options: SyncOptions
+    plan: SyncPlan
+    result: SyncResult
+    listed: int = 0
+    history_reads: int = 0
+    duplicates: dict[str, list[str]] = field(default_factory=dict)
+    recovery: Recovery = field(default_factory=Recovery)
+    stopped: bool = False  # SIGTERM: stopped between two actions; the rest waits for the next run
+    watermark: datetime | None = None
+
+    @property
+    def exit_code(self) -> int:
+        # duplicates need a person: report them like a failed case so cron mails someone
+        codes = [*self.result.exit_codes.values(), *([EXIT_CASES_FAILED] if self.duplicates else [])]
+        return max(codes, default=EXIT_OK)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "now": self.now.isoformat(),
+            "dry_run": self.options.dry_run,
+            "full": self.options.full,
+            "listed": self.listed,
+            "evaluated": len(self.plan.evaluations),
+            "history_reads": self.history_reads,
+            "actions": [a.to_json() for a in self.plan.actions],
+            "applied": len(self.result.applied),
+            "failures": dict(sorted(self.result.failures.items())),
+            "duplicates": self.duplicates,
+            "recovered": {"completed": self.recovery.completed, "dropped": self.recovery.dropped},
+            "stopped": self.stopped,
+            "watermark": self.watermark.isoformat() if self.watermark else None,
+        }
+
+
+def _is_open(workflow: Workflow, state: str) -> bool:
+    known = workflow.states.get(state)
+    return known is None or not known.terminal
+
+
+class SyncJob:
+    """One pass over a tracker with a state store and an audit log. The caller holds the run lock."""
+
+    def __init__(
+        self,
+        tracker: Connector,
+        workflow: Workflow,
+        store: StateStore,
+        audit: AuditLog,
+        options: SyncOptions | None = None,
+        *,
+        progress: Callable[[list[SetFields], str], Iterable[SetFields]] | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
+    ) -> None:
+        self.tracker = tracker
+        self.workflow = workflow
+        self.store = store
+        self.audit = audit
+        self.options = options or SyncOptions()
+        self.progress = progress
+        self.should_stop = should_stop
+
+    def run(self, now: datetime) -> SyncReport:
+        """Raises TrackerError when the tracker cannot be listed, SafetyValveError on a suspicious empty
+        listing; per-case failures are in the report."""
+        opts = self.options
+        if hasattr(self.tracker, "clock"):  # the embedded tracker stamps writes with --now (replays)
+            self.tracker.clock = lambda: now  # type: ignore[attr-defined]
+        recovery = Recovery() if opts.dry_run else recover(self.tracker, self.audit, self.store, opts.retry.call)
+        watermark = self.store.watermark()
+        since = None if opts.full or watermark is None else watermark - opts.overlap
+        # When the listing was taken, by our clock (never ahead of the real time: a what-if --now in the
+        # future must not push the watermark past real updates). Without it the watermark only moves
+        # with tracker updates, and the last batch written would be re-listed by every pass.
+        listed_at = min(now, datetime.now(UTC))
+        snap = refresh(
+            self.tracker,
+            self.store,
+            since=since,
+            full=opts.full,
+            safety_valve=opts.safety_valve,
+            force=opts.force,
+            retry=opts.retry,
+            dry_run=opts.dry_run,
+        )
+        chosen = [
+            t
+            for k, t in sorted(snap.cases.items(), key=lambda kv: kv[1].case.reference)
+            if k not in recovery.unresolved_keys and (opts.full or k in snap.listed or _is_open(self.workflow, t.state))
+        ]
+        plan = plan_pass(chosen, lambda t: t.history or [], self.workflow, now)
+        report = SyncReport(
+            now,
+            opts,
+            plan,
+            SyncResult(),
+            listed=len(snap.listed),
+            history_reads=snap.history_reads,
+            duplicates=snap.duplicates,
+            recovery=recovery,
+            watermark=watermark,
+        )
+        for reference, exc in snap.failures.items():
+            report.result.fail(reference, exc)
+        for key in recovery.unresolved_keys:
+            report.result.fail(
+                snap.cases[key].case.reference if key in snap.cases else key,
+                "an earlier write is not confirmed yet (tracker unreachable); retried next run",
+            )
+        if opts.dry_run:
+            return report
+        report.stopped = self._apply(plan, report.result, snap.cases, now)
+        if report.result.ok and not report.stopped:
+            newest = max((m for m in (watermark, snap.newest, listed_at) if m is not None), default=None)
+            if newest is not None:
+                self.store.set_watermark(newest)
+            report.watermark = newest
+        return report
+
+    def _apply(self, plan: SyncPlan, result: SyncResult, cases: dict[str, TrackedCase], now: datetime) -> bool:
+        """Apply each action; returns True when stopped early (SIGTERM)."""
+        actions: Iterable[SetFields] = plan.actions
+        if self.progress is not None and plan.actions:
+            actions = self.progress(plan.actions, "writing SLA fields")
+        for action in actions:
+            if self.should_stop():
+                log.info("stop requested: %d of %d actions applied", len(result.applied), len(plan.actions))
+                return True
+            intent = self.audit.begin_intent(SET_FIELDS, intent_data(action.key, action.reference, action.sla, now))
+            try:
+                self.options.retry.call(lambda a=action: self.tracker.set_sla_fields(a.key, a.sla))
+            except NotFoundError:
+                # deleted in the tracker since we cached it: forget it, or it would fail every pass and
+                # hold the watermark forever (a full pass would drop it too)
+                log.warning("%s: no longer in the tracker (key %s); forgotten", action.reference, action.key)
+                self.audit.drop_intent(intent)
+                self.store.forget([action.key])
+                continue
+            except TrackerError as exc:
+                # the intent stays pending: the next run asks the tracker whether this write landed
+                log.warning("%s: %s", action.reference, exc)
+                result.fail(action.reference, exc)
+                continue
+            self.audit.complete_intent(intent)
+            result.applied.append(action)
+            self._remember_write(action, cases[action.key])
+        return False
+
+    def _remember_write(self, action: SetFields, before: TrackedCase) -> None:
+        """Record what the tracker holds now and its new updated_at, so our own write does not make the
+        next pass re-read this case's history. If anything else changed meanwhile, mark it stale."""
+        updated_at = None
+        try:
+            after = self.options.retry.call(lambda: self.tracker.find_case(action.reference))
+        except TrackerError as exc:
+            log.info("%s: updated_at after write unknown (%s); history re-read next pass", action.reference, exc)
+            after = None
+        if after is not None and after.key == action.key and after.state == before.state:
+            updated_at = after.updated_at
+        self.store.record_write(action.key, merged(action.before, action.sla), updated_at)

@@ -3,52 +3,198 @@
 from __future__ import annotations
 
 import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
 
 import click
 
 from cli import Context, now_option, parse_now, pass_ctx
-from connectors.errors import EXIT_CASES_FAILED, EXIT_USAGE
-from sync import run_sync
+from connectors.errors import EXIT_USAGE, CasebridgeError, LockHeldError, SafetyValveError, TrackerError
+from state.audit import open_audit_log
+from state.lock import RunLock, lock_path_for
+from state.store import StateStore
+from sync import SetFields, SyncJob, SyncOptions, SyncReport
+from workflows.schema import parse_duration
+
+log = logging.getLogger(__name__)
+
+
+def _duration(value: str, option: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+def _progress(actions: list[SetFields], label: str) -> Iterator[SetFields]:
+    with click.progressbar(actions, label=label, file=sys.stderr) as bar:
+        yield from bar
+
+
+def run_once(
+    ctx: Context,
+    options: SyncOptions,
+    now_text: str | None,
+    stop: threading.Event,
+    as_json: bool,
+    then: Callable[[], int] | None = None,
+) -> int:
+    """One pass under the run lock (a dry run takes no lock: it writes nothing), printed, then ``then``
+    (escalation) still under the lock. Returns the exit code of both."""
+    settings = ctx.settings
+    show_bar = sys.stderr.isatty() and not ctx.quiet
+    lock = RunLock(lock_path_for(settings.state_path))
+    if not options.dry_run:
+        lock.acquire()
+    try:
+        tracker = settings.tracker()
+        store = StateStore(settings.state_path)
+        audit = open_audit_log(settings)
+        try:
+            job = SyncJob(
+                tracker,
+                settings.workflow(),
+                store,
+                audit,
+                options,
+                progress=_progress if show_bar else None,
+                should_stop=stop.is_set,
+            )
+            report = job.run(parse_now(now_text))
+        finally:
+            tracker.close()
+            store.close()
+            audit.close()
+        _print_report(ctx, report, as_json)
+        code = report.exit_code
+        if then is not None and not options.dry_run:
+            code = max(code, then())
+        return code
+    finally:
+        lock.release()
+
+
+def _print_report(ctx: Context, report: SyncReport, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+        return
+    dry = report.options.dry_run
+    prefix = "would " if dry else ""
+    for action in report.plan.actions:
+        if dry or action in report.result.applied:
+            click.echo(prefix + action.describe())
+    for ref, keys in report.duplicates.items():
+        click.echo(f"DUPLICATE {ref}: tracker items {', '.join(keys)} carry this reference; merge them", err=True)
+    for ref, message in sorted(report.result.failures.items()):
+        click.echo(f"FAILED {ref}: {message}", err=True)
+    if report.stopped:
+        click.echo("stopped on request between two actions; the rest is done by the next run", err=True)
+    if not ctx.quiet:
+        updated = len(report.plan.actions) if dry else len(report.result.applied)
+        what = "disagreed with the engine and " if report.options.full else ""
+        click.echo(
+            f"{len(report.plan.evaluations)} cases evaluated, {what}{prefix}{updated} updated, "
+            f"{len(report.result.failures)} failed"
+        )
 
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Print the plan; write nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan and the outcome as JSON.")
+@click.option("--full", is_flag=True, help="Rebuild the state store from the tracker and reconcile every case.")
+@click.option("--force", is_flag=True, help="Accept a tracker that suddenly lists no cases (safety valve).")
+@click.option("--every", metavar="DURATION", help="Run as a loop, e.g. --every 5m; SIGTERM stops it cleanly.")
+@click.option("--escalate", "escalate", is_flag=True, help="Then run `escalate --yes` (also: [sync] escalate).")
 @now_option
 @pass_ctx
-def sync(ctx: Context, dry_run: bool, as_json: bool, now: str | None) -> None:
-    """Evaluate every open case's clocks and write the SLA fields that changed."""
-    moment = parse_now(now)
+def sync(
+    ctx: Context,
+    dry_run: bool,
+    as_json: bool,
+    full: bool,
+    force: bool,
+    every: str | None,
+    escalate: bool,
+    now: str | None,
+) -> None:
+    """Evaluate every open case's clocks and write the SLA fields that changed.
+
+    Exit codes: 0 ok, 1 some cases failed, 2 usage/config error (or another run holds the lock),
+    3 the tracker was unreachable or refused authentication.
+    """
     settings = ctx.settings
-    tracker = settings.tracker()
+    conf = settings.app.sync
+    options = SyncOptions(
+        dry_run=dry_run,
+        full=full,
+        force=force,
+        overlap=timedelta(seconds=_duration(conf.overlap, "[sync] overlap")),
+        safety_valve=conf.safety_valve,
+    )
+    stop = threading.Event()
+    then = _escalation(as_json, now) if (escalate or conf.escalate) else None
+    if every is None:
+        ctx_exit(run_once(ctx, options, now, stop, as_json, then))
+        return
+    if now is not None:
+        raise click.BadParameter("a loop evaluates at the real time; drop --now", param_hint="--every")
+    interval = _duration(every, "--every")
+    ctx_exit(_loop(ctx, options, interval, as_json, stop, then))
+
+
+def _escalation(as_json: bool, now: str | None) -> Callable[[], int]:
+    """After the pass: `escalate --yes` at the same --now; returns its exit code."""
+
+    def run() -> int:
+        from cli.escalate_cmds import escalate as escalate_command
+
+        try:
+            click.get_current_context().invoke(
+                escalate_command, dry_run=False, cases=(), yes=True, as_json=as_json, now=now
+            )
+        except click.exceptions.Exit as done:
+            return int(done.exit_code or 0)
+        return 0
+
+    return run
+
+
+def _loop(
+    ctx: Context,
+    options: SyncOptions,
+    interval: float,
+    as_json: bool,
+    stop: threading.Event,
+    then: Callable[[], int] | None,
+) -> int:
+    """Run a pass every ``interval`` seconds until SIGTERM/SIGINT; returns the last pass's exit code."""
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping after the current action", signum)
+        stop.set()
+
+    previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    code = 0
     try:
-        plan, result = run_sync(tracker, settings.workflow(), moment, dry_run=dry_run)
+        while not stop.is_set():
+            try:
+                code = run_once(ctx, options, None, stop, as_json, then)
+            except (LockHeldError, SafetyValveError, TrackerError) as exc:
+                # a loop outlives a busy lock, an unreachable or suddenly empty tracker: say so, try next time
+                click.echo(f"casebridge: {exc}", err=True)
+                code = exc.exit_code
+            except CasebridgeError:
+                raise
+            stop.wait(interval)
     finally:
-        tracker.close()
-    if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "now": moment.isoformat(),
-                    "dry_run": dry_run,
-                    "actions": [a.to_json() for a in plan.actions],
-                    "failures": result.failures,
-                },
-                indent=2,
-            )
-        )
-    else:
-        prefix = "would " if dry_run else ""
-        for action in plan.actions:
-            click.echo(prefix + action.describe())
-        for ref, message in sorted(result.failures.items()):
-            click.echo(f"FAILED {ref}: {message}", err=True)
-        if not ctx.quiet:
-            click.echo(
-                f"{len(plan.evaluations)} cases evaluated, {prefix}{len(result.applied) if not dry_run else len(plan.actions)} updated, {len(result.failures)} failed"
-            )
-    if result.failures:
-        ctx_exit(EXIT_CASES_FAILED)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return code
 
 
 def ctx_exit(code: int) -> None:

@@ -1,0 +1,207 @@
+"""The state store: the sync job's SQLite cache of the tracker.
+
+Per case it keeps what the tracker said last time (case fields, state, SLA fields, ``updated_at``) and the
+status history read for that ``updated_at``, so a case the tracker reports unchanged costs no request;
+plus the watermark (the newest tracker ``updated_at`` a fully successful pass has seen). Everything here
+can be rebuilt from the tracker with ``sync --full``: deleting the file loses nothing but speed.
+
+Writes use ``BEGIN IMMEDIATE`` so a concurrent reader never sees half a pass. The schema is versioned; a
+newer schema than this code knows is refused, an older one is rebuilt (it is only a cache).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from connectors.errors import ConfigError
+from workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS cases (
+    key TEXT PRIMARY KEY,
+    reference TEXT NOT NULL,
+    updated_at TEXT NOT NULL,      -- tracker's updated_at the cached history belongs to ('' = stale)
+    state TEXT NOT NULL,
+    data TEXT NOT NULL,            -- the Case as JSON
+    sla TEXT NOT NULL,             -- SLA fields the tracker holds (as listed, or as we last wrote them)
+    history TEXT                   -- [[iso, state], ...] or NULL when never read
+);
+CREATE INDEX IF NOT EXISTS cases_reference ON cases (reference);
+"""
+
+
+def iso(moment: datetime) -> str:
+    # fixed width UTC with microseconds: text order == time order, equality == same instant
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text)  # reads the trailing Z (3.11+); ~10x faster than strptime
+
+
+def sla_to_json(sla: SlaFields) -> dict[str, Any]:
+    return {
+        "clocks": {
+            name: {
+                "due_at": iso(f.due_at) if f.due_at else None,
+                "warn_at": iso(f.warn_at) if f.warn_at else None,
+                "state": f.state,
+            }
+            for name, f in sorted(sla.clocks.items())
+        },
+        "escalation_level": sla.escalation_level,
+    }
+
+
+def sla_from_json(raw: dict[str, Any]) -> SlaFields:
+    clocks = {
+        name: ClockFields(
+            due_at=parse_iso(v["due_at"]) if v["due_at"] else None,
+            warn_at=parse_iso(v["warn_at"]) if v["warn_at"] else None,
+            state=v["state"],
+        )
+        for name, v in raw.get("clocks", {}).items()
+    }
+    return SlaFields(clocks=clocks, escalation_level=int(raw.get("escalation_level", 0)))
+
+
+@dataclass
+class CachedCase:
+    """One case as the store remembers it. ``history`` is None when it must be (re)read; ``tracked`` is
+    None when loaded light (the tracker just listed the case, so only the history is wanted)."""
+
+    history: list[StatusChange] | None
+    history_for: str  # iso(updated_at) the history was read for; '' when stale
+    tracked: TrackedCase | None = None
+
+
+class StateStore:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigError(f"[app] state <- cannot open {self.path}: {exc}") from None
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._migrate()
+
+    def _migrate(self) -> None:
+        self._db.executescript("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        version = int(row["value"]) if row else None
+        if version is not None and version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"[app] state <- {self.path} has schema {version}, newer than this casebridge ({SCHEMA_VERSION}); "
+                "upgrade casebridge or delete the file (it is a cache)"
+            )
+        with self.transaction() as db:
+            if version is not None and version < SCHEMA_VERSION:
+                # only a cache: drop and rebuild rather than migrate
+                log.info("state store %s: schema %s -> %s, rebuilding", self.path, version, SCHEMA_VERSION)
+                db.execute("DROP TABLE IF EXISTS cases")
+                db.execute("DELETE FROM meta")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- watermark ----------------------------------------------------------------------------------
+    def watermark(self) -> datetime | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'watermark'").fetchone()
+        return parse_iso(row["value"]) if row else None
+
+    def set_watermark(self, moment: datetime) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('watermark', ?)", (iso(moment),))
+
+    # -- cases --------------------------------------------------------------------------------------
+    def count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM cases").fetchone()[0])
+
+    def load(self, light: frozenset[str] | set[str] = frozenset()) -> dict[str, CachedCase]:
+        """Every cached case by tracker key; keys in ``light`` without the case itself (memory: a pass that
+        re-lists 10,000 cases would otherwise hold two copies of each)."""
+        out: dict[str, CachedCase] = {}
+        for row in self._db.execute("SELECT * FROM cases"):
+            history = None
+            if row["history"] is not None:
+                history = [StatusChange(at=parse_iso(at), state=st) for at, st in json.loads(row["history"])]
+            history_for = row["updated_at"] if history is not None else ""
+            if row["key"] in light:
+                out[row["key"]] = CachedCase(history, history_for)
+                continue
+            tracked = TrackedCase(
+                key=row["key"],
+                case=Case.model_validate_json(row["data"]),
+                state=row["state"],
+                updated_at=parse_iso(row["updated_at"]) if row["updated_at"] else datetime.min.replace(tzinfo=UTC),
+                sla=sla_from_json(json.loads(row["sla"])),
+                history=history,
+            )
+            out[row["key"]] = CachedCase(history, history_for, tracked)
+        return out
+
+    def save(self, cases: Iterable[TrackedCase]) -> int:
+        """Remember these cases as listed, each with the history read for its ``updated_at``."""
+        rows = [
+            (
+                t.key,
+                t.case.reference,
+                iso(t.updated_at),
+                t.state,
+                t.case.model_dump_json(),
+                json.dumps(sla_to_json(t.sla), sort_keys=True),
+                json.dumps([[iso(c.at), c.state] for c in t.history]) if t.history is not None else None,
+            )
+            for t in cases
+        ]
+        with self.transaction() as db:
+            db.executemany("INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        return len(rows)
+
+    def record_write(self, key: str, sla: SlaFields, updated_at: datetime | None) -> None:
+        """After our own SLA write: the fields the tracker now holds, and its new ``updated_at`` (None when
+        unknown: the cached history is then marked stale and re-read next pass)."""
+        stamp = iso(updated_at) if updated_at is not None else ""
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE cases SET sla = ?, updated_at = ? WHERE key = ?",
+                (json.dumps(sla_to_json(sla), sort_keys=True), stamp, key),
+            )
+
+    def forget(self, keys: Iterable[str]) -> None:
+        with self.transaction() as db:
+            db.executemany("DELETE FROM cases WHERE key = ?", [(k,) for k in keys])
+
+    def reset(self) -> None:
+        """Forget every case and the watermark (``sync --full`` rebuilds from the tracker)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM cases")
+            db.execute("DELETE FROM meta WHERE key = 'watermark'")

@@ -1,0 +1,107 @@
+"""`casebridge sync` end to end: --dry-run --json, --full, the lock message, --every and SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cli import main
+from state.audit import AuditLog
+from state.lock import RunLock
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "cases.json"
+NOW = "2026-12-01T09:00:00Z"
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as done:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return int(done.value.code or 0), out, err
+
+
+@pytest.fixture(autouse=True)
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CASEBRIDGE_CONFIG", raising=False)
+    assert run(capsys, "intake", str(EXAMPLES), "--now", "2026-11-20T00:00:00Z")[0] == 0
+    return tmp_path
+
+
+def audit_records(tmp_path: Path, kind: str) -> list[dict]:
+    log = AuditLog(tmp_path / "casebridge-state.audit.db")
+    try:
+        return [r for r in log.records() if r["kind"] == kind]
+    finally:
+        log.close()
+
+
+def test_dry_run_json_prints_the_plan_and_writes_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "sync", "--dry-run", "--json", "--now", NOW)
+    plan = json.loads(out)
+    assert code == 0 and plan["dry_run"] is True and len(plan["actions"]) == 14 and plan["applied"] == 0
+    assert audit_records(tmp_path, "sync.set_fields") == []
+    code, out, _ = run(capsys, "sync", "--now", NOW)
+    assert code == 0 and "14 cases evaluated, 14 updated, 0 failed" in out
+    assert "writing SLA fields" not in out  # no progress bar when not on a terminal
+    assert len(audit_records(tmp_path, "sync.set_fields")) == 14
+    code, out, _ = run(capsys, "audit", "verify")
+    assert code == 0 and "chain intact" in out
+
+
+def test_full_reports_the_reconcile(capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "sync", "--now", NOW)
+    code, out, _ = run(capsys, "sync", "--full", "--now", NOW)
+    assert code == 0 and "14 cases evaluated, disagreed with the engine and 0 updated, 0 failed" in out
+
+
+def test_a_held_lock_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    with RunLock(tmp_path / "casebridge-state.db.lock"):
+        code, out, err = run(capsys, "sync", "--now", NOW)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "holds the run lock" in err and f"pid {os.getpid()}" in err
+    # a dry run takes no lock: it writes nothing
+    with RunLock(tmp_path / "casebridge-state.db.lock"):
+        assert run(capsys, "sync", "--dry-run", "--now", NOW)[0] == 0
+
+
+def test_every_rejects_now(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "sync", "--every", "5m", "--now", NOW)
+    assert code == 2 and "--every" in err
+
+
+def test_every_loops_until_sigterm_then_exits_cleanly(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "sync", "--every", "1h"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:  # the first pass has finished when its summary line appears
+        if "cases evaluated" in line:
+            break
+    proc.send_signal(signal.SIGTERM)  # the loop is now waiting an hour for the next pass
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert len(audit_records(tmp_path, "sync.set_fields")) == 14
+
+
+def test_sync_escalate_runs_escalation_after_the_pass(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "sync", "--escalate", "--now", "2026-12-20T09:00:00Z")
+    assert "cases evaluated" in out and " posted, " in out
+    assert out.index("cases evaluated") < out.index(" posted, ")
+    posted = audit_records(tmp_path, "escalation.posted")
+    assert posted and code in (0, 1)
+    # a rerun posts nothing twice
+    run(capsys, "sync", "--escalate", "--now", "2026-12-20T09:00:00Z")
+    assert len(audit_records(tmp_path, "escalation.posted")) == len(posted)

@@ -1,0 +1,273 @@
+"""Shared helpers of the sync tests (no tests here): an embedded tracker with random cases, a counting
+and a fault-injecting proxy around it, a ground-truth log of effective SLA writes kept by a SQLite
+trigger inside the tracker's own transaction, and the invariants checked after recovery.
+
+Only the fault proxy is a stand-in: it wraps the real embedded tracker and decides, per call, to fail
+before the call (429/5xx, unreachable) or after it was applied (the answer is lost). Everything else is
+the real code: SQLite tracker, state store, audit log, sync job.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from connectors.errors import TrackerUnreachable, TransientError
+from connectors.local import LocalConfig, LocalConnector
+from state.audit import AuditLog
+from state.fetch import RetryPolicy
+from state.intents import SET_FIELDS, merged
+from state.lock import RunLock, lock_path_for
+from state.store import StateStore, sla_from_json
+from sync import SyncJob, SyncOptions, SyncReport, computed_sla
+from tests.factories import T0, make_case
+from workflows import load_workflow
+from workflows.cases import SlaFields
+from workflows.clocks import evaluate_case
+from workflows.model import Workflow
+
+WORKFLOW = load_workflow("lawful-access")
+NO_SLEEP = RetryPolicy(attempts=3, sleep=lambda _s: None)
+KINDS = [
+    ("subscriber", "voluntary"),
+    ("emergency", "eu-epo"),
+    ("preservation", "us-2703f"),
+    ("content", "mlat"),
+    ("domain_registration", "nis2"),
+    ("traffic", "voluntary"),
+    ("emergency", "us-2702-emergency"),
+]
+
+_WRITE_LOG = """
+CREATE TABLE IF NOT EXISTS write_log (id INTEGER PRIMARY KEY, case_id INTEGER, sla TEXT, level INTEGER);
+CREATE TRIGGER IF NOT EXISTS log_sla AFTER UPDATE OF sla, escalation_level ON cases
+WHEN old.sla IS NOT new.sla OR old.escalation_level IS NOT new.escalation_level
+BEGIN INSERT INTO write_log (case_id, sla, level) VALUES (new.id, new.sla, new.escalation_level); END;
+"""
+
+
+@dataclass
+class Env:
+    """A config directory: embedded tracker, state store and audit log side by side."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "casebridge.toml"
+
+    @property
+    def tracker_path(self) -> Path:
+        return self.root / "tracker.db"
+
+    @property
+    def state_path(self) -> Path:
+        return self.root / "state.db"
+
+    @property
+    def audit_path(self) -> Path:
+        return self.root / "state.audit.db"
+
+    def write_config(self, extra: str = "") -> None:
+        self.config.write_text(
+            f'state = "state.db"\n{extra}\n[tracker]\nconnector = "local"\npath = "tracker.db"\n', encoding="utf-8"
+        )
+
+    def tracker(self, now: datetime | None = None) -> LocalConnector:
+        tracker = LocalConnector(LocalConfig(path=str(self.tracker_path)), WORKFLOW)
+        if now is not None:
+            tracker.clock = lambda: now
+        return tracker
+
+    def install_write_log(self) -> None:
+        """Ground truth: every effective change of SLA fields, recorded in the write's own transaction."""
+        db = sqlite3.connect(self.tracker_path)
+        db.executescript(_WRITE_LOG)
+        db.close()
+
+    def sync(self, now: datetime, tracker: Any = None, **options: Any) -> SyncReport:
+        """One in-process pass, as `casebridge sync` runs it (lock, store, audit log)."""
+        own = tracker is None
+        tracker = tracker if tracker is not None else self.tracker()
+        options.setdefault("retry", NO_SLEEP)
+        with RunLock(lock_path_for(self.state_path)):
+            store, audit = StateStore(self.state_path), AuditLog(self.audit_path)
+            try:
+                return SyncJob(tracker, WORKFLOW, store, audit, SyncOptions(**options)).run(now)
+            finally:
+                store.close()
+                audit.close()
+                if own:
+                    tracker.close()
+
+
+def random_walk(rng: random.Random, workflow: Workflow, state: str) -> str | None:
+    options = sorted({t.target for t in workflow.transitions if state in t.sources or "*" in t.sources})
+    if not options:
+        return None
+    # people mostly move cases forward; withdrawing is rare (else every random case ends withdrawn)
+    weights = [1 if target in ("withdrawn", "draft") else 8 for target in options]
+    return rng.choices(options, weights)[0]
+
+
+def seed_cases(env: Env, rng: random.Random, count: int, start: datetime = T0) -> list[str]:
+    """``count`` cases of mixed kinds, each walked a few random transitions; returns their references."""
+    tracker = env.tracker(start)
+    refs = []
+    for i in range(count):
+        request_type, basis = rng.choice(KINDS)
+        ref = f"FIA-T-{i:04d}"
+        case = make_case(ref, request_type=request_type, legal_basis=basis, submitted_at=start)
+        tracked = tracker.create_case(case, at=start)
+        state, at = tracked.state, start
+        for _ in range(rng.randint(0, 5)):
+            nxt = random_walk(rng, WORKFLOW, state)
+            if nxt is None:
+                break
+            at += timedelta(minutes=rng.randint(1, 600))
+            tracker.transition(tracked.key, nxt, at=at)
+            state = nxt
+        refs.append(ref)
+    tracker.close()
+    return refs
+
+
+def move_people(env: Env, rng: random.Random, now: datetime, share: float = 0.3) -> int:
+    """People move some cases at ``now`` (as they would in Jira or Redmine)."""
+    tracker = env.tracker(now)
+    moved = 0
+    for tracked in list(tracker.list_cases()):
+        if rng.random() < share:
+            nxt = random_walk(rng, WORKFLOW, tracked.state)
+            if nxt is not None:
+                tracker.transition(tracked.key, nxt, at=now)
+                moved += 1
+    tracker.close()
+    return moved
+
+
+class CountingTracker:
+    """Proxy that counts connector calls (requests) and delegates everything to the real tracker."""
+
+    COUNTED = ("list_cases", "read_history", "read_all_histories", "find_case", "set_sla_fields", "check_schema")
+
+    def __init__(self, inner: Any) -> None:
+        object.__setattr__(self, "inner", inner)
+        object.__setattr__(self, "calls", Counter())
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.inner, name)
+        if name not in self.COUNTED:
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return self._call(name, attr, args, kwargs)
+
+        return call
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.inner, name, value)  # e.g. the sync job setting the embedded tracker's clock
+
+    def _call(self, name: str, attr: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        result = attr(*args, **kwargs)
+        return list(result) if name == "list_cases" else result
+
+    @property
+    def writes(self) -> int:
+        return self.calls["set_sla_fields"]
+
+
+class FaultyTracker(CountingTracker):
+    """Fails calls at random: 429/5xx before the call, unreachable before the call, or the answer lost
+    after a write was applied ("connection dropped")."""
+
+    def __init__(self, inner: Any, rng: random.Random, rate: float) -> None:
+        super().__init__(inner)
+        object.__setattr__(self, "rng", rng)
+        object.__setattr__(self, "rate", rate)
+        object.__setattr__(self, "faults", Counter())
+
+    def _call(self, name: str, attr: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.rng.random() < self.rate:
+            kind = self.rng.choice(["429", "503", "unreachable", "lost_answer"])
+            if kind == "lost_answer" and name == "set_sla_fields":
+                attr(*args, **kwargs)
+                self.faults["lost_answer"] += 1
+                raise TransientError("connection dropped after the request was sent")
+            if kind == "unreachable":
+                self.faults["unreachable"] += 1
+                raise TrackerUnreachable("connection refused (injected)")
+            self.faults[kind] += 1
+            raise TransientError(f"HTTP {kind if kind != 'lost_answer' else '502'} (injected)", retry_after=1.0)
+        return super()._call(name, attr, args, kwargs)
+
+
+@dataclass
+class Check:
+    cases: int = 0
+    lost_updates: list[str] = field(default_factory=list)  # references whose fields differ from the engine
+    duplicate_records: int = 0
+    missing_records: int = 0
+    mismatched: list[str] = field(default_factory=list)
+    pending: int = 0
+    verify_ok: bool = True
+    duplicate_cases: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return (
+            not self.lost_updates
+            and not self.duplicate_records
+            and not self.missing_records
+            and not self.mismatched
+            and not self.pending
+            and self.verify_ok
+            and not self.duplicate_cases
+        )
+
+
+def check_invariants(env: Env, now: datetime) -> Check:
+    """The tracker holds exactly the engine's fields at ``now``; the audit log has exactly one record per
+    effective write (compared with the trigger's ground truth), verifies, and has no pending intent."""
+    out = Check()
+    tracker = env.tracker()
+    histories = tracker.read_all_histories()
+    cases = list(tracker.list_cases())
+    out.cases = len(cases)
+    out.duplicate_cases = len(cases) - len({t.case.reference for t in cases})
+    for tracked in cases:
+        expected = computed_sla(evaluate_case(tracked.case, histories[tracked.key], WORKFLOW, now))
+        if tracked.sla != expected:
+            out.lost_updates.append(tracked.case.reference)
+    truth: dict[str, list[SlaFields]] = {}
+    for row in tracker.db.execute("SELECT case_id, sla, level FROM write_log ORDER BY id"):
+        fields = sla_from_json({"clocks": json.loads(row["sla"]), "escalation_level": row["level"]})
+        truth.setdefault(str(row["case_id"]), []).append(fields)
+    tracker.close()
+    audit = AuditLog(env.audit_path)
+    audited: dict[str, list[SlaFields]] = {}
+    for record in audit.records():
+        if record["kind"] != SET_FIELDS:
+            continue
+        key = record["data"]["key"]
+        before = audited[key][-1] if audited.get(key) else SlaFields()
+        audited.setdefault(key, []).append(merged(before, sla_from_json(record["data"]["fields"])))
+    out.verify_ok = audit.verify().ok
+    out.pending = len(audit.pending())
+    audit.close()
+    for key in set(truth) | set(audited):
+        real, logged = truth.get(key, []), audited.get(key, [])
+        if real == logged:
+            continue
+        out.duplicate_records += max(0, len(logged) - len(real))
+        out.missing_records += max(0, len(real) - len(logged))
+        if len(real) == len(logged):
+            out.mismatched.append(key)
+    return out
