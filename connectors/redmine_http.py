@@ -1,0 +1,202 @@
+"""The HTTP boundary of the Redmine connector: status codes -> typed errors, retries, in one place.
+
+python-redmine's own engine turns 401/403/404/422 into its exceptions and loses the response (no
+``Retry-After``, no request path). ``CasebridgeEngine`` replaces that mapping so every python-redmine call
+raises the errors of ``connectors.errors`` with a one-line message, and retries what is safe to retry:
+
+* reads (GET) on 429, 5xx, timeouts and dropped connections;
+* writes only when the request certainly did not take effect (connection refused, connect timeout,
+  429). A write that may have been applied (read timeout, reset connection, 5xx) raises
+  ``OutcomeUnknown``; the connector then checks whether it took effect before trying again.
+
+Backoff is exponential with full jitter and a ceiling; ``Retry-After`` is honoured between a floor and
+that ceiling. ``sleep`` is injectable so tests never wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from redminelib.engines.sync import SyncEngine
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+
+from connectors.errors import (
+    AuthenticationFailed,
+    NotFoundError,
+    PermissionDenied,
+    RejectedError,
+    TrackerError,
+    TrackerUnreachable,
+    TransientError,
+)
+from connectors.secrets import redact
+
+log = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+RETRY_AFTER_FLOOR = 1.0
+
+
+class OutcomeUnknown(TransientError):
+    """A write reached (or may have reached) Redmine but no usable answer came back: it may have been
+    applied. Callers check the tracker before writing again."""
+
+
+class RetryPolicy:
+    """How often and how long to retry. ``sleep`` is injected by tests."""
+
+    def __init__(
+        self,
+        *,
+        attempts: int = 5,
+        base: float = 0.5,
+        ceiling: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.attempts = max(1, attempts)
+        self.base = base
+        self.ceiling = ceiling
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+
+    def wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            return min(max(retry_after, RETRY_AFTER_FLOOR), self.ceiling)
+        # full jitter: uniform(0, min(ceiling, base * 2**n))
+        return self.rng.uniform(0, min(self.ceiling, self.base * 2 ** (state.attempt_number - 1)))
+
+    def run(self, fn: Callable[[], Any], *, retryable: Callable[[BaseException], bool]) -> Any:
+        retrying = Retrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=self.wait,
+            retry=retry_if_exception(retryable),
+            sleep=self.sleep,
+            reraise=True,
+            before_sleep=lambda s: log.info(
+                "redmine: retrying after %s (attempt %d)",
+                type(s.outcome.exception()).__name__,
+                s.attempt_number,
+            ),
+        )
+        return retrying(fn)
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path or "/"
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: fall back to our own backoff
+
+
+def _redmine_messages(response: requests.Response) -> str:
+    try:
+        errors = response.json().get("errors", [])
+    except ValueError:
+        return ""
+    flat = [": ".join(e) if isinstance(e, list) else str(e) for e in errors]
+    return "; ".join(flat)
+
+
+class CasebridgeEngine(SyncEngine):
+    """python-redmine engine with our error mapping, timeouts and retries.
+
+    Extra options (popped before python-redmine sees them): ``timeout`` (seconds), ``retry``
+    (a RetryPolicy), ``key_hint`` (where the key came from, for messages; never the key).
+    """
+
+    def __init__(self, **options: Any) -> None:
+        self.timeout: float = options.pop("timeout", 30.0)
+        self.retry: RetryPolicy = options.pop("retry", None) or RetryPolicy()
+        self.key_hint: str = options.pop("key_hint", "the configured API key")
+        super().__init__(**options)
+
+    def request(self, method: str, url: str, headers=None, params=None, data=None):  # type: ignore[override]
+        verb = method.upper()
+
+        def retryable(exc: BaseException) -> bool:
+            if isinstance(exc, OutcomeUnknown):
+                return verb in SAFE_METHODS
+            return isinstance(exc, TransientError | TrackerUnreachable)
+
+        return self.retry.run(lambda: self._once(method, url, headers, params, data), retryable=retryable)
+
+    def _once(self, method: str, url: str, headers, params, data):
+        kwargs = self.construct_request_kwargs(method, dict(headers or {}), params, data)
+        verb, path = method.upper(), _path(url)
+        try:
+            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.exceptions.ConnectTimeout:
+            raise TrackerUnreachable(
+                f"Redmine at {self._base(url)} did not accept a connection within "
+                f"{self.timeout:g} s; check url and that the server is up"
+            ) from None
+        except requests.exceptions.ReadTimeout:
+            raise OutcomeUnknown(f"Redmine did not answer {verb} {path} within {self.timeout:g} s") from None
+        except requests.exceptions.ConnectionError as exc:
+            if _never_connected(exc):
+                raise TrackerUnreachable(
+                    f"cannot connect to Redmine at {self._base(url)} (connection refused or DNS); "
+                    "check url and that the server is up"
+                ) from None
+            raise OutcomeUnknown(f"connection to Redmine dropped during {verb} {path}") from None
+        return self.process_response(response)
+
+    @staticmethod
+    def _base(url: str) -> str:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    def process_response(self, response: requests.Response):  # type: ignore[override]
+        status = response.status_code
+        if status in (200, 201, 204):
+            return super().process_response(response)
+        verb, path = response.request.method or "?", _path(response.request.url or "")
+        raise self.error_for(status, verb, path, response)
+
+    def error_for(self, status: int, verb: str, path: str, response: requests.Response) -> TrackerError:
+        where = f"{verb} {path}"
+        if status == 401:
+            return AuthenticationFailed(
+                f"Redmine refused {self.key_hint} (401 on {where}); check the key and that the REST API is enabled"
+            )
+        if status == 403:
+            return PermissionDenied(f"Redmine: the account lacks the permission for {where} (403)")
+        if status == 404:
+            return NotFoundError(f"Redmine: {where} not found (404); check the project identifier / issue id")
+        if status in (400, 409, 412, 413, 422):
+            messages = redact(_redmine_messages(response)) or response.reason or "no message"
+            return RejectedError(f"Redmine rejected {where} ({status}): {messages}")
+        if status == 429:
+            return TransientError(f"Redmine throttled {where} (429)", retry_after=_retry_after(response))
+        if status >= 500:
+            # the server may have committed before failing: a write must be checked before a retry
+            return OutcomeUnknown(f"Redmine failed on {where} ({status})", retry_after=_retry_after(response))
+        return TrackerError(f"Redmine answered {where} with unexpected HTTP {status}")
+
+
+def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
+    """True when the request cannot have reached the server (refused, DNS, unreachable)."""
+    text = repr(exc.args[0] if exc.args else exc)
+    return any(
+        s in text
+        for s in (
+            "NewConnectionError",
+            "NameResolutionError",
+            "Connection refused",
+            "Failed to establish a new connection",
+        )
+    )

@@ -1,0 +1,89 @@
+"""The liaison-queue half of the Redmine connector: escalations as issues in the liaison project.
+
+The dedupe key (case x clock x level) is stored in the "Escalation key" custom field, so a rerun, a
+crash mid-run or a lost state file never posts twice: ``find_escalation`` searches by it, and a POST
+whose answer was lost is checked the same way before it is repeated. The case and the escalation are
+related across projects (Redmine's setting "Allow cross-project issue relations", set by the setup
+script).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors import Escalation, PostedEscalation
+from connectors.errors import RejectedError, SchemaMissing
+from connectors.redmine_mapping import parse_time
+from connectors.redmine_text import render
+
+
+class RedmineLiaison:
+    """Mixed into RedmineConnector, whose schema, _search, _write, _send and _get it uses."""
+
+    def _liaison_project(self) -> int:
+        if self.schema.liaison_project_id is None:
+            raise SchemaMissing("no liaison project: set liaison_project in the [tracker] section")
+        return self.schema.liaison_project_id
+
+    def _posted(self, issue: dict[str, Any], key: str) -> PostedEscalation:
+        return PostedEscalation(
+            dedupe_key=key,
+            key=str(issue["id"]),
+            url=f"{self.client.url}/issues/{issue['id']}",
+            posted_at=parse_time(issue["created_on"]) or datetime.now(UTC),
+        )
+
+    def find_escalation(self, dedupe_key: str) -> PostedEscalation | None:
+        hits = self._search(self._liaison_project(), "escalation_key", dedupe_key)
+        return self._posted(hits[0], dedupe_key) if hits else None
+
+    def post_escalation(self, escalation: Escalation) -> PostedEscalation:
+        project = self._liaison_project()
+        ids = self.schema.fields
+        fields = [
+            {"id": ids["escalation_key"], "value": escalation.dedupe_key},
+            {"id": ids["reference"], "value": escalation.case_reference},
+            {"id": ids["escalation_level"], "value": str(escalation.level)},
+        ]
+        payload = {
+            "project_id": project,
+            "tracker_id": self.schema.liaison_tracker_id,
+            "subject": escalation.title[:255],
+            "description": render(escalation.markdown, self.config.text_formatting),
+            "custom_fields": fields,
+        }
+        issue = self._write(
+            lambda: self._send("post", "/issues.json", {"issue": payload})["issue"],
+            applied=lambda: _first(self._search(project, "escalation_key", escalation.dedupe_key)),
+        )
+        self._verify_fields(issue, fields)
+        return self._posted(issue, escalation.dedupe_key)
+
+    def link_escalation(self, key: str, posted: PostedEscalation) -> None:
+        """A 'relates' relation from the case issue to the escalation issue (idempotent)."""
+        if self._linked(key, posted.key):
+            return
+        data = {"relation": {"issue_to_id": int(posted.key), "relation_type": "relates"}}
+        try:
+            self._write(
+                lambda: self._send("post", f"/issues/{int(key)}/relations.json", data),
+                applied=lambda: True if self._linked(key, posted.key) else None,
+            )
+        except RejectedError as exc:
+            if "same project" in str(exc):
+                raise SchemaMissing(
+                    "Redmine refuses relations across projects: Administration > Settings > "
+                    "Issue tracking: 'Allow cross-project issue relations', or rerun the setup "
+                    "script"
+                ) from None
+            if "already been taken" not in str(exc):  # a lost answer left the relation in place
+                raise
+
+    def _linked(self, key: str, other: str) -> bool:
+        relations = self._get(f"/issues/{int(key)}/relations.json")["relations"]
+        return any(other in (str(r["issue_to_id"]), str(r["issue_id"])) for r in relations)
+
+
+def _first(items: list[Any]) -> Any:
+    return items[0] if items else None
