@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Ctx], tuple[int, Any]]
 GATEWAY_STATUSES = frozenset({429, 500, 502, 503, 504})
 ENVELOPE_STATUSES = frozenset({400, 401, 403, 404, 410})
+HOLD_LIMIT = 300.0  # seconds a hold_after_write answer waits for the test's release at most
 
 # (method, path template with {v} for the API version, handler, modes)
 ROUTES: list[tuple[str, str, Handler, frozenset[str]]] = []
@@ -198,6 +199,9 @@ class JiraServer:
             self._check_response(method, pattern, spec_request, response)
         if fault is not None and fault.kind == "drop_after_write":
             _drop(environ)
+        if fault is not None and fault.kind == "hold_after_write":
+            fault.applied.set()
+            fault.release.wait(timeout=HOLD_LIMIT)  # a bound, so a test that forgets to release ends
         return response
 
     def _dispatch(

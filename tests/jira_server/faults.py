@@ -10,8 +10,10 @@ a run rather than on its first matching request).
 
 Kinds: ``429`` (Retry-After and X-RateLimit-* headers), ``503``, ``500`` (answered *before* the
 request is applied), ``drop_after_write`` (the request IS applied, then the connection is closed
-without an answer: the client cannot know whether it worked), ``slow`` (answer after ``delay``
-seconds, really slept: only for tests that measure nothing by wall clock).
+without an answer: the client cannot know whether it worked), ``hold_after_write`` (the request IS
+applied, ``fault.applied`` is set, and the answer waits until the test sets ``fault.release``: a test
+kills the client process in that window, then releases), ``slow`` (answer after ``delay`` seconds,
+really slept: only for tests that measure nothing by wall clock).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-KINDS = ("429", "503", "500", "drop_after_write", "slow")
+KINDS = ("429", "503", "500", "drop_after_write", "hold_after_write", "slow")
 
 
 @dataclass
@@ -34,6 +36,8 @@ class Fault:
     delay: float = 0.0
     fired: int = 0
     skip: int = 0  # matching requests still to let through before firing
+    applied: threading.Event = field(default_factory=threading.Event)  # hold_after_write: the write is in
+    release: threading.Event = field(default_factory=threading.Event)  # hold_after_write: answer now
 
 
 @dataclass
