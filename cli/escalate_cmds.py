@@ -91,7 +91,8 @@ def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_
     _stamp_writes(liaison, moment)
     try:
         plan = build_plan(ctx, tracker, moment, cases)
-        already = find_posted(plan, liaison, _audit(ctx))
+        audit = _audit(ctx)
+        already = find_posted(plan, liaison, audit)
         if as_json and dry_run:
             data = _plan_json(plan, moment, dry_run=True)
             data["already_posted"] = sorted(already)
@@ -102,13 +103,14 @@ def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_
         outcomes = []
         if len(already) < len(plan) and not dry_run:
             _confirm(yes, len(plan) - len(already))
-            outcomes = apply_escalations(plan, liaison, tracker, _audit(ctx), now=moment)
+            outcomes = apply_escalations(plan, liaison, tracker, audit, now=moment)
     finally:
         tracker.close()
         liaison.close()
     if as_json:
         data = _plan_json(plan, moment, dry_run=False)
         data["outcomes"] = [o.to_json() for o in outcomes]
+        data["already_posted"] = sorted(already)
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         for o in outcomes:

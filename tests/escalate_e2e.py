@@ -151,7 +151,7 @@ def inert_html_text(html: str, allowed_hrefs: set[str] = frozenset()) -> str:  #
 
 
 def dry_run_dossiers(text: str) -> dict[str, str]:
-    """From ``escalate --dry-run`` text output: dedupe key -> the Markdown printed under it."""
+    """From ``escalate --dry-run`` text output: dedupe key -> the dossier printed under it (plain text)."""
     found: dict[str, list[str]] = {}
     current: list[str] | None = None
     for line in text.splitlines():

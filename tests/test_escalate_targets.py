@@ -249,8 +249,8 @@ def test_dry_run_posts_nothing_and_prints_what_escalate_then_posts_embedded(
     cases.close()
     assert case_states(tmp_path) == before  # ...and moved no case
     assert set(shown) == {p["dedupe_key"] for p in planned["planned"]} == EXPECTED_KEYS
-    # text and JSON agree (the text view cannot show the Markdown's final newline)
-    assert {p["dedupe_key"]: p["markdown"].rstrip("\n") for p in planned["planned"]} == shown
+    # text and JSON agree: the text view shows the JSON's Markdown as the NCB reads it (plain text)
+    assert {p["dedupe_key"]: to_plain(p["markdown"]).strip("\n") for p in planned["planned"]} == shown
 
     code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
     assert posted_keys(data) == EXPECTED_KEYS
@@ -274,5 +274,5 @@ def test_dry_run_posts_no_mail_and_prints_what_is_then_mailed(
     run_json(capsys, "escalate", "--yes", "--now", NOW)
     mailed = {m["X-Casebridge-Dedupe-Key"]: m for m in messages(sink)}
     assert set(mailed) == set(shown)
-    for key, markdown in shown.items():
-        assert part(mailed[key], "plain").strip().splitlines() == to_plain(markdown).strip().splitlines()
+    for key, plain in shown.items():
+        assert part(mailed[key], "plain").strip().splitlines() == plain.strip().splitlines()

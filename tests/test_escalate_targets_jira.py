@@ -42,6 +42,7 @@ from tests.escalate_e2e import (
 from tests.jira_server import JiraServer
 from tests.jira_server.state import Issue
 from workflows import load_workflow
+from workflows.render import to_plain
 
 pytest_plugins = ["tests.jira_fixtures"]
 WF = load_workflow()
@@ -197,7 +198,7 @@ def test_jira_dry_run_posts_nothing_and_shows_what_is_then_posted(
     assert jira_server.counter.writes == before and issues(jira_server, "NCB") == []
     shown = dry_run_dossiers(text)
     assert set(shown) == EXPECTED_KEYS
-    assert {p["dedupe_key"]: p["markdown"].rstrip("\n") for p in planned["planned"]} == shown
+    assert {p["dedupe_key"]: to_plain(p["markdown"]).strip("\n") for p in planned["planned"]} == shown
     titles = {p["dedupe_key"]: p["title"] for p in planned["planned"]}
     markdown = {p["dedupe_key"]: p["markdown"] for p in planned["planned"]}
     run_json(capsys, "escalate", "--yes", "--now", NOW)
@@ -326,3 +327,21 @@ def test_jira_killed_after_the_liaison_issue_was_created_still_one(
     assert len(case.comments) == 1
     code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
     assert posted_keys(data) == set() and len(issues(jira_server, "NCB")) == 3
+
+
+def test_check_and_setup_cover_a_liaison_queue_on_another_target(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cases in the embedded tracker, the NCB queue in Jira: `check` reports what Jira lacks, and
+    `setup jira --apply` (the liaison's name) creates it."""
+    write_config(tmp_path, {"connector": "local", "path": "casebridge.db"}, jira_section(jira_server, monkeypatch))
+    code, out, err = run(capsys, "check")
+    assert code == 2
+    assert "jira: missing custom field 'Escalation key'" in out
+    assert "run `casebridge setup jira`" in err
+    code, out, _ = run(capsys, "setup", "jira", "--apply")
+    assert code == 0, out
+    code, out, _ = run(capsys, "check")
+    assert (code, out.strip()) == (0, "tracker local and liaison jira: ready for workflow lawful-access")
+    code, _, err = run(capsys, "setup", "redmine")
+    assert code == 2 and "'redmine' is not configured (configured: local, jira)" in err

@@ -36,6 +36,7 @@ from tests.escalate_e2e import (
 )
 from tests.hold_proxy import HoldProxy
 from workflows import load_workflow
+from workflows.render import to_plain
 
 pytest_plugins = ["tests.redmine_fixtures"]
 pytestmark = pytest.mark.redmine
@@ -207,7 +208,7 @@ def test_redmine_dry_run_posts_nothing_and_shows_what_is_then_posted(
     assert all(related_ids(redmine, i["id"]) == [] for i in issues(redmine, CASES))
     shown = dry_run_dossiers(text)
     markdown = {p["dedupe_key"]: p["markdown"] for p in planned["planned"]}
-    assert set(shown) == EXPECTED_KEYS and {k: v.rstrip("\n") for k, v in markdown.items()} == shown
+    assert set(shown) == EXPECTED_KEYS and {k: to_plain(v).strip("\n") for k, v in markdown.items()} == shown
     titles = {p["dedupe_key"]: p["title"] for p in planned["planned"]}
     run_json(capsys, "escalate", "--yes", "--now", NOW)
     queue = liaison_by_key(redmine)
