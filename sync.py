@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -43,10 +43,12 @@ class SetFields:
         parts = []
         for name, new in sorted(self.sla.clocks.items()):
             old = self.before.clocks.get(name)
+            if old is None and new.state == "not_started":
+                continue  # a clock that does not run for this case: written, but not news to a reader
             parts.append(f"{name}: {_fmt_fields(old)} -> {_fmt_fields(new)}")
         if self.sla.escalation_level != self.before.escalation_level:
             parts.append(f"escalation level {self.before.escalation_level} -> {self.sla.escalation_level}")
-        return f"set {self.reference}: " + "; ".join(parts)
+        return f"set {self.reference}: " + ("; ".join(parts) or "initial fields")
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -272,6 +274,8 @@ class SyncJob:
         self.store = store
         self.audit = audit
         self.options = options or SyncOptions()
+        if tracker.owns_retries:  # one retry layer only: the connector's own
+            self.options = replace(self.options, retry=replace(self.options.retry, attempts=1))
         self.progress = progress
         self.should_stop = should_stop
 
@@ -365,8 +369,13 @@ class SyncJob:
         """Record what the tracker holds now and its new updated_at, so our own write does not make the
         next pass re-read this case's history. If anything else changed meanwhile, mark it stale."""
         updated_at = None
+        # by key when the connector can (Jira: one GET instead of a text search per write)
+        by_key = getattr(self.tracker, "get_case", None)
         try:
-            after = self.options.retry.call(lambda: self.tracker.find_case(action.reference))
+            if by_key is not None:
+                after = self.options.retry.call(lambda: by_key(action.key))
+            else:
+                after = self.options.retry.call(lambda: self.tracker.find_case(action.reference))
         except TrackerError as exc:
             log.info("%s: updated_at after write unknown (%s); history re-read next pass", action.reference, exc)
             after = None

@@ -177,6 +177,19 @@ def transition(ctx: Context, reference: str, state: str, at: str | None, note: s
         if tracked is None:
             raise UserError(f"no case with reference {reference} in the tracker")
         tracker.transition(tracked.key, state, note=note, at=moment)
+        audit = _audit(ctx)
+        if audit is not None:
+            audit.append(
+                "transition",
+                {
+                    "reference": reference,
+                    "key": tracked.key,
+                    "from": tracked.state,
+                    "to": state,
+                    "at": moment.isoformat(),
+                    "note": bool(note),
+                },
+            )
     finally:
         tracker.close()
     click.echo(f"{reference}: {tracked.state} -> {state} at {moment.isoformat()}")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors import CASES, LIAISON, Connector, make_connector
 from connectors.errors import ConfigError
-from workflows import DEFAULT_WORKFLOW, load_workflow, resolve_workflow_path
+from workflows import DEFAULT_WORKFLOW, load_workflow, read_toml, resolve_workflow_path
 from workflows.model import Workflow
 
 log = logging.getLogger(__name__)
@@ -118,12 +117,7 @@ def load_settings(explicit: str | None = None) -> Settings:
     path = find_config_file(explicit)
     if path is None:
         return Settings(app=AppConfig(), source="(embedded defaults)", base_dir=Path.cwd())
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: TOML syntax <- {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read <- {exc}") from None
+    data = read_toml(path, str(path), ConfigError)
     try:
         app = AppConfig.model_validate(data)
     except ValidationError as exc:

@@ -19,6 +19,7 @@ from connectors import Connector
 from connectors.errors import EXIT_CASES_FAILED, UserError
 from sync import evaluate, history_reader
 from workflows.escalation import EscalationConfig, EscalationPlan, apply_escalations, find_posted, plan_escalations
+from workflows.render import to_plain
 
 
 def _stamp_writes(connector: Connector, now: datetime) -> None:
@@ -48,8 +49,8 @@ def _print_plan(plan: EscalationPlan, dry_run: bool, already: dict[str, Any]) ->
             click.echo(f"already posted: {item.dedupe_key}")
             continue
         click.echo(f"{verb}: {item.dedupe_key}  level {item.level} ({item.level_name})  {item.title}")
-        if dry_run:
-            click.echo("\n".join("    " + line for line in item.markdown.splitlines()))
+        if dry_run:  # the dossier as the NCB will read it (the Markdown source is in --json)
+            click.echo("\n".join("    " + line for line in to_plain(item.markdown).splitlines()))
     for blocked in plan.blocked:
         click.echo(f"not escalated: {blocked}", err=True)
     for reason in plan.not_due:
@@ -90,7 +91,8 @@ def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_
     _stamp_writes(liaison, moment)
     try:
         plan = build_plan(ctx, tracker, moment, cases)
-        already = find_posted(plan, liaison, _audit(ctx))
+        audit = _audit(ctx)
+        already = find_posted(plan, liaison, audit)
         if as_json and dry_run:
             data = _plan_json(plan, moment, dry_run=True)
             data["already_posted"] = sorted(already)
@@ -101,13 +103,14 @@ def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_
         outcomes = []
         if len(already) < len(plan) and not dry_run:
             _confirm(yes, len(plan) - len(already))
-            outcomes = apply_escalations(plan, liaison, tracker, _audit(ctx), now=moment)
+            outcomes = apply_escalations(plan, liaison, tracker, audit, now=moment)
     finally:
         tracker.close()
         liaison.close()
     if as_json:
         data = _plan_json(plan, moment, dry_run=False)
         data["outcomes"] = [o.to_json() for o in outcomes]
+        data["already_posted"] = sorted(already)
         click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         for o in outcomes:

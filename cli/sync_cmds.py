@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from cli import Context, now_option, parse_now, pass_ctx
+from connectors import Connector, Missing
 from connectors.errors import EXIT_USAGE, CasebridgeError, LockHeldError, SafetyValveError, TrackerError
 from state.audit import open_audit_log
 from state.lock import RunLock, lock_path_for
@@ -201,22 +202,35 @@ def ctx_exit(code: int) -> None:
     click.get_current_context().exit(code)
 
 
+def _configured_targets(ctx: Context) -> list[tuple[str, Connector]]:
+    """The tracker, and the liaison queue when ``[liaison]`` names another target."""
+    settings = ctx.settings
+    targets = [("tracker", settings.tracker())]
+    if settings.app.liaison is not None:
+        targets.append(("liaison", settings.liaison()))
+    return targets
+
+
 @click.command()
 @pass_ctx
 def check(ctx: Context) -> None:
-    """Check that the tracker has every field, status and transition the workflow needs."""
-    settings = ctx.settings
-    tracker = settings.tracker()
+    """Check that the tracker (and the liaison queue) has every field, status and transition needed."""
+    targets = _configured_targets(ctx)
+    missing: list[tuple[str, Missing]] = []
     try:
-        missing = tracker.check_schema()
+        for _, target in targets:
+            missing += [(target.name, item) for item in target.check_schema()]
     finally:
-        tracker.close()
+        for _, target in targets:
+            target.close()
     if not missing:
-        click.echo(f"{tracker.name}: ready for workflow {settings.workflow().name}")
+        names = " and ".join(f"{section} {t.name}" for section, t in targets)
+        click.echo(f"{names}: ready for workflow {ctx.settings.workflow().name}")
         return
-    for item in missing:
-        click.echo(str(item))
-    click.echo(f"{len(missing)} missing; run `casebridge setup {tracker.name}` for how to add them", err=True)
+    for name, item in missing:
+        click.echo(f"{name}: {item}")
+    first = missing[0][0]
+    click.echo(f"{len(missing)} missing; run `casebridge setup {first}` for how to add them", err=True)
     ctx_exit(EXIT_USAGE)
 
 
@@ -225,16 +239,18 @@ def check(ctx: Context) -> None:
 @click.option("--apply", "apply", is_flag=True, help="Create over the API what the account may create.")
 @pass_ctx
 def setup(ctx: Context, target: str | None, apply: bool) -> None:
-    """Print (or with --apply, perform) what makes the tracker ready: e.g. `setup redmine` prints the
-    Ruby script a Redmine admin runs with `rails runner`."""
-    settings = ctx.settings
-    tracker = settings.tracker()
+    """Print (or with --apply, perform) what makes the tracker or liaison TARGET ready: e.g. `setup redmine`
+    prints the Ruby script a Redmine admin runs with `rails runner`."""
+    targets = _configured_targets(ctx)
     try:
-        if target and target != tracker.name:
-            raise click.BadParameter(f"the configured tracker is {tracker.name!r}, not {target!r}", param_hint="TARGET")
-        click.echo(tracker.setup(apply=apply))
+        chosen = [t for _, t in targets if target in (None, t.name)][:1]
+        if not chosen:
+            configured = ", ".join(t.name for _, t in targets)
+            raise click.BadParameter(f"{target!r} is not configured (configured: {configured})", param_hint="TARGET")
+        click.echo(chosen[0].setup(apply=apply))
     finally:
-        tracker.close()
+        for _, t in targets:
+            t.close()
 
 
 COMMANDS = [sync, check, setup]

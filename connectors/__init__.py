@@ -88,6 +88,9 @@ class Connector(ABC):
     name: ClassVar[str]
     config_model: ClassVar[type[ConnectorConfig]] = ConnectorConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({CASES})
+    # True when the connector retries 429/5xx/dropped connections itself (Jira, Redmine): callers then
+    # make one attempt, so retry layers never stack (6 connector attempts x 3 sync attempts = 18).
+    owns_retries: ClassVar[bool] = False
 
     def __init__(self, config: ConnectorConfig, workflow: Workflow) -> None:
         self.config = config

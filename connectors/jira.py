@@ -18,10 +18,11 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from connectors import CASES, LIAISON, Connector, ConnectorConfig, Escalation, Missing, PostedEscalation
 from connectors.errors import ConfigError, NotFoundError, SchemaMissing, TrackerError
+from connectors.field_names import TrackerFieldNames
 from connectors.jira_cases import CaseOps
 from connectors.jira_http import JiraHttp, RetryPolicy
 from connectors.jira_schema import (
@@ -39,18 +40,8 @@ from workflows.model import Workflow
 log = logging.getLogger(__name__)
 
 
-class JiraFieldNames(BaseModel):
-    """Names of the custom fields (``{clock}`` is the clock's label)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    reference: str = "Case reference"
-    case_data: str = "Case data"
-    escalation_level: str = "Escalation level"
-    escalation_key: str = "Escalation key"
-    sla_due: str = "SLA {clock} due"
-    sla_warn: str = "SLA {clock} warn"
-    sla_state: str = "SLA {clock} state"
+class JiraFieldNames(TrackerFieldNames):
+    """Names of the Jira custom fields (``{clock}`` is the clock's label)."""
 
 
 class JiraConfig(ConnectorConfig):
@@ -94,6 +85,7 @@ class JiraConnector(Connector):
     name: ClassVar[str] = "jira"
     config_model: ClassVar[type[ConnectorConfig]] = JiraConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({CASES, LIAISON})
+    owns_retries: ClassVar[bool] = True  # tenacity policy inside; see connectors.Connector
     config: JiraConfig
 
     def __init__(
@@ -261,6 +253,11 @@ class JiraConnector(Connector):
     # -- cases ---------------------------------------------------------------------------------------
     def find_case(self, reference: str) -> TrackedCase | None:
         return self.ops().find_case(reference)
+
+    def get_case(self, key: str) -> TrackedCase:
+        """The case of issue ``key`` (one GET; no search). Raises NotFoundError. Optional beyond the
+        Connector contract: the sync job reads back its own writes with it when a connector has it."""
+        return self.ops().get(key)
 
     def create_case(self, case: Case, *, state: str | None = None, at: datetime | None = None) -> TrackedCase:
         return self.ops().create_case(case, state=state)

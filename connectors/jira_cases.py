@@ -10,21 +10,24 @@ from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
 from connectors import Escalation, PostedEscalation
-from connectors.errors import NotFoundError, RejectedError, TransitionNotAllowed
+from connectors.errors import NotFoundError, RejectedError, TrackerError, TransitionNotAllowed
 from connectors.jira_render import adf_plain_text, md_escape, to_adf, to_wiki
 from workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
+from workflows.render import md_paragraphs
 
 if TYPE_CHECKING:
     from connectors.jira import JiraConnector
 
 log = logging.getLogger(__name__)
-# JQL dates are read in the account's time zone (unknown without a request): widen the window by the
-# largest negative UTC offset and filter exactly on the returned timestamps
+# JQL dates are read in the account's time zone (GET /myself says which). When it cannot be learnt, widen
+# the window by the largest UTC offset instead; either way answers are filtered exactly on their timestamps
 TZ_MARGIN = timedelta(hours=14)
+_UNKNOWN = object()
 _TOKENS = re.compile(r"[^\W_]+")
 
 
@@ -60,6 +63,7 @@ class CaseOps:
     def __init__(self, connector: JiraConnector) -> None:
         self.c = connector
         self.cfg = connector.config
+        self._zone: Any = _UNKNOWN
 
     # -- text ----------------------------------------------------------------------------------------
     def rich(self, markdown: str) -> Any:
@@ -89,8 +93,8 @@ class CaseOps:
         ):
             if value:
                 lines.append(f"- {label}: {md_escape(str(value))}")
-        if case.facts:
-            lines += ["", md_escape(case.facts)]
+        if case.facts:  # one paragraph per line, as in the dossier
+            lines += [f"\n{paragraph}" for paragraph in md_paragraphs(case.facts)]
         return "\n".join(lines)
 
     def case_fields(self, case: Case) -> dict[str, Any]:
@@ -239,12 +243,36 @@ class CaseOps:
         self.c.http().call("PUT", f"issue/{key}", json={"fields": self.case_fields(case)}, case=case.reference)
         return self.get(key)
 
+    def account_zone(self) -> ZoneInfo | None:
+        """The time zone JQL reads dates in (the account's, from /myself), once per connector; None when
+        Jira does not say or names a zone this host does not know."""
+        if self._zone is _UNKNOWN:
+            self._zone = None
+            try:
+                name = (self.c.http().call("GET", "myself") or {}).get("timeZone")
+                self._zone = ZoneInfo(str(name)) if name else None
+            except (TrackerError, ZoneInfoNotFoundError, ValueError) as exc:
+                log.info("jira: account time zone unknown (%s); searching with a %s margin", exc, TZ_MARGIN)
+        return self._zone
+
+    def jql_moment(self, moment: datetime) -> str:
+        """A JQL date literal (minute precision, floored) at or before ``moment`` in the account's zone.
+        Without the zone: ``moment`` minus the largest UTC offset, in UTC (a wider window, never a gap)."""
+        zone = self.account_zone()
+        if zone is None:
+            return (moment - TZ_MARGIN).astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+        local = moment.astimezone(zone)
+        if local.replace(fold=1 - local.fold).utcoffset() != local.utcoffset():
+            # a wall time that occurs twice (clocks set back): Jira may read the later one; step back
+            # past the repeated hour so the window never starts after ``moment``
+            local = (moment - timedelta(hours=1)).astimezone(zone)
+        return local.strftime("%Y-%m-%d %H:%M")
+
     def list_cases(self, updated_since: datetime | None) -> Iterator[TrackedCase]:
         ref_number = self.c.field_id("reference").rsplit("_", 1)[-1]
         clauses = [f"project = {jql_string(self.cfg.project)}", f"cf[{ref_number}] is not EMPTY"]
         if updated_since is not None:
-            since = (updated_since - TZ_MARGIN).astimezone(UTC)
-            clauses.append(f"updated >= {jql_string(since.strftime('%Y-%m-%d %H:%M'))}")
+            clauses.append(f"updated >= {jql_string(self.jql_moment(updated_since))}")
         jql = " AND ".join(clauses) + " ORDER BY key ASC"
         # the changelog comes with the search, so a pass needs no request per case for history
         for issue in self.search(jql, self.case_field_list(), expand="changelog"):

@@ -10,7 +10,7 @@ import json
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -23,7 +23,8 @@ from connectors import (
     Escalation,
     PostedEscalation,
 )
-from connectors.errors import ConfigError, NotFoundError, TrackerError, TransitionNotAllowed
+from connectors.errors import NotFoundError, TrackerError, TransitionNotAllowed
+from connectors.sqlite_file import open_sqlite, record_schema_version, stored_schema_version, write_transaction
 from workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
 from workflows.model import Workflow
 
@@ -136,35 +137,16 @@ class LocalConnector(Connector):
         return self._db
 
     def _open(self) -> sqlite3.Connection:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"[tracker] path <- cannot open {self.path}: {exc}") from None
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
+        db = open_sqlite(self.path, "[tracker] path")
         db.execute("PRAGMA foreign_keys=ON")
+        version = stored_schema_version(db, SCHEMA_VERSION, "[tracker] path", self.path)
         db.executescript(_SCHEMA)
-        row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        if row is None:
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row["value"]) > SCHEMA_VERSION:
-            raise ConfigError(
-                f"[tracker] path <- {self.path} has schema {row['value']}, newer than this casebridge "
-                f"({SCHEMA_VERSION}); upgrade casebridge"
-            )
+        if version is None:
+            record_schema_version(db, SCHEMA_VERSION)
         return db
 
-    @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+        return write_transaction(self.db)
 
     def close(self) -> None:
         if self._db is not None:

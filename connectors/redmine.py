@@ -55,6 +55,7 @@ class RedmineConnector(RedmineLiaison, Connector):
     name = "redmine"
     config_model = RedmineConfig
     capabilities = frozenset({CASES, LIAISON})
+    owns_retries = True  # tenacity policy inside (redmine_http); see connectors.Connector
     config: RedmineConfig
 
     def __init__(

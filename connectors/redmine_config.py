@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field
 
 from connectors import ConnectorConfig
+from connectors.field_names import TrackerFieldNames
 from connectors.secrets import SecretRef
 from workflows.model import ClockState, Workflow
 
@@ -20,30 +21,16 @@ TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 TIME_REGEXP = r"\A\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\z"
 
 
-class RedmineFieldNames(BaseModel):
-    """Names of the Redmine custom fields. ``{clock}`` is replaced by the clock's label."""
+class RedmineFieldNames(TrackerFieldNames):
+    """Names of the Redmine custom fields: the common set plus the case fields Redmine shows as columns."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    reference: str = "Case reference"
     provider: str = "Provider"
     request_type: str = "Request type"
     legal_basis: str = "Legal basis"
     court_order: str = "Court order"
     submitted_at: str = "Submitted at"
-    case_data: str = "Case data"
-    escalation_level: str = "Escalation level"
-    escalation_key: str = "Escalation key"
-    sla_due: str = "SLA {clock} due"
-    sla_warn: str = "SLA {clock} warn"
-    sla_state: str = "SLA {clock} state"
-
-    @field_validator("sla_due", "sla_warn", "sla_state")
-    @classmethod
-    def _has_clock(cls, value: str) -> str:
-        if "{clock}" not in value:
-            raise ValueError("must contain {clock} (replaced by each clock's label)")
-        return value
 
 
 class RedmineConfig(ConnectorConfig):

@@ -20,14 +20,14 @@ import json
 import logging
 import sqlite3
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from connectors.errors import ConfigError
 from connectors.secrets import redact
+from connectors.sqlite_file import open_sqlite, record_schema_version, stored_schema_version, write_transaction
 
 log = logging.getLogger(__name__)
 
@@ -135,30 +135,15 @@ class AuditLog:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"audit log {self.path}: cannot open ({exc}); check the directory") from None
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_sqlite(self.path, "[app] audit")
         self._db.execute("PRAGMA synchronous=FULL")  # an audit record once committed survives power loss
+        version = stored_schema_version(self._db, SCHEMA_VERSION, "[app] audit", self.path)
         self._db.executescript(_SCHEMA)
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is None:
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        elif int(row["value"]) > SCHEMA_VERSION:
-            raise ConfigError(f"audit log {self.path}: schema {row['value']} is newer than this casebridge; upgrade")
+        if version is None:
+            record_schema_version(self._db, SCHEMA_VERSION)
 
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return write_transaction(self._db)
 
     def _append(self, db: sqlite3.Connection, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         last = db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()

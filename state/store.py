@@ -14,14 +14,14 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.errors import ConfigError
+from connectors.sqlite_file import open_sqlite, record_schema_version, stored_schema_version, write_transaction
 from workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
 
 log = logging.getLogger(__name__)
@@ -90,24 +90,17 @@ class CachedCase:
 class StateStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-        except (OSError, sqlite3.Error) as exc:
-            raise ConfigError(f"[app] state <- cannot open {self.path}: {exc}") from None
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db = open_sqlite(self.path, "[app] state")
         self._migrate()
 
     def _migrate(self) -> None:
-        self._db.executescript("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);")
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        version = int(row["value"]) if row else None
-        if version is not None and version > SCHEMA_VERSION:
-            raise ConfigError(
-                f"[app] state <- {self.path} has schema {version}, newer than this casebridge ({SCHEMA_VERSION}); "
-                "upgrade casebridge or delete the file (it is a cache)"
-            )
+        version = stored_schema_version(
+            self._db,
+            SCHEMA_VERSION,
+            "[app] state",
+            self.path,
+            remedy="upgrade casebridge or delete the file (it is a cache)",
+        )
         with self.transaction() as db:
             if version is not None and version < SCHEMA_VERSION:
                 # only a cache: drop and rebuild rather than migrate
@@ -117,17 +110,10 @@ class StateStore:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            record_schema_version(db, SCHEMA_VERSION)
 
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def transaction(self) -> AbstractContextManager[sqlite3.Connection]:
+        return write_transaction(self._db)
 
     def close(self) -> None:
         self._db.close()

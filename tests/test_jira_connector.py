@@ -11,6 +11,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from connectors import Escalation
 from connectors.errors import (
@@ -21,7 +22,7 @@ from connectors.errors import (
     TransientError,
     TransitionNotAllowed,
 )
-from connectors.jira import JiraConnector
+from connectors.jira import JiraConnector, JiraFieldNames
 from connectors.jira_cases import jql_string, phrase_query
 from tests.jira_server import JiraServer
 from tests.jira_server.state import adf_problem
@@ -219,6 +220,46 @@ def test_list_cases_pages_through_everything(make_connector, jira_server: JiraSe
     assert searches == 5  # ceil(30 / 7)
 
 
+def _searches(server: JiraServer, before: dict) -> int:
+    return sum(n - before.get(k, 0) for k, n in server.counter.by_route.items() if "search" in k[1])
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "Etc/GMT+12", "Asia/Karachi"])
+def test_list_cases_since_reads_jql_dates_in_the_account_zone(make_connector, jira_server: JiraServer, zone) -> None:
+    """JQL reads dates in the account's zone (/myself): the search asks for what changed since the
+    watermark, not for 14 more hours of it (a no-change resync after a mass write would re-list them all)."""
+    jira_server.user_tz = zone
+    jira = make_connector(page_size=1)
+    clock = jira_server.clock  # type: ignore[attr-defined]
+    jira.create_case(make_case("OLD-1"))
+    clock.advance(hours=3)
+    jira.create_case(make_case("NEW-1"))
+    before = dict(jira_server.counter.by_route)
+    assert [c.case.reference for c in jira.list_cases(updated_since=clock() - timedelta(minutes=1))] == ["NEW-1"]
+    assert _searches(jira_server, before) == 1  # one page: the server returned NEW-1 only
+
+
+def test_list_cases_since_without_the_account_zone_widens_the_window(make_connector, jira_server) -> None:
+    jira = make_connector(page_size=1)
+    clock = jira_server.clock  # type: ignore[attr-defined]
+    jira.create_case(make_case("OLD-1"))
+    clock.advance(hours=3)
+    jira.create_case(make_case("NEW-1"))
+    jira_server.faults.add("503", method="GET", path="/myself$", times=20)
+    before = dict(jira_server.counter.by_route)
+    assert [c.case.reference for c in jira.list_cases(updated_since=clock() - timedelta(minutes=1))] == ["NEW-1"]
+    assert _searches(jira_server, before) == 2  # the 14 h margin: OLD-1 listed too, then filtered out
+
+
+def test_jql_moment_steps_back_over_a_repeated_wall_hour(make_connector, jira_server: JiraServer) -> None:
+    jira_server.user_tz = "America/New_York"
+    ops = make_connector().ops()
+    # 05:30 UTC on 1 Nov 2026 is 01:30 EDT, a wall time New York sees twice; Jira may read the later one
+    assert ops.jql_moment(datetime(2026, 11, 1, 5, 30, 59, tzinfo=UTC)) == "2026-11-01 00:30"
+    assert ops.jql_moment(datetime(2026, 11, 2, 5, 30, 59, tzinfo=UTC)) == "2026-11-02 00:30"  # EST, unambiguous
+    assert ops.jql_moment(datetime(2026, 7, 1, 12, 0, tzinfo=UTC)) == "2026-07-01 08:00"
+
+
 # -- comments ----------------------------------------------------------------------
 def test_comment_is_wiki_on_datacenter_and_adf_on_cloud(jira: JiraConnector, jira_server: JiraServer) -> None:
     key = jira.create_case(make_case()).key
@@ -235,6 +276,21 @@ def test_comment_is_wiki_on_datacenter_and_adf_on_cloud(jira: JiraConnector, jir
     else:
         assert body.startswith("h2. Chased\n\nAsked *Meta* again, see [ticket|https://example.org/t/1].")
         assert "* one\n* two" in body
+
+
+def test_comment_keeps_nested_lists_and_code_and_facts_keep_lines(jira: JiraConnector, jira_server: JiraServer) -> None:
+    key = jira.create_case(make_case(facts="line one\nline *two*")).key
+    jira.comment(key, "- a\n    - b\n\n```\nx *y*\n```")
+    issue = jira_server.state.find_issue(key)
+    body, description = issue.comments[0]["body"], issue.values["description"]
+    if jira_server.mode == "cloud":
+        assert adf_problem(body) is None and adf_problem(description) is None
+        assert body["content"][0]["content"][0]["content"][1]["type"] == "bulletList"
+        assert body["content"][1] == {"type": "codeBlock", "content": [{"type": "text", "text": "x *y*"}]}
+        assert {"type": "paragraph", "content": [{"type": "text", "text": "line *two*"}]} in description["content"]
+    else:
+        assert body == "* a\n** b\n\n{noformat}\nx *y*\n{noformat}\n"
+        assert description.endswith("\n\nline one\n\nline \\*two\\*\n")
 
 
 # -- escalations ----------------------------------------------------------------------
@@ -344,6 +400,13 @@ def test_bad_token_is_refused_without_leaking_it(
         jira.find_case("x")
     assert secret not in str(caught.value)
     assert secret not in caplog.text
+
+
+def test_sla_field_names_must_name_the_clock() -> None:
+    # one name for every clock would make all clocks write to the same Jira field
+    with pytest.raises(ValidationError, match=r"must contain \{clock\}"):
+        JiraFieldNames(sla_due="SLA due")
+    assert JiraFieldNames(sla_due="Due ({clock})").sla_due == "Due ({clock})"
 
 
 def test_wrong_deployment_is_a_config_error(make_connector, jira_server: JiraServer) -> None:

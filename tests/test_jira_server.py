@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 
 import pytest
 import requests
@@ -180,6 +181,23 @@ def test_drop_after_write_applies_the_write_then_closes(jira_server: JiraServer)
     with pytest.raises(requests.exceptions.ConnectionError):
         _session(jira_server).post(f"{jira_server.url}/rest/api/2/issue", json=body)
     assert len(jira_server.state.issues) == 1
+
+
+def test_hold_after_write_applies_the_write_then_waits_for_release(jira_server: JiraServer) -> None:
+    fault = jira_server.faults.add("hold_after_write", method="POST", path=r"/issue$")
+    body = {"fields": {"project": {"key": "CASE"}, "issuetype": {"name": "Task"}, "summary": "x"}}
+    answers: list[int] = []
+    poster = threading.Thread(
+        target=lambda: answers.append(
+            _session(jira_server).post(f"{jira_server.url}/rest/api/2/issue", json=body).status_code
+        )
+    )
+    poster.start()
+    assert fault.applied.wait(timeout=60)
+    assert len(jira_server.state.issues) == 1 and answers == []  # applied, not yet answered
+    fault.release.set()
+    poster.join(timeout=60)
+    assert answers == [201]
 
 
 def test_wrong_credentials_get_401(jira_server: JiraServer) -> None:

@@ -286,3 +286,28 @@ def test_store_less_run_sync_still_works(env: Env) -> None:
     again, _ = run_sync(tracker, WORKFLOW, NOW)
     tracker.close()
     assert result.ok and len(result.applied) == len(plan.actions) > 0 and again.actions == []
+
+
+def test_no_stacked_retries_when_the_connector_owns_them(tmp_path: Path) -> None:
+    """Jira and Redmine retry inside the connector; the sync job must then make a single attempt."""
+    from connectors.jira import JiraConnector
+    from connectors.local import LocalConfig, LocalConnector
+    from connectors.redmine import RedmineConnector
+    from sync import SyncJob
+    from workflows import load_workflow
+
+    assert JiraConnector.owns_retries and RedmineConnector.owns_retries
+
+    class Owning(LocalConnector):
+        owns_retries = True
+
+    tracker = Owning(LocalConfig(path=str(tmp_path / "t.db")), load_workflow())
+    job = SyncJob(tracker, tracker.workflow, store=None, audit=None)  # type: ignore[arg-type]
+    assert job.options.retry.attempts == 1
+    plain = SyncJob(
+        LocalConnector(LocalConfig(path=str(tmp_path / "u.db")), load_workflow()),
+        tracker.workflow,
+        store=None,
+        audit=None,
+    )  # type: ignore[arg-type]
+    assert plain.options.retry.attempts == 3

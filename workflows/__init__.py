@@ -12,10 +12,11 @@ import logging
 import tomllib
 from collections import deque
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
-from connectors.errors import WorkflowError
+from connectors.errors import UserError, WorkflowError
 from workflows import schema
 from workflows.model import (
     WILDCARD,
@@ -37,7 +38,18 @@ BUILTIN_DIR = Path(__file__).parent
 DEFAULT_WORKFLOW = "lawful-access"
 CALENDAR_24X7 = "24x7"
 
-__all__ = ["DEFAULT_WORKFLOW", "builtin_workflows", "load_workflow", "resolve_workflow_path"]
+__all__ = ["DEFAULT_WORKFLOW", "builtin_workflows", "load_workflow", "read_toml", "resolve_workflow_path"]
+
+
+def read_toml(path: Path, label: str, error: type[UserError]) -> dict[str, Any]:
+    """The TOML document in ``path`` (a file a person wrote: a workflow, the config). A file that cannot
+    be read or parsed raises ``error`` as ``LABEL: TOML syntax <- problem`` / ``LABEL: cannot read <- ...``."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{label}: TOML syntax <- {exc}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{label}: cannot read <- {exc}") from None
 
 
 def builtin_workflows() -> list[str]:
@@ -60,12 +72,7 @@ def load_workflow(name_or_path: str | Path = DEFAULT_WORKFLOW) -> Workflow:
     """Parse, validate and build a workflow. Raises WorkflowError (``FILE: key <- problem``)."""
     path = resolve_workflow_path(name_or_path)
     label = str(name_or_path) if str(name_or_path) in builtin_workflows() else str(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise WorkflowError(f"{label}: TOML syntax <- {exc}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise WorkflowError(f"{label}: cannot read <- {exc}") from None
+    data = read_toml(path, label, WorkflowError)
     try:
         raw = schema.WorkflowFile.model_validate(data)
     except ValidationError as exc:

@@ -15,6 +15,15 @@ from typing import Annotated, Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 
+def known_timezone(value: str) -> str:
+    """``value`` when it names an IANA time zone; else ValueError (a pydantic validator's message)."""
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA time zone {value!r} (for example Asia/Karachi)") from None
+    return value
+
+
 class RequestType(StrEnum):
     SUBSCRIBER = "subscriber"
     TRAFFIC = "traffic"
@@ -128,11 +137,7 @@ class Case(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r} (for example Asia/Karachi)") from None
-        return value
+        return known_timezone(value)
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready dict (ISO 8601 timestamps), the shape intake JSON accepts back."""

@@ -22,7 +22,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from html import escape as html_escape
 from html.parser import HTMLParser
-from typing import Any
+from typing import Any, TypeGuard
 
 import markdown
 
@@ -57,7 +57,8 @@ def clean_text(value: object, *, multiline: bool = False, limit: int = MAX_FIELD
 
 # Python-Markdown's backslash-escapable characters (a subset of CommonMark's, which accepts all of them).
 _MD_BACKSLASH = set("\\`*_{}[]()#+-.!|")
-_MD_ENTITY = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "=": "&#61;"}  # '=' lines would make setext headings
+# '=' lines would make setext headings, '~~~' would open a fenced code block
+_MD_ENTITY = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "=": "&#61;", "~": "&#126;"}
 
 
 def md_text(value: object) -> str:
@@ -123,7 +124,7 @@ class _TreeBuilder(HTMLParser):
 
 
 def _markdown() -> markdown.Markdown:
-    md = markdown.Markdown(extensions=["tables"], output_format="html")
+    md = markdown.Markdown(extensions=["tables", "fenced_code"], output_format="html")
     # No raw HTML, ever: a '<' that slipped past escaping is shown, not interpreted.
     md.preprocessors.deregister("html_block")
     md.inlinePatterns.deregister("html")
@@ -157,6 +158,20 @@ def _blocks(node: Node) -> list[Node]:
 def _inline_text(children: list[Node | str]) -> list[Node | str]:
     """Inline children with the newlines Python-Markdown leaves inside paragraphs turned into spaces."""
     return [c.replace("\n", " ") if isinstance(c, str) else c for c in children]
+
+
+def _is_list(node: Node | str) -> TypeGuard[Node]:
+    return isinstance(node, Node) and node.tag in {"ul", "ol"}
+
+
+def _list_items(node: Node) -> list[tuple[list[Node | str], list[Node]]]:
+    """The items of list ``node`` as (inline content, nested lists): Markdown puts a sub-list inside
+    its parent item, and every target writes it after the item's own text."""
+    return [
+        ([c for c in li.children if not _is_list(c)], [c for c in li.children if _is_list(c)])
+        for li in _blocks(node)
+        if li.tag == "li"
+    ]
 
 
 def _rows(table: Node) -> list[tuple[bool, list[Node]]]:
@@ -195,8 +210,8 @@ def _plain_inline(children: list[Node | str]) -> str:
     return "".join(parts).strip()
 
 
-def _plain_block(node: Node, width: int) -> list[str]:
-    fill = lambda text, indent="": textwrap.fill(  # noqa: E731
+def _fill(text: str, width: int, indent: str = "") -> str:
+    return textwrap.fill(
         text,
         width,
         initial_indent=indent,
@@ -204,13 +219,23 @@ def _plain_block(node: Node, width: int) -> list[str]:
         break_long_words=False,
         break_on_hyphens=False,
     )
+
+
+def _plain_list(node: Node, width: int, indent: str = "") -> list[str]:
+    lines = []
+    for i, (content, nested) in enumerate(_list_items(node), 1):
+        mark = indent + (f"{i}. " if node.tag == "ol" else "- ")
+        lines.append(_fill(_plain_inline(content), width, mark))
+        lines += [line for sub in nested for line in _plain_list(sub, width, " " * len(mark))]
+    return lines
+
+
+def _plain_block(node: Node, width: int) -> list[str]:
     if node.tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:
         text = _plain_inline(node.children)
         return [text + "\n" + {"h1": "=", "h2": "-"}.get(node.tag, "~") * min(len(text), width)]
     if node.tag in {"ul", "ol"}:
-        items = [c for c in _blocks(node) if c.tag == "li"]
-        marks = [f"{i}. " if node.tag == "ol" else "- " for i in range(1, len(items) + 1)]
-        return ["\n".join(fill(_plain_inline(li.children), m) for m, li in zip(marks, items, strict=True))]
+        return ["\n".join(_plain_list(node, width))]
     if node.tag == "table":
         rows = _rows(node)
         header = [_plain_inline(c.children) for c in rows[0][1]] if rows and rows[0][0] else []
@@ -220,7 +245,7 @@ def _plain_block(node: Node, width: int) -> list[str]:
                 continue
             values = [(h, _plain_inline(c.children)) for h, c in zip(header or [""] * len(cells), cells, strict=False)]
             pairs = [f"{h}: {v}" if h else v for h, v in values if v]  # empty cells left out
-            out.append(fill("; ".join(pairs), "- "))
+            out.append(_fill("; ".join(pairs), width, "- "))
         return ["\n".join(out)] if out else []
     if node.tag == "hr":
         return ["-" * min(40, width)]
@@ -228,7 +253,7 @@ def _plain_block(node: Node, width: int) -> list[str]:
         return [node.text().rstrip("\n")]
     if node.tag == "blockquote":
         return [b for child in _blocks(node) for b in _plain_block(child, width)]
-    return [fill(_plain_inline(node.children))]
+    return [_fill(_plain_inline(node.children), width)]
 
 
 def to_plain(source: str, width: int = 78) -> str:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from workflows.render import Node, _blocks, _inline_text, _rows
+from workflows.render import Node, _blocks, _inline_text, _list_items, _rows
 
 InlineFn = Callable[[list[Node | str]], str]
 
@@ -21,11 +22,51 @@ def _href(node: Node) -> str | None:
     return href if re.match(r"^https?://", href, re.I) else None
 
 
+def _percent(url: str, unsafe: str) -> str:
+    """``url`` with the characters of the regex class ``unsafe`` (the target's link delimiters)
+    percent-encoded, so a URL cannot end its link early."""
+    return re.sub(unsafe, lambda m: f"%{ord(m.group()):02X}", url)
+
+
+@dataclass(frozen=True)
+class _Inline:
+    """How a text markup writes the inline constructs the dossier uses. Text nodes (case data) go
+    through ``escape``; anything else is rendered as its text."""
+
+    escape: Callable[[str], str]
+    strong: str  # the delimiter put on both sides
+    em: str
+    code: Callable[[str], str]  # the code span's text -> markup
+    br: str
+    link: Callable[[str, str], str]  # (label markup, http(s) URL) -> markup
+    finish: Callable[[str], str] = str  # a last fix-up of every finished run
+
+    def __call__(self, children: list[Node | str]) -> str:
+        parts = []
+        for c in _inline_text(children):
+            if isinstance(c, str):
+                parts.append(self.escape(c))
+            elif c.tag in {"strong", "b"}:
+                parts.append(f"{self.strong}{self(c.children).strip()}{self.strong}")
+            elif c.tag in {"em", "i"}:
+                parts.append(f"{self.em}{self(c.children).strip()}{self.em}")
+            elif c.tag == "code":
+                parts.append(self.code(c.text()))
+            elif c.tag == "br":
+                parts.append(self.br)
+            elif c.tag == "a" and (url := _href(c)):
+                parts.append(self.link(self(c.children), url))
+            else:
+                parts.append(self(c.children))
+        return self.finish("".join(parts).strip())
+
+
 # --------------------------------------------------------------------------------------- Jira wiki
 # Backslash escapes Jira's markup characters; a backslash itself and '&' become entities (as pandoc's
 # Jira writer does: "\\" would be a forced line break). Parentheses are escaped for emoticons "(y)".
 _JIRA_SPECIAL = set("*_-+^~?|[]{}()!#")
 _JIRA_LINE_START = re.compile(r"^(h[1-6]|bq|fn\d+)\.", re.I)
+_JIRA_URL_UNSAFE = r"[|\]\[\s]"
 
 
 def jira_escape(text: str) -> str:
@@ -42,39 +83,43 @@ def jira_escape(text: str) -> str:
     return "".join(out)
 
 
-def _jira_inline(children: list[Node | str]) -> str:
-    parts = []
-    for c in _inline_text(children):
-        if isinstance(c, str):
-            parts.append(jira_escape(c))
-        elif c.tag in {"strong", "b"}:
-            parts.append(f"*{_jira_inline(c.children).strip()}*")
-        elif c.tag in {"em", "i"}:
-            parts.append(f"_{_jira_inline(c.children).strip()}_")
-        elif c.tag == "code":
-            parts.append("{{" + jira_escape(c.text()) + "}}")
-        elif c.tag == "br":
-            parts.append("\\\\ ")
-        elif c.tag == "a" and _href(c):
-            url = re.sub(r"[|\]\[\s]", lambda m: f"%{ord(m.group()):02X}", _href(c) or "")
-            parts.append(f"[{_jira_inline(c.children)}|{url}]")
-        else:
-            parts.append(_jira_inline(c.children))
-    text = "".join(parts).strip()
+def _jira_line_start(text: str) -> str:
     # a paragraph of case data starting "h1." would become a heading: neutralise its first letter
     return _JIRA_LINE_START.sub(lambda m: f"&#{ord(m.group()[0])};" + m.group()[1:], text)
+
+
+_jira_inline = _Inline(
+    escape=jira_escape,
+    strong="*",
+    em="_",
+    code=lambda text: "{{" + jira_escape(text) + "}}",
+    br="\\\\ ",
+    link=lambda label, url: f"[{label}|{_percent(url, _JIRA_URL_UNSAFE)}]",
+    finish=_jira_line_start,
+)
 
 
 def jira_wiki(root: Node) -> str:
     return _tracker_text(root, _jira_inline, _jira_block)
 
 
+def _wiki_list(node: Node, inline: InlineFn, marks: str = "") -> list[str]:
+    """Jira wiki and Textile lists alike: one mark per level, "*" bullet, "#" number ("*#" nests)."""
+    marks += "*" if node.tag == "ul" else "#"
+    lines = []
+    for content, nested in _list_items(node):
+        lines.append(f"{marks} {inline(content)}")
+        lines += [line for sub in nested for line in _wiki_list(sub, inline, marks)]
+    return lines
+
+
 def _jira_block(node: Node, inline: InlineFn) -> str:
     if node.tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:
         return f"{node.tag}. {inline(node.children)}"
     if node.tag in {"ul", "ol"}:
-        mark = "*" if node.tag == "ul" else "#"
-        return "\n".join(f"{mark} {inline(li.children)}" for li in _blocks(node) if li.tag == "li")
+        return "\n".join(_wiki_list(node, inline))
+    if node.tag == "blockquote":
+        return "{quote}\n" + "\n\n".join(_jira_block(child, inline) for child in _blocks(node)) + "\n{quote}"
     if node.tag == "table":
         lines = []
         for is_head, cells in _rows(node):
@@ -127,7 +172,10 @@ def _adf_block(node: Node) -> list[dict[str, Any]]:
     if node.tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:
         return [{"type": "heading", "attrs": {"level": int(node.tag[1])}, "content": _adf_inline(node.children)}]
     if node.tag in {"ul", "ol"}:
-        items = [{"type": "listItem", "content": [_adf_para(li.children)]} for li in _blocks(node) if li.tag == "li"]
+        items = [
+            {"type": "listItem", "content": [_adf_para(content), *(b for sub in nested for b in _adf_block(sub))]}
+            for content, nested in _list_items(node)
+        ]
         return [{"type": "bulletList" if node.tag == "ul" else "orderedList", "content": items}] if items else []
     if node.tag == "table":
         rows = []
@@ -156,7 +204,8 @@ def _adf_block(node: Node) -> list[dict[str, Any]]:
         text = node.text().rstrip("\n")
         return [{"type": "codeBlock", "content": [{"type": "text", "text": text}] if text else []}]
     if node.tag == "blockquote":
-        return [b for child in _blocks(node) for b in _adf_block(child)]
+        inner = [b for child in _blocks(node) for b in _adf_block(child)]
+        return [{"type": "blockquote", "content": inner}] if inner else []
     return [_adf_para(node.children)]
 
 
@@ -171,34 +220,35 @@ def commonmark_escape(text: str) -> str:
     return "".join("\\" + ch if (ch.isascii() and not ch.isalnum() and not ch.isspace()) else ch for ch in text)
 
 
-def _cm_inline(children: list[Node | str]) -> str:
-    parts = []
-    for c in _inline_text(children):
-        if isinstance(c, str):
-            parts.append(commonmark_escape(c))
-        elif c.tag in {"strong", "b"}:
-            parts.append(f"**{_cm_inline(c.children).strip()}**")
-        elif c.tag in {"em", "i"}:
-            parts.append(f"*{_cm_inline(c.children).strip()}*")
-        elif c.tag == "code":
-            parts.append(commonmark_escape(c.text()))  # code spans cannot escape; show as text
-        elif c.tag == "br":
-            parts.append("\\\n")
-        elif c.tag == "a" and _href(c):
-            url = re.sub(r"[\s<>()\\]", lambda m: f"%{ord(m.group()):02X}", _href(c) or "")
-            parts.append(f"[{_cm_inline(c.children)}](<{url}>)")
-        else:
-            parts.append(_cm_inline(c.children))
-    return "".join(parts).strip()
+_CM_URL_UNSAFE = r"[\s<>()\\]"
+_cm_inline = _Inline(
+    escape=commonmark_escape,
+    strong="**",
+    em="*",
+    code=commonmark_escape,  # code spans cannot escape; show as text
+    br="\\\n",
+    link=lambda label, url: f"[{label}](<{_percent(url, _CM_URL_UNSAFE)}>)",
+)
+
+
+def _cm_list(node: Node, inline: InlineFn) -> list[str]:
+    lines = []
+    for i, (content, nested) in enumerate(_list_items(node), 1):
+        mark = f"{i}." if node.tag == "ol" else "-"
+        lines.append(f"{mark} {inline(content)}")
+        # a sub-list belongs to the item whose text starts in its column
+        lines += [" " * (len(mark) + 1) + line for sub in nested for line in _cm_list(sub, inline)]
+    return lines
 
 
 def _cm_block(node: Node, inline: InlineFn) -> str:
     if node.tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:
         return "#" * int(node.tag[1]) + " " + inline(node.children)
     if node.tag in {"ul", "ol"}:
-        items = [li for li in _blocks(node) if li.tag == "li"]
-        marks = [f"{i}." if node.tag == "ol" else "-" for i in range(1, len(items) + 1)]
-        return "\n".join(f"{m} {inline(li.children)}" for m, li in zip(marks, items, strict=True))
+        return "\n".join(_cm_list(node, inline))
+    if node.tag == "blockquote":
+        inner = "\n\n".join(_cm_block(child, inline) for child in _blocks(node))
+        return "\n".join(f"> {line}".rstrip() for line in inner.split("\n"))
     if node.tag == "table":
         lines = []
         for i, (_, cells) in enumerate(_rows(node)):
@@ -236,33 +286,27 @@ def textile_escape(text: str) -> str:
     return "".join(out)
 
 
-def _textile_inline(children: list[Node | str]) -> str:
-    parts = []
-    for c in _inline_text(children):
-        if isinstance(c, str):
-            parts.append(textile_escape(c))
-        elif c.tag in {"strong", "b"}:
-            parts.append(f"*{_textile_inline(c.children).strip()}*")
-        elif c.tag in {"em", "i"}:
-            parts.append(f"_{_textile_inline(c.children).strip()}_")
-        elif c.tag == "code":
-            parts.append(textile_escape(c.text()))
-        elif c.tag == "br":
-            parts.append("\n")
-        elif c.tag == "a" and _href(c):
-            url = re.sub(r"[\s\"<>()]", lambda m: f"%{ord(m.group()):02X}", _href(c) or "")
-            parts.append(f'"{_textile_inline(c.children)}":{url}')
-        else:
-            parts.append(_textile_inline(c.children))
-    return "".join(parts).strip()
+_TEXTILE_URL_UNSAFE = r"[\s\"<>()]"
+_textile_inline = _Inline(
+    escape=textile_escape,
+    strong="*",
+    em="_",
+    code=textile_escape,
+    br="\n",
+    link=lambda label, url: f'"{label}":{_percent(url, _TEXTILE_URL_UNSAFE)}',
+)
 
 
 def _textile_block(node: Node, inline: InlineFn) -> str:
     if node.tag in {"h1", "h2", "h3", "h4", "h5", "h6"}:
         return f"{node.tag}. {inline(node.children)}"
     if node.tag in {"ul", "ol"}:
-        mark = "*" if node.tag == "ul" else "#"
-        return "\n".join(f"{mark} {inline(li.children)}" for li in _blocks(node) if li.tag == "li")
+        return "\n".join(_wiki_list(node, inline))
+    if node.tag == "blockquote":  # "bq." quotes one paragraph
+        return "\n\n".join(
+            f"bq. {inline(child.children)}" if child.tag == "p" else _textile_block(child, inline)
+            for child in _blocks(node)
+        )
     if node.tag == "table":
         lines = []
         for is_head, cells in _rows(node):

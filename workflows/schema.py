@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import zoneinfo
 from datetime import date, time
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from workflows.cases import LegalBasis, RequestType
+from workflows.cases import LegalBasis, RequestType, known_timezone
 from workflows.model import WILDCARD
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -79,11 +78,7 @@ class CalendarSpec(_Strict):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, value: str) -> str:
-        try:
-            zoneinfo.ZoneInfo(value)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {value!r} (for example Asia/Karachi)") from None
-        return value
+        return known_timezone(value)
 
     @field_validator("hours", mode="before")
     @classmethod

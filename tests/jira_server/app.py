@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Ctx], tuple[int, Any]]
 GATEWAY_STATUSES = frozenset({429, 500, 502, 503, 504})
 ENVELOPE_STATUSES = frozenset({400, 401, 403, 404, 410})
+HOLD_LIMIT = 300.0  # seconds a hold_after_write answer waits for the test's release at most
 
 # (method, path template with {v} for the API version, handler, modes)
 ROUTES: list[tuple[str, str, Handler, frozenset[str]]] = []
@@ -120,7 +122,9 @@ class JiraServer:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request drowns test output
         self._httpd = make_server("127.0.0.1", 0, self._wsgi, threaded=True)
         self.url = f"http://127.0.0.1:{self._httpd.server_port}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-jira", daemon=True)
+        # a short poll interval: stop() waits for the loop to notice (0.5 s by default, per server)
+        serve = functools.partial(self._httpd.serve_forever, poll_interval=0.05)
+        self._thread = threading.Thread(target=serve, name="fake-jira", daemon=True)
         self._thread.start()
         return self
 
@@ -195,6 +199,9 @@ class JiraServer:
             self._check_response(method, pattern, spec_request, response)
         if fault is not None and fault.kind == "drop_after_write":
             _drop(environ)
+        if fault is not None and fault.kind == "hold_after_write":
+            fault.applied.set()
+            fault.release.wait(timeout=HOLD_LIMIT)  # a bound, so a test that forgets to release ends
         return response
 
     def _dispatch(

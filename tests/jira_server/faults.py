@@ -5,10 +5,15 @@ A test arms a fault for the next N requests that match a method and a path regex
     server.faults.add("429", method="POST", path=r"/issue$", times=3, retry_after=7)
     server.faults.add("drop_after_write", method="POST", path=r"/issue$")
 
+``skip=N`` lets the first N matching requests through before the fault fires (a fault in the middle of
+a run rather than on its first matching request).
+
 Kinds: ``429`` (Retry-After and X-RateLimit-* headers), ``503``, ``500`` (answered *before* the
 request is applied), ``drop_after_write`` (the request IS applied, then the connection is closed
-without an answer: the client cannot know whether it worked), ``slow`` (answer after ``delay``
-seconds, really slept: only for tests that measure nothing by wall clock).
+without an answer: the client cannot know whether it worked), ``hold_after_write`` (the request IS
+applied, ``fault.applied`` is set, and the answer waits until the test sets ``fault.release``: a test
+kills the client process in that window, then releases), ``slow`` (answer after ``delay`` seconds,
+really slept: only for tests that measure nothing by wall clock).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 
-KINDS = ("429", "503", "500", "drop_after_write", "slow")
+KINDS = ("429", "503", "500", "drop_after_write", "hold_after_write", "slow")
 
 
 @dataclass
@@ -30,6 +35,9 @@ class Fault:
     retry_after: int | None = 1
     delay: float = 0.0
     fired: int = 0
+    skip: int = 0  # matching requests still to let through before firing
+    applied: threading.Event = field(default_factory=threading.Event)  # hold_after_write: the write is in
+    release: threading.Event = field(default_factory=threading.Event)  # hold_after_write: answer now
 
 
 @dataclass
@@ -46,10 +54,11 @@ class FaultPlan:
         times: int = 1,
         retry_after: int | None = 1,
         delay: float = 0.0,
+        skip: int = 0,
     ) -> Fault:
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; one of {', '.join(KINDS)}")
-        fault = Fault(kind, method.upper() if method else None, re.compile(path), times, retry_after, delay)
+        fault = Fault(kind, method.upper() if method else None, re.compile(path), times, retry_after, delay, skip=skip)
         with self._lock:
             self.faults.append(fault)
         return fault
@@ -61,6 +70,9 @@ class FaultPlan:
                 if fault.remaining <= 0:
                     continue
                 if fault.method not in (None, method.upper()) or not fault.path.search(path):
+                    continue
+                if fault.skip > 0:
+                    fault.skip -= 1
                     continue
                 fault.remaining -= 1
                 fault.fired += 1
