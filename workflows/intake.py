@@ -403,8 +403,9 @@ class _Creator:
             log.warning("%s: SLA fields not written at intake (%s); the next sync writes them", ref, exc)
             return None
         _audit(self.audit, SET_FIELDS, intent_data(tracked.key, ref, change, self.now))
+        by_key = getattr(self.tracker, "get_case", None)  # Jira: one GET instead of a text search
         try:
-            after = self.tracker.find_case(ref)
+            after = by_key(tracked.key) if callable(by_key) else self.tracker.find_case(ref)
         except TrackerError as exc:
             log.info("%s: updated_at after the SLA write unknown (%s); the next sync reads history", ref, exc)
             return None

@@ -1,0 +1,59 @@
+"""Intake then sync on the fake Jira (tests/jira_server): the contract's per-case path. Jira's create
+takes no SLA fields and walks the workflow to the row's state, so intake reads the history once, writes
+the fields, and re-reads the case by key; the sync that follows (changelog with the search) writes
+nothing at the same instant."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from connectors.jira import JiraConnector
+from state.audit import AuditLog
+from state.lock import RunLock, lock_path_for
+from state.store import StateStore
+from sync import SyncJob, SyncOptions, computed_sla
+from tests.factories import make_case
+from tests.jira_server import JiraServer
+from tests.test_sync_support import CountingTracker
+from workflows.clocks import evaluate_case
+from workflows.intake import IntakeRow, apply_intake, plan_intake
+
+pytest_plugins = ["tests.jira_fixtures"]
+
+
+class IntakeCounting(CountingTracker):
+    COUNTED = (*CountingTracker.COUNTED, "create_case", "get_case")
+
+
+def test_intake_writes_the_fields_and_the_next_sync_writes_nothing(
+    jira: JiraConnector, jira_server: JiraServer, tmp_path: Path
+) -> None:
+    now = jira_server.clock()  # type: ignore[attr-defined]
+    rows = [
+        IntakeRow(f"test:{i}", make_case(f"FIA-J-{i}", submitted_at=now - timedelta(days=i)), state, None)
+        for i, state in enumerate(("draft", "submitted", "acknowledged"))
+    ]
+    tracker = IntakeCounting(jira)
+    store, audit = StateStore(tmp_path / "state.db"), AuditLog(tmp_path / "state.audit.db")
+    apply_intake(plan_intake(rows, tracker), tracker, audit, now=now, store=store)
+    store.close()
+    assert dict(tracker.calls) == {
+        "find_case": 3,
+        "create_case": 3,
+        "read_history": 3,
+        "set_sla_fields": 3,
+        "get_case": 3,
+    }
+    assert len([r for r in audit.records() if r["kind"] == "intake.set_fields"]) == 3
+    audit.close()
+    for tracked in jira.list_cases():
+        assert tracked.history is not None
+        assert tracked.sla == computed_sla(evaluate_case(tracked.case, tracked.history, jira.workflow, now))
+    with RunLock(lock_path_for(tmp_path / "state.db")):
+        store, audit = StateStore(tmp_path / "state.db"), AuditLog(tmp_path / "state.audit.db")
+        report = SyncJob(jira, jira.workflow, store, audit, SyncOptions()).run(now)
+        store.close()
+        audit.close()
+    assert report.exit_code == 0 and report.listed == 3
+    assert report.plan.actions == [] and report.history_reads == 0
