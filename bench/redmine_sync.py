@@ -119,15 +119,31 @@ def sync_pass(server: Any, state_dir: Path, counter: Requests, *, full: bool = F
             conn.close()
 
 
-def pipeline(server: Any, rows: list[IntakeRow]) -> tuple[float, dict[str, int], list[str]]:
-    """intake then sync as the CLI runs them; (seconds of the first sync, requests per phase, notes)."""
+class Phases:
+    """Requests and seconds per phase, each since the previous mark."""
+
+    def __init__(self, counter: Requests) -> None:
+        self.counter = counter
+        self.marks: dict[str, tuple[int, float]] = {}
+        self._count, self._at = counter.count, time.perf_counter()
+
+    def mark(self, name: str) -> None:
+        now = time.perf_counter()
+        self.marks[name] = (self.counter.count - self._count, now - self._at)
+        self._count, self._at = self.counter.count, now
+
+
+def pipeline(server: Any, rows: list[IntakeRow]) -> tuple[float, dict[str, tuple[int, float]], list[str]]:
+    """intake then sync as the CLI runs them; (seconds of the first sync, (requests, seconds) per phase,
+    notes)."""
     state_dir = Path(tempfile.mkdtemp(prefix="casebridge-bench-"))
-    counter, phases = Requests(), {}
+    counter = Requests()
+    phases = Phases(counter)
     start = time.perf_counter()
     conn = server.connector()  # `casebridge intake`: a fresh connector, cold
     counter.watch(conn.client.engine.session)
     actions = plan_intake(rows, conn)
-    phases["intake: schema + bulk lookup"] = counter.count
+    phases.mark("intake: schema + bulk lookup")
     store, audit = StateStore(state_dir / "state.db"), AuditLog(state_dir / "state.audit.db")
     try:
         created = apply_intake(actions, conn, audit, now=datetime.now(UTC), store=store)
@@ -135,9 +151,9 @@ def pipeline(server: Any, rows: list[IntakeRow]) -> tuple[float, dict[str, int],
         store.close()
         audit.close()
         conn.close()
-    phases["intake: re-check + create with SLA fields"] = counter.count - sum(phases.values())
+    phases.mark("intake: re-check + create with SLA fields")
     first = sync_pass(server, state_dir, counter)  # `casebridge sync`
-    phases["first sync: schema + listing"] = counter.count - sum(phases.values())
+    phases.mark("first sync: schema + listing")
     elapsed = time.perf_counter() - start
     assert len(created) == len(rows) and first.exit_code == 0, first.result.failures
     notes = [
@@ -145,12 +161,12 @@ def pipeline(server: Any, rows: list[IntakeRow]) -> tuple[float, dict[str, int],
         f"{first.listed} cases listed"
     ]
     again = sync_pass(server, state_dir, counter)
-    phases["no-change resync (watermark pass)"] = counter.count - sum(phases.values())
+    phases.mark("no-change resync (watermark pass)")
     full = sync_pass(server, state_dir, counter, full=True)
-    phases["no-change sync --full (rebuilds the store)"] = counter.count - sum(phases.values())
+    phases.mark("no-change sync --full (rebuilds the store)")
     for name, report in (("resync", again), ("sync --full", full)):
         notes.append(f"{name}: {report.history_reads} history reads, {len(report.result.applied)} SLA writes")
-    return elapsed, phases, notes
+    return elapsed, phases.marks, notes
 
 
 def connector_only(server: Any, rows: list[IntakeRow], now: datetime) -> tuple[float, int]:
@@ -193,7 +209,7 @@ def main() -> int:
         conn_s, conn_req = connector_only(server, rows, datetime.now(UTC))
     server.reset()
 
-    first_req = sum(v for k, v in phases.items() if not k.startswith("no-change"))
+    first_req = sum(v for k, (v, _s) in phases.items() if not k.startswith("no-change"))
     print(f"Redmine first sync of {n} cases (puma -t 1:1, SQLite, this machine)")
     print(
         f"  bare python-redmine loop        : {bare_s:7.2f} s  {bare_req:5d} requests ({bare_req / n:.3f}/case)"
@@ -201,8 +217,8 @@ def main() -> int:
     )
     print(f"  intake + sync (the CLI's path)  : {pipe_s:7.2f} s  {first_req:5d} requests ({first_req / n:.3f}/case)")
     print(f"  ratio pipeline / bare           : {pipe_s / bare_s:.3f}  (goal <= 1.15)")
-    for phase, count in phases.items():
-        print(f"    {phase:44s}: {count:5d} requests ({count / n:.4f}/case)")
+    for phase, (count, seconds) in phases.items():
+        print(f"    {phase:44s}: {count:5d} requests ({count / n:.4f}/case) {seconds:7.2f} s")
     for note in notes:
         print(f"    {note}")
     if args.connector:
