@@ -275,7 +275,7 @@ class SyncJob:
         self.audit = audit
         self.options = options or SyncOptions()
         if tracker.owns_retries:  # one retry layer only: the connector's own
-            self.options = replace(self.options, retry=replace(self.options.retry, attempts=1))
+            self.options = replace(self.options, retry=self.options.retry.with_attempts(1))
         self.progress = progress
         self.should_stop = should_stop
 

@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import requests
-import tenacity
 from jira.exceptions import JIRAError
 
 from connectors.errors import (
@@ -38,6 +37,7 @@ from connectors.errors import (
     TrackerUnreachable,
     TransientError,
 )
+from connectors.retry import RetryPolicy as BaseRetryPolicy
 from connectors.secrets import redact
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,9 @@ class _LostAnswer(TransientError):
     """A write may or may not have been applied (connection dropped after sending, or 5xx)."""
 
 
-class RetryPolicy:
+class RetryPolicy(BaseRetryPolicy):
+    """The shared policy, plus slowing down before Jira's rate limit (X-RateLimit-* headers)."""
+
     def __init__(
         self,
         *,
@@ -60,21 +62,12 @@ class RetryPolicy:
         near_limit: float = 0.1,
         rng: random.Random | None = None,
     ) -> None:
-        self.max_attempts = max_attempts
-        self.floor = floor
-        self.ceiling = ceiling
-        self.backoff_base = backoff_base
+        super().__init__(attempts=max_attempts, floor=floor, ceiling=ceiling, base=backoff_base, rng=rng, label="jira")
         self.near_limit = near_limit
-        self.rng = rng or random.Random()
 
-    def wait(self, state: tenacity.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            return min(self.ceiling, max(self.floor, float(retry_after)))
-        # full jitter: uniform in [0, base * 2^(n-1)], capped
-        cap = min(self.ceiling, self.backoff_base * 2 ** (state.attempt_number - 1))
-        return self.rng.uniform(0, cap)
+    @property
+    def max_attempts(self) -> int:
+        return self.attempts
 
     def pause_for_rate_limit(self, headers: Any, now: datetime) -> float:
         """Seconds to pause before the next call, from the X-RateLimit-* headers of the last answer."""
@@ -146,21 +139,7 @@ class JiraHttp:
         """The decoded JSON answer (None for an empty one). ``landed``: for non-idempotent writes, a probe
         returning the result if a lost write did apply (then it is not sent again).
         Raises the connectors.errors types (TransientError only once the retries are used up)."""
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.policy.max_attempts),
-            wait=self.policy.wait,
-            retry=tenacity.retry_if_exception_type(TransientError),
-            sleep=self.sleep,
-            reraise=True,
-            before_sleep=lambda s: log.info(
-                "jira %s %s: %s; retry %d/%d",
-                method,
-                path,
-                _short(s),
-                s.attempt_number,
-                self.policy.max_attempts,
-            ),
-        )
+        retrying = self.policy.with_sleep(self.sleep).retrying(label=f"jira {method} {path}")
         lost_once = False
         try:
             for attempt in retrying:
@@ -252,8 +231,3 @@ def _envelope(response: requests.Response) -> str:
     parts += [f"{k}: {v}" for k, v in (body.get("errors") or {}).items()]
     text = "; ".join(parts).replace("\n", " ")
     return f": {redact(text)[:500]}" if text else ""
-
-
-def _short(state: tenacity.RetryCallState) -> str:
-    exc = state.outcome.exception() if state.outcome else None
-    return str(exc) if exc else "retrying"

@@ -24,7 +24,6 @@ from urllib.parse import urlsplit
 
 import requests
 from redminelib.engines.sync import SyncEngine
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from connectors.errors import (
     AuthenticationFailed,
@@ -35,6 +34,7 @@ from connectors.errors import (
     TrackerUnreachable,
     TransientError,
 )
+from connectors.retry import RetryPolicy as BaseRetryPolicy
 from connectors.secrets import redact
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,8 @@ class OutcomeUnknown(TransientError):
     applied. Callers check the tracker before writing again."""
 
 
-class RetryPolicy:
-    """How often and how long to retry. ``sleep`` is injected by tests."""
+class RetryPolicy(BaseRetryPolicy):
+    """Redmine's defaults: 5 attempts, backoff from 0.5 s, at most 30 s between attempts."""
 
     def __init__(
         self,
@@ -60,34 +60,15 @@ class RetryPolicy:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        self.attempts = max(1, attempts)
-        self.base = base
-        self.ceiling = ceiling
-        self.sleep = sleep
-        self.rng = rng or random.Random()
-
-    def wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            return min(max(retry_after, RETRY_AFTER_FLOOR), self.ceiling)
-        # full jitter: uniform(0, min(ceiling, base * 2**n))
-        return self.rng.uniform(0, min(self.ceiling, self.base * 2 ** (state.attempt_number - 1)))
-
-    def run(self, fn: Callable[[], Any], *, retryable: Callable[[BaseException], bool]) -> Any:
-        retrying = Retrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=self.wait,
-            retry=retry_if_exception(retryable),
-            sleep=self.sleep,
-            reraise=True,
-            before_sleep=lambda s: log.info(
-                "redmine: retrying after %s (attempt %d)",
-                type(s.outcome.exception()).__name__,
-                s.attempt_number,
-            ),
+        super().__init__(
+            attempts=attempts,
+            floor=RETRY_AFTER_FLOOR,
+            ceiling=ceiling,
+            base=base,
+            sleep=sleep,
+            rng=rng,
+            label="redmine",
         )
-        return retrying(fn)
 
 
 def _path(url: str) -> str:

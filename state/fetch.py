@@ -14,12 +14,11 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
-
-from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from typing import TypeVar
 
 from connectors import Connector
-from connectors.errors import SafetyValveError, TrackerError, TransientError
+from connectors.errors import SafetyValveError, TrackerError
+from connectors.retry import RetryPolicy as BaseRetryPolicy
 from state.store import CachedCase, StateStore, iso
 from workflows.cases import StatusChange, TrackedCase
 
@@ -30,37 +29,19 @@ T = TypeVar("T")
 BULK_HISTORY_THRESHOLD = 50
 
 
-@dataclass
-class RetryPolicy:
-    """Retries of 429/5xx/dropped connections (``TransientError``): honour Retry-After between a floor and
-    a ceiling, else exponential backoff with jitter. Writes are idempotent (set fields to values), so a
-    retry after a lost answer is safe."""
+class RetryPolicy(BaseRetryPolicy):
+    """The sync job's retries of tracker calls (3 attempts, Retry-After within 1-60 s). Writes set fields
+    to values, so a retry after a lost answer is safe. Connectors that retry themselves get one attempt."""
 
-    attempts: int = 3
-    floor: float = 1.0
-    ceiling: float = 60.0
-    sleep: Callable[[float], None] | None = None  # None: time.sleep
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            return float(min(max(retry_after, self.floor), self.ceiling))
-        return float(wait_exponential_jitter(initial=self.floor, max=self.ceiling)(state))
-
-    def call(self, fn: Callable[[], T]) -> T:
-        kwargs: dict[str, Any] = {}
-        if self.sleep is not None:
-            kwargs["sleep"] = self.sleep
-        retrying = Retrying(
-            stop=stop_after_attempt(self.attempts),
-            wait=self._wait,
-            retry=retry_if_exception_type(TransientError),
-            reraise=True,
-            before_sleep=lambda s: log.info("retrying after %s", s.outcome.exception() if s.outcome else "?"),
-            **kwargs,
-        )
-        return retrying(fn)
+    def __init__(
+        self,
+        *,
+        attempts: int = 3,
+        floor: float = 1.0,
+        ceiling: float = 60.0,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        super().__init__(attempts=attempts, floor=floor, ceiling=ceiling, base=floor, sleep=sleep, label="sync")
 
 
 @dataclass
