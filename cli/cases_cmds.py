@@ -12,6 +12,7 @@ import click
 
 from cli import Context, now_option, parse_now, pass_ctx
 from connectors.errors import UserError
+from state.store import StateStore
 from sync import CaseEvaluation, evaluate, history_reader
 from workflows.clocks import ClockResult
 from workflows.intake import apply_intake, plan_intake, read_intake_file
@@ -54,7 +55,14 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None
                 click.echo(("would " if dry_run else "") + action.describe())
         counts = {k: sum(1 for a in actions if a.kind == k) for k in ("create", "update", "unchanged")}
         if not dry_run:
-            apply_intake(actions, tracker, audit=_audit(ctx))
+            store = StateStore(settings.state_path)  # intake seeds it: the next sync reads no history
+            audit = _audit(ctx)
+            try:
+                apply_intake(actions, tracker, audit=audit, now=parse_now(now), store=store)
+            finally:
+                store.close()
+                if audit is not None:
+                    audit.close()
         verb = "would create" if dry_run else "created"
         click.echo(f"{verb} {counts['create']}, updated {counts['update']}, unchanged {counts['unchanged']}")
     finally:

@@ -6,7 +6,7 @@ import json
 import logging
 import signal
 import sys
-import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
@@ -25,6 +25,26 @@ from workflows.schema import parse_duration
 log = logging.getLogger(__name__)
 
 
+class StopFlag:
+    """Set by SIGTERM/SIGINT, read between actions. Lock-free on purpose: a handler that takes a lock
+    (threading.Event.set) deadlocks when the signal lands while the main thread holds that lock."""
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self, seconds: float) -> None:
+        """Sleep up to ``seconds``, waking within 0.2 s of a stop request."""
+        deadline = time.monotonic() + seconds
+        while not self._set and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(0.2, left))
+
+
 def _duration(value: str, option: str) -> float:
     try:
         return parse_duration(value)
@@ -41,7 +61,7 @@ def run_once(
     ctx: Context,
     options: SyncOptions,
     now_text: str | None,
-    stop: threading.Event,
+    stop: StopFlag,
     as_json: bool,
     then: Callable[[], int] | None = None,
 ) -> int:
@@ -137,7 +157,7 @@ def sync(
         overlap=timedelta(seconds=_duration(conf.overlap, "[sync] overlap")),
         safety_valve=conf.safety_valve,
     )
-    stop = threading.Event()
+    stop = StopFlag()
     then = _escalation(as_json, now) if (escalate or conf.escalate) else None
     if every is None:
         ctx_exit(run_once(ctx, options, now, stop, as_json, then))
@@ -170,14 +190,13 @@ def _loop(
     options: SyncOptions,
     interval: float,
     as_json: bool,
-    stop: threading.Event,
+    stop: StopFlag,
     then: Callable[[], int] | None,
 ) -> int:
     """Run a pass every ``interval`` seconds until SIGTERM/SIGINT; returns the last pass's exit code."""
 
-    def request_stop(signum: int, _frame: Any) -> None:
-        log.info("signal %d: stopping after the current action", signum)
-        stop.set()
+    def request_stop(_signum: int, _frame: Any) -> None:
+        stop.set()  # a plain assignment: nothing in a signal handler may take a lock
 
     previous = {s: signal.signal(s, request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
     code = 0
