@@ -318,3 +318,9 @@ def test_clock_without_escalation_rule_still_listed_in_dossier() -> None:
     md = dossier(full_case(), clocks=[breached(*EMERGENCY, 3600, due=T0 + timedelta(hours=8)), other, idle])
     assert "| MLA | running |" in md
     assert "Legal review" not in md  # a clock that never started is noise for the NCB
+
+
+@pytest.mark.parametrize("value", ["0X0", "3x4", "1920 x 1080", "a0X0b", "x1", "2X"])
+def test_textile_keeps_dimensions_as_written(value: str) -> None:
+    # Textile's glyph rule renders 3x4 as 3×4; case data must come back exactly as written
+    assert textile_text(textile_lib.textile("p. " + textile_escape(value))).strip() == value

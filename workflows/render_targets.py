@@ -274,8 +274,10 @@ def textile_escape(text: str) -> str:
     """Every ASCII punctuation character as a numeric entity: Textile has no backslash escape, and
     Redmine's link syntax (#123, @user, attachment:) runs on the rendered text."""
     out = []
-    for ch in text:
-        if ch == "<":
+    for i, ch in enumerate(text):
+        if ch in "xX" and _between_digits(text, i):
+            out.append(f"&#{ord(ch)};")  # Textile turns "3x4" / "3 x 4" into a multiplication sign
+        elif ch == "<":
             out.append("&lt;")
         elif ch == ">":
             out.append("&gt;")
@@ -284,6 +286,12 @@ def textile_escape(text: str) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+def _between_digits(text: str, i: int) -> bool:
+    before = text[max(0, i - 2) : i].rstrip(" ")
+    after = text[i + 1 : i + 3].lstrip(" ")
+    return bool(before) and before[-1].isdigit() and bool(after) and after[0].isdigit()
 
 
 _TEXTILE_URL_UNSAFE = r"[\s\"<>()]"
