@@ -12,20 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from cli import main
 from state.audit import AuditLog
 from state.lock import RunLock
+from tests.test_cli import run
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "cases.json"
 NOW = "2026-12-01T09:00:00Z"
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(done.value.code or 0), out, err
 
 
 @pytest.fixture(autouse=True)

@@ -25,13 +25,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from connectors.errors import CasebridgeError
 from tests.factories import T0
-from tests.test_sync_support import Check, Env, FaultyTracker, check_invariants, move_people, seed_cases
+from tests.test_sync_support import (
+    Check,
+    Env,
+    FaultyTracker,
+    arm_kill,
+    check_invariants,
+    move_people,
+    seed_cases,
+)
 
 RUNS = int(os.environ.get("CASEBRIDGE_FAULT_RUNS", "200"))
 BASE_SEED = int(os.environ.get("CASEBRIDGE_FAULT_SEED", "20261129"))
@@ -52,31 +59,9 @@ class Stats:
 
 # -- the killed child ---------------------------------------------------------------------------------
 def _arm_kill(after: int) -> None:
-    """In the forked child only: SIGKILL ourselves right after the ``after``-th action (a tracker write,
-    an audit intent or record, a state-store commit)."""
     from connectors.local import LocalConnector
-    from state.audit import AuditLog
-    from state.store import StateStore
 
-    count = [0]
-
-    def wrap(cls: type, name: str) -> None:
-        original = getattr(cls, name)
-
-        def hooked(*args: Any, **kwargs: Any) -> Any:
-            result = original(*args, **kwargs)
-            count[0] += 1
-            if count[0] >= after:
-                os.kill(os.getpid(), signal.SIGKILL)
-            return result
-
-        setattr(cls, name, hooked)
-
-    wrap(LocalConnector, "set_sla_fields")
-    for name in ("begin_intent", "complete_intent"):
-        wrap(AuditLog, name)
-    for name in ("save", "record_write", "set_watermark"):
-        wrap(StateStore, name)
+    arm_kill(after, LocalConnector, ("begin_intent", "complete_intent"))
 
 
 def killed_run(env: Env, now: datetime, after: int) -> int:

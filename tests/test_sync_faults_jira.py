@@ -45,7 +45,7 @@ from tests.factories import make_case
 from tests.jira_fixtures import CLOUD_TOKEN, DC_PAT, EMAIL, Clock, build_jira
 from tests.jira_server import JiraServer
 from tests.jira_server.state import Issue, adf_text
-from tests.test_sync_support import KINDS, WORKFLOW, random_walk
+from tests.test_sync_support import KINDS, WORKFLOW, arm_kill, random_walk
 from workflows.cases import Case, ClockFields, SlaFields, StatusChange
 from workflows.clocks import evaluate_case
 
@@ -198,31 +198,9 @@ def state_of(status: str) -> str:
 
 # -- the CLI in a child process --------------------------------------------------------------------------
 def _arm_kill(after: int) -> None:
-    """In the forked child only: SIGKILL ourselves right after the ``after``-th action (a tracker write,
-    an audit intent or record, a state-store commit)."""
     from connectors.jira import JiraConnector
-    from state.audit import AuditLog
-    from state.store import StateStore
 
-    count = [0]
-
-    def wrap(cls: type, name: str) -> None:
-        original = getattr(cls, name)
-
-        def hooked(*args: Any, **kwargs: Any) -> Any:
-            result = original(*args, **kwargs)
-            count[0] += 1
-            if count[0] >= after:
-                os.kill(os.getpid(), signal.SIGKILL)
-            return result
-
-        setattr(cls, name, hooked)
-
-    wrap(JiraConnector, "set_sla_fields")
-    for name in ("begin_intent", "complete_intent", "drop_intent"):
-        wrap(AuditLog, name)
-    for name in ("save", "record_write", "set_watermark"):
-        wrap(StateStore, name)
+    arm_kill(after, JiraConnector, ("begin_intent", "complete_intent", "drop_intent"))
 
 
 def _record_sleeps(path: Path) -> None:

@@ -271,3 +271,33 @@ def check_invariants(env: Env, now: datetime) -> Check:
         if len(real) == len(logged):
             out.mismatched.append(key)
     return out
+
+
+def arm_kill(after: int, tracker_cls: type, intent_methods: tuple[str, ...]) -> None:
+    """In a forked child only: SIGKILL ourselves right after the ``after``-th action (a tracker write,
+    an audit intent or record, a state-store commit)."""
+    import os
+    import signal
+
+    from state.audit import AuditLog
+    from state.store import StateStore
+
+    count = [0]
+
+    def wrap(cls: type, name: str) -> None:
+        original = getattr(cls, name)
+
+        def hooked(*args: Any, **kwargs: Any) -> Any:
+            result = original(*args, **kwargs)
+            count[0] += 1
+            if count[0] >= after:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return result
+
+        setattr(cls, name, hooked)
+
+    wrap(tracker_cls, "set_sla_fields")
+    for name in intent_methods:
+        wrap(AuditLog, name)
+    for name in ("save", "record_write", "set_watermark"):
+        wrap(StateStore, name)
