@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +36,7 @@ from tests.test_sync_support import (
     check_invariants,
     move_people,
     seed_cases,
+    tmpfs_dir,
 )
 
 RUNS = int(os.environ.get("CASEBRIDGE_FAULT_RUNS", "200"))
@@ -132,17 +131,7 @@ def run_scenario(seed: int, root: Path, stats: Stats) -> Check:
 
 @pytest.fixture
 def scratch(tmp_path: Path) -> Iterator[Path]:
-    """A tmpfs directory when the host has one: a SIGKILL loses no page cache, so durability is the same,
-    and the thousands of fsyncs of 200 scenarios stop dominating the run time."""
-    shm = Path("/dev/shm")
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        yield tmp_path
-        return
-    root = Path(tempfile.mkdtemp(prefix="casebridge-faults-", dir=shm))
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    yield from tmpfs_dir(tmp_path, "casebridge-faults-")
 
 
 def test_fault_injection_harness(scratch: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,9 +22,7 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
 import signal
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -45,7 +43,7 @@ from tests.factories import make_case
 from tests.jira_fixtures import CLOUD_TOKEN, DC_PAT, EMAIL, Clock, build_jira
 from tests.jira_server import JiraServer
 from tests.jira_server.state import Issue, adf_text
-from tests.test_sync_support import KINDS, WORKFLOW, arm_kill, random_walk
+from tests.test_sync_support import KINDS, WORKFLOW, arm_kill, random_walk, tmpfs_dir
 from workflows.cases import Case, ClockFields, SlaFields, StatusChange
 from workflows.clocks import evaluate_case
 
@@ -404,15 +402,7 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     connector_class("jira")  # load the entry points once, before the forks
     import cli  # noqa: F401  (imported before forking: each child starts at once)
 
-    shm = Path("/dev/shm")
-    if not (shm.is_dir() and os.access(shm, os.W_OK)):
-        yield tmp_path
-        return
-    root = Path(tempfile.mkdtemp(prefix="casebridge-jira-faults-", dir=shm))
-    try:
-        yield root
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
+    yield from tmpfs_dir(tmp_path, "casebridge-jira-faults-")
 
 
 def test_fault_injection_harness_on_jira(scratch: Path, capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
