@@ -148,6 +148,14 @@ class LocalConnector(Connector):
     def _write(self) -> AbstractContextManager[sqlite3.Connection]:
         return write_transaction(self.db)
 
+    @staticmethod
+    def _modified(db: sqlite3.Connection, stamp: str) -> str:
+        """The ``updated_at`` of a write: its time, but never before the newest change in the tracker.
+        Replays write with --now/--at out of wall-clock order (a transition --at 08:00 after a sync at
+        09:00); without this an incremental sync whose watermark passed 08:00 would never see it."""
+        newest = db.execute("SELECT MAX(updated_at) AS m FROM cases").fetchone()["m"]
+        return max(stamp, newest or "")
+
     def close(self) -> None:
         if self._db is not None:
             self._db.close()
@@ -185,7 +193,7 @@ class LocalConnector(Connector):
                 return self._tracked(self._row(str(existing["id"])))
             cur = db.execute(
                 "INSERT INTO cases (reference, data, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                (case.reference, case.model_dump_json(), state, stamp, stamp),
+                (case.reference, case.model_dump_json(), state, stamp, self._modified(db, stamp)),
             )
             db.execute("INSERT INTO history VALUES (?, 0, ?, ?, NULL)", (cur.lastrowid, stamp, state))
         return self._tracked(self._row(str(cur.lastrowid)))
@@ -197,7 +205,7 @@ class LocalConnector(Connector):
         with self._write() as db:
             db.execute(
                 "UPDATE cases SET data = ?, updated_at = ? WHERE id = ?",
-                (case.model_dump_json(), _iso(self.clock()), row["id"]),
+                (case.model_dump_json(), self._modified(db, _iso(self.clock())), row["id"]),
             )
         return self._tracked(self._row(key))
 
@@ -237,9 +245,7 @@ class LocalConnector(Connector):
             db.execute(
                 "INSERT INTO history VALUES (?, ?, ?, ?, ?)", (row["id"], prev["seq"] + 1, _iso(stamp), state, note)
             )
-            # a back-dated change (--at) still counts as an update now, or an incremental sync whose
-            # watermark is past --at would never see it
-            updated = max(_iso(self.clock()), row["updated_at"])
+            updated = self._modified(db, _iso(self.clock()))
             db.execute("UPDATE cases SET state = ?, updated_at = ? WHERE id = ?", (state, updated, row["id"]))
             if note:
                 db.execute(
@@ -253,7 +259,7 @@ class LocalConnector(Connector):
         with self._write() as db:
             db.execute(
                 "UPDATE cases SET sla = ?, escalation_level = ?, updated_at = ? WHERE id = ?",
-                (_sla_to_json(merged), merged.escalation_level, _iso(self.clock()), row["id"]),
+                (_sla_to_json(merged), merged.escalation_level, self._modified(db, _iso(self.clock())), row["id"]),
             )
 
     def comment(self, key: str, markdown: str) -> None:
