@@ -43,7 +43,7 @@ from tests.factories import make_case
 from tests.jira_fixtures import CLOUD_TOKEN, DC_PAT, EMAIL, Clock, build_jira
 from tests.jira_server import JiraServer
 from tests.jira_server.state import Issue, adf_text
-from tests.test_sync_support import KINDS, WORKFLOW, arm_kill, random_walk, tmpfs_dir
+from tests.test_sync_support import KINDS, WORKFLOW, Check, arm_kill, random_walk, tmpfs_dir
 from workflows.cases import Case, ClockFields, SlaFields, StatusChange
 from workflows.clocks import evaluate_case
 
@@ -283,33 +283,6 @@ def written_sequence(issue: Issue, ids: dict[str, str]) -> list[SlaFields]:
         if items:
             out.append(sla_of(running, ids))
     return out
-
-
-@dataclass
-class Check:
-    cases: int = 0
-    writes: int = 0
-    lost_updates: list[str] = field(default_factory=list)
-    duplicate_cases: int = 0
-    duplicate_records: int = 0
-    missing_records: int = 0
-    mismatched: list[str] = field(default_factory=list)
-    pending: int = 0
-    verify_ok: bool = True
-    verify_cli: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return not (
-            self.lost_updates
-            or self.duplicate_cases
-            or self.duplicate_records
-            or self.missing_records
-            or self.mismatched
-            or self.pending
-            or not self.verify_ok
-            or self.verify_cli
-        )
 
 
 def check_invariants(site: Site, now: datetime) -> Check:

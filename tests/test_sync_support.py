@@ -220,6 +220,8 @@ class Check:
     pending: int = 0
     verify_ok: bool = True
     duplicate_cases: int = 0
+    writes: int = 0  # effective SLA writes seen in the ground truth
+    verify_cli: int = 0  # exit code of `casebridge audit verify`, where a harness runs it
 
     @property
     def ok(self) -> bool:
@@ -231,6 +233,7 @@ class Check:
             and not self.pending
             and self.verify_ok
             and not self.duplicate_cases
+            and not self.verify_cli
         )
 
 
