@@ -17,15 +17,15 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from connectors import Connector
-from connectors.errors import EXIT_CASES_FAILED, EXIT_OK, CasebridgeError, NotFoundError, TrackerError
-from state.audit import AuditLog
-from state.fetch import RetryPolicy, refresh
-from state.intents import SET_FIELDS, Recovery, intent_data, merged, recover
-from state.store import StateStore
-from workflows.cases import ClockFields, SlaFields, StatusChange, TrackedCase
-from workflows.clocks import ClockResult, evaluate_case
-from workflows.model import ClockState, Workflow
+from casebridge.app.fetch import RetryPolicy, refresh
+from casebridge.app.intents import SET_FIELDS, Recovery, intent_data, merged, recover
+from casebridge.connectors import Connector
+from casebridge.errors import EXIT_CASES_FAILED, EXIT_OK, CasebridgeError, NotFoundError, TrackerError
+from casebridge.state.audit import AuditLog
+from casebridge.state.store import StateStore
+from casebridge.workflows.cases import ClockFields, SlaFields, StatusChange, TrackedCase
+from casebridge.workflows.clocks import ClockResult, evaluate_case
+from casebridge.workflows.model import ClockState, Workflow
 
 log = logging.getLogger(__name__)
 

@@ -25,11 +25,11 @@ import gc
 
 import holidays
 
-from workflows import load_workflow
-from workflows.calendars import calendar_named
-from workflows.cases import Case, StatusChange
-from workflows.clocks import evaluate_case
-from workflows.model import Calendar, ClockDef, ClockKind, ClockState, ClockTarget, Workflow
+from casebridge.workflows import load_workflow
+from casebridge.workflows.calendars import calendar_named
+from casebridge.workflows.cases import Case, StatusChange
+from casebridge.workflows.clocks import evaluate_case
+from casebridge.workflows.model import Calendar, ClockDef, ClockKind, ClockState, ClockTarget, Workflow
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 # (request type, legal basis): in lawful-access each gets exactly 3 clocks: legal_review (agency

@@ -34,13 +34,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from connectors.jira import JiraConnector, JiraFieldNames
-from connectors.jira_schema import needed_fields
-from sync import run_sync
+from casebridge.connectors.jira import JiraConnector, JiraFieldNames
+from casebridge.connectors.jira.schema import needed_fields
+from casebridge.sync import run_sync
+from casebridge.workflows import load_workflow
+from casebridge.workflows.cases import Case
 from tests.jira_fixtures import CLOUD_TOKEN, DC_PAT, EMAIL, build_jira
 from tests.jira_server import JiraServer
-from workflows import load_workflow
-from workflows.cases import Case
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 KINDS = [

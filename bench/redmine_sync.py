@@ -30,16 +30,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from redminelib import Redmine
 
-from connectors.redmine_mapping import case_field_values, description_markdown, sla_field_values
-from connectors.redmine_text import render
-from state.audit import AuditLog
-from state.lock import RunLock, lock_path_for
-from state.store import StateStore
-from sync import SyncJob, SyncOptions, SyncReport
+from casebridge.connectors.redmine.mapping import case_field_values, description_markdown, sla_field_values
+from casebridge.connectors.redmine.text import render
+from casebridge.state.audit import AuditLog
+from casebridge.state.lock import RunLock, lock_path_for
+from casebridge.state.store import StateStore
+from casebridge.sync import SyncJob, SyncOptions, SyncReport
+from casebridge.workflows import load_workflow
+from casebridge.workflows.cases import Case
+from casebridge.workflows.intake import IntakeRow, apply_intake, plan_intake, predicted_sla
 from tests.redmine_fixtures import prepare_server, server_answers, stop_server
-from workflows import load_workflow
-from workflows.cases import Case
-from workflows.intake import IntakeRow, apply_intake, plan_intake, predicted_sla
 
 WORKFLOW = load_workflow("lawful-access")
 STATES = ("draft", "submitted", "acknowledged", "awaiting_requester")

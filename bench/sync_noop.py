@@ -43,13 +43,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from connectors.local import LocalConfig, LocalConnector
-from state.audit import AuditLog
-from state.fetch import RetryPolicy
-from state.store import StateStore
-from sync import SyncJob, SyncOptions
-from workflows import load_workflow
-from workflows.cases import Case
+from casebridge.app.fetch import RetryPolicy
+from casebridge.connectors.local import LocalConfig, LocalConnector
+from casebridge.state.audit import AuditLog
+from casebridge.state.store import StateStore
+from casebridge.sync import SyncJob, SyncOptions
+from casebridge.workflows import load_workflow
+from casebridge.workflows.cases import Case
 
 WORKFLOW = load_workflow("lawful-access")
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -146,8 +146,8 @@ class LocalBench:
 # -- the Jira test server ------------------------------------------------------------------------------
 def seed_jira(server: Any, count: int) -> None:
     """The same kind of cases as the embedded tracker's, created in the two months before JIRA_NOW."""
-    from connectors.jira import JiraFieldNames
-    from connectors.jira_schema import needed_fields
+    from casebridge.connectors.jira import JiraFieldNames
+    from casebridge.connectors.jira.schema import needed_fields
     from tests.jira_fixtures import build_jira
 
     build_jira(server, WORKFLOW)
@@ -228,7 +228,7 @@ class JiraBench:
         return self.conn.recv()
 
     def tracker(self, root: Path, now: datetime) -> Any:
-        from connectors.jira import JiraConnector
+        from casebridge.connectors.jira import JiraConnector
         from tests.jira_fixtures import CLOUD_TOKEN, DC_PAT, EMAIL
 
         self.ask("clock", now)  # the server stamps our writes with the pass's time; counter reset

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 
 import click
 
-from connectors.errors import EXIT_CASES_FAILED, EXIT_USAGE, CasebridgeError, UserError
-from connectors.secrets import RedactingFilter, redact
+from casebridge.connectors.secrets import RedactingFilter
+from casebridge.errors import EXIT_CASES_FAILED, EXIT_USAGE, CasebridgeError, UserError, redact
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class Context:
     @property
     def settings(self):
         if self._settings is None:
-            from cli.config import load_settings
+            from casebridge.cli.config import load_settings
 
             self._settings = load_settings(self.config_path)
         return self._settings
@@ -130,7 +130,7 @@ def _show_error(exc: CasebridgeError, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from cli import audit_cmds, cases_cmds, escalate_cmds, sync_cmds, workflow_cmds
+    from casebridge.cli import audit_cmds, cases_cmds, escalate_cmds, sync_cmds, workflow_cmds
 
     for module in (cases_cmds, workflow_cmds, sync_cmds, escalate_cmds, audit_cmds):
         for command in module.COMMANDS:

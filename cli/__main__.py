@@ -1,5 +1,5 @@
 """``python -m cli``: the same as the ``casebridge`` command."""
 
-from cli import main
+from casebridge.cli import main
 
 main()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from cli import Context, pass_ctx
-from connectors.errors import EXIT_CASES_FAILED
-from state.audit import open_audit_log, read_export, verify_records
+from casebridge.cli import Context, pass_ctx
+from casebridge.errors import EXIT_CASES_FAILED
+from casebridge.state.audit import open_audit_log, read_export, verify_records
 
 
 @click.group()

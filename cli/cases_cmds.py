@@ -10,13 +10,13 @@ from typing import Any
 
 import click
 
-from cli import Context, now_option, parse_now, pass_ctx
-from connectors.errors import UserError
-from state.store import StateStore
-from sync import CaseEvaluation, evaluate, history_reader
-from workflows.clocks import ClockResult
-from workflows.intake import apply_intake, plan_intake, read_intake_file
-from workflows.model import ClockState
+from casebridge.cli import Context, now_option, parse_now, pass_ctx
+from casebridge.errors import UserError
+from casebridge.state.store import StateStore
+from casebridge.sync import CaseEvaluation, evaluate, history_reader
+from casebridge.workflows.clocks import ClockResult
+from casebridge.workflows.intake import apply_intake, plan_intake, read_intake_file
+from casebridge.workflows.model import ClockState
 
 
 def _with_clock(connector: Any, now: datetime) -> Any:
@@ -72,7 +72,7 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None
 def _audit(ctx: Context) -> Any:
     """The audit log, when the sync job's store is available (None otherwise)."""
     try:
-        from state.audit import open_audit_log  # type: ignore[import-not-found]
+        from casebridge.state.audit import open_audit_log  # type: ignore[import-not-found]
     except ImportError:
         return None
     return open_audit_log(ctx.settings)

@@ -15,10 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from connectors import CASES, LIAISON, Connector, make_connector
-from connectors.errors import ConfigError
-from workflows import DEFAULT_WORKFLOW, load_workflow, read_toml, resolve_workflow_path
-from workflows.model import Workflow
+from casebridge.connectors import CASES, LIAISON, Connector, make_connector
+from casebridge.errors import ConfigError
+from casebridge.workflows import DEFAULT_WORKFLOW, load_workflow, read_toml, resolve_workflow_path
+from casebridge.workflows.model import Workflow
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,18 @@ from typing import Any
 
 import click
 
-from cli import Context, now_option, parse_now, pass_ctx
-from connectors import Connector
-from connectors.errors import EXIT_CASES_FAILED, UserError
-from sync import evaluate, history_reader
-from workflows.escalation import EscalationConfig, EscalationPlan, apply_escalations, find_posted, plan_escalations
-from workflows.render import to_plain
+from casebridge.cli import Context, now_option, parse_now, pass_ctx
+from casebridge.connectors import Connector
+from casebridge.errors import EXIT_CASES_FAILED, UserError
+from casebridge.sync import evaluate, history_reader
+from casebridge.workflows.escalation import (
+    EscalationConfig,
+    EscalationPlan,
+    apply_escalations,
+    find_posted,
+    plan_escalations,
+)
+from casebridge.workflows.render import to_plain
 
 
 def _stamp_writes(connector: Connector, now: datetime) -> None:
@@ -68,7 +74,7 @@ def _confirm(yes: bool, count: int) -> None:
 
 def _audit(ctx: Context) -> Any:
     try:
-        from state.audit import open_audit_log  # type: ignore[import-not-found]
+        from casebridge.state.audit import open_audit_log  # type: ignore[import-not-found]
     except ImportError:
         return None
     return open_audit_log(ctx.settings)

@@ -13,14 +13,14 @@ from typing import Any
 
 import click
 
-from cli import Context, now_option, parse_now, pass_ctx
-from connectors import Connector, Missing
-from connectors.errors import EXIT_USAGE, CasebridgeError, LockHeldError, SafetyValveError, TrackerError
-from state.audit import open_audit_log
-from state.lock import RunLock, lock_path_for
-from state.store import StateStore
-from sync import SetFields, SyncJob, SyncOptions, SyncReport
-from workflows.schema import parse_duration
+from casebridge.cli import Context, now_option, parse_now, pass_ctx
+from casebridge.connectors import Connector, Missing
+from casebridge.errors import EXIT_USAGE, CasebridgeError, LockHeldError, SafetyValveError, TrackerError
+from casebridge.state.audit import open_audit_log
+from casebridge.state.lock import RunLock, lock_path_for
+from casebridge.state.store import StateStore
+from casebridge.sync import SetFields, SyncJob, SyncOptions, SyncReport
+from casebridge.workflows.schema import parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ def _escalation(as_json: bool, now: str | None) -> Callable[[], int]:
     """After the pass: `escalate --yes` at the same --now; returns its exit code."""
 
     def run() -> int:
-        from cli.escalate_cmds import escalate as escalate_command
+        from casebridge.cli.escalate_cmds import escalate as escalate_command
 
         try:
             click.get_current_context().invoke(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from cli import Context, pass_ctx
-from workflows import load_workflow
-from workflows.model import ClockKind, Workflow
+from casebridge.cli import Context, pass_ctx
+from casebridge.workflows import load_workflow
+from casebridge.workflows.model import ClockKind, Workflow
 
 
 def _load(ctx: Context, file: str | None) -> Workflow:

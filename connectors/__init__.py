@@ -23,9 +23,9 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from connectors.errors import ConfigError
-from workflows.cases import Case, SlaFields, StatusChange, TrackedCase
-from workflows.model import Workflow
+from casebridge.errors import ConfigError
+from casebridge.workflows.cases import Case, SlaFields, StatusChange, TrackedCase
+from casebridge.workflows.model import Workflow
 
 log = logging.getLogger(__name__)
 

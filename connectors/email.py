@@ -32,18 +32,19 @@ from typing import ClassVar, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from connectors import LIAISON, Connector, ConnectorConfig, Escalation, Missing, PostedEscalation
-from connectors.errors import (
+from casebridge.connectors import LIAISON, Connector, ConnectorConfig, Escalation, Missing, PostedEscalation
+from casebridge.connectors.secrets import SecretRef
+from casebridge.errors import (
     AuthenticationFailed,
     ConfigError,
     RejectedError,
     TrackerError,
     TrackerUnreachable,
     TransientError,
+    redact,
 )
-from connectors.secrets import SecretRef, redact
-from workflows.model import Workflow
-from workflows.render import clean_text, html_document, to_plain
+from casebridge.workflows.model import Workflow
+from casebridge.workflows.render import clean_text, html_document, to_plain
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
 
-from connectors import (
+from casebridge.connectors import (
     CASES,
     LIAISON,
     Connector,
@@ -23,10 +23,15 @@ from connectors import (
     Escalation,
     PostedEscalation,
 )
-from connectors.errors import NotFoundError, TrackerError, TransitionNotAllowed
-from connectors.sqlite_file import open_sqlite, record_schema_version, stored_schema_version, write_transaction
-from workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
-from workflows.model import Workflow
+from casebridge.connectors.sqlite_file import (
+    open_sqlite,
+    record_schema_version,
+    stored_schema_version,
+    write_transaction,
+)
+from casebridge.errors import NotFoundError, TrackerError, TransitionNotAllowed
+from casebridge.workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
+from casebridge.workflows.model import Workflow
 
 log = logging.getLogger(__name__)
 

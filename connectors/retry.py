@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from connectors.errors import TransientError
+from casebridge.errors import TransientError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

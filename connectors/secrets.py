@@ -1,6 +1,6 @@
 """Secrets as pointers: config names an environment variable or a command, never the secret itself.
 
-Every resolved secret is registered with ``redact`` so that log records and error messages that
+Every resolved secret is registered with ``casebridge.errors.remember`` so that log records and error messages that
 happen to contain it are masked at every verbosity.
 """
 
@@ -10,17 +10,12 @@ import logging
 import os
 import shlex
 import subprocess
-import threading
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from connectors.errors import SecretError
+from casebridge.errors import SecretError, redact, remember
 
 log = logging.getLogger(__name__)
-
-_known: set[str] = set()
-_lock = threading.Lock()
-MASK = "***"
 
 
 class SecretRef(BaseModel):
@@ -64,23 +59,6 @@ def _run_command(command: str, field: str) -> str:
         # stderr is not shown: a password manager may echo the secret on failure
         raise SecretError(f"{field}: secret command `{command}` exited {done.returncode} with no secret on stdout")
     return value
-
-
-def remember(value: str) -> None:
-    """Register ``value`` as a secret to mask in logs and messages (short values are ignored)."""
-    if len(value) >= 4:
-        with _lock:
-            _known.add(value)
-
-
-def redact(text: str) -> str:
-    """``text`` with every known secret replaced by ***."""
-    with _lock:
-        secrets = sorted(_known, key=len, reverse=True)
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return text
 
 
 class RedactingFilter(logging.Filter):

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from connectors.errors import ConfigError
+from casebridge.errors import ConfigError
 
 BUSY_TIMEOUT = 30  # seconds a writer waits for another process's transaction
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from connectors.errors import ConfigError, LockHeldError
+from casebridge.errors import ConfigError, LockHeldError
 
 log = logging.getLogger(__name__)
 

@@ -21,8 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.sqlite_file import open_sqlite, record_schema_version, stored_schema_version, write_transaction
-from workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
+from casebridge.connectors.sqlite_file import (
+    open_sqlite,
+    record_schema_version,
+    stored_schema_version,
+    write_transaction,
+)
+from casebridge.workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
 
 log = logging.getLogger(__name__)
 

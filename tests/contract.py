@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from connectors import LIAISON, Connector, Escalation
-from connectors.errors import NotFoundError, TransitionNotAllowed
+from casebridge.connectors import LIAISON, Connector, Escalation
+from casebridge.errors import NotFoundError, TransitionNotAllowed
+from casebridge.workflows.cases import ClockFields, SlaFields
 from tests.factories import make_case
-from workflows.cases import ClockFields, SlaFields
 
 HOSTILE_REFERENCES = [
     'FIA-"quoted"-1',

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from cli import main
+from casebridge.cli import main
+from casebridge.workflows.render import _TreeBuilder
 from tests.hostile_cases import FIELD_LIMITS, HOSTILE
-from workflows.render import _TreeBuilder
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "cases.json"
@@ -83,7 +83,7 @@ def posted_keys(data: dict[str, Any]) -> set[str]:
 def spawn(cwd: Path, *args: str, env: Mapping[str, str] | None = None) -> subprocess.Popen[str]:
     """``casebridge ARGS`` as a real process (so it can be killed) in ``cwd``."""
     return subprocess.Popen(
-        [sys.executable, "-m", "cli", *args],
+        [sys.executable, "-m", "casebridge.cli", *args],
         cwd=cwd,
         env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from workflows.cases import Case
+from casebridge.workflows.cases import Case
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from casebridge.workflows.cases import Case
 from tests.factories import make_case
-from workflows.cases import Case
 
 HOSTILE: list[tuple[str, str]] = [
     ("html", '<b>bold</b> <i>it</i> <a href="https://evil.example/">click</a> &amp; &lt;x&gt; &#60;y&#62;'),

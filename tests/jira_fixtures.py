@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from connectors.jira import JiraConnector
+from casebridge.connectors.jira import JiraConnector
+from casebridge.workflows import load_workflow
+from casebridge.workflows.model import Workflow
 from tests.jira_server import JiraServer
-from workflows import load_workflow
-from workflows.model import Workflow
 
 EMAIL, CLOUD_TOKEN, DC_PAT = "bot@agency.example", "cloud-api-token-7f3a", "dc-personal-access-token-91b2"
 

@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from connectors.redmine import RedmineConnector
-from connectors.redmine_config import RedmineConfig
+from casebridge.connectors.redmine import RedmineConnector
+from casebridge.connectors.redmine.config import RedmineConfig
+from casebridge.workflows.model import Workflow
 from tests.redmine_helpers import load_test_workflow
-from workflows.model import Workflow
 
 REPO = Path(__file__).resolve().parent.parent
 ADMIN_KEY = "0123456789abcdef0123456789abcdef01234567"  # fixed, so snapshots and key always agree

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from workflows import load_workflow
-from workflows.model import Workflow
+from casebridge.workflows import load_workflow
+from casebridge.workflows.model import Workflow
 
 
 def load_test_workflow() -> Workflow:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from cli import main
-from connectors.secrets import remember
-from state.audit import GENESIS, AuditLog, canonical, read_export, record_hash, verify_records
+from casebridge.cli import main
+from casebridge.errors import remember
+from casebridge.state.audit import GENESIS, AuditLog, canonical, read_export, record_hash, verify_records
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from connectors.errors import WorkflowError
-from workflows.calendars import (
+from casebridge.errors import WorkflowError
+from casebridge.workflows.calendars import (
     DEFAULT_24X7,
     BusinessTimeline,
     add_working_seconds,
@@ -16,7 +16,7 @@ from workflows.calendars import (
     timeline_for,
     working_seconds_between,
 )
-from workflows.model import Calendar, Workflow
+from casebridge.workflows.model import Calendar, Workflow
 
 H = 3600.0
 NY_TZ = ZoneInfo("America/New_York")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cli import main
+from casebridge.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "cases.json"
@@ -146,7 +146,7 @@ def test_verbose_shows_traceback_in_a_real_process(tmp_path: Path) -> None:
     bad.write_text("{}")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     quiet = subprocess.run(
-        [sys.executable, "-m", "cli", "intake", str(bad)],
+        [sys.executable, "-m", "casebridge.cli", "intake", str(bad)],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -154,7 +154,7 @@ def test_verbose_shows_traceback_in_a_real_process(tmp_path: Path) -> None:
         check=False,
     )
     loud = subprocess.run(
-        [sys.executable, "-m", "cli", "-v", "intake", str(bad)],
+        [sys.executable, "-m", "casebridge.cli", "-v", "intake", str(bad)],
         cwd=tmp_path,
         env=env,
         capture_output=True,

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.local import LocalConfig, LocalConnector
+from casebridge.connectors.local import LocalConfig, LocalConnector
+from casebridge.workflows import load_workflow
 from tests.test_cli import EXAMPLES, run
-from workflows import load_workflow
 
 NOW = "2026-12-01T09:00:00Z"
 # at NOW these escalating clocks are breached (see examples/cases.json):

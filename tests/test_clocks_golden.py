@@ -18,11 +18,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from casebridge.workflows.calendars import DEFAULT_24X7
+from casebridge.workflows.cases import StatusChange
+from casebridge.workflows.clocks import evaluate_case, evaluate_clock
+from casebridge.workflows.model import Calendar, ClockDef, ClockKind, ClockState, ClockTarget
 from tests.factories import make_case
-from workflows.calendars import DEFAULT_24X7
-from workflows.cases import StatusChange
-from workflows.clocks import evaluate_case, evaluate_clock
-from workflows.model import Calendar, ClockDef, ClockKind, ClockState, ClockTarget
 
 H = 3600.0
 D = 86400.0
@@ -376,7 +376,7 @@ def test_golden_table_is_big_enough() -> None:
 # ------------------------------------------------------------------ the bundled lawful-access workflow
 @pytest.fixture(scope="module")
 def lawful_access():
-    from workflows import load_workflow
+    from casebridge.workflows import load_workflow
 
     return load_workflow("lawful-access")
 

@@ -13,11 +13,11 @@ import holidays as holidays_pkg
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from casebridge.workflows.calendars import DEFAULT_24X7, add_working_seconds, working_seconds_between
+from casebridge.workflows.cases import StatusChange
+from casebridge.workflows.clocks import evaluate_clock
+from casebridge.workflows.model import Calendar, ClockDef, ClockKind, ClockState, ClockTarget
 from tests.factories import make_case
-from workflows.calendars import DEFAULT_24X7, add_working_seconds, working_seconds_between
-from workflows.cases import StatusChange
-from workflows.clocks import evaluate_clock
-from workflows.model import Calendar, ClockDef, ClockKind, ClockState, ClockTarget
 
 H = 3600.0
 D = 86400.0

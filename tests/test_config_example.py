@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cli.config import AppConfig
-from connectors import connector_class
-from workflows.escalation import EscalationConfig
+from casebridge.cli.config import AppConfig
+from casebridge.connectors import connector_class
+from casebridge.workflows.escalation import EscalationConfig
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "config.example.toml"
 

@@ -18,12 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from tests.factories import T0, make_case
-from tests.hostile_cases import HOSTILE, hostile_case, huge_case, long_case
-from tests.test_escalation import EMERGENCY, WF, FakeClock, breached, target
-from workflows.cases import StatusChange, TrackedCase
-from workflows.escalation import plan_escalations
-from workflows.render import (
+from casebridge.workflows.cases import StatusChange, TrackedCase
+from casebridge.workflows.escalation import plan_escalations
+from casebridge.workflows.render import (
     MAX_FIELD_CHARS,
     Node,
     clean_text,
@@ -35,7 +32,10 @@ from workflows.render import (
     to_plain,
     to_redmine,
 )
-from workflows.render_targets import commonmark_escape, jira_escape, textile_escape
+from casebridge.workflows.render_targets import commonmark_escape, jira_escape, textile_escape
+from tests.factories import T0, make_case
+from tests.hostile_cases import HOSTILE, hostile_case, huge_case, long_case
+from tests.test_escalation import EMERGENCY, WF, FakeClock, breached, target
 
 NOW = T0 + timedelta(hours=12)
 CASE_URL = "https://tracker.example/issues/42"
@@ -123,7 +123,7 @@ def test_dossier_carries_what_an_ncb_needs() -> None:
 
 
 def test_default_handling_restrictions_and_requesting_ncb() -> None:
-    from workflows.escalation import EscalationConfig
+    from casebridge.workflows.escalation import EscalationConfig
 
     tracked = TrackedCase("1", make_case("R-1"), "acknowledged", T0)
     clocks = [breached("subscriber", "voluntary", "followup", 3600)]
@@ -209,7 +209,7 @@ def hostile(request: pytest.FixtureRequest) -> tuple[str, str]:
 
 
 def _html_tree_checks(rendered: str, allowed: set[str]) -> str:
-    from workflows.render import _TreeBuilder
+    from casebridge.workflows.render import _TreeBuilder
 
     builder = _TreeBuilder()
     builder.feed(rendered)

@@ -28,16 +28,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from connectors import Escalation, connector_class, make_connector
-from connectors.email import EmailConfig, EmailConnector, message_id_for
-from connectors.errors import AuthenticationFailed, ConfigError, RejectedError, TrackerUnreachable
-from connectors.local import LocalConfig, LocalConnector
+from casebridge.connectors import Escalation, connector_class, make_connector
+from casebridge.connectors.email import EmailConfig, EmailConnector, message_id_for
+from casebridge.connectors.local import LocalConfig, LocalConnector
+from casebridge.errors import AuthenticationFailed, ConfigError, RejectedError, TrackerUnreachable
+from casebridge.workflows.cases import TrackedCase
+from casebridge.workflows.escalation import apply_escalations, plan_escalations
+from casebridge.workflows.render import _TreeBuilder, clean_text, to_plain
 from tests.factories import T0, make_case
 from tests.hostile_cases import HOSTILE, hostile_case
 from tests.test_escalation import VOLUNTARY, WF, breached
-from workflows.cases import TrackedCase
-from workflows.escalation import apply_escalations, plan_escalations
-from workflows.render import _TreeBuilder, clean_text, to_plain
 
 USER, PASSWORD = "liaison", "s3cret-pass-Zx9"
 NOW = T0 + dt.timedelta(days=40)
@@ -292,8 +292,8 @@ def test_escalate_twice_sends_once_and_links_the_case(starttls_server, tmp_path,
 
 CHILD = """
 import json, sys
-from connectors import Escalation, make_connector
-from workflows import load_workflow
+from casebridge.connectors import Escalation, make_connector
+from casebridge.workflows import load_workflow
 raw, esc = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 conn = make_connector("email", raw, load_workflow(), section="liaison")
 conn.post_escalation(Escalation(**esc))

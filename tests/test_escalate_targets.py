@@ -19,7 +19,9 @@ from typing import Any
 
 import pytest
 
-from connectors.local import LocalConfig, LocalConnector
+from casebridge.connectors.local import LocalConfig, LocalConnector
+from casebridge.workflows import load_workflow
+from casebridge.workflows.render import to_plain
 from tests.escalate_e2e import (
     BLOCKED,
     EXAMPLES,
@@ -38,8 +40,6 @@ from tests.escalate_e2e import (
     write_config,
 )
 from tests.test_email import PASSWORD, USER, Sink
-from workflows import load_workflow
-from workflows.render import to_plain
 
 pytest_plugins = ["tests.smtp_fixtures"]
 PASSWORD_ENV = "CB_E2E_SMTP_PASSWORD"

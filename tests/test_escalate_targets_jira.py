@@ -22,8 +22,10 @@ from typing import Any
 
 import pytest
 
-from connectors.jira import JiraConnector
-from connectors.local import LocalConfig, LocalConnector
+from casebridge.connectors.jira import JiraConnector
+from casebridge.connectors.local import LocalConfig, LocalConnector
+from casebridge.workflows import load_workflow
+from casebridge.workflows.render import to_plain
 from tests.escalate_e2e import (
     BLOCKED,
     EXAMPLES,
@@ -41,8 +43,6 @@ from tests.escalate_e2e import (
 )
 from tests.jira_server import JiraServer
 from tests.jira_server.state import Issue
-from workflows import load_workflow
-from workflows.render import to_plain
 
 pytest_plugins = ["tests.jira_fixtures"]
 WF = load_workflow()

@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from casebridge.workflows import load_workflow
+from casebridge.workflows.render import to_plain
 from tests.escalate_e2e import (
     BLOCKED,
     EXAMPLES,
@@ -35,8 +37,6 @@ from tests.escalate_e2e import (
     write_config,
 )
 from tests.hold_proxy import HoldProxy
-from workflows import load_workflow
-from workflows.render import to_plain
 
 pytest_plugins = ["tests.redmine_fixtures"]
 pytestmark = pytest.mark.redmine
@@ -198,7 +198,7 @@ def test_redmine_killed_after_the_liaison_issue_was_created_still_one(
 def test_redmine_dry_run_posts_nothing_and_shows_what_is_then_posted(
     capsys: pytest.CaptureFixture[str], redmine: Any, officer_config: Any
 ) -> None:
-    from connectors.redmine_text import render
+    from casebridge.connectors.redmine.text import render
 
     officer_config()
     run(capsys, "intake", str(EXAMPLES))

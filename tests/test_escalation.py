@@ -15,12 +15,11 @@ from typing import Any
 
 import pytest
 
-from connectors import PostedEscalation
-from connectors.errors import ConfigError, EscalationBlocked, TransientError
-from connectors.local import LocalConfig, LocalConnector
-from tests.factories import T0, make_case
-from workflows import load_workflow
-from workflows.escalation import (
+from casebridge.connectors import PostedEscalation
+from casebridge.connectors.local import LocalConfig, LocalConnector
+from casebridge.errors import ConfigError, EscalationBlocked, TransientError
+from casebridge.workflows import load_workflow
+from casebridge.workflows.escalation import (
     EscalationConfig,
     apply_escalations,
     dedupe_key,
@@ -28,8 +27,9 @@ from workflows.escalation import (
     find_posted,
     plan_escalations,
 )
-from workflows.model import ClockTarget, Workflow
-from workflows.render import to_plain
+from casebridge.workflows.model import ClockTarget, Workflow
+from casebridge.workflows.render import to_plain
+from tests.factories import T0, make_case
 
 H = 3600.0
 D = 86400.0
@@ -112,7 +112,7 @@ def test_second_cycle_of_a_clock_escalates_under_its_own_key() -> None:
 
 # ------------------------------------------------------------------------------------------- planning
 def tracked(reference: str, state: str = "acknowledged", key: str = "1", **fields: Any):
-    from workflows.cases import TrackedCase
+    from casebridge.workflows.cases import TrackedCase
 
     return TrackedCase(key=key, case=make_case(reference, **fields), state=state, updated_at=T0)
 

@@ -8,16 +8,16 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from connectors.jira import JiraConnector
-from state.audit import AuditLog
-from state.lock import RunLock, lock_path_for
-from state.store import StateStore
-from sync import SyncJob, SyncOptions, computed_sla
+from casebridge.connectors.jira import JiraConnector
+from casebridge.state.audit import AuditLog
+from casebridge.state.lock import RunLock, lock_path_for
+from casebridge.state.store import StateStore
+from casebridge.sync import SyncJob, SyncOptions, computed_sla
+from casebridge.workflows.clocks import evaluate_case
+from casebridge.workflows.intake import IntakeRow, apply_intake, plan_intake
 from tests.factories import make_case
 from tests.jira_server import JiraServer
 from tests.test_sync_support import CountingTracker
-from workflows.clocks import evaluate_case
-from workflows.intake import IntakeRow, apply_intake, plan_intake
 
 pytest_plugins = ["tests.jira_fixtures"]
 

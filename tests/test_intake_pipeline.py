@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from state.audit import AuditLog
-from state.store import StateStore
-from sync import computed_sla
+from casebridge.state.audit import AuditLog
+from casebridge.state.store import StateStore
+from casebridge.sync import computed_sla
+from casebridge.workflows.cases import StatusChange
+from casebridge.workflows.clocks import evaluate_case
+from casebridge.workflows.intake import IntakeRow, apply_intake, plan_intake
 from tests.factories import T0, make_case
 from tests.test_sync_support import WORKFLOW, CountingTracker, Env
-from workflows.cases import StatusChange
-from workflows.clocks import evaluate_case
-from workflows.intake import IntakeRow, apply_intake, plan_intake
 
 NOW = T0 + timedelta(days=1)
 

@@ -16,15 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from connectors.errors import SchemaMissing
-from state.audit import AuditLog
-from state.lock import RunLock, lock_path_for
-from state.store import StateStore
-from sync import SyncJob, SyncOptions, computed_sla
-from workflows import load_workflow
-from workflows.cases import Case
-from workflows.clocks import evaluate_case
-from workflows.intake import IntakeRow, apply_intake, plan_intake
+from casebridge.errors import SchemaMissing
+from casebridge.state.audit import AuditLog
+from casebridge.state.lock import RunLock, lock_path_for
+from casebridge.state.store import StateStore
+from casebridge.sync import SyncJob, SyncOptions, computed_sla
+from casebridge.workflows import load_workflow
+from casebridge.workflows.cases import Case
+from casebridge.workflows.clocks import evaluate_case
+from casebridge.workflows.intake import IntakeRow, apply_intake, plan_intake
 
 pytest_plugins = ["tests.redmine_fixtures"]
 pytestmark = pytest.mark.redmine

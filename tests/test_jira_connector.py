@@ -13,8 +13,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from connectors import Escalation
-from connectors.errors import (
+from casebridge.connectors import Escalation
+from casebridge.connectors.jira import JiraConnector, JiraFieldNames
+from casebridge.connectors.jira.cases import jql_string, phrase_query
+from casebridge.errors import (
     AuthenticationFailed,
     ConfigError,
     SchemaMissing,
@@ -22,11 +24,9 @@ from connectors.errors import (
     TransientError,
     TransitionNotAllowed,
 )
-from connectors.jira import JiraConnector, JiraFieldNames
-from connectors.jira_cases import jql_string, phrase_query
+from casebridge.workflows.cases import Case, ClockFields, SlaFields
 from tests.jira_server import JiraServer
 from tests.jira_server.state import adf_problem
-from workflows.cases import Case, ClockFields, SlaFields
 
 pytest_plugins = ["tests.jira_fixtures"]
 
@@ -453,7 +453,7 @@ def test_list_cases_carries_history_so_sync_needs_no_request_per_case(
 
 
 def test_sla_fields_for_an_unknown_clock_are_rejected(jira: JiraConnector) -> None:
-    from connectors.errors import RejectedError
+    from casebridge.errors import RejectedError
 
     key = jira.create_case(make_case()).key
     with pytest.raises(RejectedError, match="'nope' is not a clock"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.jira import JiraConnector
+from casebridge.connectors.jira import JiraConnector
 from tests.contract import ConnectorContract
 
 pytest_plugins = ["tests.jira_fixtures"]

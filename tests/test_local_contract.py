@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.local import LocalConfig, LocalConnector
+from casebridge.connectors.local import LocalConfig, LocalConnector
+from casebridge.workflows import load_workflow
 from tests.contract import ConnectorContract
-from workflows import load_workflow
 
 
 class TestLocalContract(ConnectorContract):

@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from redminelib import Redmine
 
-from connectors import Escalation
-from connectors.errors import (
+from casebridge.connectors import Escalation
+from casebridge.connectors.redmine.mapping import fmt_time, parse_time
+from casebridge.errors import (
     AuthenticationFailed,
     NotFoundError,
     RejectedError,
@@ -22,9 +23,8 @@ from connectors.errors import (
     TrackerUnreachable,
     TransitionNotAllowed,
 )
-from connectors.redmine_mapping import fmt_time, parse_time
+from casebridge.workflows.cases import Case, ClockFields, SlaFields
 from tests.contract import ConnectorContract
-from workflows.cases import Case, ClockFields, SlaFields
 
 pytest_plugins = ["tests.redmine_fixtures"]
 pytestmark = pytest.mark.redmine
@@ -183,7 +183,7 @@ def test_bool_fields_written_as_1_0_and_junk_reported(redmine, caplog):
         json={"issue": {"custom_fields": [{"id": court, "value": "maybe"}]}},
     )
     assert raw.status_code == 204 and court_value(without.key) == "maybe"  # stored as given
-    from connectors.redmine_mapping import decode_bool, encode_bool
+    from casebridge.connectors.redmine.mapping import decode_bool, encode_bool
 
     with caplog.at_level(logging.WARNING):
         assert decode_bool("maybe", "Court order") is None
@@ -267,8 +267,8 @@ def test_intake_twice_creates_no_duplicate(redmine):
 
 
 def test_case_data_markup_is_inert_in_both_formats(redmine):
-    from connectors.redmine_mapping import description_markdown
-    from connectors.redmine_text import render
+    from casebridge.connectors.redmine.mapping import description_markdown
+    from casebridge.connectors.redmine.text import render
 
     evil = make_case(
         1,
@@ -378,8 +378,8 @@ class TestRedmineContract(ConnectorContract):
 def test_sync_writes_the_clock_engines_fields_and_a_second_pass_writes_nothing(redmine):
     """End to end with the lead's sync.py and clock engine: intake as the officer, a person moves one
     issue to 'Awaiting requester' in Redmine, sync, and every SLA field in Redmine equals the engine's."""
-    import sync
-    from workflows import load_workflow
+    from casebridge import sync
+    from casebridge.workflows import load_workflow
 
     workflow = load_workflow("lawful-access")
     conn = redmine.connector(key=redmine.officer_key)

@@ -16,8 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from redminelib import Redmine
 
-from connectors.errors import AuthenticationFailed, RejectedError, TrackerUnreachable, TransientError
-from connectors.redmine_http import CasebridgeEngine, OutcomeUnknown, RetryPolicy
+from casebridge.connectors.redmine.http import CasebridgeEngine, OutcomeUnknown, RetryPolicy
+from casebridge.errors import AuthenticationFailed, RejectedError, TrackerUnreachable, TransientError
 
 
 class Scripted(ThreadingHTTPServer):
@@ -148,8 +148,8 @@ def test_401_and_422_messages_are_one_line_with_redmines_words(serve):
 
 def test_connector_write_checks_before_repeating():
     """RedmineConnector._write: a lost answer is followed by the check, not by a blind second write."""
-    from connectors.redmine import RedmineConnector
-    from connectors.redmine_config import RedmineConfig
+    from casebridge.connectors.redmine import RedmineConnector
+    from casebridge.connectors.redmine.config import RedmineConfig
     from tests.redmine_helpers import load_test_workflow
 
     conn = RedmineConnector(

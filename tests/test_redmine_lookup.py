@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from connectors.redmine_lookup import CHUNK_SESSION_BYTES, CHUNK_URL_CHARS, CHUNK_VALUES, chunks
+from casebridge.connectors.redmine.lookup import CHUNK_SESSION_BYTES, CHUNK_URL_CHARS, CHUNK_VALUES, chunks
 
 
 def test_chunks_keep_order_drop_repeats_and_stay_under_every_bound() -> None:

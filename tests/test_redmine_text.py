@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from connectors.redmine_text import md_escape, render
+from casebridge.connectors.redmine.text import md_escape, render
 
 SOURCE = "# Dossier\n\nSome **bold** and *em*.\n\n* one\n* two\n"
 

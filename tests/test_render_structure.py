@@ -13,8 +13,8 @@ import re
 import textile as textile_lib
 from markdown_it import MarkdownIt
 
+from casebridge.workflows.render import md_paragraphs, to_adf, to_html, to_jira_wiki, to_plain, to_redmine
 from tests.jira_server.state import adf_problem
-from workflows.render import md_paragraphs, to_adf, to_html, to_jira_wiki, to_plain, to_redmine
 
 NESTED = "- a\n    - b\n        1. deep\n- d\n"
 QUOTE = "> q1\n>\n> q2\n"

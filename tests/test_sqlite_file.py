@@ -11,12 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from connectors.errors import ConfigError
-from connectors.local import LocalConfig, LocalConnector
-from connectors.sqlite_file import open_sqlite, record_schema_version, stored_schema_version, write_transaction
-from state.audit import AuditLog
-from state.store import StateStore
-from workflows import load_workflow
+from casebridge.connectors.local import LocalConfig, LocalConnector
+from casebridge.connectors.sqlite_file import (
+    open_sqlite,
+    record_schema_version,
+    stored_schema_version,
+    write_transaction,
+)
+from casebridge.errors import ConfigError
+from casebridge.state.audit import AuditLog
+from casebridge.state.store import StateStore
+from casebridge.workflows import load_workflow
 
 
 def _local(path: Path) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from state.audit import AuditLog
-from state.lock import RunLock
+from casebridge.state.audit import AuditLog
+from casebridge.state.lock import RunLock
 from tests.test_cli import run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,7 +75,7 @@ def test_every_rejects_now(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_every_loops_until_sigterm_then_exits_cleanly(tmp_path: Path) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cli", "sync", "--every", "1h"],
+        [sys.executable, "-m", "casebridge.cli", "sync", "--every", "1h"],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.PIPE,

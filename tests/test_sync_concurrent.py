@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from connectors.errors import LockHeldError
-from state.audit import AuditLog
-from state.lock import RunLock, lock_path_for
+from casebridge.errors import LockHeldError
+from casebridge.state.audit import AuditLog
+from casebridge.state.lock import RunLock, lock_path_for
 from tests.factories import T0
 from tests.test_sync_support import Env, check_invariants, seed_cases
 
@@ -45,7 +45,7 @@ def env() -> Iterator[Env]:
 
 def start_sync(env: Env) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "cli", "--config", str(env.config), "sync", "--now", NOW.isoformat()],
+        [sys.executable, "-m", "casebridge.cli", "--config", str(env.config), "sync", "--now", NOW.isoformat()],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -74,7 +74,7 @@ def test_second_concurrent_sync_exits_at_once_naming_the_holder(env: Env) -> Non
     os.kill(first.pid, signal.SIGSTOP)  # frozen while holding the lock
     try:
         second = subprocess.run(
-            [sys.executable, "-m", "cli", "--config", str(env.config), "sync", "--now", NOW.isoformat()],
+            [sys.executable, "-m", "casebridge.cli", "--config", str(env.config), "sync", "--now", NOW.isoformat()],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -98,7 +98,7 @@ def test_lock_left_by_a_killed_run_is_taken_over(env: Env) -> None:
     first.communicate()
     assert json.loads(lock_path_for(env.state_path).read_text())["pid"] == first.pid  # the holder info remains
     second = subprocess.run(
-        [sys.executable, "-m", "cli", "--config", str(env.config), "sync", "--now", NOW.isoformat()],
+        [sys.executable, "-m", "casebridge.cli", "--config", str(env.config), "sync", "--now", NOW.isoformat()],
         cwd=ROOT,
         capture_output=True,
         text=True,

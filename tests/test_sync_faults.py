@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.errors import CasebridgeError
+from casebridge.errors import CasebridgeError
 from tests.factories import T0
 from tests.test_sync_support import (
     Check,
@@ -58,7 +58,7 @@ class Stats:
 
 # -- the killed child ---------------------------------------------------------------------------------
 def _arm_kill(after: int) -> None:
-    from connectors.local import LocalConnector
+    from casebridge.connectors.local import LocalConnector
 
     arm_kill(after, LocalConnector, ("begin_intent", "complete_intent"))
 
@@ -74,7 +74,7 @@ def killed_run(env: Env, now: datetime, after: int) -> int:
             os.dup2(devnull, 1)
             os.dup2(devnull, 2)
             _arm_kill(after)
-            from cli import main
+            from casebridge.cli import main
 
             main(["--config", str(env.config), "sync", "--now", now.isoformat()])
         except SystemExit as exc:

@@ -32,20 +32,20 @@ from typing import Any
 
 import pytest
 
-from connectors import connector_class
-from connectors.jira import JiraFieldNames
-from connectors.jira_schema import needed_fields
-from state.audit import AuditLog
-from state.intents import SET_FIELDS, merged
-from state.store import sla_from_json
-from sync import computed_sla
+from casebridge.app.intents import SET_FIELDS, merged
+from casebridge.connectors import connector_class
+from casebridge.connectors.jira import JiraFieldNames
+from casebridge.connectors.jira.schema import needed_fields
+from casebridge.state.audit import AuditLog
+from casebridge.state.store import sla_from_json
+from casebridge.sync import computed_sla
+from casebridge.workflows.cases import Case, ClockFields, SlaFields, StatusChange
+from casebridge.workflows.clocks import evaluate_case
 from tests.factories import make_case
 from tests.jira_fixtures import CLOUD_TOKEN, DC_PAT, EMAIL, Clock, build_jira
 from tests.jira_server import JiraServer
 from tests.jira_server.state import Issue, adf_text
 from tests.test_sync_support import KINDS, WORKFLOW, Check, arm_kill, random_walk, tmpfs_dir
-from workflows.cases import Case, ClockFields, SlaFields, StatusChange
-from workflows.clocks import evaluate_case
 
 RUNS = int(os.environ.get("CASEBRIDGE_JIRA_FAULT_RUNS", "200"))
 BASE_SEED = int(os.environ.get("CASEBRIDGE_JIRA_FAULT_SEED", "20261201"))
@@ -196,7 +196,7 @@ def state_of(status: str) -> str:
 
 # -- the CLI in a child process --------------------------------------------------------------------------
 def _arm_kill(after: int) -> None:
-    from connectors.jira import JiraConnector
+    from casebridge.connectors.jira import JiraConnector
 
     arm_kill(after, JiraConnector, ("begin_intent", "complete_intent", "drop_intent"))
 
@@ -205,7 +205,7 @@ def _record_sleeps(path: Path) -> None:
     """In the child only: retry waits are written down instead of slept (both retry layers)."""
     import time
 
-    from connectors.jira import JiraConnector
+    from casebridge.connectors.jira import JiraConnector
 
     def virtual_sleep(seconds: float) -> None:
         with path.open("a", encoding="utf-8") as out:
@@ -229,7 +229,7 @@ def cli_run(site: Site, args: list[str], *, kill_after: int | None = None) -> in
             _record_sleeps(site.root / "sleeps.txt")
             if kill_after is not None:
                 _arm_kill(kill_after)
-            from cli import main
+            from casebridge.cli import main
 
             main(["--config", str(site.config), *args])
         except SystemExit as exc:
@@ -373,7 +373,7 @@ def scratch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     and fsyncs stop dominating the run time); the token for the children's config."""
     monkeypatch.setenv(TOKEN_ENV, "unused")
     connector_class("jira")  # load the entry points once, before the forks
-    import cli  # noqa: F401  (imported before forking: each child starts at once)
+    from casebridge import cli  # noqa: F401  (imported before forking: each child starts at once)
 
     yield from tmpfs_dir(tmp_path, "casebridge-jira-faults-")
 

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors.errors import SafetyValveError, TrackerUnreachable
-from state.audit import AuditLog
-from state.store import StateStore
+from casebridge.errors import SafetyValveError, TrackerUnreachable
+from casebridge.state.audit import AuditLog
+from casebridge.state.store import StateStore
+from casebridge.workflows.cases import TrackedCase
 from tests.factories import T0, make_case
 from tests.test_sync_support import (
     CountingTracker,
@@ -19,7 +20,6 @@ from tests.test_sync_support import (
     check_invariants,
     seed_cases,
 )
-from workflows.cases import TrackedCase
 
 NOW = T0 + timedelta(days=3)
 
@@ -200,8 +200,8 @@ def test_history_read_failure_skips_that_case_only(env: Env) -> None:
 
 
 def test_sigterm_stops_between_actions_and_the_next_run_finishes(env: Env) -> None:
-    from state.lock import RunLock, lock_path_for
-    from sync import SyncJob, SyncOptions
+    from casebridge.state.lock import RunLock, lock_path_for
+    from casebridge.sync import SyncJob, SyncOptions
     from tests.test_sync_support import NO_SLEEP, WORKFLOW
 
     tracker = counted(env)
@@ -278,7 +278,7 @@ def test_history_that_comes_with_the_listing_costs_no_request(env: Env) -> None:
 
 
 def test_store_less_run_sync_still_works(env: Env) -> None:
-    from sync import run_sync
+    from casebridge.sync import run_sync
     from tests.test_sync_support import WORKFLOW
 
     tracker = env.tracker(NOW)
@@ -290,11 +290,11 @@ def test_store_less_run_sync_still_works(env: Env) -> None:
 
 def test_no_stacked_retries_when_the_connector_owns_them(tmp_path: Path) -> None:
     """Jira and Redmine retry inside the connector; the sync job must then make a single attempt."""
-    from connectors.jira import JiraConnector
-    from connectors.local import LocalConfig, LocalConnector
-    from connectors.redmine import RedmineConnector
-    from sync import SyncJob
-    from workflows import load_workflow
+    from casebridge.connectors.jira import JiraConnector
+    from casebridge.connectors.local import LocalConfig, LocalConnector
+    from casebridge.connectors.redmine import RedmineConnector
+    from casebridge.sync import SyncJob
+    from casebridge.workflows import load_workflow
 
     assert JiraConnector.owns_retries and RedmineConnector.owns_retries
 

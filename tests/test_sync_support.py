@@ -19,19 +19,19 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from connectors.errors import TrackerUnreachable, TransientError
-from connectors.local import LocalConfig, LocalConnector
-from state.audit import AuditLog
-from state.fetch import RetryPolicy
-from state.intents import SET_FIELDS, merged
-from state.lock import RunLock, lock_path_for
-from state.store import StateStore, sla_from_json
-from sync import SyncJob, SyncOptions, SyncReport, computed_sla
+from casebridge.app.fetch import RetryPolicy
+from casebridge.app.intents import SET_FIELDS, merged
+from casebridge.connectors.local import LocalConfig, LocalConnector
+from casebridge.errors import TrackerUnreachable, TransientError
+from casebridge.state.audit import AuditLog
+from casebridge.state.lock import RunLock, lock_path_for
+from casebridge.state.store import StateStore, sla_from_json
+from casebridge.sync import SyncJob, SyncOptions, SyncReport, computed_sla
+from casebridge.workflows import load_workflow
+from casebridge.workflows.cases import SlaFields
+from casebridge.workflows.clocks import evaluate_case
+from casebridge.workflows.model import Workflow
 from tests.factories import T0, make_case
-from workflows import load_workflow
-from workflows.cases import SlaFields
-from workflows.clocks import evaluate_case
-from workflows.model import Workflow
 
 WORKFLOW = load_workflow("lawful-access")
 NO_SLEEP = RetryPolicy(attempts=3, sleep=lambda _s: None)
@@ -283,8 +283,8 @@ def arm_kill(after: int, tracker_cls: type, intent_methods: tuple[str, ...]) -> 
     import os
     import signal
 
-    from state.audit import AuditLog
-    from state.store import StateStore
+    from casebridge.state.audit import AuditLog
+    from casebridge.state.store import StateStore
 
     count = [0]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.errors import WorkflowError
-from workflows import load_workflow
+from casebridge.errors import WorkflowError
+from casebridge.workflows import load_workflow
 
 VALID = """
 [workflow]

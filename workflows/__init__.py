@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from connectors.errors import UserError, WorkflowError
-from workflows import schema
-from workflows.model import (
+from casebridge.errors import UserError, WorkflowError
+from casebridge.workflows import schema
+from casebridge.workflows.model import (
     WILDCARD,
     Calendar,
     ClockDef,

@@ -20,8 +20,8 @@ from bisect import bisect_left, bisect_right
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
-from connectors.errors import WorkflowError
-from workflows.model import Calendar, Workflow
+from casebridge.errors import WorkflowError
+from casebridge.workflows.model import Calendar, Workflow
 
 log = logging.getLogger(__name__)
 

@@ -30,9 +30,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from workflows.calendars import BusinessTimeline, calendar_named, timeline_for
-from workflows.cases import Case, StatusChange
-from workflows.model import Calendar, ClockDef, ClockKind, ClockState, ClockTarget, Workflow
+from casebridge.workflows.calendars import BusinessTimeline, calendar_named, timeline_for
+from casebridge.workflows.cases import Case, StatusChange
+from casebridge.workflows.model import Calendar, ClockDef, ClockKind, ClockState, ClockTarget, Workflow
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from connectors.errors import ConfigError
-from workflows.cases import Case, TrackedCase
-from workflows.model import ClockTarget, Workflow
-from workflows.render import md_link, md_paragraphs, md_text
+from casebridge.errors import ConfigError
+from casebridge.workflows.cases import Case, TrackedCase
+from casebridge.workflows.model import ClockTarget, Workflow
+from casebridge.workflows.render import md_link, md_paragraphs, md_text
 
 CASE_FIELDS: frozenset[str] = frozenset(Case.model_fields)
 ALWAYS_INCLUDED: frozenset[str] = frozenset(

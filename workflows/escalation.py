@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from connectors import Connector, Escalation, PostedEscalation
-from connectors.errors import CasebridgeError, EscalationBlocked
-from connectors.secrets import redact
-from workflows.cases import TrackedCase
-from workflows.dossier import (
+from casebridge.connectors import Connector, Escalation, PostedEscalation
+from casebridge.errors import CasebridgeError, EscalationBlocked, redact
+from casebridge.workflows.cases import TrackedCase
+from casebridge.workflows.dossier import (
     ClockLike,
     EscalationConfig,
     Step,
@@ -33,8 +32,8 @@ from workflows.dossier import (
     check_allowlist,
     fmt_duration,
 )
-from workflows.model import EscalationLevel, EscalationRule, Workflow
-from workflows.render import clean_text, md_link, md_text
+from casebridge.workflows.model import EscalationLevel, EscalationRule, Workflow
+from casebridge.workflows.render import clean_text, md_link, md_text
 
 log = logging.getLogger(__name__)
 

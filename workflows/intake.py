@@ -30,14 +30,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from connectors import Connector
-from connectors.errors import IntakeError, TrackerError
-from state.intents import intent_data
-from state.store import StateStore, sla_to_json
-from sync import computed_sla, sla_changes
-from workflows.cases import Case, SlaFields, StatusChange, TrackedCase
-from workflows.clocks import evaluate_case
-from workflows.model import Workflow
+from casebridge.app.intents import intent_data
+from casebridge.connectors import Connector
+from casebridge.errors import IntakeError, TrackerError
+from casebridge.state.store import StateStore, sla_to_json
+from casebridge.sync import computed_sla, sla_changes
+from casebridge.workflows.cases import Case, SlaFields, StatusChange, TrackedCase
+from casebridge.workflows.clocks import evaluate_case
+from casebridge.workflows.model import Workflow
 
 log = logging.getLogger(__name__)
 

@@ -264,13 +264,13 @@ def to_plain(source: str, width: int = 78) -> str:
 
 # --------------------------------------------------------------------------- the other targets, by module
 def to_jira_wiki(source: str) -> str:
-    from workflows.render_targets import jira_wiki
+    from casebridge.workflows.render_targets import jira_wiki
 
     return jira_wiki(parse(source))
 
 
 def to_adf(source: str) -> dict[str, Any]:
-    from workflows.render_targets import adf
+    from casebridge.workflows.render_targets import adf
 
     return adf(parse(source))
 
@@ -282,7 +282,7 @@ def to_adf_json(source: str) -> str:
 def to_redmine(source: str, formatting: str = "common_mark") -> str:
     """Redmine text for its ``text_formatting`` setting: "common_mark" (default since Redmine 5),
     "markdown" (the older Redcarpet formatter) or "textile"."""
-    from workflows.render_targets import redmine_markdown, textile
+    from casebridge.workflows.render_targets import redmine_markdown, textile
 
     if formatting in {"common_mark", "markdown"}:
         return redmine_markdown(parse(source))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from workflows.render import Node, _blocks, _inline_text, _list_items, _rows
+from casebridge.workflows.render import Node, _blocks, _inline_text, _list_items, _rows
 
 InlineFn = Callable[[list[Node | str]], str]
 

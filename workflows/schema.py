@@ -8,8 +8,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from workflows.cases import LegalBasis, RequestType, known_timezone
-from workflows.model import WILDCARD
+from casebridge.workflows.cases import LegalBasis, RequestType, known_timezone
+from casebridge.workflows.model import WILDCARD
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 NAME = r"^[a-z][a-z0-9_]*$"

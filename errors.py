@@ -10,6 +10,8 @@ error, 3 tracker unreachable or refused authentication.
 
 from __future__ import annotations
 
+import threading
+
 EXIT_OK = 0
 EXIT_CASES_FAILED = 1
 EXIT_USAGE = 2
@@ -102,3 +104,27 @@ class TransientError(TrackerError):
 
 class SchemaMissing(UserError):
     """The tracker lacks fields, statuses or transitions the workflow needs; the message says how to add them."""
+
+
+# Known secrets, masked wherever text leaves casebridge (messages, logs, audit, posted text). The registry
+# lives here, at the bottom of the layers, because every layer's messages must be cleaned with it.
+_known: set[str] = set()
+_lock = threading.Lock()
+MASK = "***"
+
+
+def remember(value: str) -> None:
+    """Register ``value`` as a secret to mask in logs and messages (short values are ignored)."""
+    if len(value) >= 4:
+        with _lock:
+            _known.add(value)
+
+
+def redact(text: str) -> str:
+    """``text`` with every known secret replaced by ***."""
+    with _lock:
+        secrets = sorted(_known, key=len, reverse=True)
+    for secret in secrets:
+        if secret in text:
+            text = text.replace(secret, MASK)
+    return text

@@ -8,8 +8,8 @@ through ``md_escape`` (``workflows.render.md_text``) first, so it can never beco
 
 from __future__ import annotations
 
-from connectors.redmine_config import TextFormat
-from workflows.render import md_text, to_redmine
+from casebridge.connectors.redmine.config import TextFormat
+from casebridge.workflows.render import md_text, to_redmine
 
 
 def md_escape(text: object) -> str:

@@ -20,12 +20,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from connectors import CASES, LIAISON, Connector, ConnectorConfig, Escalation, Missing, PostedEscalation
-from connectors.errors import ConfigError, NotFoundError, SchemaMissing, TrackerError
-from connectors.field_names import TrackerFieldNames
-from connectors.jira_cases import CaseOps
-from connectors.jira_http import JiraHttp, RetryPolicy
-from connectors.jira_schema import (
+from casebridge.connectors import CASES, LIAISON, Connector, ConnectorConfig, Escalation, Missing, PostedEscalation
+from casebridge.connectors.field_names import TrackerFieldNames
+from casebridge.connectors.jira.cases import CaseOps
+from casebridge.connectors.jira.http import JiraHttp, RetryPolicy
+from casebridge.connectors.jira.schema import (
     FieldSpec,
     SchemaChecks,
     field_body,
@@ -33,9 +32,10 @@ from connectors.jira_schema import (
     missing_field,
     needed_fields,
 )
-from connectors.secrets import SecretRef
-from workflows.cases import Case, SlaFields, StatusChange, TrackedCase
-from workflows.model import Workflow
+from casebridge.connectors.secrets import SecretRef
+from casebridge.errors import ConfigError, NotFoundError, SchemaMissing, TrackerError
+from casebridge.workflows.cases import Case, SlaFields, StatusChange, TrackedCase
+from casebridge.workflows.model import Workflow
 
 log = logging.getLogger(__name__)
 

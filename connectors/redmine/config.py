@@ -11,10 +11,10 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field
 
-from connectors import ConnectorConfig
-from connectors.field_names import TrackerFieldNames
-from connectors.secrets import SecretRef
-from workflows.model import ClockState, Workflow
+from casebridge.connectors import ConnectorConfig
+from casebridge.connectors.field_names import TrackerFieldNames
+from casebridge.connectors.secrets import SecretRef
+from casebridge.workflows.model import ClockState, Workflow
 
 # Redmine has no date-time custom field: times are strings in this one sortable UTC form.
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
@@ -73,7 +73,7 @@ class FieldSpec:
 
 def field_specs(config: RedmineConfig, workflow: Workflow) -> list[FieldSpec]:
     """The custom fields for ``workflow``, in the order setup creates them."""
-    from workflows.cases import LegalBasis, RequestType
+    from casebridge.workflows.cases import LegalBasis, RequestType
 
     n = config.fields
     specs = [

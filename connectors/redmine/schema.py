@@ -14,11 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors import Missing
-from connectors.errors import NotFoundError, PermissionDenied
-from connectors.redmine_config import FieldSpec, RedmineConfig, field_specs, status_names
-from connectors.redmine_setup import transition_pairs
-from workflows.model import Workflow
+from casebridge.connectors import Missing
+from casebridge.connectors.redmine.config import FieldSpec, RedmineConfig, field_specs, status_names
+from casebridge.connectors.redmine.setup import transition_pairs
+from casebridge.errors import NotFoundError, PermissionDenied
+from casebridge.workflows.model import Workflow
 
 log = logging.getLogger(__name__)
 

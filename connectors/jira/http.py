@@ -28,7 +28,8 @@ from typing import Any, TypeVar
 import requests
 from jira.exceptions import JIRAError
 
-from connectors.errors import (
+from casebridge.connectors.retry import RetryPolicy as BaseRetryPolicy
+from casebridge.errors import (
     AuthenticationFailed,
     NotFoundError,
     PermissionDenied,
@@ -36,9 +37,8 @@ from connectors.errors import (
     TrackerError,
     TrackerUnreachable,
     TransientError,
+    redact,
 )
-from connectors.retry import RetryPolicy as BaseRetryPolicy
-from connectors.secrets import redact
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -25,7 +25,8 @@ from urllib.parse import urlsplit
 import requests
 from redminelib.engines.sync import SyncEngine
 
-from connectors.errors import (
+from casebridge.connectors.retry import RetryPolicy as BaseRetryPolicy
+from casebridge.errors import (
     AuthenticationFailed,
     NotFoundError,
     PermissionDenied,
@@ -33,9 +34,8 @@ from connectors.errors import (
     TrackerError,
     TrackerUnreachable,
     TransientError,
+    redact,
 )
-from connectors.retry import RetryPolicy as BaseRetryPolicy
-from connectors.secrets import redact
 
 log = logging.getLogger(__name__)
 

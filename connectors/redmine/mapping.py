@@ -14,11 +14,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from connectors.errors import RejectedError
-from connectors.redmine_config import TIME_FORMAT
-from connectors.redmine_text import md_escape
-from workflows.cases import Case, ClockFields, SlaFields
-from workflows.model import ClockState
+from casebridge.connectors.redmine.config import TIME_FORMAT
+from casebridge.connectors.redmine.text import md_escape
+from casebridge.errors import RejectedError
+from casebridge.workflows.cases import Case, ClockFields, SlaFields
+from casebridge.workflows.model import ClockState
 
 log = logging.getLogger(__name__)
 

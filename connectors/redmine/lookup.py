@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
 
-from connectors.errors import SchemaMissing
+from casebridge.errors import SchemaMissing
 
 log = logging.getLogger(__name__)
 

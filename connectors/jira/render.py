@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflows.render import md_text, to_adf, to_jira_wiki
+from casebridge.workflows.render import md_text, to_adf, to_jira_wiki
 
 __all__ = ["adf_plain_text", "md_escape", "to_adf", "to_wiki"]
 

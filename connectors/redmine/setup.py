@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 
-from connectors.redmine_config import RedmineConfig, field_specs, status_names
-from workflows.model import WILDCARD, Workflow
+from casebridge.connectors.redmine.config import RedmineConfig, field_specs, status_names
+from casebridge.workflows.model import WILDCARD, Workflow
 
 # What the role needs to work cases over REST (view, create, edit, comment, relate).
 ROLE_PERMISSIONS = [

@@ -26,13 +26,12 @@ from typing import Any, TypeVar
 
 from redminelib import Redmine
 
-from connectors import CASES, LIAISON, Connector, Missing
-from connectors.errors import RejectedError, SchemaMissing, TrackerError, TransitionNotAllowed
-from connectors.redmine_config import RedmineConfig, status_names
-from connectors.redmine_http import CasebridgeEngine, OutcomeUnknown, RetryPolicy
-from connectors.redmine_liaison import RedmineLiaison
-from connectors.redmine_lookup import ignored_filter, search_values
-from connectors.redmine_mapping import (
+from casebridge.connectors import CASES, LIAISON, Connector, Missing
+from casebridge.connectors.redmine.config import RedmineConfig, status_names
+from casebridge.connectors.redmine.http import CasebridgeEngine, OutcomeUnknown, RetryPolicy
+from casebridge.connectors.redmine.liaison import RedmineLiaison
+from casebridge.connectors.redmine.lookup import ignored_filter, search_values
+from casebridge.connectors.redmine.mapping import (
     case_field_values,
     case_from,
     description_markdown,
@@ -41,11 +40,12 @@ from connectors.redmine_mapping import (
     sla_field_values,
     sla_from,
 )
-from connectors.redmine_schema import Schema, inspect_schema, missing_transitions, probe_filterable
-from connectors.redmine_setup import setup_script
-from connectors.redmine_text import render
-from workflows.cases import Case, SlaFields, StatusChange, TrackedCase
-from workflows.model import Workflow
+from casebridge.connectors.redmine.schema import Schema, inspect_schema, missing_transitions, probe_filterable
+from casebridge.connectors.redmine.setup import setup_script
+from casebridge.connectors.redmine.text import render
+from casebridge.errors import RejectedError, SchemaMissing, TrackerError, TransitionNotAllowed
+from casebridge.workflows.cases import Case, SlaFields, StatusChange, TrackedCase
+from casebridge.workflows.model import Workflow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
-from connectors import Connector
-from connectors.errors import SafetyValveError, TrackerError
-from connectors.retry import RetryPolicy as BaseRetryPolicy
-from state.store import CachedCase, StateStore, iso
-from workflows.cases import StatusChange, TrackedCase
+from casebridge.connectors import Connector
+from casebridge.connectors.retry import RetryPolicy as BaseRetryPolicy
+from casebridge.errors import SafetyValveError, TrackerError
+from casebridge.state.store import CachedCase, StateStore, iso
+from casebridge.workflows.cases import StatusChange, TrackedCase
 
 log = logging.getLogger(__name__)
 

@@ -6,14 +6,14 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from connectors import Missing
-from connectors.errors import NotFoundError, RejectedError
-from connectors.jira_cases import jql_string
-from workflows.model import Workflow
+from casebridge.connectors import Missing
+from casebridge.connectors.jira.cases import jql_string
+from casebridge.errors import NotFoundError, RejectedError
+from casebridge.workflows.model import Workflow
 
 if TYPE_CHECKING:
-    from connectors.jira import JiraConnector
-    from connectors.jira_cases import CaseOps
+    from casebridge.connectors.jira import JiraConnector
+    from casebridge.connectors.jira.cases import CaseOps
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors import Escalation, PostedEscalation
-from connectors.errors import RejectedError, SchemaMissing
-from connectors.redmine_mapping import parse_time
-from connectors.redmine_text import render
+from casebridge.connectors import Escalation, PostedEscalation
+from casebridge.connectors.redmine.mapping import parse_time
+from casebridge.connectors.redmine.text import render
+from casebridge.errors import RejectedError, SchemaMissing
 
 
 class RedmineLiaison:

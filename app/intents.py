@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from connectors import Connector
-from connectors.errors import TrackerError
-from state.audit import AuditLog
-from state.store import StateStore, sla_from_json, sla_to_json
-from workflows.cases import SlaFields, TrackedCase
+from casebridge.connectors import Connector
+from casebridge.errors import TrackerError
+from casebridge.state.audit import AuditLog
+from casebridge.state.store import StateStore, sla_from_json, sla_to_json
+from casebridge.workflows.cases import SlaFields, TrackedCase
 
 log = logging.getLogger(__name__)
 

@@ -14,14 +14,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
-from connectors import Escalation, PostedEscalation
-from connectors.errors import NotFoundError, RejectedError, TrackerError, TransitionNotAllowed
-from connectors.jira_render import adf_plain_text, md_escape, to_adf, to_wiki
-from workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
-from workflows.render import md_paragraphs
+from casebridge.connectors import Escalation, PostedEscalation
+from casebridge.connectors.jira.render import adf_plain_text, md_escape, to_adf, to_wiki
+from casebridge.errors import NotFoundError, RejectedError, TrackerError, TransitionNotAllowed
+from casebridge.workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
+from casebridge.workflows.render import md_paragraphs
 
 if TYPE_CHECKING:
-    from connectors.jira import JiraConnector
+    from casebridge.connectors.jira import JiraConnector
 
 log = logging.getLogger(__name__)
 # JQL dates are read in the account's time zone (GET /myself says which). When it cannot be learnt, widen

@@ -1,0 +1,1 @@
+"""The application layer: jobs that use the domain (workflows) through connectors and the state store."""
