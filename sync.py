@@ -25,7 +25,8 @@ from casebridge.state.audit import AuditLog
 from casebridge.state.store import StateStore
 from casebridge.workflows.cases import ClockFields, SlaFields, StatusChange, TrackedCase
 from casebridge.workflows.clocks import ClockResult, evaluate_case
-from casebridge.workflows.model import ClockState, Workflow
+from casebridge.workflows.model import Workflow
+from casebridge.workflows.sla import computed_sla, sla_changes
 
 log = logging.getLogger(__name__)
 
@@ -105,37 +106,6 @@ def _fields_json(fields: ClockFields) -> dict[str, Any]:
     }
 
 
-def _second(moment: datetime | None) -> datetime | None:
-    # trackers keep whole seconds; comparing at that precision keeps a no-change pass write-free
-    return None if moment is None else moment.astimezone(UTC).replace(microsecond=0)
-
-
-def clock_fields(result: ClockResult) -> ClockFields:
-    return ClockFields(due_at=_second(result.due_at), warn_at=_second(result.warn_at), state=str(result.state))
-
-
-def escalation_level(results: Iterable[ClockResult]) -> int:
-    """Highest escalation level any breached, escalating clock has reached."""
-    level = 0
-    for result in results:
-        rule = result.target.escalate
-        if result.state == ClockState.BREACHED and rule is not None:
-            level = max(level, rule.level_at(result.overdue_seconds))
-    return level
-
-
-def computed_sla(results: list[ClockResult]) -> SlaFields:
-    return SlaFields(clocks={r.name: clock_fields(r) for r in results}, escalation_level=escalation_level(results))
-
-
-def sla_changes(computed: SlaFields, held: SlaFields) -> SlaFields | None:
-    """The part of ``computed`` that differs from what the tracker holds, or None."""
-    changed = {name: f for name, f in computed.clocks.items() if held.clocks.get(name) != f}
-    if not changed and computed.escalation_level == held.escalation_level:
-        return None
-    return SlaFields(clocks=changed, escalation_level=computed.escalation_level)
-
-
 def evaluate(tracked: TrackedCase, history: list[StatusChange], workflow: Workflow, now: datetime) -> CaseEvaluation:
     return CaseEvaluation(tracked=tracked, history=history, clocks=evaluate_case(tracked.case, history, workflow, now))
 
@@ -165,16 +135,15 @@ def plan_pass(
 
 def history_reader(tracker: Connector) -> Callable[[TrackedCase], list[StatusChange]]:
     """Per-case history, with the embedded tracker's bulk read when available."""
-    bulk = getattr(tracker, "read_all_histories", None)
     cache: dict[str, list[StatusChange]] | None = None
 
     def read(tracked: TrackedCase) -> list[StatusChange]:
         nonlocal cache
         if tracked.history is not None:
             return tracked.history
-        if bulk is not None:
+        if tracker.bulk_history:
             if cache is None:
-                cache = bulk()
+                cache = tracker.read_all_histories()
             if tracked.key in cache:
                 return cache[tracked.key]
         return tracker.read_history(tracked.key)
@@ -283,8 +252,7 @@ class SyncJob:
         """Raises TrackerError when the tracker cannot be listed, SafetyValveError on a suspicious empty
         listing; per-case failures are in the report."""
         opts = self.options
-        if hasattr(self.tracker, "clock"):  # the embedded tracker stamps writes with --now (replays)
-            self.tracker.clock = lambda: now  # type: ignore[attr-defined]
+        self.tracker.use_clock(lambda: now)  # the embedded tracker stamps writes with --now (replays)
         recovery = Recovery() if opts.dry_run else recover(self.tracker, self.audit, self.store, opts.retry.call)
         watermark = self.store.watermark()
         since = None if opts.full or watermark is None else watermark - opts.overlap
@@ -369,13 +337,9 @@ class SyncJob:
         """Record what the tracker holds now and its new updated_at, so our own write does not make the
         next pass re-read this case's history. If anything else changed meanwhile, mark it stale."""
         updated_at = None
-        # by key when the connector can (Jira: one GET instead of a text search per write)
-        by_key = getattr(self.tracker, "get_case", None)
+        # by key where the connector can (Jira: one GET instead of a text search per write)
         try:
-            if by_key is not None:
-                after = self.options.retry.call(lambda: by_key(action.key))
-            else:
-                after = self.options.retry.call(lambda: self.tracker.find_case(action.reference))
+            after = self.options.retry.call(lambda: self.tracker.get_case(action.key, action.reference))
         except TrackerError as exc:
             log.info("%s: updated_at after write unknown (%s); history re-read next pass", action.reference, exc)
             after = None

@@ -19,8 +19,9 @@ from typing import TypeVar
 from casebridge.connectors import Connector
 from casebridge.connectors.retry import RetryPolicy as BaseRetryPolicy
 from casebridge.errors import SafetyValveError, TrackerError
-from casebridge.state.store import CachedCase, StateStore, iso
+from casebridge.state.store import CachedCase, StateStore
 from casebridge.workflows.cases import StatusChange, TrackedCase
+from casebridge.workflows.sla import iso
 
 log = logging.getLogger(__name__)
 
@@ -120,10 +121,9 @@ def _cache_holds(entry: CachedCase | None, tracked: TrackedCase) -> bool:
 
 def _read_histories(tracker: Connector, need: list[TrackedCase], snap: Snapshot, retry: RetryPolicy) -> None:
     bulk: dict[str, list[StatusChange]] = {}
-    read_all = getattr(tracker, "read_all_histories", None)
-    if read_all is not None and len(need) >= BULK_HISTORY_THRESHOLD:
+    if tracker.bulk_history and len(need) >= BULK_HISTORY_THRESHOLD:
         try:
-            bulk = retry.call(read_all)
+            bulk = retry.call(tracker.read_all_histories)
             snap.history_reads += 1
         except TrackerError as exc:
             log.info("bulk history read failed (%s); reading per case", exc)

@@ -18,8 +18,9 @@ from typing import Any
 from casebridge.connectors import Connector
 from casebridge.errors import TrackerError
 from casebridge.state.audit import AuditLog
-from casebridge.state.store import StateStore, sla_from_json, sla_to_json
+from casebridge.state.store import StateStore
 from casebridge.workflows.cases import SlaFields, TrackedCase
+from casebridge.workflows.sla import sla_from_json, sla_to_json
 
 log = logging.getLogger(__name__)
 

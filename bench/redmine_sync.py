@@ -30,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from redminelib import Redmine
 
+from casebridge.app.intake import apply_intake, plan_intake
 from casebridge.connectors.redmine.mapping import case_field_values, description_markdown, sla_field_values
 from casebridge.connectors.redmine.text import render
 from casebridge.state.audit import AuditLog
@@ -38,7 +39,7 @@ from casebridge.state.store import StateStore
 from casebridge.sync import SyncJob, SyncOptions, SyncReport
 from casebridge.workflows import load_workflow
 from casebridge.workflows.cases import Case
-from casebridge.workflows.intake import IntakeRow, apply_intake, plan_intake, predicted_sla
+from casebridge.workflows.intake import IntakeRow, predicted_sla
 from tests.redmine_fixtures import prepare_server, server_answers, stop_server
 
 WORKFLOW = load_workflow("lawful-access")

@@ -10,19 +10,20 @@ from typing import Any
 
 import click
 
+from casebridge.app.intake import apply_intake, plan_intake
 from casebridge.cli import Context, now_option, parse_now, pass_ctx
+from casebridge.connectors import Connector
 from casebridge.errors import UserError
 from casebridge.state.store import StateStore
 from casebridge.sync import CaseEvaluation, evaluate, history_reader
 from casebridge.workflows.clocks import ClockResult
-from casebridge.workflows.intake import apply_intake, plan_intake, read_intake_file
+from casebridge.workflows.intake import read_intake_file
 from casebridge.workflows.model import ClockState
 
 
-def _with_clock(connector: Any, now: datetime) -> Any:
+def _with_clock(connector: Connector, now: datetime) -> Connector:
     # the embedded tracker stamps writes with --now, so replays produce the same history
-    if hasattr(connector, "clock"):
-        connector.clock = lambda: now
+    connector.use_clock(lambda: now)
     return connector
 
 

@@ -14,24 +14,18 @@ from typing import Any
 
 import click
 
+from casebridge.app.escalate import apply_escalations, find_posted
 from casebridge.cli import Context, now_option, parse_now, pass_ctx
 from casebridge.connectors import Connector
 from casebridge.errors import EXIT_CASES_FAILED, UserError
 from casebridge.sync import evaluate, history_reader
-from casebridge.workflows.escalation import (
-    EscalationConfig,
-    EscalationPlan,
-    apply_escalations,
-    find_posted,
-    plan_escalations,
-)
+from casebridge.workflows.escalation import EscalationConfig, EscalationPlan, plan_escalations
 from casebridge.workflows.render import to_plain
 
 
 def _stamp_writes(connector: Connector, now: datetime) -> None:
     # the embedded tracker stamps its writes with --now so replays are reproducible
-    if hasattr(connector, "clock"):
-        connector.clock = lambda: now  # type: ignore[attr-defined]
+    connector.use_clock(lambda: now)
 
 
 def build_plan(ctx: Context, tracker: Connector, now: datetime, only: tuple[str, ...]) -> EscalationPlan:

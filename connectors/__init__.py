@@ -15,19 +15,22 @@ from __future__ import annotations
 
 import logging
 from abc import ABC
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from importlib.metadata import entry_points
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
 from casebridge.errors import ConfigError
-from casebridge.workflows.cases import Case, SlaFields, StatusChange, TrackedCase
+from casebridge.workflows.cases import Case, Escalation, PostedEscalation, SlaFields, StatusChange, TrackedCase
 from casebridge.workflows.model import Workflow
 
 log = logging.getLogger(__name__)
+
+# Escalation and PostedEscalation are the domain's; connectors (third-party ones too) import them here.
+__all__ = ["CASES", "LIAISON", "Connector", "ConnectorConfig", "Escalation", "Missing", "PostedEscalation"]
 
 ENTRY_POINT_GROUP = "casebridge.connectors"
 
@@ -53,29 +56,6 @@ class Missing:
         return f"missing {self.kind} {self.name!r}: {self.how}"
 
 
-@dataclass(frozen=True)
-class Escalation:
-    """One item to post to the liaison queue."""
-
-    dedupe_key: str  # case x clock x level (x repeat), e.g. "FIA-CCW-2026-0142/legal_deadline/L1"
-    case_reference: str
-    case_key: str | None  # the case's key in the *case* tracker, for linking; may be another tracker
-    case_url: str | None
-    title: str
-    markdown: str  # the dossier; each target renders it (Redmine, Jira wiki/ADF, HTML mail)
-    level: int
-    clock: str
-    attributes: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class PostedEscalation:
-    dedupe_key: str
-    key: str  # the posted item's id in the target (issue key, Message-ID, ...)
-    url: str | None
-    posted_at: datetime
-
-
 class Connector(ABC):
     """Base of every connector. Subclasses set ``name``, ``config_model`` and ``capabilities``.
 
@@ -91,6 +71,16 @@ class Connector(ABC):
     # True when the connector retries 429/5xx/dropped connections itself (Jira, Redmine): callers then
     # make one attempt, so retry layers never stack (6 connector attempts x 3 sync attempts = 18).
     owns_retries: ClassVar[bool] = False
+    # Abilities beyond the per-case calls, each with a default below; the contract suite covers them all.
+    # True when ``create_case(sla=...)`` writes the SLA fields in the creating request (Redmine); else
+    # callers write them with ``set_sla_fields`` once the case exists.
+    creates_with_sla: ClassVar[bool] = False
+    # True when ``create_case(at=...)`` back-dates the creation (the embedded tracker); remote trackers
+    # stamp their own time and ignore ``at``.
+    back_dates: ClassVar[bool] = False
+    # True when ``read_all_histories`` is one cheap read (the embedded tracker): the sync job then uses it
+    # instead of one read per case once many cases need their history.
+    bulk_history: ClassVar[bool] = False
 
     def __init__(self, config: ConnectorConfig, workflow: Workflow) -> None:
         self.config = config
@@ -122,12 +112,49 @@ class Connector(ABC):
         """
         raise NotImplementedError
 
-    def create_case(self, case: Case, *, state: str | None = None, at: datetime | None = None) -> TrackedCase:
-        """Create the case (in ``state``, default the workflow's initial state). Never creates a second
-        item for a reference that exists: implementations check ``find_case`` first and after a lost
-        answer. Raises: RejectedError, TrackerError subclasses.
+    def create_case(
+        self,
+        case: Case,
+        *,
+        state: str | None = None,
+        at: datetime | None = None,
+        sla: SlaFields | None = None,
+    ) -> TrackedCase:
+        """Create the case (in ``state``, default the workflow's initial state), back-dated to ``at`` when
+        ``back_dates``, with SLA fields ``sla`` in the same request when ``creates_with_sla`` (callers
+        pass ``sla`` only then). Never creates a second item for a reference that exists:
+        implementations check ``find_case`` first and after a lost answer; the existing item is returned.
+        Raises: RejectedError, TrackerError subclasses.
         """
         raise NotImplementedError
+
+    def create_cases(
+        self,
+        cases: Iterable[Case],
+        *,
+        states: Mapping[str, str],
+        at: Mapping[str, datetime | None],
+        sla: Mapping[str, SlaFields] | None = None,
+    ) -> Iterator[TrackedCase]:
+        """Create many cases (``states``/``at``/``sla`` by reference, as ``create_case``), yielding each
+        case, existing or created, in order. Default: ``create_case`` per case; trackers with a bulk
+        lookup override it. ``sla`` is read for a case just before that case is created (a clock that
+        starts at creation starts at that case's own stamp). Raises: as ``create_case``."""
+        for case in cases:
+            ref = case.reference
+            fields = sla[ref] if sla is not None else None
+            yield self.create_case(case, state=states.get(ref), at=at.get(ref), sla=fields)
+
+    def find_cases(self, references: Iterable[str]) -> dict[str, TrackedCase]:
+        """The cases with these references, by reference (absent ones left out). Default: ``find_case``
+        per reference; trackers with a filtered search override it. Raises: TrackerError subclasses."""
+        return {ref: t for ref in references if (t := self.find_case(ref)) is not None}
+
+    def get_case(self, key: str, reference: str) -> TrackedCase | None:
+        """Item ``key`` (carrying ``reference``) as the tracker holds it now, or None when it is gone.
+        Default: ``find_case(reference)``; trackers that read by key override it (Jira: one GET instead
+        of a search). Raises: TrackerError subclasses."""
+        return self.find_case(reference)
 
     def update_case(self, key: str, case: Case) -> TrackedCase:
         """Overwrite the case fields of item ``key`` (not its state nor SLA fields).
@@ -143,6 +170,20 @@ class Connector(ABC):
         """Status changes of item ``key`` in time order; the first entry is the state at creation.
         Raises: NotFoundError, TrackerError subclasses."""
         raise NotImplementedError
+
+    def read_all_histories(self) -> dict[str, list[StatusChange]]:
+        """Every case's history by key. Default: ``read_history`` per listed case; worth calling only when
+        ``bulk_history``. Raises: TrackerError subclasses."""
+        return {t.key: self.read_history(t.key) for t in self.list_cases()}
+
+    # -- time -----------------------------------------------------------------------------------------
+    def use_clock(self, clock: Callable[[], datetime]) -> None:  # noqa: B027 - optional hook
+        """Stamp writes with ``clock()`` where casebridge chooses the time (the embedded tracker, so a
+        ``--now`` replay writes the same history). Default: ignored; remote trackers stamp their own."""
+
+    def now(self) -> datetime:
+        """The time this tracker stamps a write made now. Default: the real time."""
+        return datetime.now(UTC)
 
     def transition(self, key: str, state: str, *, note: str | None = None, at: datetime | None = None) -> None:
         """Move item ``key`` to workflow ``state``. ``at`` is honoured only by trackers that allow

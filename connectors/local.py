@@ -23,15 +23,16 @@ from casebridge.connectors import (
     Escalation,
     PostedEscalation,
 )
-from casebridge.connectors.sqlite_file import (
+from casebridge.errors import NotFoundError, TrackerError, TransitionNotAllowed
+from casebridge.state.sqlite_file import (
     open_sqlite,
     record_schema_version,
     stored_schema_version,
     write_transaction,
 )
-from casebridge.errors import NotFoundError, TrackerError, TransitionNotAllowed
-from casebridge.workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
+from casebridge.workflows.cases import Case, SlaFields, StatusChange, TrackedCase
 from casebridge.workflows.model import Workflow
+from casebridge.workflows.sla import clocks_from_json, clocks_to_json
 
 log = logging.getLogger(__name__)
 
@@ -97,28 +98,11 @@ def _parse(text: str) -> datetime:
 
 
 def _sla_to_json(sla: SlaFields) -> str:
-    clocks = {
-        name: {
-            "due_at": _iso(f.due_at) if f.due_at else None,
-            "warn_at": _iso(f.warn_at) if f.warn_at else None,
-            "state": f.state,
-        }
-        for name, f in sorted(sla.clocks.items())
-    }
-    return json.dumps(clocks, sort_keys=True)
+    return json.dumps(clocks_to_json(sla.clocks), sort_keys=True)  # the level has a column of its own
 
 
 def _sla_from_row(text: str, level: int) -> SlaFields:
-    raw = json.loads(text)
-    clocks = {
-        name: ClockFields(
-            due_at=_parse(v["due_at"]) if v["due_at"] else None,
-            warn_at=_parse(v["warn_at"]) if v["warn_at"] else None,
-            state=v["state"],
-        )
-        for name, v in raw.items()
-    }
-    return SlaFields(clocks=clocks, escalation_level=level)
+    return SlaFields(clocks=clocks_from_json(json.loads(text)), escalation_level=level)
 
 
 class LocalConnector(Connector):
@@ -127,6 +111,8 @@ class LocalConnector(Connector):
     name: ClassVar[str] = "local"
     config_model: ClassVar[type[ConnectorConfig]] = LocalConfig
     capabilities: ClassVar[frozenset[str]] = frozenset({CASES, LIAISON})
+    back_dates: ClassVar[bool] = True  # --at / state_since replays
+    bulk_history: ClassVar[bool] = True  # one query reads every history
 
     def __init__(self, config: LocalConfig, workflow: Workflow) -> None:
         super().__init__(config, workflow)
@@ -187,7 +173,22 @@ class LocalConnector(Connector):
         row = self.db.execute("SELECT * FROM cases WHERE reference = ?", (reference,)).fetchone()
         return None if row is None else self._tracked(row)
 
-    def create_case(self, case: Case, *, state: str | None = None, at: datetime | None = None) -> TrackedCase:
+    def use_clock(self, clock: Callable[[], datetime]) -> None:
+        self.clock = clock
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def create_case(
+        self,
+        case: Case,
+        *,
+        state: str | None = None,
+        at: datetime | None = None,
+        sla: SlaFields | None = None,
+    ) -> TrackedCase:
+        if sla is not None:
+            raise TrackerError("local tracker: create_case takes no SLA fields (creates_with_sla is False)")
         state = state or self.workflow.initial
         if state not in self.workflow.states:
             raise TrackerError(f"local tracker: unknown workflow state {state!r}", case=case.reference)
@@ -226,7 +227,7 @@ class LocalConnector(Connector):
         return [StatusChange(at=_parse(r["at"]), state=r["state"]) for r in rows]
 
     def read_all_histories(self) -> dict[str, list[StatusChange]]:
-        """Every case's history in one query (the embedded tracker's bulk read for sync)."""
+        """Every case's history in one query (``bulk_history``)."""
         out: dict[str, list[StatusChange]] = {}
         for r in self.db.execute("SELECT case_id, at, state FROM history ORDER BY case_id, seq"):
             out.setdefault(str(r["case_id"]), []).append(StatusChange(at=_parse(r["at"]), state=r["state"]))

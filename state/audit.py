@@ -26,13 +26,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from casebridge.connectors.sqlite_file import (
+from casebridge.errors import redact
+from casebridge.state.sqlite_file import (
     open_sqlite,
     record_schema_version,
     stored_schema_version,
     write_transaction,
 )
-from casebridge.errors import redact
 
 log = logging.getLogger(__name__)
 

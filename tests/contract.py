@@ -129,3 +129,62 @@ class ConnectorContract:
         assert again is not None and again.key == posted.key
         assert connector.find_escalation(key + "/R1") is None
         connector.link_escalation(created.key, posted)
+
+    # -- abilities declared on the contract (each has a default; a connector may do better) ----------
+    def test_find_cases_returns_exactly_the_known_references(self, connector: Connector) -> None:
+        a = connector.create_case(make_case("FIA-BULK-1"))
+        b = connector.create_case(make_case("FIA-BULK-2"))
+        found = connector.find_cases(["FIA-BULK-1", "FIA-BULK-404", "FIA-BULK-2"])
+        assert set(found) == {"FIA-BULK-1", "FIA-BULK-2"}
+        assert (found["FIA-BULK-1"].key, found["FIA-BULK-2"].key) == (a.key, b.key)
+
+    def test_create_cases_creates_each_in_its_state_and_never_twice(self, connector: Connector) -> None:
+        first = connector.create_case(make_case("FIA-BULK-3"))
+        cases = [make_case("FIA-BULK-3"), make_case("FIA-BULK-4")]
+        states = {"FIA-BULK-4": "legal_review"}
+        sla = None
+        if connector.creates_with_sla:
+            fields = ClockFields(due_at=first.updated_at.replace(microsecond=0), warn_at=None, state="running")
+            sla = {c.reference: SlaFields(clocks={"followup": fields}, escalation_level=0) for c in cases}
+        made = list(connector.create_cases(cases, states=states, at={}, sla=sla))
+        assert [t.case.reference for t in made] == ["FIA-BULK-3", "FIA-BULK-4"]
+        assert made[0].key == first.key
+        assert made[1].state == "legal_review"
+        refs = [t.case.reference for t in connector.list_cases()]
+        assert refs.count("FIA-BULK-3") == 1 and refs.count("FIA-BULK-4") == 1
+        if connector.creates_with_sla:
+            found = connector.find_case("FIA-BULK-4")
+            assert found is not None and found.sla.clocks["followup"].state == "running"
+
+    def test_get_case_reads_the_item_as_it_is_now(self, connector: Connector) -> None:
+        created = connector.create_case(make_case("FIA-GET-1"))
+        connector.transition(created.key, "legal_review")
+        got = connector.get_case(created.key, "FIA-GET-1")
+        assert got is not None and got.key == created.key and got.state == "legal_review"
+
+    def test_read_all_histories_matches_per_case_reads(self, connector: Connector) -> None:
+        a = connector.create_case(make_case("FIA-HIST-1"))
+        b = connector.create_case(make_case("FIA-HIST-2"))
+        connector.transition(b.key, "legal_review")
+        every = connector.read_all_histories()
+        assert every[a.key] == connector.read_history(a.key)
+        assert every[b.key] == connector.read_history(b.key)
+        assert [h.state for h in every[b.key]] == [connector.workflow.initial, "legal_review"]
+
+    def test_use_clock_stamps_writes_only_where_the_tracker_back_dates(self, connector: Connector) -> None:
+        real = connector.now()
+        moment = real.replace(year=real.year - 3, microsecond=0)
+        connector.use_clock(lambda: moment)
+        created = connector.create_case(make_case("FIA-CLOCK-1"))
+        stamped = connector.read_history(created.key)[0].at
+        if connector.back_dates:
+            assert stamped == moment and connector.now() == moment
+        else:
+            assert stamped.year >= real.year - 1  # a remote tracker stamps its own time
+
+    def test_create_case_back_dates_only_when_declared(self, connector: Connector) -> None:
+        real = connector.now()
+        at = real.replace(year=real.year - 2, microsecond=0)
+        created = connector.create_case(make_case("FIA-AT-1"), at=at)
+        stamped = connector.read_history(created.key)[0].at
+        assert (stamped == at) is connector.back_dates

@@ -28,12 +28,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from casebridge.app.escalate import apply_escalations
 from casebridge.connectors import Escalation, connector_class, make_connector
 from casebridge.connectors.email import EmailConfig, EmailConnector, message_id_for
 from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.errors import AuthenticationFailed, ConfigError, RejectedError, TrackerUnreachable
 from casebridge.workflows.cases import TrackedCase
-from casebridge.workflows.escalation import apply_escalations, plan_escalations
+from casebridge.workflows.escalation import plan_escalations
 from casebridge.workflows.render import _TreeBuilder, clean_text, to_plain
 from tests.factories import T0, make_case
 from tests.hostile_cases import HOSTILE, hostile_case

@@ -15,18 +15,12 @@ from typing import Any
 
 import pytest
 
+from casebridge.app.escalate import apply_escalations, find_posted
 from casebridge.connectors import PostedEscalation
 from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.errors import ConfigError, EscalationBlocked, TransientError
 from casebridge.workflows import load_workflow
-from casebridge.workflows.escalation import (
-    EscalationConfig,
-    apply_escalations,
-    dedupe_key,
-    due_step,
-    find_posted,
-    plan_escalations,
-)
+from casebridge.workflows.escalation import EscalationConfig, dedupe_key, due_step, plan_escalations
 from casebridge.workflows.model import ClockTarget, Workflow
 from casebridge.workflows.render import to_plain
 from tests.factories import T0, make_case
@@ -208,6 +202,11 @@ class Audit:
 
     def append(self, kind: str, data: dict[str, Any]) -> None:
         self.records.append((kind, data))
+
+    def find_posted(self, dedupe_key: str) -> dict[str, Any] | None:
+        # as state.audit.AuditLog.find_posted: the escalation.posted record of that key
+        hits = [d for k, d in self.records if k == "escalation.posted" and d["dedupe_key"] == dedupe_key]
+        return hits[-1] if hits else None
 
 
 def seed(tracker: LocalConnector, reference: str, state: str = "acknowledged", **fields: Any):

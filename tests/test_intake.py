@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from casebridge.app.intake import apply_intake, plan_intake
 from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.errors import IntakeError
 from casebridge.workflows import load_workflow
-from casebridge.workflows.intake import apply_intake, plan_intake, read_intake_file
+from casebridge.workflows.intake import read_intake_file
 
 HEADER = "reference,title,provider,request_type,legal_basis,submitted_at,identifiers,state"
 GOOD = "FIA-1,Subscriber info,Meta,subscriber,voluntary,2026-11-02T09:00:00Z,email:a@b.example,submitted"

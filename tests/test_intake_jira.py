@@ -8,13 +8,15 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from casebridge.app.intake import apply_intake, plan_intake
 from casebridge.connectors.jira import JiraConnector
 from casebridge.state.audit import AuditLog
 from casebridge.state.lock import RunLock, lock_path_for
 from casebridge.state.store import StateStore
-from casebridge.sync import SyncJob, SyncOptions, computed_sla
+from casebridge.sync import SyncJob, SyncOptions
 from casebridge.workflows.clocks import evaluate_case
-from casebridge.workflows.intake import IntakeRow, apply_intake, plan_intake
+from casebridge.workflows.intake import IntakeRow
+from casebridge.workflows.sla import computed_sla
 from tests.factories import make_case
 from tests.jira_server import JiraServer
 from tests.test_sync_support import CountingTracker

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from casebridge.app.intake import apply_intake, plan_intake
 from casebridge.state.audit import AuditLog
 from casebridge.state.store import StateStore
-from casebridge.sync import computed_sla
 from casebridge.workflows.cases import StatusChange
 from casebridge.workflows.clocks import evaluate_case
-from casebridge.workflows.intake import IntakeRow, apply_intake, plan_intake
+from casebridge.workflows.intake import IntakeRow
+from casebridge.workflows.sla import computed_sla
 from tests.factories import T0, make_case
 from tests.test_sync_support import WORKFLOW, CountingTracker, Env
 

@@ -16,15 +16,17 @@ from pathlib import Path
 
 import pytest
 
+from casebridge.app.intake import apply_intake, plan_intake
 from casebridge.errors import SchemaMissing
 from casebridge.state.audit import AuditLog
 from casebridge.state.lock import RunLock, lock_path_for
 from casebridge.state.store import StateStore
-from casebridge.sync import SyncJob, SyncOptions, computed_sla
+from casebridge.sync import SyncJob, SyncOptions
 from casebridge.workflows import load_workflow
 from casebridge.workflows.cases import Case
 from casebridge.workflows.clocks import evaluate_case
-from casebridge.workflows.intake import IntakeRow, apply_intake, plan_intake
+from casebridge.workflows.intake import IntakeRow
+from casebridge.workflows.sla import computed_sla
 
 pytest_plugins = ["tests.redmine_fixtures"]
 pytestmark = pytest.mark.redmine

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 
 from casebridge.connectors.local import LocalConfig, LocalConnector
-from casebridge.connectors.sqlite_file import (
+from casebridge.errors import ConfigError
+from casebridge.state.audit import AuditLog
+from casebridge.state.sqlite_file import (
     open_sqlite,
     record_schema_version,
     stored_schema_version,
     write_transaction,
 )
-from casebridge.errors import ConfigError
-from casebridge.state.audit import AuditLog
 from casebridge.state.store import StateStore
 from casebridge.workflows import load_workflow
 

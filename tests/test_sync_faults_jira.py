@@ -37,10 +37,9 @@ from casebridge.connectors import connector_class
 from casebridge.connectors.jira import JiraFieldNames
 from casebridge.connectors.jira.schema import needed_fields
 from casebridge.state.audit import AuditLog
-from casebridge.state.store import sla_from_json
-from casebridge.sync import computed_sla
 from casebridge.workflows.cases import Case, ClockFields, SlaFields, StatusChange
 from casebridge.workflows.clocks import evaluate_case
+from casebridge.workflows.sla import computed_sla, sla_from_json
 from tests.factories import make_case
 from tests.jira_fixtures import CLOUD_TOKEN, DC_PAT, EMAIL, Clock, build_jira
 from tests.jira_server import JiraServer

@@ -185,3 +185,26 @@ class TrackedCase:
     sla: SlaFields = field(default_factory=SlaFields)
     history: list[StatusChange] | None = None
     url: str | None = None
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """One item to post to the liaison queue."""
+
+    dedupe_key: str  # case x clock x level (x repeat), e.g. "FIA-CCW-2026-0142/legal_deadline/L1"
+    case_reference: str
+    case_key: str | None  # the case's key in the *case* tracker, for linking; may be another tracker
+    case_url: str | None
+    title: str
+    markdown: str  # the dossier; each target renders it (Redmine, Jira wiki/ADF, HTML mail)
+    level: int
+    clock: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PostedEscalation:
+    dedupe_key: str
+    key: str  # the posted item's id in the target (issue key, Message-ID, ...)
+    url: str | None
+    posted_at: datetime

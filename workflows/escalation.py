@@ -1,10 +1,8 @@
-"""Which cases are due for escalation, at what level, with which dedupe key; and posting them exactly once.
+"""Which cases are due for escalation, at what level, with which dedupe key (posting them is the
+application's: ``casebridge.app.escalate``).
 
 ``plan_escalations`` is pure: from each case and its clock results at ``now`` it selects every breached
 clock whose policy escalates, works out the level and repeat that are due, and writes the dossier.
-``apply_escalations`` posts the plan to a liaison connector: it searches the target for the dedupe key
-first, so a rerun, a crash between posting and recording, or a lost state file never posts twice; then
-it links the case to the posted item and moves it to the workflow's escalated state with a comment.
 
 Per clock, one post per run: the most recent step that is due. Steps are level L1, L2, ... (from the
 policy's levels) and, once a level is reached, its repeats R1..R``max_repeats`` every ``repeat_after``.
@@ -16,14 +14,13 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from casebridge.connectors import Connector, Escalation, PostedEscalation
-from casebridge.errors import CasebridgeError, EscalationBlocked, redact
-from casebridge.workflows.cases import TrackedCase
+from casebridge.errors import EscalationBlocked
+from casebridge.workflows.cases import Escalation, TrackedCase
 from casebridge.workflows.dossier import (
     ClockLike,
     EscalationConfig,
@@ -33,7 +30,7 @@ from casebridge.workflows.dossier import (
     fmt_duration,
 )
 from casebridge.workflows.model import EscalationLevel, EscalationRule, Workflow
-from casebridge.workflows.render import clean_text, md_link, md_text
+from casebridge.workflows.render import clean_text
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +39,11 @@ ARTICLE3_FIELDS = ("article3_checked_by", "article3_checked_at")
 
 __all__ = [
     "EscalationConfig",
-    "EscalationOutcome",
     "EscalationPlan",
     "NotDue",
     "PlannedEscalation",
-    "apply_escalations",
     "dedupe_key",
     "due_step",
-    "find_posted",
     "plan_escalations",
 ]
 
@@ -275,194 +269,4 @@ def _planned(
         title=clean_text(title, limit=250),
         markdown=markdown,
         threat_to_life=case.urgency == "threat_to_life" or case.request_type == "emergency",
-    )
-
-
-# ------------------------------------------------------------------------------------------- applying
-class AuditLog(Protocol):
-    """The sync job's audit log. ``find_posted`` is optional: when present, a key the log says was
-    posted is not posted again even if the target lost it from view (the mail target relies on it)."""
-
-    def append(self, kind: str, data: dict[str, Any]) -> None: ...
-
-
-@dataclass(frozen=True)
-class EscalationOutcome:
-    dedupe_key: str
-    reference: str
-    status: str  # "posted" | "already_posted" | "failed"
-    posted: PostedEscalation | None = None
-    case_state: str | None = None  # the case's state afterwards
-    error: str | None = None  # one line; set on failure, or when a follow-up step failed after posting
-    notes: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return self.status != "failed" and self.error is None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "dedupe_key": self.dedupe_key,
-            "reference": self.reference,
-            "status": self.status,
-            "posted_key": self.posted.key if self.posted else None,
-            "url": self.posted.url if self.posted else None,
-            "case_state": self.case_state,
-            "error": self.error,
-            "notes": list(self.notes),
-        }
-
-
-def apply_escalations(
-    plan: Iterable[PlannedEscalation],
-    liaison: Connector,
-    cases: Connector,
-    audit: AuditLog | None = None,
-    *,
-    now: datetime,
-) -> list[EscalationOutcome]:
-    """Post each planned escalation exactly once; one failing case never stops the others."""
-    states: dict[str, str] = {}
-    outcomes = []
-    for item in plan:
-        states.setdefault(item.case_key, item.case_state)
-        try:
-            outcome = _apply_one(item, liaison, cases, audit, states, now)
-        except CasebridgeError as exc:
-            outcome = _failed(item, redact(str(exc)), audit, now)
-        except Exception as exc:  # a connector bug must not stop the other cases
-            log.exception("escalation %s failed", item.dedupe_key)
-            outcome = _failed(item, redact(f"{type(exc).__name__}: {exc}"), audit, now)
-        outcomes.append(outcome)
-    return outcomes
-
-
-def find_posted(
-    plan: Iterable[PlannedEscalation], liaison: Connector, audit: AuditLog | None = None
-) -> dict[str, PostedEscalation]:
-    """Read-only: the planned items the target (or the audit log) already holds, by dedupe key, so a
-    dry run can print "already posted" instead of "would post". Raises TrackerError subclasses."""
-    found = {}
-    for item in plan:
-        posted = _already_posted(item, liaison, audit)
-        if posted is not None:
-            found[item.dedupe_key] = posted
-    return found
-
-
-def _failed(item: PlannedEscalation, error: str, audit: AuditLog | None, now: datetime) -> EscalationOutcome:
-    log.error("escalation %s not posted: %s", item.dedupe_key, error)
-    if audit is not None:
-        audit.append("escalation.failed", {"dedupe_key": item.dedupe_key, "error": error, "at": now.isoformat()})
-    return EscalationOutcome(item.dedupe_key, item.reference, "failed", error=error)
-
-
-def _already_posted(item: PlannedEscalation, liaison: Connector, audit: AuditLog | None) -> PostedEscalation | None:
-    found = liaison.find_escalation(item.dedupe_key)
-    if found is None and audit is not None and hasattr(audit, "find_posted"):
-        record = audit.find_posted(item.dedupe_key)
-        if record:
-            found = PostedEscalation(
-                item.dedupe_key,
-                str(record.get("key", "")),
-                record.get("url"),
-                datetime.fromisoformat(record["posted_at"]),
-            )
-    return found
-
-
-def _apply_one(
-    item: PlannedEscalation,
-    liaison: Connector,
-    cases: Connector,
-    audit: AuditLog | None,
-    states: dict[str, str],
-    now: datetime,
-) -> EscalationOutcome:
-    posted = _already_posted(item, liaison, audit)
-    fresh = posted is None
-    if posted is None:
-        posted = liaison.post_escalation(item.escalation())
-        log.info("posted escalation %s as %s", item.dedupe_key, posted.key)
-        if audit is not None:
-            audit.append("escalation.posted", _audit_record(item, posted, liaison.name))
-    notes, errors = _follow_up(item, posted, cases, states, fresh=fresh, now=now)
-    return EscalationOutcome(
-        item.dedupe_key,
-        item.reference,
-        "posted" if fresh else "already_posted",
-        posted,
-        states[item.case_key],
-        # posted, but the case side failed: reported (exit 1), never re-posted
-        error=f"posted, but {'; '.join(errors)}" if errors else None,
-        notes=tuple(notes),
-    )
-
-
-def _audit_record(item: PlannedEscalation, posted: PostedEscalation, target: str) -> dict[str, Any]:
-    return {
-        "dedupe_key": item.dedupe_key,
-        "reference": item.reference,
-        "case_key": item.case_key,
-        "clock": item.clock,
-        "level": item.level,
-        "repeat": item.repeat,
-        "key": posted.key,
-        "url": posted.url,
-        "posted_at": posted.posted_at.isoformat(),
-        "target": target,
-    }
-
-
-def _follow_up(
-    item: PlannedEscalation,
-    posted: PostedEscalation,
-    cases: Connector,
-    states: dict[str, str],
-    *,
-    fresh: bool,
-    now: datetime,
-) -> tuple[list[str], list[str]]:
-    """Link the case, then move it to the escalated state with a comment (or only comment when it
-    cannot move). Each step is tried even if the one before failed. On a rerun that found the item
-    already posted, only a case not yet escalated is repaired: comments are not idempotent, so
-    nothing is repeated for a case already escalated. Returns (notes, errors)."""
-    workflow, current = cases.workflow, states[item.case_key]
-    target = workflow.escalated_state or ""
-    needs_move = bool(target) and current != target
-    can_move = needs_move and workflow.can_transition(current, target)
-    if not fresh and not can_move:
-        return ["already posted; case already handled"], []
-    notes: list[str] = []
-    errors = _attempt(lambda: cases.link_escalation(item.case_key, posted), "linking the case")
-    comment = _comment(item, posted)
-    if can_move:
-        failed = _attempt(lambda: cases.transition(item.case_key, target, note=comment, at=now), "moving the case")
-        if not failed:
-            states[item.case_key] = target
-            notes.append(f"case moved to {target}")
-        errors += failed
-    else:
-        errors += _attempt(lambda: cases.comment(item.case_key, comment), "commenting on the case")
-        if needs_move:
-            notes.append(f"case left in {current}: the workflow has no transition {current} -> {target}")
-    return notes, errors
-
-
-def _attempt(step: Callable[[], None], what: str) -> list[str]:
-    try:
-        step()
-    except CasebridgeError as exc:
-        log.warning("%s failed: %s", what, redact(str(exc)))
-        return [f"{what} failed: {redact(str(exc))}"]
-    return []
-
-
-def _comment(item: PlannedEscalation, posted: PostedEscalation) -> str:
-    label = posted.key if not posted.url or posted.url.lower().startswith(("http://", "https://")) else posted.url
-    where = md_link(md_text(label), posted.url)
-    repeat = f", repeat {item.repeat}" if item.repeat else ""
-    return (
-        f"Escalated to the INTERPOL NCB liaison queue: {where} (level {item.level}: "
-        f"{md_text(item.level_name)}{repeat}). Dedupe key: {md_text(item.dedupe_key)}."
     )

@@ -1,4 +1,6 @@
-"""Intake: CSV or JSON rows -> validated cases -> a plan of creates/updates against a tracker.
+"""Intake, the domain half: CSV or JSON rows -> validated cases, and the SLA fields a new case is created with.
+
+Applying an intake to a tracker is the application's (``casebridge.app.intake``).
 
 The whole file is validated before anything is written: one bad row rejects the file with
 ``FILE:LINE: field: problem`` (JSON: ``FILE:item N: field: problem``). The reference is the
@@ -19,25 +21,21 @@ extensions get the contract's per-case calls, one SLA write and one history read
 from __future__ import annotations
 
 import csv
-import inspect
 import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from casebridge.app.intents import intent_data
-from casebridge.connectors import Connector
-from casebridge.errors import IntakeError, TrackerError
-from casebridge.state.store import StateStore, sla_to_json
-from casebridge.sync import computed_sla, sla_changes
+from casebridge.errors import IntakeError
 from casebridge.workflows.cases import Case, SlaFields, StatusChange, TrackedCase
 from casebridge.workflows.clocks import evaluate_case
 from casebridge.workflows.model import Workflow
+from casebridge.workflows.sla import computed_sla
 
 log = logging.getLogger(__name__)
 
@@ -209,82 +207,6 @@ def _reject_duplicate_references(rows: list[IntakeRow]) -> None:
         seen[ref] = row.where
 
 
-def plan_intake(rows: list[IntakeRow], tracker: Connector) -> list[IntakeAction]:
-    """Compare each row with the tracker (found by reference). Reads only: one bulk lookup when the
-    connector offers ``find_cases(references)`` (Redmine: one request per 100 rows), else one per row."""
-    found = _lookup([row.case.reference for row in rows], tracker)
-    actions = []
-    for row in rows:
-        existing = found.get(row.case.reference)
-        if existing is None:
-            actions.append(IntakeAction("create", row))
-        elif existing.case != row.case:
-            actions.append(IntakeAction("update", row, existing))
-        else:
-            actions.append(IntakeAction("unchanged", row, existing))
-    return actions
-
-
-def _lookup(references: list[str], tracker: Connector) -> dict[str, TrackedCase]:
-    bulk = getattr(tracker, "find_cases", None)
-    if callable(bulk):
-        return dict(bulk(references))
-    return {ref: t for ref in references if (t := tracker.find_case(ref)) is not None}
-
-
-def apply_intake(
-    actions: list[IntakeAction],
-    tracker: Connector,
-    audit: Any = None,
-    *,
-    now: datetime | None = None,
-    store: StateStore | None = None,
-) -> list[TrackedCase]:
-    """Execute creates and updates; returns the cases written. ``audit`` (optional) gets one record per
-    write (``append(kind, data)``) once the tracker confirmed it.
-
-    A new case gets its SLA fields evaluated at ``now`` (default: the tracker's clock, else the real
-    time): in the creating request when the connector takes ``sla=``, else in one write right after.
-    ``store`` (optional, the sync job's state store) is seeded with every created case whose history
-    is known (reported by the connector, or read once), so the next sync reads no history for them."""
-    moment = now or _tracker_now(tracker)
-    creator = _Creator(tracker, audit, moment)
-    written: list[TrackedCase] = []
-    try:
-        written += creator.create([a for a in actions if a.kind == "create"])
-        for action in actions:
-            if action.kind == "update" and action.existing is not None:
-                tracked = tracker.update_case(action.existing.key, action.row.case)
-                written.append(tracked)
-                _audit(audit, UPDATE, {"reference": action.row.case.reference, "key": tracked.key})
-    finally:
-        # what was created before a failure is seeded too; a store that cannot take it only costs speed
-        if store is not None and creator.seeds:
-            seeded = store.seed(creator.seeds)
-            log.info("state store: seeded %d of %d created cases", seeded, len(creator.seeds))
-    return written
-
-
-def _tracker_now(tracker: Connector) -> datetime:
-    clock = getattr(tracker, "clock", None)  # the embedded tracker stamps writes with the CLI's --now
-    return clock() if callable(clock) else datetime.now(UTC)
-
-
-def _accepts(method: Any, *names: str) -> bool:
-    if not callable(method):
-        return False
-    try:
-        parameters = inspect.signature(method).parameters
-    except (TypeError, ValueError):
-        return False
-    return all(name in parameters for name in names)
-
-
-def _audit(audit: Any, kind: str, data: dict[str, Any]) -> None:
-    if audit is not None:
-        audit.append(kind, data)
-
-
 def predicted_sla(
     row: IntakeRow, workflow: Workflow, now: datetime, *, created_at: datetime | None = None
 ) -> SlaFields:
@@ -301,13 +223,17 @@ def predicted_sla(
     return computed_sla(evaluate_case(row.case, history, workflow, at))
 
 
-class _FieldsAtCreation(Mapping[str, SlaFields]):
+class FieldsAtCreation(Mapping[str, SlaFields]):
     """SLA fields by reference for a bulk create, each evaluated when the connector asks for it, i.e.
     just before that case's create request: with a thousand cases created over a minute, a clock that
     starts at creation (no start_field) must start at each case's own creation stamp, not at intake's."""
 
     def __init__(
-        self, rows: dict[str, IntakeRow], workflow: Workflow, now: datetime, clock: Callable[[], datetime]
+        self,
+        rows: dict[str, IntakeRow],
+        workflow: Workflow,
+        now: datetime,
+        clock: Callable[[], datetime] | None,
     ) -> None:
         self._rows, self._workflow, self._now, self._clock = rows, workflow, now, clock
         self._done: dict[str, SlaFields] = {}
@@ -315,7 +241,8 @@ class _FieldsAtCreation(Mapping[str, SlaFields]):
     def __getitem__(self, reference: str) -> SlaFields:
         if reference not in self._done:
             row = self._rows[reference]
-            self._done[reference] = predicted_sla(row, self._workflow, self._now, created_at=self._clock())
+            created_at = None if self._clock is None else self._clock()  # None: the tracker back-dates
+            self._done[reference] = predicted_sla(row, self._workflow, self._now, created_at=created_at)
         return self._done[reference]
 
     def __iter__(self) -> Iterator[str]:
@@ -323,93 +250,3 @@ class _FieldsAtCreation(Mapping[str, SlaFields]):
 
     def __len__(self) -> int:
         return len(self._rows)
-
-
-class _Creator:
-    """Creates the new cases with their SLA fields and collects what the state store may be seeded with."""
-
-    def __init__(self, tracker: Connector, audit: Any, now: datetime) -> None:
-        self.tracker = tracker
-        self.workflow = tracker.workflow
-        self.audit = audit
-        self.now = now
-        self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # what a tracker stamps creations with
-        self.seeds: list[TrackedCase] = []
-
-    def create(self, creates: list[IntakeAction]) -> list[TrackedCase]:
-        written = []
-        for action, tracked, sent in self._created(creates):
-            data: dict[str, Any] = {"reference": action.row.case.reference, "key": tracked.key}
-            if sent is not None:
-                data["fields"] = sla_to_json(sent)
-            _audit(self.audit, CREATE, data)
-            written.append(tracked)
-            seed = self._settle(tracked, sent)
-            if seed is not None:
-                self.seeds.append(seed)
-        return written
-
-    def _created(self, creates: list[IntakeAction]) -> Iterator[tuple[IntakeAction, TrackedCase, SlaFields | None]]:
-        """(action, tracked, SLA fields sent with the create or None), in the tracker's order."""
-        tracker, wf = self.tracker, self.workflow
-        bulk = getattr(tracker, "create_cases", None)
-        if creates and _accepts(bulk, "sla", "states"):
-            by_ref = {a.row.case.reference: a for a in creates}
-            ignored = sum(1 for a in creates if a.row.state_since is not None)
-            if ignored:
-                log.warning("%s cannot back-date: state_since ignored for %d new cases", tracker.name, ignored)
-            sla = _FieldsAtCreation({ref: a.row for ref, a in by_ref.items()}, wf, self.now, self.clock)
-            states = {ref: a.row.state or wf.initial for ref, a in by_ref.items()}
-            for tracked in bulk([a.row.case for a in creates], sla=sla, states=states):
-                ref = tracked.case.reference
-                yield by_ref[ref], tracked, sla[ref]
-            return
-        with_sla = _accepts(tracker.create_case, "sla")
-        for action in creates:
-            row = action.row
-            if with_sla:
-                sla = predicted_sla(row, wf, self.now)
-                yield action, tracker.create_case(row.case, state=row.state, at=row.state_since, sla=sla), sla
-            else:
-                yield action, tracker.create_case(row.case, state=row.state, at=row.state_since), None
-
-    def _settle(self, tracked: TrackedCase, sent: SlaFields | None) -> TrackedCase | None:
-        """The case as the store may remember it (with history), after writing its SLA fields if the
-        create could not; None when its history is unknown (the next sync then reads it)."""
-        if sent is not None:
-            # connectors that take sla= report the history of what they created; an item that already
-            # existed comes back without: its history is the tracker's to tell
-            return tracked if tracked.history is not None else None
-        try:
-            history = tracked.history or self.tracker.read_history(tracked.key)
-        except TrackerError as exc:
-            log.warning("%s: history not read after creation (%s); the next sync reads it", tracked.key, exc)
-            return None
-        tracked.history = history
-        return self._write_sla(tracked)
-
-    def _write_sla(self, tracked: TrackedCase) -> TrackedCase | None:
-        """One SLA write for a connector whose create takes no fields. Returns the case re-read (its new
-        ``updated_at``), or None when that is unknown."""
-        history = tracked.history or []
-        computed = computed_sla(evaluate_case(tracked.case, history, self.workflow, self.now))
-        change = sla_changes(computed, tracked.sla)
-        if change is None:
-            return tracked
-        ref = tracked.case.reference
-        try:
-            self.tracker.set_sla_fields(tracked.key, change)
-        except TrackerError as exc:
-            log.warning("%s: SLA fields not written at intake (%s); the next sync writes them", ref, exc)
-            return None
-        _audit(self.audit, SET_FIELDS, intent_data(tracked.key, ref, change, self.now))
-        by_key = getattr(self.tracker, "get_case", None)  # Jira: one GET instead of a text search
-        try:
-            after = by_key(tracked.key) if callable(by_key) else self.tracker.find_case(ref)
-        except TrackerError as exc:
-            log.info("%s: updated_at after the SLA write unknown (%s); the next sync reads history", ref, exc)
-            return None
-        if after is None or after.key != tracked.key or after.state != history[-1].state:
-            return None
-        after.history = history
-        return after

@@ -254,12 +254,23 @@ class JiraConnector(Connector):
     def find_case(self, reference: str) -> TrackedCase | None:
         return self.ops().find_case(reference)
 
-    def get_case(self, key: str) -> TrackedCase:
-        """The case of issue ``key`` (one GET; no search). Raises NotFoundError. Optional beyond the
-        Connector contract: the sync job reads back its own writes with it when a connector has it."""
-        return self.ops().get(key)
+    def get_case(self, key: str, reference: str) -> TrackedCase | None:
+        """The case of issue ``key``: one GET, no search. None when the issue is gone."""
+        try:
+            return self.ops().get(key)
+        except NotFoundError:
+            return None
 
-    def create_case(self, case: Case, *, state: str | None = None, at: datetime | None = None) -> TrackedCase:
+    def create_case(
+        self,
+        case: Case,
+        *,
+        state: str | None = None,
+        at: datetime | None = None,
+        sla: SlaFields | None = None,
+    ) -> TrackedCase:
+        if sla is not None:
+            raise ConfigError("jira: create_case takes no SLA fields (creates_with_sla is False)")
         return self.ops().create_case(case, state=state)
 
     def update_case(self, key: str, case: Case) -> TrackedCase:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -55,7 +55,8 @@ class RedmineConnector(RedmineLiaison, Connector):
     name = "redmine"
     config_model = RedmineConfig
     capabilities = frozenset({CASES, LIAISON})
-    owns_retries = True  # tenacity policy inside (redmine_http); see connectors.Connector
+    owns_retries = True  # tenacity policy inside (redmine.http); see connectors.Connector
+    creates_with_sla = True  # the creating POST carries the SLA custom fields
     config: RedmineConfig
 
     def __init__(
@@ -222,8 +223,8 @@ class RedmineConnector(RedmineLiaison, Connector):
         at: datetime | None = None,
         sla: SlaFields | None = None,
     ) -> TrackedCase:
-        """As the contract; ``sla`` (extension) writes the SLA fields in the same request. ``at`` is
-        ignored: Redmine cannot back-date. Returns the existing item when the reference exists."""
+        """As the contract: ``sla`` is written in the creating request; ``at`` is ignored (Redmine cannot
+        back-date). Returns the existing item when the reference exists."""
         existing = self.find_case(case.reference)
         if existing is not None:
             log.info("redmine: case %s already exists as #%s; not created again", case.reference, existing.key)
@@ -234,24 +235,24 @@ class RedmineConnector(RedmineLiaison, Connector):
         self,
         cases: Iterable[Case],
         *,
-        sla: dict[str, SlaFields] | None = None,
-        states: dict[str, str] | None = None,
+        states: Mapping[str, str],
+        at: Mapping[str, datetime | None],
+        sla: Mapping[str, SlaFields] | None = None,
     ) -> Iterator[TrackedCase]:
-        """Bulk intake (extension): one filtered lookup per 100 references instead of one per case,
-        then one POST per new case (``sla``/``states`` by reference, optional). Yields every case,
-        existing or created; a created one carries its history (see ``_post_case``)."""
+        """As the contract, with one filtered lookup per 100 references instead of one per case, then one
+        POST per new case. A created case carries its history (see ``_post_case``); ``at`` is ignored."""
         cases = list(cases)
         existing = self.find_cases(c.reference for c in cases)
         for case in cases:
             found = existing.get(case.reference)
             if found is None:
-                state = (states or {}).get(case.reference, self.workflow.initial)
+                state = states.get(case.reference) or self.workflow.initial
                 found = self._post_case(case, state, (sla or {}).get(case.reference))
                 existing[case.reference] = found
             yield found
 
     def find_cases(self, references: Iterable[str] | None = None) -> dict[str, TrackedCase]:
-        """Bulk lookup (extension): the cases with ``references`` (every case when None) by reference.
+        """As the contract: the cases with ``references`` (every case when None) by reference.
         With references: one filtered request per 100 of them, whatever the project's size; without:
         one paged listing (1 request per 100 cases). The oldest wins on duplicates, as in find_case."""
         found: dict[str, TrackedCase] = {}
