@@ -119,6 +119,30 @@ def message_id_for(dedupe_key: str, domain: str) -> str:
     return f"<casebridge.{digest}@{domain}>"
 
 
+def header_text(value: object, *, limit: int = 250) -> str:
+    """Case data as a header value that reads back as exactly itself, on one line.
+
+    The email library decodes RFC 2047 encoded words (``=?UTF-8?B?...?=``) when a header is set, so
+    cleaning the raw text is not enough: a decoded CR/LF would end the header and start the body. The
+    text is therefore decoded the way the library decodes it and cleaned (control characters, CR/LF,
+    U+2028, U+0085 gone) until nothing changes; an encoded word still left (nested too deep) is broken
+    up so the library has nothing more to decode."""
+    text = clean_text(value, limit=limit)
+    for _ in range(8):
+        decoded = clean_text(_library_reads(text), limit=limit)
+        if decoded == text:
+            return text
+        text = decoded
+    text = clean_text(text.replace("=?", "= ?"), limit=limit)
+    if _library_reads(text) != text:  # not reachable: no "=?" is left to decode
+        raise RejectedError("a mail header could not be made safe from the case data")
+    return text
+
+
+def _library_reads(text: str) -> str:
+    return str(_POLICY.header_factory("X-Casebridge-Probe", text))
+
+
 class EmailConnector(Connector):
     """Liaison queue reached by SMTP (STARTTLS or implicit TLS; password from a secret pointer)."""
 
@@ -169,7 +193,7 @@ class EmailConnector(Connector):
     # -- posting ------------------------------------------------------------------------------------
     def build_message(self, escalation: Escalation, *, at: datetime) -> EmailMessage:
         domain = self.config.message_id_domain or self.config.from_address.rsplit("@", 1)[1]
-        title = clean_text(f"{self.config.subject_prefix} {escalation.title}".strip(), limit=250)
+        title = header_text(f"{self.config.subject_prefix} {escalation.title}".strip(), limit=250)
         msg = EmailMessage(policy=_POLICY)
         msg["Subject"] = title
         msg["From"] = self.config.from_address
@@ -177,8 +201,8 @@ class EmailConnector(Connector):
         msg["Date"] = format_datetime(at.astimezone(UTC))
         msg["Message-ID"] = message_id_for(escalation.dedupe_key, domain)
         msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to the tool
-        msg["X-Casebridge-Dedupe-Key"] = clean_text(escalation.dedupe_key)
-        msg["X-Casebridge-Case"] = clean_text(escalation.case_reference)
+        msg["X-Casebridge-Dedupe-Key"] = header_text(escalation.dedupe_key)
+        msg["X-Casebridge-Case"] = header_text(escalation.case_reference)
         msg["X-Casebridge-Level"] = str(escalation.level)
         msg.set_content(to_plain(escalation.markdown), cte="quoted-printable")
         msg.add_alternative(html_document(escalation.markdown, title), subtype="html", cte="quoted-printable")
