@@ -39,6 +39,7 @@ EXPECTED = sorted(
     ]
 )
 INJECTION = "x\r\nReply-To: evil@attacker.example\r\nBcc: victim@example.com\r\n\r\nFAKE: closed, no action."
+BREAKERS = ["\r", "\n", "\r\n", "\x85", "\u2028", "\u2029", "\x0b", "\x0c", "\x00", ": ", "?="]
 _counter = itertools.count()
 
 
@@ -58,7 +59,9 @@ def hostile(draw: st.DrawFn) -> str:
             st.just(INJECTION),
             st.lists(
                 st.one_of(
-                    st.sampled_from(["\r", "\n", "\r\n", "\x85", "\u2028", "\u2029", "\x0b", "\x0c", "\x00", ": ", "?="]),
+                    st.sampled_from(
+                        ["\r", "\n", "\r\n", "\x85", "\u2028", "\u2029", "\x0b", "\x0c", "\x00", ": ", "?="]
+                    ),
                     st.characters(codec="utf-8", exclude_categories=["Cs"]),
                 ),
                 max_size=40,
@@ -94,7 +97,9 @@ def test_the_header_set_is_fixed_whatever_the_case_data(smtp, tmp_path_factory, 
     tmp: Path = tmp_path_factory.mktemp("mail")
     conn = mailer(port, tmp, None, security="none", username=None, password=None)
     dedupe_key = f"{key[:100]}/{next(_counter)}"
-    esc = Escalation(**{**escalation().__dict__, "title": title, "case_reference": reference[:100], "dedupe_key": dedupe_key})
+    esc = Escalation(
+        **{**escalation().__dict__, "title": title, "case_reference": reference[:100], "dedupe_key": dedupe_key}
+    )
     before = len(sink.messages)
     posted = conn.post_escalation(esc)
     conn.close()
