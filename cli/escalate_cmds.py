@@ -118,12 +118,14 @@ def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_
             suffix = f" ({o.error})" if o.error else ""
             click.echo(f"{o.status}: {o.dedupe_key}{where}{suffix}")
         if not dry_run:
-            counts = {k: sum(1 for o in outcomes if o.status == k) for k in ("posted", "already_posted", "failed")}
+            statuses = ("posted", "resent", "already_posted", "failed")
+            counts = {k: sum(1 for o in outcomes if o.status == k) for k in statuses}
             if not outcomes:  # nothing new was due: every planned item is already in the queue
                 counts["already_posted"] = len(already)
             click.echo(
                 f"{counts['posted']} posted, {counts['already_posted']} already posted, {counts['failed']} failed, "
                 f"{len(plan.blocked)} blocked"
+                + (f", {counts['resent']} resent (an earlier send was never confirmed)" if counts["resent"] else "")
             )
     if plan.blocked or any(not o.ok for o in outcomes):
         click.get_current_context().exit(EXIT_CASES_FAILED)

@@ -208,3 +208,6 @@ class PostedEscalation:
     key: str  # the posted item's id in the target (issue key, Message-ID, ...)
     url: str | None
     posted_at: datetime
+    # sent again because an earlier send was never confirmed (mail): the receiver may see it twice,
+    # with the same Message-ID, and can discard one
+    resent: bool = False
