@@ -6,7 +6,8 @@ server on loopback whose DATA phase takes 300 ms (the message is stored when DAT
 After every run: each escalation arrived at least once (0 lost); every key that arrived twice carries
 the same Message-ID both times and was reported by the rerun as ``resent``; the cases are escalated.
 
-Figures: ``CASEBRIDGE_MAIL_KILL_RUNS=100 pytest tests/test_mail_faults.py -s`` (default 12 runs; 40 and more also check the window was hit).
+Figures: ``CASEBRIDGE_MAIL_KILL_RUNS=100 pytest tests/test_mail_faults.py -s`` (default 12 runs; from 40 runs
+the harness also checks that it really hit the window between the end of DATA and the 250).
 """
 
 from __future__ import annotations
