@@ -13,9 +13,9 @@ import click
 from casebridge.app.intake import apply_intake, plan_intake
 from casebridge.cli import Context, now_option, parse_now, pass_ctx
 from casebridge.connectors import Connector
-from casebridge.errors import UserError
+from casebridge.errors import EXIT_CASES_FAILED, UserError
 from casebridge.state.store import StateStore
-from casebridge.sync import CaseEvaluation, evaluate, history_reader
+from casebridge.sync import CaseEvaluation, evaluate_cases, history_reader
 from casebridge.workflows.clocks import ClockResult
 from casebridge.workflows.intake import read_intake_file
 from casebridge.workflows.model import ClockState
@@ -40,7 +40,8 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None
     """
     settings = ctx.settings
     workflow = settings.workflow()
-    rows = [row for path in files for row in read_intake_file(path, workflow)]
+    moment = parse_now(now)
+    rows = [row for path in files for row in read_intake_file(path, workflow, moment)]
     seen: dict[str, str] = {}
     for row in rows:
         if row.case.reference in seen:
@@ -48,7 +49,7 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None
                 f"{row.where}: reference: {row.case.reference} already appears at {seen[row.case.reference]}"
             )
         seen[row.case.reference] = row.where
-    tracker = _with_clock(settings.tracker(), parse_now(now))
+    tracker = _with_clock(settings.tracker(), moment)
     try:
         actions = plan_intake(rows, tracker)
         for action in actions:
@@ -157,13 +158,17 @@ def status(ctx: Context, references: tuple[str, ...], as_json: bool, now: str | 
         else:
             cases = sorted(tracker.list_cases(), key=lambda t: t.case.reference)
         read = history_reader(tracker)
-        evaluations = [evaluate(t, read(t), workflow, moment) for t in cases]
+        evaluations, failures = evaluate_cases(cases, read, workflow, moment)
     finally:
         tracker.close()
     if as_json:
         click.echo(json.dumps([evaluation_json(ev) for ev in evaluations], indent=2, ensure_ascii=False))
     else:
         _print_text(evaluations)
+    for reference, message in sorted(failures.items()):
+        click.echo(f"not evaluated: {reference}: {message}", err=True)
+    if failures:
+        click.get_current_context().exit(EXIT_CASES_FAILED)
 
 
 @click.command()

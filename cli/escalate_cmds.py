@@ -18,7 +18,7 @@ from casebridge.app.escalate import apply_escalations, find_posted
 from casebridge.cli import Context, now_option, parse_now, pass_ctx
 from casebridge.connectors import Connector
 from casebridge.errors import EXIT_CASES_FAILED, UserError
-from casebridge.sync import evaluate, history_reader
+from casebridge.sync import evaluate_cases, history_reader
 from casebridge.workflows.escalation import EscalationConfig, EscalationPlan, plan_escalations
 from casebridge.workflows.render import to_plain
 
@@ -28,18 +28,19 @@ def _stamp_writes(connector: Connector, now: datetime) -> None:
     connector.use_clock(lambda: now)
 
 
-def build_plan(ctx: Context, tracker: Connector, now: datetime, only: tuple[str, ...]) -> EscalationPlan:
+def build_plan(
+    ctx: Context, tracker: Connector, now: datetime, only: tuple[str, ...]
+) -> tuple[EscalationPlan, dict[str, str]]:
+    """The plan, and the cases that could not be evaluated (reference -> message): those are reported
+    and make the exit code 1; every other case is planned as usual."""
     settings = ctx.settings
     workflow = settings.workflow()
     config = EscalationConfig.from_raw(settings.app.escalation)
-    read = history_reader(tracker)
-    evaluated = []
-    for tracked in tracker.list_cases():
-        if only and tracked.case.reference not in only:
-            continue
-        ev = evaluate(tracked, read(tracked), workflow, now)
-        evaluated.append((tracked, ev.clocks))
-    return plan_escalations(evaluated, workflow, now=now, config=config, only=list(only) if only else None)
+    chosen = [t for t in tracker.list_cases() if not only or t.case.reference in only]
+    evaluations, failures = evaluate_cases(chosen, history_reader(tracker), workflow, now)
+    evaluated = [(ev.tracked, ev.clocks) for ev in evaluations]
+    plan = plan_escalations(evaluated, workflow, now=now, config=config, only=list(only) if only else None)
+    return plan, failures
 
 
 def _print_plan(plan: EscalationPlan, dry_run: bool, already: dict[str, Any]) -> None:
@@ -90,7 +91,9 @@ def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_
     _stamp_writes(tracker, moment)
     _stamp_writes(liaison, moment)
     try:
-        plan = build_plan(ctx, tracker, moment, cases)
+        plan, unevaluated = build_plan(ctx, tracker, moment, cases)
+        for reference, message in sorted(unevaluated.items()):
+            click.echo(f"not evaluated: {reference}: {message}", err=True)
         audit = _audit(ctx)
         already = find_posted(plan, liaison, audit)
         if as_json and dry_run:
@@ -127,7 +130,7 @@ def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_
                 f"{len(plan.blocked)} blocked"
                 + (f", {counts['resent']} resent (an earlier send was never confirmed)" if counts["resent"] else "")
             )
-    if plan.blocked or any(not o.ok for o in outcomes):
+    if plan.blocked or unevaluated or any(not o.ok for o in outcomes):
         click.get_current_context().exit(EXIT_CASES_FAILED)
 
 
