@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from casebridge.cli import Context, pass_ctx
-from casebridge.errors import EXIT_CASES_FAILED
+from casebridge.errors import EXIT_CASES_FAILED, UserError
 from casebridge.state.audit import open_audit_log, read_export, verify_records
 
 
@@ -33,7 +33,7 @@ def verify(ctx: Context, file: Path | None) -> None:
             report = verify_records(read_export(handle, fmt))
         where = str(file)
     else:
-        log = open_audit_log(ctx.settings)
+        log = open_audit_log(ctx.settings, check=False)
         try:
             report = log.verify()
         finally:
@@ -64,6 +64,29 @@ def export(ctx: Context, fmt: str, output: Path | None) -> None:
             click.echo(f"{count} records written to {output}", err=True)
     finally:
         log.close()
+
+
+@audit.command()
+@click.option(
+    "--acknowledge-loss",
+    is_flag=True,
+    help="Confirm that the records the anchor names are lost (keep the damaged file as evidence first).",
+)
+@pass_ctx
+def reset(ctx: Context, acknowledge_loss: bool) -> None:
+    """Start anchoring the log as it is now, after `audit verify` reported it cut, emptied or replaced."""
+    log = open_audit_log(ctx.settings, check=False)
+    try:
+        problem = log.anchor_problem()
+        if problem is None:
+            click.echo(f"{log.path}: the log agrees with its anchor; nothing to reset")
+            return
+        if not acknowledge_loss:
+            raise UserError(f"audit log {log.path}: {problem}; pass --acknowledge-loss to start a new anchored chain")
+        record = log.reset_anchor(problem)
+    finally:
+        log.close()
+    click.echo(f"{log.path}: loss acknowledged in seq {record['seq']} (audit.reset); head {record['hash']}")
 
 
 COMMANDS = [audit]
