@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import zoneinfo
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,11 @@ from casebridge.app.intake import apply_intake, plan_intake
 from casebridge.cli import Context, now_option, parse_now, pass_ctx
 from casebridge.connectors import Connector
 from casebridge.errors import EXIT_CASES_FAILED, UserError
+from casebridge.state.lock import run_lock
 from casebridge.state.store import StateStore
 from casebridge.sync import CaseEvaluation, evaluate_cases, history_reader
 from casebridge.workflows.clocks import ClockResult
-from casebridge.workflows.intake import read_intake_file
+from casebridge.workflows.intake import IntakeRow, read_intake_file
 from casebridge.workflows.model import ClockState
 
 
@@ -49,6 +51,12 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None
                 f"{row.where}: reference: {row.case.reference} already appears at {seen[row.case.reference]}"
             )
         seen[row.case.reference] = row.where
+    with nullcontext() if dry_run else run_lock(settings.state_path):  # one of intake, sync, escalate
+        _intake(ctx, rows, dry_run, moment)
+
+
+def _intake(ctx: Context, rows: list[IntakeRow], dry_run: bool, moment: datetime) -> None:
+    settings = ctx.settings
     tracker = _with_clock(settings.tracker(), moment)
     try:
         actions = plan_intake(rows, tracker)
@@ -60,7 +68,7 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None
             store = StateStore(settings.state_path)  # intake seeds it: the next sync reads no history
             audit = _audit(ctx)
             try:
-                apply_intake(actions, tracker, audit=audit, now=parse_now(now), store=store)
+                apply_intake(actions, tracker, audit=audit, now=moment, store=store)
             finally:
                 store.close()
                 if audit is not None:

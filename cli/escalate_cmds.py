@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from casebridge.app.escalate import apply_escalations, find_posted
 from casebridge.cli import Context, now_option, parse_now, pass_ctx
 from casebridge.connectors import Connector
 from casebridge.errors import EXIT_CASES_FAILED, UserError
+from casebridge.state.lock import run_lock
 from casebridge.sync import evaluate_cases, history_reader
 from casebridge.workflows.escalation import EscalationConfig, EscalationPlan, plan_escalations
 from casebridge.workflows.render import to_plain
@@ -85,11 +87,17 @@ def _audit(ctx: Context) -> Any:
 def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_json: bool, now: str | None) -> None:
     """Post every breached clock whose policy escalates to the NCB liaison queue, exactly once."""
     moment = parse_now(now)
+    with nullcontext() if dry_run else run_lock(ctx.settings.state_path):  # one of intake, sync, escalate
+        _escalate(ctx, dry_run, cases, yes, as_json, moment)
+
+
+def _escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_json: bool, moment: datetime) -> None:
     settings = ctx.settings
     tracker = settings.tracker()
     liaison = settings.liaison()
     _stamp_writes(tracker, moment)
     _stamp_writes(liaison, moment)
+    audit = None
     try:
         plan, unevaluated = build_plan(ctx, tracker, moment, cases)
         for reference, message in sorted(unevaluated.items()):
@@ -110,6 +118,8 @@ def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_
     finally:
         tracker.close()
         liaison.close()
+        if audit is not None:
+            audit.close()
     if as_json:
         data = _plan_json(plan, moment, dry_run=False)
         data["outcomes"] = [o.to_json() for o in outcomes]

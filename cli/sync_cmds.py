@@ -8,6 +8,7 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from datetime import timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ from casebridge.cli import Context, now_option, parse_now, pass_ctx
 from casebridge.connectors import Connector, Missing
 from casebridge.errors import EXIT_USAGE, CasebridgeError, LockHeldError, SafetyValveError, TrackerError
 from casebridge.state.audit import open_audit_log
-from casebridge.state.lock import RunLock, lock_path_for
+from casebridge.state.lock import run_lock
 from casebridge.state.store import StateStore
 from casebridge.sync import SetFields, SyncJob, SyncOptions, SyncReport
 from casebridge.workflows.schema import parse_duration
@@ -69,10 +70,7 @@ def run_once(
     (escalation) still under the lock. Returns the exit code of both."""
     settings = ctx.settings
     show_bar = sys.stderr.isatty() and not ctx.quiet
-    lock = RunLock(lock_path_for(settings.state_path))
-    if not options.dry_run:
-        lock.acquire()
-    try:
+    with nullcontext() if options.dry_run else run_lock(settings.state_path):
         tracker = settings.tracker()
         store = StateStore(settings.state_path)
         audit = open_audit_log(settings)
@@ -96,8 +94,6 @@ def run_once(
         if then is not None and not options.dry_run:
             code = max(code, then())
         return code
-    finally:
-        lock.release()
 
 
 def _print_report(ctx: Context, report: SyncReport, as_json: bool) -> None:
