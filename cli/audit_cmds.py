@@ -10,6 +10,7 @@ import click
 from casebridge.cli import Context, pass_ctx
 from casebridge.errors import EXIT_CASES_FAILED, UserError
 from casebridge.state.audit import open_audit_log, read_export, verify_records
+from casebridge.state.sqlite_file import private_file
 
 
 @click.group()
@@ -59,7 +60,7 @@ def export(ctx: Context, fmt: str, output: Path | None) -> None:
         if output is None:
             log.export(sys.stdout, fmt)
         else:
-            with output.open("w", encoding="utf-8", newline="") as handle:
+            with private_file(output).open("w", encoding="utf-8", newline="") as handle:
                 count = log.export(handle, fmt)
             click.echo(f"{count} records written to {output}", err=True)
     finally:

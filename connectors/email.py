@@ -44,6 +44,7 @@ from casebridge.errors import (
     TransientError,
     redact,
 )
+from casebridge.state.sqlite_file import private_file
 from casebridge.workflows.model import Workflow
 from casebridge.workflows.render import clean_text, html_document, to_plain
 
@@ -162,8 +163,7 @@ class EmailConnector(Connector):
         if self._db is None:
             path = Path(self.config.sent_record).expanduser()
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(path, isolation_level=None, timeout=30)
+                db = sqlite3.connect(private_file(path), isolation_level=None, timeout=30)
                 db.executescript(_SCHEMA)
                 db.execute("PRAGMA user_version = 1")
             except (OSError, sqlite3.Error) as exc:

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 
 from casebridge.errors import ConfigError, LockHeldError
+from casebridge.state.sqlite_file import private_file
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,7 @@ class RunLock:
 
     def acquire(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(private_file(self.path), os.O_RDWR)
         except OSError as exc:
             raise ConfigError(f"run lock {self.path}: cannot open ({exc}); check the state directory") from None
         try:
