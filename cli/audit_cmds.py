@@ -9,7 +9,7 @@ import click
 
 from casebridge.cli import Context, pass_ctx
 from casebridge.errors import EXIT_CASES_FAILED, UserError
-from casebridge.state.audit import open_audit_log, read_export, verify_records
+from casebridge.state.audit import read_export, verify_records
 from casebridge.state.sqlite_file import private_file
 
 
@@ -34,7 +34,7 @@ def verify(ctx: Context, file: Path | None) -> None:
             report = verify_records(read_export(handle, fmt))
         where = str(file)
     else:
-        log = open_audit_log(ctx.settings, check=False)
+        log = ctx.audit_log(check=False)
         try:
             report = log.verify()
         finally:
@@ -55,7 +55,7 @@ def verify(ctx: Context, file: Path | None) -> None:
 @pass_ctx
 def export(ctx: Context, fmt: str, output: Path | None) -> None:
     """Write every record (seq, at, kind, data, prev_hash, hash) as JSON lines or CSV."""
-    log = open_audit_log(ctx.settings)
+    log = ctx.audit_log(check=False)  # a damaged log can still be exported as evidence
     try:
         if output is None:
             log.export(sys.stdout, fmt)
@@ -76,7 +76,7 @@ def export(ctx: Context, fmt: str, output: Path | None) -> None:
 @pass_ctx
 def reset(ctx: Context, acknowledge_loss: bool) -> None:
     """Start anchoring the log as it is now, after `audit verify` reported it cut, emptied or replaced."""
-    log = open_audit_log(ctx.settings, check=False)
+    log = ctx.audit_log(check=False)
     try:
         problem = log.anchor_problem()
         if problem is None:

@@ -83,11 +83,11 @@ _HELD: dict[Path, int] = {}  # lock path -> nesting depth in this process
 
 
 @contextmanager
-def run_lock(state_path: Path) -> Iterator[None]:
-    """The run lock of the state store at ``state_path``, shared by intake, sync and escalate.
-    Re-entrant within one process (``sync --escalate`` runs escalate under the sync's lock): flock
-    locks belong to an open file, so a second open in the same process would refuse itself."""
-    path = lock_path_for(state_path).resolve()
+def run_lock(lock_path: Path) -> Iterator[None]:
+    """The run lock ``lock_path`` of a state store, shared by intake, sync and escalate. Re-entrant
+    within one process (``sync --escalate`` runs escalate under the sync's lock): flock locks belong
+    to an open file, so a second open in the same process would refuse itself."""
+    path = lock_path.resolve()
     if _HELD.get(path):
         _HELD[path] += 1
         try:
