@@ -53,7 +53,7 @@ def test_without_config_every_directory_sees_the_same_cases(
     first, second = tmp_path / "one", tmp_path / "two"
     first.mkdir(), second.mkdir()
     monkeypatch.chdir(first)
-    assert run(capsys, "intake", str(EXAMPLES), "--now", "2026-11-30T09:00:00Z")[0] == 0
+    assert run(capsys, "intake", str(EXAMPLES), "--now", "2026-12-01T02:00:00Z")[0] == 0
     _, from_first, _ = run(capsys, "status", "--json", "--now", NOW)
     monkeypatch.chdir(second)
     _, from_second, _ = run(capsys, "status", "--json", "--now", NOW)
@@ -107,7 +107,7 @@ def test_relative_paths_resolve_against_the_config_folder_not_the_working_direct
 
 # -- quiet means quiet --------------------------------------------------------------------------------------
 def test_quiet_sync_on_a_healthy_store_prints_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "-q", "intake", str(EXAMPLES), "--now", "2026-11-20T00:00:00Z") == (0, "", "")
+    assert run(capsys, "-q", "intake", str(EXAMPLES), "--now", "2026-12-01T02:00:00Z") == (0, "", "")
     assert run(capsys, "sync", "-q", "--now", NOW) == (0, "", "")  # global option after the subcommand
     assert run(capsys, "-q", "sync", "--now", NOW) == (0, "", "")
 
@@ -124,7 +124,7 @@ def test_quiet_sync_with_an_unset_key_is_one_line_on_stderr_exit_2(
 
 # -- exit codes -------------------------------------------------------------------------------------------
 def test_exit_code_table(capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert run(capsys, "intake", str(EXAMPLES), "--now", "2026-11-30T09:00:00Z")[0] == 0
+    assert run(capsys, "intake", str(EXAMPLES), "--now", "2026-12-01T02:00:00Z")[0] == 0
     assert run(capsys, "status", "--now", NOW)[0] == 0
     assert run(capsys, "sync", "--now", NOW)[0] == 0
     assert run(capsys, "escalate", "--yes", "--now", NOW)[0] == 1  # 0159 is blocked: by hand, that is a failure
@@ -140,7 +140,7 @@ def test_exit_code_table(capsys: pytest.CaptureFixture[str], tmp_path: Path, mon
 
 
 def test_a_blocked_case_fails_a_scheduled_sync_only_with_strict(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "intake", str(EXAMPLES), "--now", "2026-11-30T09:00:00Z")[0] == 0
+    assert run(capsys, "intake", str(EXAMPLES), "--now", "2026-12-01T02:00:00Z")[0] == 0
     code, out, err = run(capsys, "-q", "sync", "--escalate", "--now", NOW)
     assert code == 0 and out == "" and "not escalated: FIA-CCW-2026-0159" in err
     code, _, _ = run(capsys, "sync", "--escalate", "--strict", "--now", NOW)
@@ -148,7 +148,7 @@ def test_a_blocked_case_fails_a_scheduled_sync_only_with_strict(capsys: pytest.C
 
 
 def test_sync_json_with_escalation_is_one_document(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "intake", str(EXAMPLES), "--now", "2026-11-30T09:00:00Z")[0] == 0
+    assert run(capsys, "intake", str(EXAMPLES), "--now", "2026-12-01T02:00:00Z")[0] == 0
     code, out, _ = run(capsys, "sync", "--escalate", "--json", "--now", NOW)
     data = json.loads(out)  # raises on two documents in a row
     assert code == 0 and len(data["escalation"]["outcomes"]) == 3

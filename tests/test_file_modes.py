@@ -37,7 +37,7 @@ def test_every_file_and_folder_casebridge_creates_is_private(capsys, tmp_path, m
     monkeypatch.setenv("CB_MODES_PASSWORD", PASSWORD)
     write_config(
         tmp_path,
-        {"connector": "local", "path": "data/tracker/casebridge.db"},
+        {"connector": "local", "path": "tracker/casebridge.db"},
         {
             "connector": "email",
             "host": "127.0.0.1",
@@ -54,14 +54,14 @@ def test_every_file_and_folder_casebridge_creates_is_private(capsys, tmp_path, m
         assert run(capsys, "intake", str(EXAMPLES), "--now", NOW)[0] == 0
         assert run(capsys, "sync", "--now", NOW)[0] == 0
         assert run(capsys, "escalate", "--yes", "--now", NOW)[0] == 1  # 1: the examples' blocked case
-        assert run(capsys, "audit", "export", "-o", "exports/audit.jsonl")[0] == 0
+        assert run(capsys, "audit", "export", "-o", "exports/deep/audit.jsonl")[0] == 0
     created = [p for p in tmp_path.rglob("*") if p.name != "casebridge.toml"]
     files = [p for p in created if p.is_file()]
     folders = [p for p in created if p.is_dir()]
     names = {p.name for p in files}
     assert {"casebridge.db", "casebridge-state.db", "casebridge-state.audit.db", "sent.sqlite", "audit.jsonl"} <= names
     assert "casebridge-state.db.lock" in names
-    assert {p.name for p in folders} >= {"data", "tracker", "mail", "exports"}
+    assert {p.name for p in folders} >= {"tracker", "mail", "exports", "deep"}
     assert {str(p.relative_to(tmp_path)): oct(mode(p)) for p in files if mode(p) != 0o600} == {}
     assert {str(p.relative_to(tmp_path)): oct(mode(p)) for p in folders if mode(p) != 0o700} == {}
 
