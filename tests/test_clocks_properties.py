@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import holidays as holidays_pkg
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from casebridge.workflows.calendars import DEFAULT_24X7, add_working_seconds, working_seconds_between
@@ -153,6 +153,14 @@ def test_due_never_earlier_when_pauses_grow(
 
 
 @given(st.sampled_from(CALENDARS), histories, st.floats(min_value=0, max_value=40 * D))
+# Issue 19 (seeds 17 and 30): the target is reached exactly at Friday's close (Karachi), the case then
+# waits on the requester until Monday 09:00:01; the second of working time paused on Monday moves the
+# due instant to the resume (it stayed on Friday, one working second before now).
+@example(
+    PK,
+    [(0.0, "awaiting_requester"), (216000.0, "draft"), (518400.0, "awaiting_requester"), (230401.0, "draft")],
+    0.0,
+)
 def test_running_elapsed_plus_remaining_is_target_and_due_is_consistent(
     cal: Calendar, steps: list[tuple[float, str]], after: float
 ) -> None:
@@ -211,3 +219,22 @@ def test_policy_change_keeps_history_derived_pause(
         second.elapsed_seconds,
         second.cycle,
     )
+
+
+def test_a_target_reached_exactly_then_paused_moves_the_due_instant_on_resume() -> None:
+    """Reaching the target exactly is not a breach: working time spent paused afterwards extends it."""
+    friday_close = datetime(2026, 1, 9, 12, 0, tzinfo=UTC)  # 17:00 PKT, 40 working hours after Sat 3 Jan
+    resume = datetime(2026, 1, 12, 4, 0, 1, tzinfo=UTC)  # Mon 09:00:01 PKT: one working second paused
+    history = [
+        StatusChange(BASE, "awaiting_requester"),
+        StatusChange(datetime(2026, 1, 3, 12, 0, tzinfo=UTC), "draft"),
+        StatusChange(friday_close, "awaiting_requester"),
+        StatusChange(resume, "draft"),
+    ]
+    c = clock(ClockKind.OPERATIONAL, PK.name)
+    case = make_case(submitted_at=BASE)
+    at_resume = evaluate_clock(c, BUSINESS_TARGET, PK, case, history, resume)
+    assert (at_resume.state, at_resume.remaining_seconds, at_resume.due_at) == (ClockState.AT_RISK, 0.0, resume)
+    one_later = evaluate_clock(c, BUSINESS_TARGET, PK, case, history, resume + timedelta(seconds=1))
+    # One more working second breaches it, and the overdue time counts from the resume, not from Friday.
+    assert (one_later.state, one_later.due_at, one_later.overdue_seconds) == (ClockState.BREACHED, resume, 1.0)

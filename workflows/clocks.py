@@ -15,7 +15,9 @@ Rules (see shared/domain/README.md, "Clocks"):
   latest cycle is reported.
 - While running, ``due_at`` is when elapsed clock time would reach the target if nothing pauses again,
   projected from the start of the current running stretch, so it is stable between runs and moves
-  forward by exactly the paused (working) time on resume. While paused, ``due_at`` is None.
+  forward by exactly the paused (working) time on resume. While paused, ``due_at`` is None. Once the
+  target is exceeded (breached), ``due_at`` is the historical instant the target was reached; reaching it
+  exactly is not a breach, so a pause that follows still moves it forward.
 
 Hot path: 100,000 cases x 3 clocks per sync pass. Instants are epoch floats inside; 24x7 clocks do plain
 arithmetic; business clocks use the cumulative tables of ``workflows.calendars``.
@@ -264,7 +266,9 @@ def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History,
         e1 = elapsed + (b - a if tl is None else tl.between(a, b))
         if warn_x is None and e1 >= warn_s:
             warn_x = _advance(tl, a, warn_s - elapsed)
-        if due_x is None and e1 >= target_s:
+        # The due instant is fixed once the target is exceeded. Reaching it exactly is not a breach:
+        # a later pause still moves it forward (projected below from the current running stretch).
+        if due_x is None and e1 > target_s:
             due_x = _advance(tl, a, target_s - elapsed)
         running, run_a, run_e0 = True, a, elapsed
         elapsed = e1
