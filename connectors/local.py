@@ -308,7 +308,8 @@ class LocalConnector(Connector):
                 ),
             )
         posted = self.find_escalation(escalation.dedupe_key)
-        assert posted is not None  # just inserted or already there
+        if posted is None:  # just inserted or already there: only a store changed underneath us gets here
+            raise TrackerError(f"{self.path}: the liaison item {escalation.dedupe_key} just posted is not in the store")
         return posted
 
     def link_escalation(self, key: str, posted: PostedEscalation) -> None:

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from casebridge.errors import redact
+from casebridge.errors import UserError, redact
 from casebridge.state.audit_anchor import RESET_HINT, Anchor, AuditAnchor, AuditAnchorMismatch, anchor_problem
 from casebridge.state.sqlite_file import (
     open_sqlite,
@@ -197,7 +197,8 @@ class AuditLog:
 
     def reset_anchor(self, reason: str) -> dict[str, Any]:
         """Acknowledge a loss: record what the anchor said in this log and anchor this log's head."""
-        assert self.anchor is not None
+        if self.anchor is None:
+            raise UserError(f"audit log {self.path}: it has no anchor to reset (it was opened without one)")
         lost = self.anchor.get()
         previous = None if lost is None else {"seq": lost.seq, "hash": lost.hash, "log_id": lost.log_id}
         record = self.append("audit.reset", {"reason": reason, "previous_anchor": previous}, anchor=False)

@@ -123,7 +123,10 @@ class JiraConnector(Connector):
         cfg = self.config
         options = {"check_update": False, "rest_api_version": "3" if self.cloud else "2"}
         if self.cloud:
-            assert cfg.api_token is not None and cfg.email is not None
+            if cfg.api_token is None or cfg.email is None:  # JiraConfig refuses it; a hand-built one may not
+                raise ConfigError(
+                    '[jira] email, api_token <- Jira Cloud needs email = "..." and api_token = {env = "..."}'
+                )
             token = cfg.api_token.resolve(field="tracker.api_token")
             remember(base64.b64encode(f"{cfg.email}:{token}".encode()).decode())  # the Basic header's form
             client = JIRA(
@@ -135,7 +138,10 @@ class JiraConnector(Connector):
                 timeout=cfg.timeout,
             )
         else:
-            assert cfg.personal_access_token is not None
+            if cfg.personal_access_token is None:
+                raise ConfigError(
+                    '[jira] personal_access_token <- Jira Data Center needs personal_access_token = {env = "..."}'
+                )
             token = cfg.personal_access_token.resolve(field="tracker.personal_access_token")
             client = JIRA(
                 cfg.url,
@@ -321,8 +327,6 @@ class JiraConnector(Connector):
         return self.ops().find_escalation(dedupe_key)
 
     def post_escalation(self, escalation: Escalation) -> PostedEscalation:
-        if not self.config.liaison_project:
-            raise ConfigError("[jira] liaison_project <- not set; name the Jira project of the NCB liaison queue")
         return self.ops().post_escalation(escalation)
 
     def link_escalation(self, key: str, posted: PostedEscalation) -> None:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from casebridge.connectors import Escalation, PostedEscalation
 from casebridge.connectors.jira.render import adf_plain_text, md_escape, to_adf, to_wiki
-from casebridge.errors import NotFoundError, RejectedError, TrackerError, TransitionNotAllowed
+from casebridge.errors import ConfigError, NotFoundError, RejectedError, TrackerError, TransitionNotAllowed
 from casebridge.workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
 from casebridge.workflows.render import md_paragraphs
 
@@ -381,9 +381,13 @@ class CaseOps:
         self.c.http().call("POST", f"issue/{key}/comment", json=body, landed=landed)
 
     # -- escalations ---------------------------------------------------------------------------------
+    def liaison_project(self) -> str:
+        if not self.cfg.liaison_project:
+            raise ConfigError("[jira] liaison_project <- not set; name the Jira project of the NCB liaison queue")
+        return self.cfg.liaison_project
+
     def find_escalation(self, dedupe_key: str) -> PostedEscalation | None:
-        assert self.cfg.liaison_project
-        found = self.by_reference(self.cfg.liaison_project, "escalation_key", dedupe_key, ["created"])
+        found = self.by_reference(self.liaison_project(), "escalation_key", dedupe_key, ["created"])
         if not found:
             return None
         issue = found[0]
@@ -395,9 +399,8 @@ class CaseOps:
         )
 
     def post_escalation(self, esc: Escalation) -> PostedEscalation:
-        assert self.cfg.liaison_project
         fields = {
-            "project": {"key": self.cfg.liaison_project},
+            "project": {"key": self.liaison_project()},
             "issuetype": {"name": self.cfg.liaison_issue_type},
             "summary": esc.title[:255],
             "description": self.rich(esc.markdown),

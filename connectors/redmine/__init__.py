@@ -151,6 +151,17 @@ class RedmineConnector(RedmineLiaison, Connector):
             url=f"{self.client.url}/issues/{issue['id']}",
         )
 
+    def _tracked_or_fail(self, issue: dict[str, Any], reference: str) -> TrackedCase:
+        """The case just written, read back; a write Redmine answered without the case's fields fails it."""
+        tracked = self._tracked(issue)
+        if tracked is None:
+            raise TrackerError(
+                f"Redmine issue #{issue.get('id')} came back without the casebridge fields just written "
+                "(reference, request type): check the custom fields are enabled for the tracker and project",
+                case=reference,
+            )
+        return tracked
+
     def _state_of(self, status_name: str) -> str:
         state = self.workflow.state_for_status("redmine", status_name)
         if state is None:
@@ -297,8 +308,7 @@ class RedmineConnector(RedmineLiaison, Connector):
                 "Administration > Workflow",
                 case=case.reference,
             )
-        tracked = self._tracked(issue)
-        assert tracked is not None
+        tracked = self._tracked_or_fail(issue, case.reference)
         # Created just now, so its history is known without the journals read_history would fetch:
         # creation in this status at created_on (a creation makes no journal). Callers may cache it.
         created = parse_time(issue["created_on"]) or tracked.updated_at
@@ -330,9 +340,7 @@ class RedmineConnector(RedmineLiaison, Connector):
         self._write(lambda: self._send("put", f"/issues/{int(key)}.json", data), idempotent=True)
         issue = self._issue(key)
         self._verify_fields(issue, fields)
-        tracked = self._tracked(issue)
-        assert tracked is not None
-        return tracked
+        return self._tracked_or_fail(issue, case.reference)
 
     def list_cases(self, updated_since: datetime | None = None) -> Iterator[TrackedCase]:
         """Pages of 100 (python-redmine pages when ``limit`` is left out), sorted by id. Redmine's
