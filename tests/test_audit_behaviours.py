@@ -1,0 +1,90 @@
+"""Audit log behaviours a court may rely on (issue 19): the record's fields and hash input are fixed
+(each hash covers the previous hash), verify reports every malformed record and goes on past it, and the
+audit path set in the config is where casebridge writes."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from casebridge.state.audit import FIELDS, GENESIS, AuditLog, record_hash, verify_records
+from tests.escalate_e2e import EXAMPLES, cli_logging_restored, run, write_config
+
+RECORD = {
+    "seq": 1,
+    "at": "2026-11-02T09:00:00.000000+00:00",
+    "kind": "intake.create",
+    "data": {"reference": "FIA-1", "state": "submitted", "note": "Überweisung"},
+    "prev_hash": GENESIS,
+}
+
+
+def test_a_record_hash_is_sha256_of_its_five_fields_as_sorted_compact_utf8_json() -> None:
+    text = (
+        '{"at":"2026-11-02T09:00:00.000000+00:00","data":{"note":"Überweisung","reference":"FIA-1",'
+        '"state":"submitted"},"kind":"intake.create","prev_hash":"' + GENESIS + '","seq":1}'
+    )
+    assert record_hash(RECORD) == hashlib.sha256(text.encode("utf-8")).hexdigest()
+    assert FIELDS == ("seq", "at", "kind", "data", "prev_hash", "hash")
+
+
+@pytest.mark.parametrize("field", ["seq", "at", "kind", "data", "prev_hash"])
+def test_each_hashed_field_changes_the_hash_so_each_record_covers_the_one_before(field: str) -> None:
+    changed = {**RECORD, field: {"seq": 2, "at": "x", "kind": "y", "data": {}, "prev_hash": "1" * 64}[field]}
+    assert record_hash(changed) != record_hash(RECORD)
+    assert record_hash({**RECORD, "hash": "ignored"}) == record_hash(RECORD)  # the hash is not its own input
+
+
+def chain(tmp_path: Path, n: int = 5) -> list[dict]:
+    log = AuditLog(tmp_path / "audit.db")
+    try:
+        for i in range(n):
+            log.append("sync.fields", {"reference": f"FIA-{i}"})
+        return list(log.records())
+    finally:
+        log.close()
+
+
+def test_verify_reports_every_malformed_record_and_goes_on_past_it(tmp_path: Path) -> None:
+    records = chain(tmp_path)
+    broken = [
+        records[0],
+        {"seq": "two", **{k: v for k, v in records[1].items() if k != "seq"}},  # seq not a number
+        records[2],
+        {k: v for k, v in records[3].items() if k != "prev_hash"},  # a field missing
+        {**records[4], "data": {"reference": "FORGED"}},  # and an edit after them
+    ]
+    report = verify_records(broken)
+    assert [str(p) for p in report.problems] == [
+        "record #2: malformed (fields ['at', 'data', 'hash', 'kind', 'prev_hash', 'seq'])",
+        "seq 2: missing before seq 3 (deleted)",  # an unreadable record is also a gap in the chain
+        "record #4: malformed (fields ['at', 'data', 'hash', 'kind', 'seq'])",
+        "seq 5: edited (its hash does not match its contents)",
+    ]
+    assert report.count == 5
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.chdir(tmp_path)
+    with cli_logging_restored():
+        yield tmp_path
+
+
+def test_the_audit_path_set_in_the_config_is_where_casebridge_writes(
+    in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(in_tmp, {"connector": "local", "path": "casebridge.db"})
+    config.write_text('audit = "records/court-audit.db"\n' + config.read_text(encoding="utf-8"), encoding="utf-8")
+    (in_tmp / "records").mkdir()
+    assert run(capsys, "intake", str(EXAMPLES), "--now", "2026-12-01T09:00:00Z")[0] == 0
+    assert not list(in_tmp.glob("*.audit.db"))  # not the default beside the state store
+    with sqlite3.connect(in_tmp / "records" / "court-audit.db") as db:
+        kinds = {k for (k,) in db.execute("SELECT kind FROM records")}
+    assert "intake.create" in kinds
+    code, out, _ = run(capsys, "audit", "verify")
+    assert code == 0 and "court-audit.db" in out
