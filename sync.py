@@ -360,6 +360,11 @@ class SyncJob:
                 log.warning("%s: %s", action.reference, exc)
                 result.fail(action.reference, exc)
                 continue
+            except Exception as exc:  # a connector's own bug (a KeyError in a parser): this case only
+                error = _connector_bug(self.tracker, exc, action.reference)
+                log.warning("%s: %s", action.reference, error, exc_info=log.isEnabledFor(logging.DEBUG))
+                result.fail(action.reference, error)  # the intent stays pending, as above
+                continue
             self.audit.complete_intent(intent)
             result.applied.append(action)
             self._remember_write(action, cases[action.key])
@@ -372,9 +377,20 @@ class SyncJob:
         # by key where the connector can (Jira: one GET instead of a text search per write)
         try:
             after = self.options.retry.call(lambda: self.tracker.get_case(action.key, action.reference))
-        except TrackerError as exc:
+        except Exception as exc:  # TrackerError, or a connector's own bug: either way only a re-read is lost
             log.info("%s: updated_at after write unknown (%s); history re-read next pass", action.reference, exc)
             after = None
         if after is not None and after.key == action.key and after.state == before.state:
             updated_at = after.updated_at
         self.store.record_write(action.key, merged(action.before, action.sla), updated_at)
+
+
+def _connector_bug(tracker: Connector, exc: Exception, reference: str) -> TrackerError:
+    """An exception that is not casebridge's own, raised inside a connector, as a one-line case failure."""
+    return TrackerError(
+        redact(
+            f"the {tracker.name} connector failed unexpectedly ({type(exc).__name__}: {exc}); the write may "
+            "or may not have landed: the next run checks (run with -v for the traceback)"
+        ),
+        case=reference,
+    )

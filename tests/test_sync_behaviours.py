@@ -1,0 +1,109 @@
+"""Sync behaviours an administrator relies on (issue 19): a connector's own bug in one case fails that
+case with a clear message and the run goes on; a case moved between our write and the re-read is not
+recorded as fresh; a case deleted mid-run does not stop the writes after it; --dry-run with a pending
+intent writes nothing."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from casebridge.app.intents import SET_FIELDS, intent_data
+from casebridge.state.audit import AuditLog
+from casebridge.state.store import StateStore
+from tests.factories import T0
+from tests.test_sync_support import WORKFLOW, CountingTracker, Env, check_invariants, seed_cases
+
+NOW = T0 + timedelta(days=3)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Env:
+    env = Env(tmp_path)
+    env.write_config()
+    seed_cases(env, random.Random(7), 12)
+    env.install_write_log()
+    return env
+
+
+class Buggy(CountingTracker):
+    """A connector whose response parser breaks on one case (a KeyError, not a casebridge error)."""
+
+    def __init__(self, inner: object, key: str, method: str = "set_sla_fields") -> None:
+        super().__init__(inner)
+        object.__setattr__(self, "bad_key", key)
+        object.__setattr__(self, "bad_method", method)
+
+    def _call(self, name, attr, args, kwargs):
+        if name == self.bad_method and args and args[0] == self.bad_key:
+            raise KeyError("custom_fields")
+        return super()._call(name, attr, args, kwargs)
+
+
+def test_a_connector_bug_in_one_case_fails_that_case_clearly_and_the_run_goes_on(env: Env) -> None:
+    planned = env.sync(NOW, dry_run=True).plan.actions
+    bad = planned[len(planned) // 2]
+    report = env.sync(NOW, Buggy(env.tracker(), bad.key))
+    assert [a.key for a in report.result.applied] == [a.key for a in planned if a.key != bad.key]
+    message = report.result.failures[bad.reference]
+    assert "KeyError" in message and "custom_fields" in message and "connector" in message
+    assert report.exit_code == 1
+    store = StateStore(env.state_path)
+    assert store.watermark() is None  # not past a case that was not written
+    store.close()
+    again = env.sync(NOW)  # the bug is gone: the next run writes that case, the watermark moves
+    assert again.exit_code == 0 and [a.key for a in again.plan.actions] == [bad.key]
+    assert check_invariants(env, NOW).ok
+
+
+def test_a_connector_bug_while_re_reading_a_written_case_only_costs_a_history_read(env: Env) -> None:
+    planned = env.sync(NOW, dry_run=True).plan.actions
+    report = env.sync(NOW, Buggy(env.tracker(), planned[0].key, "get_case"))
+    assert report.exit_code == 0 and len(report.result.applied) == len(planned)
+    assert check_invariants(env, NOW).ok
+
+
+class MovesOnWrite(CountingTracker):
+    """Someone moves the case in the tracker between our write and our re-read of it."""
+
+    def __init__(self, inner: object, key: str) -> None:
+        super().__init__(inner)
+        object.__setattr__(self, "moved_key", key)
+
+    def _call(self, name, attr, args, kwargs):
+        result = super()._call(name, attr, args, kwargs)
+        if name == "set_sla_fields" and args[0] == self.moved_key:
+            self.inner.transition(self.moved_key, "awaiting_requester", at=NOW)
+        return result
+
+
+def test_a_case_moved_between_our_write_and_the_re_read_is_not_recorded_as_fresh(env: Env) -> None:
+    planned = env.sync(NOW, dry_run=True).plan.actions
+    tracker = env.tracker()
+    moved = next(a for a in planned if WORKFLOW.can_transition(tracker.get_case(a.key, a.reference).state,
+                                                                    "awaiting_requester"))  # fmt: skip
+    tracker.close()
+    env.sync(NOW, MovesOnWrite(env.tracker(), moved.key))
+    store = StateStore(env.state_path)
+    cached = store.load()
+    store.close()
+    assert cached[moved.key].tracked.updated_at != env.tracker().get_case(moved.key, moved.reference).updated_at
+    report = env.sync(NOW)
+    assert report.history_reads == 1  # the moved case's history is read again, and only that one
+    assert check_invariants(env, NOW).ok
+
+
+def test_dry_run_with_a_pending_intent_writes_nothing(env: Env) -> None:
+    planned = env.sync(NOW, dry_run=True).plan.actions
+    audit = AuditLog(env.audit_path)
+    audit.begin_intent(SET_FIELDS, intent_data(planned[0].key, planned[0].reference, planned[0].sla, NOW))
+    audit.close()
+    tracker = CountingTracker(env.tracker())
+    env.sync(NOW, tracker, dry_run=True)
+    assert tracker.writes == 0
+    audit = AuditLog(env.audit_path)
+    assert len(audit.pending()) == 1 and list(audit.records()) == []
+    audit.close()
