@@ -80,6 +80,7 @@ def test_several_pauses_in_one_history_all_move_the_due_instant() -> None:
 def test_a_legal_clock_keeps_running_through_a_wait_on_the_requester() -> None:
     history = [(0, "submitted"), (1 * D, "awaiting_requester"), (3 * D, "acknowledged")]
     result = evaluate(history, 4 * D, kind=ClockKind.LEGAL)
+    assert (result.kind, result.state) == (ClockKind.LEGAL, ClockState.RUNNING)  # reported as a legal deadline
     assert (result.elapsed_seconds, result.paused_seconds, result.due_at) == (4 * D, 0.0, at(10 * D))
 
 
