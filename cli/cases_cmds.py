@@ -171,20 +171,32 @@ def status(ctx: Context, references: tuple[str, ...], as_json: bool, now: str | 
 @click.argument("state")
 @click.option("--at", "at", metavar="ISO", help="When the change happened (default: --now or now).")
 @click.option("--note", metavar="TEXT", help="A comment recorded with the change.")
+@click.option("--reason", metavar="REASON", help="Why the provider refused (with STATE refused).")
 @now_option
 @pass_ctx
-def transition(ctx: Context, reference: str, state: str, at: str | None, note: str | None, now: str | None) -> None:
-    """Move a case to STATE (embedded tracker; in Jira and Redmine people move cases in the tracker)."""
+def transition(
+    ctx: Context, reference: str, state: str, at: str | None, note: str | None, reason: str | None, now: str | None
+) -> None:
+    """Move a case to STATE (embedded tracker; in Jira and Redmine people move cases in the tracker).
+
+    Moving to refused takes --reason (us-legal-process-required, mlat-required, no-data, ...: the
+    workflow's refusal_reasons); `casebridge report` counts refusals by it.
+    """
     settings = ctx.settings
     workflow = settings.workflow()
     if state not in workflow.states:
         raise UserError(f"unknown state {state!r}; states of {workflow.name}: {', '.join(workflow.states)}")
+    _check_reason(workflow, state, reason)
     moment = parse_now(at) if at else parse_now(now)
     tracker = _with_clock(settings.tracker(), moment)
     try:
         tracked = tracker.find_case(reference)
         if tracked is None:
             raise UserError(f"no case with reference {reference} in the tracker")
+        if not workflow.can_transition(tracked.state, state):
+            raise UserError(f"{reference}: the workflow has no transition {tracked.state} -> {state}")
+        if reason is not None and reason != tracked.case.refusal_reason:
+            tracker.update_case(tracked.key, tracked.case.model_copy(update={"refusal_reason": reason}))
         tracker.transition(tracked.key, state, note=note, at=moment)
         audit = _audit(ctx)
         if audit is not None:
@@ -197,11 +209,25 @@ def transition(ctx: Context, reference: str, state: str, at: str | None, note: s
                     "to": state,
                     "at": moment.isoformat(),
                     "note": bool(note),
+                    "reason": reason,
                 },
             )
     finally:
         tracker.close()
     click.echo(f"{reference}: {tracked.state} -> {state} at {moment.isoformat()}")
+
+
+def _check_reason(workflow: Any, state: str, reason: str | None) -> None:
+    if reason is None:
+        return
+    if state not in workflow.report.refused:
+        refused = ", ".join(sorted(workflow.report.refused)) or "(none)"
+        raise UserError(f"--reason is for a refusal: move the case to {refused}, not {state}")
+    if reason not in workflow.refusal_reasons:
+        raise UserError(
+            f"--reason: {reason!r} is not a refusal reason of workflow {workflow.name} "
+            f"(known: {', '.join(workflow.refusal_reasons)}; add yours under [workflow] refusal_reasons)"
+        )
 
 
 COMMANDS = [intake, status, transition]
