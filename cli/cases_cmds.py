@@ -13,7 +13,7 @@ import click
 from casebridge.app.intake import apply_intake, plan_intake
 from casebridge.cli import Context, now_option, parse_now, pass_ctx
 from casebridge.connectors import Connector
-from casebridge.errors import UserError
+from casebridge.errors import TransitionNotAllowed, UserError
 from casebridge.state.store import StateStore
 from casebridge.sync import CaseEvaluation, evaluate, history_reader
 from casebridge.workflows.clocks import ClockResult
@@ -193,8 +193,10 @@ def transition(
         tracked = tracker.find_case(reference)
         if tracked is None:
             raise UserError(f"no case with reference {reference} in the tracker")
-        if not workflow.can_transition(tracked.state, state):
-            raise UserError(f"{reference}: the workflow has no transition {tracked.state} -> {state}")
+        if reason is not None and not workflow.can_transition(tracked.state, state):  # before writing the reason
+            raise TransitionNotAllowed(
+                f"{reference}: the workflow has no transition {tracked.state} -> {state}", case=reference
+            )
         if reason is not None and reason != tracked.case.refusal_reason:
             tracker.update_case(tracked.key, tracked.case.model_copy(update={"refusal_reason": reason}))
         tracker.transition(tracked.key, state, note=note, at=moment)

@@ -33,9 +33,9 @@ def render(report: Report, fmt: str) -> str:
         return report_html(report)
     from casebridge.workflows import report_render
 
-    return {"text": report_render.report_text, "csv": report_render.report_csv, "json": report_render.report_json}[
-        fmt
-    ](report)
+    return {"text": report_render.report_text, "csv": report_render.report_csv, "json": report_render.report_json}[fmt](
+        report
+    )
 
 
 def write_private(path: Path, text: str) -> None:
@@ -95,6 +95,9 @@ def report(
         raise click.BadParameter(f"--from {start} is after --to {end}", param_hint="--from")
     if fmt == "html" and out is None:
         raise click.BadParameter("an HTML report is a file: add --out FILE.html", param_hint="--format")
+    groupings = list(dict.fromkeys(by)) or ["provider"]
+    if fmt == "html":  # the page's charts are per provider and per month
+        groupings = list(dict.fromkeys([*groupings, "provider", "month"]))
     settings = ctx.settings
     workflow = settings.workflow()
     tracker = settings.tracker()
@@ -104,7 +107,7 @@ def report(
             workflow,
             moment,
             state_path=settings.state_path,
-            by=list(dict.fromkeys(by)) or ["provider"],
+            by=groupings,
             date_from=start,
             date_to=end,
             aggregate=aggregate,

@@ -19,7 +19,6 @@ Definitions (printed under every report, see ``FORMULAS``):
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime

@@ -36,7 +36,8 @@ def group_dict(report: Report, group: Group) -> dict[str, Any]:
     out: dict[str, Any] = {"group": group.label}
     for name in COUNTS:
         out[name] = _count(report, group.counts[name])
-    out["refused_by_reason"] = {r: _count(report, group.refusals[r]) for r in report.refusal_reasons if r in group.refusals}
+    reasons = [r for r in report.refusal_reasons if r in group.refusals]
+    out["refused_by_reason"] = {r: _count(report, group.refusals[r]) for r in reasons}
     out["compliance_pct"] = _round(group.compliance)
     if report.aggregate and (group.counts["legal_met"] + group.counts["legal_breached"]) < report.min_count:
         out["compliance_pct"] = None
@@ -139,9 +140,7 @@ def table_rows(report: Report, grouping: str, data: dict[str, Any]) -> tuple[lis
     rows = []
     for g in [*data["groupings"][grouping], {**data["total"], "group": "TOTAL"}]:
         reasons = "; ".join(f"{r} {_cell(n, report)}" for r, n in g["refused_by_reason"].items())
-        rows.append(
-            [g["group"], *(g[k] for k, _ in COLUMNS), *(g[w][k] for w, k, _ in TIME_COLUMNS), reasons]
-        )
+        rows.append([g["group"], *(g[k] for k, _ in COLUMNS), *(g[w][k] for w, k, _ in TIME_COLUMNS), reasons])
     return header, rows
 
 
@@ -199,12 +198,12 @@ def report_csv(report: Report) -> str:
             cells = [f"<{report.min_count}" if v is None and report.aggregate else v for v in row]
             writer.writerow([grouping, *(safe_cell(v) for v in cells)])
     if not report.aggregate:
-        writer.writerow(["open breached cases", "reference", "provider", "state", "clock", "due_at", "overdue_days", "url"])
+        header = ["reference", "provider", "state", "clock", "due_at", "overdue_days", "url"]
+        writer.writerow(["open breached cases", *header])
         for case in data["open_breaches"]:
             for c in case["clocks"]:
-                writer.writerow(
-                    ["open breached cases", *(safe_cell(v) for v in (case["reference"], case["provider"], case["state"],
-                     c["clock"], c["due_at"], c["overdue_days"], case["url"]))]  # fmt: skip
-                )
+                values = (case["reference"], case["provider"], case["state"], c["clock"], c["due_at"])
+                values += (c["overdue_days"], case["url"])
+                writer.writerow(["open breached cases", *(safe_cell(v) for v in values)])
     writer.writerow(["note", *(safe_cell(f) for f in FORMULAS)])
     return out.getvalue()
