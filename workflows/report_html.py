@@ -84,7 +84,7 @@ def _first_answer(report: Report, providers: list[dict[str, Any]], groups: dict[
     fig, ax = _fig(plt, len(shown))
     data = [sorted(v[0] for v in groups[p["group"]].first_response) for p in shown][::-1]
     if data:
-        boxes = ax.boxplot(data, vert=False, patch_artist=True, widths=0.6, whis=(0, 100))
+        boxes = ax.boxplot(data, orientation="horizontal", patch_artist=True, widths=0.6, whis=(0, 100))
         ax.set_yticks(range(1, len(data) + 1), [p["group"] for p in shown][::-1])
         for i, box in enumerate(boxes["boxes"]):
             box.set_gid(f"mark-first-answer-{i}")
@@ -117,7 +117,7 @@ def _refusals(report: Report, providers: list[dict[str, Any]], reasons: list[str
                 bar.set_visible(False)
         left = [a + b for a, b in zip(left, values, strict=True)]
     if mark:
-        ax.legend(loc="lower right", fontsize=7, frameon=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, frameon=False)
     ax.set_xlabel("refused requests, by reason")
     used = [r for r in reasons if any(p["refused_by_reason"].get(r) for p in providers)]
     rows = [[p["group"], *(_show(p["refused_by_reason"].get(r, 0), report) for r in used)] for p in providers]
