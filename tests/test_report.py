@@ -38,7 +38,12 @@ PATHS = (
     ("awaiting_requester", "acknowledged", "fulfilled"),
     ("escalated", "acknowledged", "fulfilled"),
 )
-KINDS = (("subscriber", "eu-epo"), ("subscriber", "voluntary"), ("emergency", "eu-epo"), ("subscriber", "budapest-2ap-7"))
+KINDS = (
+    ("subscriber", "eu-epo"),
+    ("subscriber", "voluntary"),
+    ("emergency", "eu-epo"),
+    ("subscriber", "budapest-2ap-7"),
+)
 
 case_spec = st.tuples(
     st.sampled_from(("Meta", "Google", "X", "Telegram")),
@@ -154,7 +159,7 @@ def test_aggregate_suppresses_small_cells_and_pools_small_groups(tmp_path: Path)
 
 
 # ----------------------------------------------------------------------------------------- hostile CSV
-@pytest.mark.parametrize("text", ["=HYPERLINK(\"http://x\")", "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"])
+@pytest.mark.parametrize("text", ['=HYPERLINK("http://x")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"])
 def test_csv_cells_never_start_a_formula(tmp_path: Path, text: str) -> None:
     assert safe_cell(text) == "'" + text
     tracker = LocalConnector(LocalConfig(path=str(tmp_path / "h.db")), WORKFLOW)
@@ -198,7 +203,9 @@ def test_transition_records_the_refusal_reason(
     assert code == 2 and "not a refusal reason" in err and "us-legal-process-required" in err
     code, _, err = run(capsys, "transition", "RPT-M4", "acknowledged", "--reason", "no-data", "--at", NOW_ISO)
     assert code == 2 and "--reason is for a refusal" in err
-    code, _, _ = run(capsys, "transition", "RPT-M4", "refused", "--reason", "mlat-required", "--note", "MLA", "--at", NOW_ISO)
+    code, _, _ = run(
+        capsys, "transition", "RPT-M4", "refused", "--reason", "mlat-required", "--note", "MLA", "--at", NOW_ISO
+    )
     assert code == 0
     code, out, _ = run(capsys, "report", "--format", "json", "--now", NOW_ISO)
     assert json.loads(out)["total"]["refused_by_reason"] == {"mlat-required": 1}
@@ -213,9 +220,9 @@ def test_workflow_lists_and_extends_refusal_reasons(tmp_path: Path) -> None:
     custom = tmp_path / "wf.toml"
     custom.write_text(text.replace('  "other",\n]', '  "other",\n  "court-order-expired",\n]'), encoding="utf-8")
     assert load_workflow(custom).refusal_reasons[-1] == "court-order-expired"
-    custom.write_text(text.replace('[report]\n', '[report]\nbogus = 1\n'), encoding="utf-8")
-    with pytest.raises(Exception, match="report.bogus"):
+    custom.write_text(text.replace("[report]\n", "[report]\nbogus = 1\n"), encoding="utf-8")
+    with pytest.raises(Exception, match=r"report\.bogus"):
         load_workflow(custom)
     custom.write_text(text.replace('refused = ["refused"]', 'refused = ["nope"]'), encoding="utf-8")
-    with pytest.raises(Exception, match="report.refused <- unknown state 'nope'"):
+    with pytest.raises(Exception, match=r"report\.refused <- unknown state 'nope'"):
         load_workflow(custom)

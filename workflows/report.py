@@ -74,7 +74,7 @@ class CaseFacts:
     title: str
     url: str | None
     state: str
-    keys: dict[str, str]  # grouping -> group label
+    keys: tuple[str, ...]  # the group label of each grouping, in GROUPINGS order
     sent_at: datetime
     first_response: tuple[float, float] | None  # (calendar days, working days)
     fulfilment: tuple[float, float] | None
@@ -89,6 +89,10 @@ class CaseFacts:
     legal_breached_open: int
     escalations: int
     open_breaches: tuple[OpenBreach, ...] = ()
+
+    @property
+    def provider(self) -> str:
+        return self.keys[0]
 
 
 def _first_entry(history: Sequence[StatusChange], states: frozenset[str], now: datetime) -> datetime | None:
@@ -143,13 +147,13 @@ def case_facts(
         title=case.title,
         url=tracked.url,
         state=tracked.state,
-        keys={
-            "provider": case.provider,
-            "legal_basis": str(case.legal_basis),
-            "request_type": str(case.request_type),
-            "agency": case.requesting_agency or NO_AGENCY,
-            "month": sent_at.astimezone(zone).strftime("%Y-%m"),
-        },
+        keys=(
+            case.provider,
+            case.legal_basis.value,
+            case.request_type.value,
+            case.requesting_agency or NO_AGENCY,
+            _month(sent_at, zone),
+        ),
         sent_at=sent_at,
         first_response=durations.days(sent_at, first) if first is not None else None,
         fulfilment=durations.days(sent_at, fulfilled) if fulfilled is not None else None,
@@ -167,6 +171,11 @@ def case_facts(
             OpenBreach(r.name, str(r.kind), r.due_at, r.overdue_seconds) for r in breached if r.stopped_at is None
         ),
     )
+
+
+def _month(moment: datetime, zone: ZoneInfo) -> str:
+    local = moment.astimezone(zone)
+    return f"{local.year:04d}-{local.month:02d}"
 
 
 def median(values: Sequence[float]) -> float | None:
@@ -231,14 +240,16 @@ class Group:
         if f.fulfilment is not None:
             self.fulfilment.append(f.fulfilment)
 
-    def merge(self, other: Group) -> None:
+    def merge(self, other: Group, *, pooled: bool = True) -> None:
+        """Add ``other``'s figures; ``pooled``: it is a whole group folded into this one ("(other)")."""
         for k, v in other.counts.items():
             self.counts[k] += v
         for k, v in other.refusals.items():
             self.refusals[k] = self.refusals.get(k, 0) + v
         self.first_response += other.first_response
         self.fulfilment += other.fulfilment
-        self.members += max(1, other.members)
+        if pooled:
+            self.members += max(1, other.members)
 
     @property
     def compliance(self) -> float | None:
@@ -264,7 +275,7 @@ class Report:
     date_to: date | None
     total: Group
     groupings: dict[str, list[Group]]
-    facts: list[CaseFacts]
+    facts: list[CaseFacts]  # the cases with an open breach (none in an aggregate report)
     not_sent: int
     refusal_reasons: list[str]  # the workflow's, then any other reason found
     aggregate: bool = False
@@ -292,8 +303,9 @@ def build_report(
     calendar = calendar_named(workflow, workflow.report.calendar)
     zone = ZoneInfo(calendar.timezone)
     durations = _Durations(calendar)
-    total = Group("total")
-    groups: dict[str, dict[str, Group]] = {g: {} for g in by}
+    # Each case is counted once, into the cell of its five labels; the groupings merge the cells (a few
+    # thousand at most), so five groupings cost little more than one.
+    cells: dict[tuple[str, ...], Group] = {}
     facts: list[CaseFacts] = []
     not_sent = 0
     for tracked, history in cases:
@@ -304,14 +316,22 @@ def build_report(
         day = f.sent_at.astimezone(zone).date()
         if (date_from is not None and day < date_from) or (date_to is not None and day > date_to):
             continue
-        facts.append(f)
-        total.add(f)
+        if f.open_breaches and not aggregate:  # the only per-case rows a report shows
+            facts.append(f)
+        cell = cells.get(f.keys)
+        if cell is None:
+            cell = cells[f.keys] = Group("")
+        cell.add(f)
+    total = Group("total")
+    groups: dict[str, dict[str, Group]] = {g: {} for g in by}
+    for keys, cell in cells.items():
+        total.merge(cell, pooled=False)
         for g in by:
-            label = f.keys[g]
+            label = keys[GROUPINGS.index(g)]
             group = groups[g].get(label)
             if group is None:
                 group = groups[g][label] = Group(label)
-            group.add(f)
+            group.merge(cell, pooled=False)
     reasons = list(workflow.refusal_reasons)
     reasons += sorted(set(total.refusals) - set(reasons))
     ordered = {g: _ordered(g, list(found.values()), aggregate, min_count) for g, found in groups.items()}
@@ -324,7 +344,7 @@ def build_report(
         date_to=date_to,
         total=total,
         groupings=ordered,
-        facts=sorted(facts, key=lambda f: f.reference) if not aggregate else [],
+        facts=sorted(facts, key=lambda f: f.reference),
         not_sent=not_sent,
         refusal_reasons=reasons,
         aggregate=aggregate,

@@ -80,7 +80,7 @@ def report_dict(report: Report) -> dict[str, Any]:
             {
                 "reference": f.reference,
                 "title": f.title,
-                "provider": f.keys["provider"],
+                "provider": f.provider,
                 "state": f.state,
                 "url": f.url,
                 "clocks": [
