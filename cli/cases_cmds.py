@@ -11,13 +11,13 @@ from typing import Any
 import click
 
 from casebridge.app.intake import apply_intake, plan_intake
-from casebridge.cli import Context, now_option, parse_now, pass_ctx
+from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
 from casebridge.connectors import Connector
 from casebridge.errors import TransitionNotAllowed, UserError
 from casebridge.state.store import StateStore
 from casebridge.sync import CaseEvaluation, evaluate, history_reader
 from casebridge.workflows.clocks import ClockResult
-from casebridge.workflows.intake import read_intake_file
+from casebridge.workflows.intake import IntakeAction, read_intake_file
 from casebridge.workflows.model import ClockState
 
 
@@ -48,35 +48,34 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None
                 f"{row.where}: reference: {row.case.reference} already appears at {seen[row.case.reference]}"
             )
         seen[row.case.reference] = row.where
+    if not dry_run:
+        settings.prepare_dirs()
     tracker = _with_clock(settings.tracker(), parse_now(now))
     try:
-        actions = plan_intake(rows, tracker)
+        if dry_run and not tracker.exists():  # nothing to compare with, and a dry run creates nothing
+            actions = [IntakeAction("create", row) for row in rows]
+        else:
+            actions = plan_intake(rows, tracker)
         for action in actions:
             if action.kind != "unchanged" or ctx.verbose:
-                click.echo(("would " if dry_run else "") + action.describe())
+                ctx.say(("would " if dry_run else "") + action.describe())
         counts = {k: sum(1 for a in actions if a.kind == k) for k in ("create", "update", "unchanged")}
         if not dry_run:
             store = StateStore(settings.state_path)  # intake seeds it: the next sync reads no history
-            audit = _audit(ctx)
+            audit = ctx.audit_log()
             try:
                 apply_intake(actions, tracker, audit=audit, now=parse_now(now), store=store)
             finally:
                 store.close()
                 if audit is not None:
                     audit.close()
-        verb = "would create" if dry_run else "created"
-        click.echo(f"{verb} {counts['create']}, updated {counts['update']}, unchanged {counts['unchanged']}")
+        created, updated, unchanged = counts["create"], counts["update"], counts["unchanged"]
+        if dry_run:
+            ctx.say(f"would create {created}, update {updated}, leave {unchanged} unchanged")
+        else:
+            ctx.say(f"created {created}, updated {updated}, unchanged {unchanged}")
     finally:
         tracker.close()
-
-
-def _audit(ctx: Context) -> Any:
-    """The audit log, when the sync job's store is available (None otherwise)."""
-    try:
-        from casebridge.state.audit import open_audit_log  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return open_audit_log(ctx.settings)
 
 
 def _case_zone(name: str) -> zoneinfo.ZoneInfo:
@@ -147,6 +146,15 @@ def status(ctx: Context, references: tuple[str, ...], as_json: bool, now: str | 
     settings = ctx.settings
     workflow = settings.workflow()
     tracker = settings.tracker()
+    if not tracker.exists():  # a read-only command creates nothing
+        tracker.close()
+        if references:
+            raise UserError(f"no case with reference {', '.join(references)}: {empty_tracker_hint(settings)}")
+        if as_json:
+            click.echo("[]")
+        else:
+            ctx.say(empty_tracker_hint(settings))
+        return
     try:
         if references:
             found = [(ref, tracker.find_case(ref)) for ref in references]
@@ -187,20 +195,22 @@ def transition(
     if state not in workflow.states:
         raise UserError(f"unknown state {state!r}; states of {workflow.name}: {', '.join(workflow.states)}")
     _check_reason(workflow, state, reason)
-    moment = parse_now(at) if at else parse_now(now)
+    moment = parse_now(at, "--at") if at else parse_now(now)
+    settings.prepare_dirs()
     tracker = _with_clock(settings.tracker(), moment)
     try:
-        tracked = tracker.find_case(reference)
+        tracked = tracker.find_case(reference) if tracker.exists() else None
         if tracked is None:
-            raise UserError(f"no case with reference {reference} in the tracker")
+            raise UserError(f"no case with reference {reference} in {settings.tracker_label()}")
         if reason is not None and not workflow.can_transition(tracked.state, state):  # before writing the reason
-            raise TransitionNotAllowed(
-                f"{reference}: the workflow has no transition {tracked.state} -> {state}", case=reference
-            )
+            raise UserError(f"{reference}: the workflow has no transition {tracked.state} -> {state}")
         if reason is not None and reason != tracked.case.refusal_reason:
             tracker.update_case(tracked.key, tracked.case.model_copy(update={"refusal_reason": reason}))
-        tracker.transition(tracked.key, state, note=note, at=moment)
-        audit = _audit(ctx)
+        try:
+            tracker.transition(tracked.key, state, note=note, at=moment)
+        except TransitionNotAllowed as exc:  # the user asked for a move the workflow forbids: input error
+            raise UserError(str(exc)) from None
+        audit = ctx.audit_log()
         if audit is not None:
             audit.append(
                 "transition",

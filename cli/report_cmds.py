@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from casebridge.cli import Context, now_option, parse_now, pass_ctx
+from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
 from casebridge.errors import UserError
 from casebridge.workflows.report import GROUPINGS, Report
 
@@ -88,6 +88,7 @@ def report(
     agency or month. Compliance % = met / (met + breached) over legal deadlines (printed with the report).
     """
     from casebridge.app.report import make_report
+    from casebridge.workflows.report import build_report
 
     moment = parse_now(now)
     start, end = _date(date_from, "--from"), _date(date_to, "--to")
@@ -101,20 +102,16 @@ def report(
     settings = ctx.settings
     workflow = settings.workflow()
     tracker = settings.tracker()
-    try:
-        result, _loaded = make_report(
-            tracker,
-            workflow,
-            moment,
-            state_path=settings.state_path,
-            by=groupings,
-            date_from=start,
-            date_to=end,
-            aggregate=aggregate,
-            min_count=min_count,
-        )
-    finally:
+    options = {"by": groupings, "date_from": start, "date_to": end, "aggregate": aggregate, "min_count": min_count}
+    if not tracker.exists():  # a read-only command creates nothing: an empty report and how to start
         tracker.close()
+        click.echo(empty_tracker_hint(settings), err=True)
+        result = build_report([], workflow, moment, **options)
+    else:
+        try:
+            result, _loaded = make_report(tracker, workflow, moment, state_path=settings.state_path, **options)
+        finally:
+            tracker.close()
     text = render(result, fmt)
     if out is None:
         click.echo(text, nl=False)
