@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from casebridge.connectors import Connector
@@ -53,6 +54,22 @@ SAMPLES = (
     Sample("RPT-T2", "Telegram", "emergency", "eu-epo", "FIA Lahore", at(3, 2), ((at(3, 2, 8), "fulfilled"),)),
     Sample("RPT-D1", "Meta", "subscriber", "voluntary", "FIA CCW", None, first_state="draft"),
 )  # fmt: skip
+
+
+CONFIG = """\
+state = "casebridge-state.db"
+
+[tracker]
+connector = "local"
+path = "casebridge.db"
+"""
+
+
+def write_config(folder: Path) -> Path:
+    """A casebridge.toml in ``folder`` whose embedded tracker is ``folder/casebridge.db``."""
+    path = folder / "casebridge.toml"
+    path.write_text(CONFIG, encoding="utf-8")
+    return folder / "casebridge.db"
 
 
 def sample_case(s: Sample, **free_text: Any) -> Case:

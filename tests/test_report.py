@@ -21,7 +21,7 @@ from casebridge.workflows.cases import StatusChange, TrackedCase
 from casebridge.workflows.report import COUNTS, GROUPINGS, build_report, median, p90
 from casebridge.workflows.report_html import report_html
 from casebridge.workflows.report_render import report_csv, report_dict, report_json, report_text, safe_cell
-from tests.report_samples import NOW, NOW_ISO, SAMPLES, Sample, at, load_samples, sample_case
+from tests.report_samples import NOW, NOW_ISO, SAMPLES, Sample, at, load_samples, sample_case, write_config
 
 WORKFLOW = load_workflow()
 T0 = datetime(2026, 1, 5, 4, 0, tzinfo=UTC)
@@ -196,7 +196,7 @@ def test_transition_records_the_refusal_reason(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CASEBRIDGE_CONFIG", raising=False)
-    tracker = LocalConnector(LocalConfig(path=str(tmp_path / "casebridge.db")), WORKFLOW)
+    tracker = LocalConnector(LocalConfig(path=str(write_config(tmp_path))), WORKFLOW)
     load_samples(tracker, (SAMPLES[3],))  # RPT-M4, submitted, no answer
     tracker.close()
     code, _, err = run(capsys, "transition", "RPT-M4", "refused", "--reason", "bogus", "--at", NOW_ISO)

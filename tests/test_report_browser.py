@@ -16,7 +16,7 @@ import pytest
 from casebridge.cli import main
 from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.workflows import load_workflow
-from tests.report_samples import NOW_ISO, load_samples
+from tests.report_samples import NOW_ISO, load_samples, write_config
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 # Meta and Telegram have a compliance figure (Google's requests have no legal deadline); all three
@@ -69,7 +69,7 @@ class Marks(HTMLParser):
 def page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CASEBRIDGE_CONFIG", raising=False)
-    tracker = LocalConnector(LocalConfig(path=str(tmp_path / "casebridge.db")), load_workflow())
+    tracker = LocalConnector(LocalConfig(path=str(write_config(tmp_path))), load_workflow())
     load_samples(tracker)
     tracker.close()
     with pytest.raises(SystemExit) as done:

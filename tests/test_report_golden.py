@@ -18,7 +18,7 @@ import pytest
 from casebridge.cli import main
 from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.workflows import load_workflow
-from tests.report_samples import NOW_ISO, load_samples
+from tests.report_samples import NOW_ISO, load_samples, write_config
 
 H = 1 / 24  # an hour in days
 
@@ -27,7 +27,7 @@ H = 1 / 24  # an hour in days
 def sample_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("CASEBRIDGE_CONFIG", raising=False)
-    tracker = LocalConnector(LocalConfig(path=str(tmp_path / "casebridge.db")), load_workflow())
+    tracker = LocalConnector(LocalConfig(path=str(write_config(tmp_path))), load_workflow())
     load_samples(tracker)
     tracker.close()
     return tmp_path
@@ -142,3 +142,22 @@ def test_out_file_is_private(sample_dir: Path, capsys: pytest.CaptureFixture[str
     assert done.value.code in (0, None)
     assert (sample_dir / "r.json").stat().st_mode & 0o777 == 0o600
     assert json.loads((sample_dir / "r.json").read_text())["total"]["requests"] == 9
+
+
+def test_same_report_from_the_sync_state_store(sample_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """After a sync the report reuses the state store's cached histories (no history read) and says the same."""
+    from casebridge.app.report import load_cases
+    from casebridge.cli.config import load_settings
+
+    before = report_json(capsys)
+    with pytest.raises(SystemExit) as done:
+        main(["-q", "sync", "--now", NOW_ISO])
+    assert done.value.code in (0, None)
+    capsys.readouterr()
+    assert (sample_dir / "casebridge-state.db").is_file()
+    assert report_json(capsys) == before
+    settings = load_settings(str(sample_dir / "casebridge.toml"))
+    tracker = settings.tracker()
+    loaded = load_cases(tracker, settings.state_path)
+    tracker.close()
+    assert (loaded.history_reads, loaded.from_cache, len(loaded.cases)) == (0, 10, 10)
