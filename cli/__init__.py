@@ -107,6 +107,20 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.INFO))
 
 
+class ClosedPipe(Exception):
+    """stdout's reader went away. Raised past click, whose own handling would exit 1."""
+
+
+class CasebridgeGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise ClosedPipe() from None
+            raise
+
+
 GLOBAL_FLAGS = {"-v": 1, "-vv": 2, "-vvv": 3, "--verbose": 1, "-q": 0, "--quiet": 0}
 
 
@@ -131,7 +145,7 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return front + rest
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=CasebridgeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
     "--config",
     "config_path",
@@ -175,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         code = 130
-    except BrokenPipeError:
+    except ClosedPipe:
         code = _closed_pipe()
     except OSError as exc:
         if exc.errno == errno.EPIPE:
@@ -197,7 +211,7 @@ def _closed_pipe() -> int:
     """The reader went away (`status | head`): not an error. Point stdout at /dev/null so the
     interpreter's final flush does not print a second complaint."""
     devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
+    os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ is not None else 1)
     return 0
 
 
@@ -216,9 +230,17 @@ def _show_error(exc: CasebridgeError, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from casebridge.cli import audit_cmds, cases_cmds, escalate_cmds, report_cmds, sync_cmds, workflow_cmds
+    from casebridge.cli import (
+        audit_cmds,
+        cases_cmds,
+        escalate_cmds,
+        info_cmds,
+        report_cmds,
+        sync_cmds,
+        workflow_cmds,
+    )
 
-    for module in (cases_cmds, workflow_cmds, sync_cmds, escalate_cmds, audit_cmds, report_cmds):
+    for module in (cases_cmds, workflow_cmds, sync_cmds, escalate_cmds, audit_cmds, info_cmds, report_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
 

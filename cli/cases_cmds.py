@@ -12,6 +12,7 @@ import click
 
 from casebridge.app.intake import apply_intake, plan_intake
 from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
+from casebridge.cli.complete import complete_reference, complete_state
 from casebridge.connectors import Connector
 from casebridge.errors import TransitionNotAllowed, UserError
 from casebridge.state.store import StateStore
@@ -136,7 +137,7 @@ def _print_text(evaluations: list[CaseEvaluation]) -> None:
 
 
 @click.command()
-@click.argument("references", nargs=-1)
+@click.argument("references", nargs=-1, shell_complete=complete_reference)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @now_option
 @pass_ctx
@@ -175,8 +176,8 @@ def status(ctx: Context, references: tuple[str, ...], as_json: bool, now: str | 
 
 
 @click.command()
-@click.argument("reference")
-@click.argument("state")
+@click.argument("reference", shell_complete=complete_reference)
+@click.argument("state", shell_complete=complete_state)
 @click.option("--at", "at", metavar="ISO", help="When the change happened (default: --now or now).")
 @click.option("--note", metavar="TEXT", help="A comment recorded with the change.")
 @click.option("--reason", metavar="REASON", help="Why the provider refused (with STATE refused).")

@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from casebridge.connectors import CASES, LIAISON, Connector, config_problem, connector_class, make_connector
-from casebridge.errors import ConfigError
+from casebridge.connectors import CASES, LIAISON, Connector, connector_class, make_connector
+from casebridge.errors import ConfigError, validation_problem
 from casebridge.workflows import DEFAULT_WORKFLOW, load_workflow, read_toml, resolve_workflow_path
 from casebridge.workflows.model import Workflow
 
@@ -195,6 +195,6 @@ def load_settings(explicit: str | None = None) -> Settings:
     try:
         app = AppConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(f"{path}: {config_problem(exc, AppConfig)} ({SEE_EXAMPLE})") from None
+        raise ConfigError(f"{path}: {validation_problem(exc, AppConfig)} ({SEE_EXAMPLE})") from None
     folder = path.resolve().parent
     return Settings(app=app, source=path, data_dir=folder, state_dir=folder)

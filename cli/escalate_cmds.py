@@ -51,7 +51,7 @@ def _print_plan(ctx: Context, plan: EscalationPlan, dry_run: bool, already: dict
             continue
         ctx.say(f"{verb}: {item.dedupe_key}  level {item.level} ({item.level_name})  {item.title}")
         if dry_run:  # the dossier as the NCB will read it (the Markdown source is in --json)
-            ctx.say("\n".join("    " + line for line in to_plain(item.markdown).splitlines()))
+            ctx.say("\n".join(("    " + line).rstrip() for line in to_plain(item.markdown).splitlines()))
     for blocked in plan.blocked:
         click.echo(f"not escalated: {blocked}", err=True)
     for reason in plan.not_due:

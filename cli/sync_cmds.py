@@ -287,18 +287,29 @@ def check(ctx: Context) -> None:
 
 
 @click.command()
-@click.argument("target", required=False)
+@click.argument("target", required=False, metavar="[TARGET]")
 @click.option("--apply", "apply", is_flag=True, help="Create over the API what the account may create.")
 @pass_ctx
 def setup(ctx: Context, target: str | None, apply: bool) -> None:
-    """Print (or with --apply, perform) what makes the tracker or liaison TARGET ready: e.g. `setup redmine`
-    prints the Ruby script a Redmine admin runs with `rails runner`."""
+    """Print (or with --apply, perform) what makes a configured tracker or liaison TARGET ready.
+
+    \b
+    TARGET is the connector of [tracker] or [liaison] (default: the tracker):
+      redmine  prints the Ruby script a Redmine admin runs with `rails runner`
+      jira     prints the custom fields, statuses and transitions needed (no network);
+               --apply creates the custom fields the account may create
+      email    checks nothing to set up; `casebridge check` tries the SMTP login
+      local    needs no set-up
+    """
     targets = _configured_targets(ctx)
     try:
         chosen = [t for _, t in targets if target in (None, t.name)][:1]
         if not chosen:
             configured = ", ".join(t.name for _, t in targets)
-            raise click.BadParameter(f"{target!r} is not configured (configured: {configured})", param_hint="TARGET")
+            raise click.BadParameter(
+                f"{target!r} is not configured here (configured: {configured}; config: {ctx.settings.label})",
+                param_hint="TARGET",
+            )
         click.echo(chosen[0].setup(apply=apply))
     finally:
         for _, t in targets:

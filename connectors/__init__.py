@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from casebridge.errors import ConfigError
+from casebridge.errors import ConfigError, validation_problem
 from casebridge.workflows.cases import Case, Escalation, PostedEscalation, SlaFields, StatusChange, TrackedCase
 from casebridge.workflows.model import Workflow
 
@@ -259,33 +259,5 @@ def make_connector(name: str, raw_config: dict[str, Any], workflow: Workflow, *,
     try:
         config = cls.config_model.model_validate(raw_config)
     except ValidationError as exc:
-        raise ConfigError(config_problem(exc, cls.config_model, section)) from None
+        raise ConfigError(validation_problem(exc, cls.config_model, section)) from None
     return cls(config, workflow)
-
-
-def config_problem(exc: Any, model: type[BaseModel], prefix: str = "") -> str:
-    """The first problem of a pydantic ValidationError as ``dotted.key <- problem``, with a
-    "did you mean" for a misspelt key (the nearest key the model has at that level)."""
-    import difflib
-
-    first = exc.errors()[0]
-    loc = [str(p) for p in first["loc"]]
-    where = ".".join([prefix, *loc] if prefix else loc) or "(top level)"
-    if first["type"] != "extra_forbidden":
-        return f"{where} <- {first['msg']}"
-    known = _keys_at(model, loc[:-1])
-    near = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6) if loc else []
-    hint = f"; did you mean {near[0]!r}?" if near else f" (known: {', '.join(sorted(known))})" if known else ""
-    return f"{where} <- unknown key{hint}"
-
-
-def _keys_at(model: type[BaseModel], path: list[str]) -> list[str]:
-    """The field names (and aliases) a model accepts at ``path`` (nested models followed by name)."""
-    current = model
-    for part in path:
-        info = current.model_fields.get(part)
-        annotation = info.annotation if info is not None else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return []
-        current = annotation
-    return [info.alias or name for name, info in current.model_fields.items()]

@@ -173,4 +173,5 @@ def test_replayed_transition_before_the_last_sync_is_still_synced(capsys: pytest
     run(capsys, "transition", "FIA-CCW-2026-0143", "acknowledged", "--at", "2026-12-01T08:00:00Z")
     code, out, _ = run(capsys, "sync", "--now", NOW)
     assert code == 0
-    assert "set FIA-CCW-2026-0143: followup: paused due - -> running due 2026-12-31T08:00:00+00:00" in out
+    # times in the case's zone (Asia/Karachi), as `status` shows them
+    assert "set FIA-CCW-2026-0143: followup: paused due - -> running due 2026-12-31T13:00:00+05:00" in out
