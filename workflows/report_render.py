@@ -169,7 +169,8 @@ def report_text(report: Report) -> str:
         lines += ["", "open breached cases:"]
         for case in data["open_breaches"]:
             clocks = ", ".join(f"{c['clock']} due {c['due_at']} ({c['overdue_days']} d over)" for c in case["clocks"])
-            lines.append(f"  {case['reference']}  {case['provider']}  [{case['state']}]  {clocks}  {case['url'] or ''}")
+            link = f"  {case['url']}" if case["url"] else ""
+            lines.append(f"  {case['reference']}  {case['provider']}  [{case['state']}]  {clocks}{link}")
     return "\n".join(lines).rstrip() + "\n"
 
 
