@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 from redminelib import Redmine
 
 from casebridge.connectors import CASES, LIAISON, Connector, Missing
+from casebridge.connectors.field_names import with_refusal_reason
 from casebridge.connectors.redmine.config import RedmineConfig, status_names
 from casebridge.connectors.redmine.http import CasebridgeEngine, OutcomeUnknown, RetryPolicy
 from casebridge.connectors.redmine.liaison import RedmineLiaison
@@ -142,6 +143,8 @@ class RedmineConnector(RedmineLiaison, Connector):
         case = case_from(issue, values, ids)
         if case is None:
             return None
+        reason = values.get(ids.get("refusal_reason", -1))
+        case = with_refusal_reason(case, reason, self.workflow.refusal_reasons, f"redmine: issue #{issue['id']}")
         return TrackedCase(
             key=str(issue["id"]),
             case=case,

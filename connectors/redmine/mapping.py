@@ -68,6 +68,7 @@ def case_field_values(case: Case, ids: dict[str, int]) -> list[dict[str, Any]]:
         "court_order": encode_bool(case.court_order_ref is not None),
         "submitted_at": fmt_time(case.submitted_at),
         "case_data": json.dumps(case.to_record(), ensure_ascii=False, sort_keys=True),
+        "refusal_reason": case.refusal_reason or "",
     }
     return [{"id": ids[k], "value": v} for k, v in values.items()]
 
