@@ -17,9 +17,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from casebridge.app.fetch import RetryPolicy, refresh
+from casebridge.app.fetch import refresh
 from casebridge.app.intents import SET_FIELDS, Recovery, intent_data, merged, recover
 from casebridge.connectors import Connector
+from casebridge.connectors.retry import RetryPolicy
 from casebridge.errors import EXIT_CASES_FAILED, EXIT_OK, CasebridgeError, NotFoundError, TrackerError
 from casebridge.state.audit import AuditLog
 from casebridge.state.store import StateStore
@@ -179,7 +180,9 @@ class SyncOptions:
     force: bool = False  # accept an empty tracker despite the safety valve
     overlap: timedelta = timedelta(minutes=2)
     safety_valve: int = 20
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # 3 attempts, Retry-After within 1-60 s. Writes set fields to values, so a retry after a lost answer
+    # is safe. Connectors that retry themselves (``owns_retries``) get one attempt.
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=3, floor=1.0, ceiling=60.0, label="sync"))
 
 
 @dataclass

@@ -23,7 +23,7 @@ from pydantic import Field, model_validator
 from casebridge.connectors import CASES, LIAISON, Connector, ConnectorConfig, Escalation, Missing, PostedEscalation
 from casebridge.connectors.field_names import TrackerFieldNames
 from casebridge.connectors.jira.cases import CaseOps
-from casebridge.connectors.jira.http import JiraHttp, RetryPolicy
+from casebridge.connectors.jira.http import JiraHttp
 from casebridge.connectors.jira.schema import (
     FieldSpec,
     SchemaChecks,
@@ -32,6 +32,7 @@ from casebridge.connectors.jira.schema import (
     missing_field,
     needed_fields,
 )
+from casebridge.connectors.retry import RetryPolicy
 from casebridge.connectors.secrets import SecretRef
 from casebridge.errors import ConfigError, NotFoundError, SchemaMissing, TrackerError
 from casebridge.workflows.cases import Case, SlaFields, StatusChange, TrackedCase
@@ -145,11 +146,11 @@ class JiraConnector(Connector):
         # the client's own retry loop is off (one attempt, no sleeping); ours wraps every call
         client._session.max_retries = 0
         policy = RetryPolicy(
-            max_attempts=cfg.max_attempts,
+            attempts=cfg.max_attempts,
             floor=cfg.retry_floor,
             ceiling=cfg.retry_ceiling,
-            backoff_base=cfg.backoff_base,
-            near_limit=cfg.near_rate_limit,
+            base=cfg.backoff_base,
+            label="jira",
         )
         http = JiraHttp(
             client._session,
@@ -158,6 +159,7 @@ class JiraConnector(Connector):
             policy=policy,
             sleep=self._sleep,
             timeout=cfg.timeout,
+            near_limit=cfg.near_rate_limit,
             now=self.now,
         )
         try:
