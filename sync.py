@@ -1,11 +1,11 @@
 """The sync job: plan a pass, then apply it.
 
 Plan (reads only): ask the tracker what changed since the watermark (minus an overlap), read history only
-for those (``state.fetch``; the rest comes from the state store), evaluate every open case's clocks at
+for those (``app.fetch``; the rest comes from the state store), evaluate every open case's clocks at
 ``now`` (pure code in ``workflows.clocks``; unchanged cases too, since time passing crosses thresholds),
 and compare the SLA fields the engine computes with what the tracker holds. Apply: write only the
 differences, one small action per case, each announced and then audited exactly once
-(``state.intents``); one failing case never stops the others. The watermark advances only when every
+(``app.intents``); one failing case never stops the others. The watermark advances only when every
 case succeeded. ``--dry-run`` prints the plan and writes nothing (tracker, store and audit log alike).
 """
 
@@ -135,7 +135,8 @@ def plan_pass(
 
 
 def history_reader(tracker: Connector) -> Callable[[TrackedCase], list[StatusChange]]:
-    """Per-case history, with the embedded tracker's bulk read when available."""
+    """Per-case history, with the embedded tracker's bulk read when available (the read-only commands
+    that evaluate clocks without a pass: ``status``, ``escalate``)."""
     cache: dict[str, list[StatusChange]] | None = None
 
     def read(tracked: TrackedCase) -> list[StatusChange]:
@@ -150,27 +151,6 @@ def history_reader(tracker: Connector) -> Callable[[TrackedCase], list[StatusCha
         return tracker.read_history(tracked.key)
 
     return read
-
-
-def run_sync(
-    tracker: Connector, workflow: Workflow, now: datetime, *, dry_run: bool = False
-) -> tuple[SyncPlan, SyncResult]:
-    """One pass over every case without state store, watermark or audit log (benchmarks, one-off checks).
-    The scheduled job is ``SyncJob``."""
-    plan = plan_pass(tracker.list_cases(), history_reader(tracker), workflow, now)
-    result = SyncResult()
-    for reference, message in plan.failures.items():
-        result.fail(reference, message)
-    if dry_run:
-        return plan, result
-    for action in plan.actions:
-        try:
-            tracker.set_sla_fields(action.key, action.sla)
-        except TrackerError as exc:
-            result.fail(action.reference, exc)
-            continue
-        result.applied.append(action)
-    return plan, result
 
 
 @dataclass

@@ -14,6 +14,7 @@ from casebridge.app.intake import apply_intake, plan_intake
 from casebridge.cli import Context, now_option, parse_now, pass_ctx
 from casebridge.connectors import Connector
 from casebridge.errors import UserError
+from casebridge.state.audit import open_audit_log
 from casebridge.state.store import StateStore
 from casebridge.sync import CaseEvaluation, evaluate, history_reader
 from casebridge.workflows.clocks import ClockResult
@@ -57,26 +58,16 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None
         counts = {k: sum(1 for a in actions if a.kind == k) for k in ("create", "update", "unchanged")}
         if not dry_run:
             store = StateStore(settings.state_path)  # intake seeds it: the next sync reads no history
-            audit = _audit(ctx)
+            audit = open_audit_log(settings)
             try:
                 apply_intake(actions, tracker, audit=audit, now=parse_now(now), store=store)
             finally:
                 store.close()
-                if audit is not None:
-                    audit.close()
+                audit.close()
         verb = "would create" if dry_run else "created"
         click.echo(f"{verb} {counts['create']}, updated {counts['update']}, unchanged {counts['unchanged']}")
     finally:
         tracker.close()
-
-
-def _audit(ctx: Context) -> Any:
-    """The audit log, when the sync job's store is available (None otherwise)."""
-    try:
-        from casebridge.state.audit import open_audit_log  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return open_audit_log(ctx.settings)
 
 
 def _case_zone(name: str) -> zoneinfo.ZoneInfo:
@@ -186,8 +177,8 @@ def transition(ctx: Context, reference: str, state: str, at: str | None, note: s
         if tracked is None:
             raise UserError(f"no case with reference {reference} in the tracker")
         tracker.transition(tracked.key, state, note=note, at=moment)
-        audit = _audit(ctx)
-        if audit is not None:
+        audit = open_audit_log(settings)
+        try:
             audit.append(
                 "transition",
                 {
@@ -199,6 +190,8 @@ def transition(ctx: Context, reference: str, state: str, at: str | None, note: s
                     "note": bool(note),
                 },
             )
+        finally:
+            audit.close()
     finally:
         tracker.close()
     click.echo(f"{reference}: {tracked.state} -> {state} at {moment.isoformat()}")

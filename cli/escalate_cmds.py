@@ -1,7 +1,7 @@
 """casebridge escalate: post lapsed cases to the INTERPOL NCB liaison queue, exactly once.
 
-The library does the work (``workflows.escalation``: plan, then apply with a dedupe-key check against
-the target before every post); this module shows the plan, asks for confirmation on a terminal, and
+The library does the work (``workflows.escalation`` plans, ``app.escalate`` applies with a dedupe-key
+check against the target before every post); this module shows the plan, asks for confirmation on a terminal, and
 turns outcomes into output and an exit code.
 """
 
@@ -18,6 +18,7 @@ from casebridge.app.escalate import apply_escalations, find_posted
 from casebridge.cli import Context, now_option, parse_now, pass_ctx
 from casebridge.connectors import Connector
 from casebridge.errors import EXIT_CASES_FAILED, UserError
+from casebridge.state.audit import open_audit_log
 from casebridge.sync import evaluate, history_reader
 from casebridge.workflows.escalation import EscalationConfig, EscalationPlan, plan_escalations
 from casebridge.workflows.render import to_plain
@@ -66,14 +67,6 @@ def _confirm(yes: bool, count: int) -> None:
         raise click.exceptions.Abort()
 
 
-def _audit(ctx: Context) -> Any:
-    try:
-        from casebridge.state.audit import open_audit_log  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return open_audit_log(ctx.settings)
-
-
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Print exactly what would be posted; post nothing.")
 @click.option("--case", "cases", multiple=True, metavar="REF", help="Only these cases (repeatable).")
@@ -89,9 +82,9 @@ def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_
     liaison = settings.liaison()
     _stamp_writes(tracker, moment)
     _stamp_writes(liaison, moment)
+    audit = open_audit_log(ctx.settings)
     try:
         plan = build_plan(ctx, tracker, moment, cases)
-        audit = _audit(ctx)
         already = find_posted(plan, liaison, audit)
         if as_json and dry_run:
             data = _plan_json(plan, moment, dry_run=True)
@@ -105,6 +98,7 @@ def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_
             _confirm(yes, len(plan) - len(already))
             outcomes = apply_escalations(plan, liaison, tracker, audit, now=moment)
     finally:
+        audit.close()
         tracker.close()
         liaison.close()
     if as_json:

@@ -1,8 +1,8 @@
 """Shared helpers of the end-to-end escalation tests (tests/test_escalate_targets*.py).
 
 Every test drives the real ``casebridge`` command with a real casebridge.toml written into tmp_path:
-in-process through ``cli.main`` (SystemExit caught) or, where the process must be killed, as a real
-subprocess (``python -m cli``).
+in-process through ``casebridge.cli.main`` (SystemExit caught) or, where the process must be killed, as
+a real subprocess (``python -m casebridge.cli``).
 """
 
 from __future__ import annotations
