@@ -11,14 +11,14 @@ from typing import Any
 import click
 
 from casebridge.app.intake import apply_intake, plan_intake
-from casebridge.cli import Context, now_option, parse_now, pass_ctx
+from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
+from casebridge.cli.complete import complete_reference, complete_state
 from casebridge.connectors import Connector
-from casebridge.errors import UserError
-from casebridge.state.audit import open_audit_log
+from casebridge.errors import TransitionNotAllowed, UserError
 from casebridge.state.store import StateStore
 from casebridge.sync import CaseEvaluation, evaluate, history_reader
 from casebridge.workflows.clocks import ClockResult
-from casebridge.workflows.intake import read_intake_file
+from casebridge.workflows.intake import IntakeAction, read_intake_file
 from casebridge.workflows.model import ClockState
 
 
@@ -49,23 +49,32 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None
                 f"{row.where}: reference: {row.case.reference} already appears at {seen[row.case.reference]}"
             )
         seen[row.case.reference] = row.where
+    if not dry_run:
+        settings.prepare_dirs()
     tracker = _with_clock(settings.tracker(), parse_now(now))
     try:
-        actions = plan_intake(rows, tracker)
+        if dry_run and not tracker.exists():  # nothing to compare with, and a dry run creates nothing
+            actions = [IntakeAction("create", row) for row in rows]
+        else:
+            actions = plan_intake(rows, tracker)
         for action in actions:
             if action.kind != "unchanged" or ctx.verbose:
-                click.echo(("would " if dry_run else "") + action.describe())
+                ctx.say(("would " if dry_run else "") + action.describe())
         counts = {k: sum(1 for a in actions if a.kind == k) for k in ("create", "update", "unchanged")}
         if not dry_run:
             store = StateStore(settings.state_path)  # intake seeds it: the next sync reads no history
-            audit = open_audit_log(settings)
+            audit = ctx.audit_log()
             try:
                 apply_intake(actions, tracker, audit=audit, now=parse_now(now), store=store)
             finally:
                 store.close()
-                audit.close()
-        verb = "would create" if dry_run else "created"
-        click.echo(f"{verb} {counts['create']}, updated {counts['update']}, unchanged {counts['unchanged']}")
+                if audit is not None:
+                    audit.close()
+        created, updated, unchanged = counts["create"], counts["update"], counts["unchanged"]
+        if dry_run:
+            ctx.say(f"would create {created}, update {updated}, leave {unchanged} unchanged")
+        else:
+            ctx.say(f"created {created}, updated {updated}, unchanged {unchanged}")
     finally:
         tracker.close()
 
@@ -128,7 +137,7 @@ def _print_text(evaluations: list[CaseEvaluation]) -> None:
 
 
 @click.command()
-@click.argument("references", nargs=-1)
+@click.argument("references", nargs=-1, shell_complete=complete_reference)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @now_option
 @pass_ctx
@@ -138,6 +147,15 @@ def status(ctx: Context, references: tuple[str, ...], as_json: bool, now: str | 
     settings = ctx.settings
     workflow = settings.workflow()
     tracker = settings.tracker()
+    if not tracker.exists():  # a read-only command creates nothing
+        tracker.close()
+        if references:
+            raise UserError(f"no case with reference {', '.join(references)}: {empty_tracker_hint(settings)}")
+        if as_json:
+            click.echo("[]")
+        else:
+            ctx.say(empty_tracker_hint(settings))
+        return
     try:
         if references:
             found = [(ref, tracker.find_case(ref)) for ref in references]
@@ -158,8 +176,8 @@ def status(ctx: Context, references: tuple[str, ...], as_json: bool, now: str | 
 
 
 @click.command()
-@click.argument("reference")
-@click.argument("state")
+@click.argument("reference", shell_complete=complete_reference)
+@click.argument("state", shell_complete=complete_state)
 @click.option("--at", "at", metavar="ISO", help="When the change happened (default: --now or now).")
 @click.option("--note", metavar="TEXT", help="A comment recorded with the change.")
 @now_option
@@ -170,15 +188,19 @@ def transition(ctx: Context, reference: str, state: str, at: str | None, note: s
     workflow = settings.workflow()
     if state not in workflow.states:
         raise UserError(f"unknown state {state!r}; states of {workflow.name}: {', '.join(workflow.states)}")
-    moment = parse_now(at) if at else parse_now(now)
+    moment = parse_now(at, "--at") if at else parse_now(now)
+    settings.prepare_dirs()
     tracker = _with_clock(settings.tracker(), moment)
     try:
-        tracked = tracker.find_case(reference)
+        tracked = tracker.find_case(reference) if tracker.exists() else None
         if tracked is None:
-            raise UserError(f"no case with reference {reference} in the tracker")
-        tracker.transition(tracked.key, state, note=note, at=moment)
-        audit = open_audit_log(settings)
+            raise UserError(f"no case with reference {reference} in {settings.tracker_label()}")
         try:
+            tracker.transition(tracked.key, state, note=note, at=moment)
+        except TransitionNotAllowed as exc:  # the user asked for a move the workflow forbids: input error
+            raise UserError(str(exc)) from None
+        audit = ctx.audit_log()
+        if audit is not None:
             audit.append(
                 "transition",
                 {
@@ -190,8 +212,6 @@ def transition(ctx: Context, reference: str, state: str, at: str | None, note: s
                     "note": bool(note),
                 },
             )
-        finally:
-            audit.close()
     finally:
         tracker.close()
     click.echo(f"{reference}: {tracked.state} -> {state} at {moment.isoformat()}")

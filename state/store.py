@@ -98,6 +98,10 @@ class StateStore:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('watermark', ?)", (iso(moment),))
 
     # -- cases --------------------------------------------------------------------------------------
+    def references(self) -> list[str]:
+        """Every case reference the store knows, sorted (shell completion reads these, not the tracker)."""
+        return [r[0] for r in self._db.execute("SELECT DISTINCT reference FROM cases ORDER BY reference")]
+
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM cases").fetchone()[0])
 

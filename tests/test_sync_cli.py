@@ -27,8 +27,14 @@ def in_tmp(cli_dir: Path, cli: Cli) -> Path:
     return cli_dir
 
 
+def state_dir() -> Path:
+    """Without a config the state files live in the user's state folder (tests/conftest.py points
+    XDG_STATE_HOME at a folder of the test's own)."""
+    return Path(os.environ["XDG_STATE_HOME"]) / "casebridge"
+
+
 def audit_records(tmp_path: Path, kind: str) -> list[dict]:
-    log = AuditLog(tmp_path / "casebridge-state.audit.db")
+    log = AuditLog(state_dir() / "casebridge-state.audit.db")
     try:
         return [r for r in log.records() if r["kind"] == kind]
     finally:
@@ -53,16 +59,16 @@ def test_dry_run_json_prints_the_plan_and_writes_nothing(cli: Cli, tmp_path: Pat
 def test_full_reports_the_reconcile(cli: Cli) -> None:
     cli("sync", "--now", NOW)
     code, out, _ = cli("sync", "--full", "--now", NOW)
-    assert code == 0 and "14 cases evaluated, disagreed with the engine and 0 updated, 0 failed" in out
+    assert code == 0 and "14 cases evaluated; 0 disagreed with the engine, 0 updated, 0 failed" in out
 
 
 def test_a_held_lock_is_one_line_and_exit_2(cli: Cli, tmp_path: Path) -> None:
-    with RunLock(tmp_path / "casebridge-state.db.lock"):
+    with RunLock(state_dir() / "casebridge-state.db.lock"):
         code, out, err = cli("sync", "--now", NOW)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "holds the run lock" in err and f"pid {os.getpid()}" in err
     # a dry run takes no lock: it writes nothing
-    with RunLock(tmp_path / "casebridge-state.db.lock"):
+    with RunLock(state_dir() / "casebridge-state.db.lock"):
         assert cli("sync", "--dry-run", "--now", NOW)[0] == 0
 
 
