@@ -22,7 +22,7 @@ from casebridge.app.fetch import refresh
 from casebridge.app.intents import SET_FIELDS, Recovery, intent_data, merged, recover
 from casebridge.connectors import Connector
 from casebridge.connectors.retry import RetryPolicy
-from casebridge.errors import EXIT_CASES_FAILED, EXIT_OK, CasebridgeError, NotFoundError, TrackerError
+from casebridge.errors import EXIT_CASES_FAILED, EXIT_OK, CasebridgeError, NotFoundError, TrackerError, redact
 from casebridge.state.audit import AuditLog
 from casebridge.state.store import StateStore
 from casebridge.workflows.cases import ClockFields, SlaFields, StatusChange, TrackedCase
@@ -114,6 +114,35 @@ def evaluate(tracked: TrackedCase, history: list[StatusChange], workflow: Workfl
     return CaseEvaluation(tracked=tracked, history=history, clocks=evaluate_case(tracked.case, history, workflow, now))
 
 
+# what evaluating one case's clocks may raise on bad data (a calendar that finds no working time for
+# a date centuries away, a duration too large for a datetime): reported for that case, never the run
+EVALUATION_ERRORS = (CasebridgeError, ValueError, OverflowError)
+
+
+def evaluate_cases(
+    cases: Iterable[TrackedCase],
+    history_of: Callable[[TrackedCase], list[StatusChange]],
+    workflow: Workflow,
+    now: datetime,
+) -> tuple[list[CaseEvaluation], dict[str, str]]:
+    """Evaluate each case; one that cannot be read or evaluated is a failure of that case only
+    (reference -> one-line message), the others go on."""
+    evaluations: list[CaseEvaluation] = []
+    failures: dict[str, str] = {}
+    for tracked in cases:
+        try:
+            history = history_of(tracked)
+        except CasebridgeError as exc:
+            failures[tracked.case.reference] = str(exc)
+            continue
+        try:
+            evaluations.append(evaluate(tracked, history, workflow, now))
+        except EVALUATION_ERRORS as exc:
+            log.debug("evaluating %s failed", tracked.case.reference, exc_info=True)
+            failures[tracked.case.reference] = f"cannot evaluate its clocks: {redact(str(exc))}"
+    return evaluations, failures
+
+
 def plan_pass(
     cases: Iterable[TrackedCase],
     history_of: Callable[[TrackedCase], list[StatusChange]],
@@ -123,14 +152,9 @@ def plan_pass(
     """Evaluate every case and plan the SLA writes. A case whose history cannot be read is recorded as a
     failure and planned no write (never touch a case whose fetch failed)."""
     plan = SyncPlan(now=now)
-    for tracked in cases:
-        try:
-            history = history_of(tracked)
-        except CasebridgeError as exc:
-            plan.failures[tracked.case.reference] = str(exc)
-            continue
-        evaluation = evaluate(tracked, history, workflow, now)
-        plan.evaluations.append(evaluation)
+    plan.evaluations, plan.failures = evaluate_cases(cases, history_of, workflow, now)
+    for evaluation in plan.evaluations:
+        tracked = evaluation.tracked
         change = sla_changes(computed_sla(evaluation.clocks), tracked.sla)
         if change is not None:
             plan.actions.append(
@@ -277,6 +301,9 @@ class SyncJob:
         )
         for reference, exc in snap.failures.items():
             report.result.fail(reference, exc)
+        for reference, message in plan.failures.items():
+            report.result.failures[reference] = message  # could not be read or evaluated
+            report.result.exit_codes[reference] = EXIT_CASES_FAILED
         for key in recovery.unresolved_keys:
             report.result.fail(
                 snap.cases[key].case.reference if key in snap.cases else key,

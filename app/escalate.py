@@ -23,19 +23,18 @@ log = logging.getLogger(__name__)
 
 
 class AuditLog(Protocol):
-    """The audit log as escalation uses it: a key the log says was posted is not posted again even if
-    the target lost it from view (the mail target relies on it)."""
+    """The audit log as escalation uses it: a record of what was done. Whether a key was already
+    posted is the target's own record's answer, never the log's alone (a forged or replayed record
+    must not suppress a real escalation)."""
 
     def append(self, kind: str, data: dict[str, Any]) -> Any: ...
-
-    def find_posted(self, dedupe_key: str) -> dict[str, Any] | None: ...
 
 
 @dataclass(frozen=True)
 class EscalationOutcome:
     dedupe_key: str
     reference: str
-    status: str  # "posted" | "already_posted" | "failed"
+    status: str  # "posted" | "resent" (an unconfirmed earlier send, sent again) | "already_posted" | "failed"
     posted: PostedEscalation | None = None
     case_state: str | None = None  # the case's state afterwards
     error: str | None = None  # one line; set on failure, or when a follow-up step failed after posting
@@ -85,11 +84,12 @@ def apply_escalations(
 def find_posted(
     plan: Iterable[PlannedEscalation], liaison: Connector, audit: AuditLog | None = None
 ) -> dict[str, PostedEscalation]:
-    """Read-only: the planned items the target (or the audit log) already holds, by dedupe key, so a
-    dry run can print "already posted" instead of "would post". Raises TrackerError subclasses."""
+    """Read-only: the planned items the target already holds, by dedupe key, so a dry run can print
+    "already posted" instead of "would post". Raises TrackerError subclasses. (``audit`` is accepted
+    for compatibility and not consulted: the target's own record decides.)"""
     found = {}
     for item in plan:
-        posted = _already_posted(item, liaison, audit)
+        posted = liaison.find_escalation(item.dedupe_key)
         if posted is not None:
             found[item.dedupe_key] = posted
     return found
@@ -102,20 +102,6 @@ def _failed(item: PlannedEscalation, error: str, audit: AuditLog | None, now: da
     return EscalationOutcome(item.dedupe_key, item.reference, "failed", error=error)
 
 
-def _already_posted(item: PlannedEscalation, liaison: Connector, audit: AuditLog | None) -> PostedEscalation | None:
-    found = liaison.find_escalation(item.dedupe_key)
-    if found is None and audit is not None:
-        record = audit.find_posted(item.dedupe_key)
-        if record:
-            found = PostedEscalation(
-                item.dedupe_key,
-                str(record.get("key", "")),
-                record.get("url"),
-                datetime.fromisoformat(record["posted_at"]),
-            )
-    return found
-
-
 def _apply_one(
     item: PlannedEscalation,
     liaison: Connector,
@@ -124,7 +110,7 @@ def _apply_one(
     states: dict[str, str],
     now: datetime,
 ) -> EscalationOutcome:
-    posted = _already_posted(item, liaison, audit)
+    posted = liaison.find_escalation(item.dedupe_key)
     fresh = posted is None
     if posted is None:
         posted = liaison.post_escalation(item.escalation())
@@ -132,10 +118,12 @@ def _apply_one(
         if audit is not None:
             audit.append("escalation.posted", _audit_record(item, posted, liaison.name))
     notes, errors = _follow_up(item, posted, cases, states, fresh=fresh, now=now)
+    if posted.resent:
+        notes.insert(0, f"resent: an earlier send was never confirmed; the NCB may receive {posted.key} twice")
     return EscalationOutcome(
         item.dedupe_key,
         item.reference,
-        "posted" if fresh else "already_posted",
+        ("resent" if posted.resent else "posted") if fresh else "already_posted",
         posted,
         states[item.case_key],
         # posted, but the case side failed: reported (exit 1), never re-posted
@@ -156,6 +144,7 @@ def _audit_record(item: PlannedEscalation, posted: PostedEscalation, target: str
         "url": posted.url,
         "posted_at": posted.posted_at.isoformat(),
         "target": target,
+        "resent": posted.resent,
     }
 
 

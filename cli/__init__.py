@@ -49,11 +49,14 @@ class Context:
             self._settings = settings
         return self._settings
 
-    def audit_log(self) -> AuditLog:
+    def audit_log(self, *, check: bool = True) -> AuditLog:
+        """The audit log, its head anchored in the state store. Raises AuditAnchorMismatch (unless
+        ``check=False``: verify, export, reset) when the log no longer holds the anchored head."""
         from casebridge.state.audit import AuditLog
+        from casebridge.state.audit_anchor import AuditAnchor
 
         self.settings.prepare_dirs()
-        return AuditLog(self.settings.audit_path)
+        return AuditLog(self.settings.audit_path, AuditAnchor(self.settings.state_path), check=check)
 
     def say(self, text: str) -> None:
         """Progress and results for a person: silent under -q (cron mails only what -q lets through)."""

@@ -8,8 +8,9 @@ from pathlib import Path
 import click
 
 from casebridge.cli import Context, pass_ctx
-from casebridge.errors import EXIT_CASES_FAILED
+from casebridge.errors import EXIT_CASES_FAILED, UserError
 from casebridge.state.audit import read_export, verify_records
+from casebridge.state.sqlite_file import private_file
 
 
 @click.group()
@@ -33,7 +34,7 @@ def verify(ctx: Context, file: Path | None) -> None:
             report = verify_records(read_export(handle, fmt))
         where = str(file)
     else:
-        log = ctx.audit_log()
+        log = ctx.audit_log(check=False)
         try:
             report = log.verify()
         finally:
@@ -54,16 +55,39 @@ def verify(ctx: Context, file: Path | None) -> None:
 @pass_ctx
 def export(ctx: Context, fmt: str, output: Path | None) -> None:
     """Write every record (seq, at, kind, data, prev_hash, hash) as JSON lines or CSV."""
-    log = ctx.audit_log()
+    log = ctx.audit_log(check=False)  # a damaged log can still be exported as evidence
     try:
         if output is None:
             log.export(sys.stdout, fmt)
         else:
-            with output.open("w", encoding="utf-8", newline="") as handle:
+            with private_file(output).open("w", encoding="utf-8", newline="") as handle:
                 count = log.export(handle, fmt)
             click.echo(f"{count} records written to {output}", err=True)
     finally:
         log.close()
+
+
+@audit.command()
+@click.option(
+    "--acknowledge-loss",
+    is_flag=True,
+    help="Confirm that the records the anchor names are lost (keep the damaged file as evidence first).",
+)
+@pass_ctx
+def reset(ctx: Context, acknowledge_loss: bool) -> None:
+    """Start anchoring the log as it is now, after `audit verify` reported it cut, emptied or replaced."""
+    log = ctx.audit_log(check=False)
+    try:
+        problem = log.anchor_problem()
+        if problem is None:
+            click.echo(f"{log.path}: the log agrees with its anchor; nothing to reset")
+            return
+        if not acknowledge_loss:
+            raise UserError(f"audit log {log.path}: {problem}; pass --acknowledge-loss to start a new anchored chain")
+        record = log.reset_anchor(problem)
+    finally:
+        log.close()
+    click.echo(f"{log.path}: loss acknowledged in seq {record['seq']} (audit.reset); head {record['hash']}")
 
 
 COMMANDS = [audit]

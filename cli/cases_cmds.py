@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import zoneinfo
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,12 @@ from casebridge.app.intake import apply_intake, plan_intake
 from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
 from casebridge.cli.complete import complete_reference, complete_state
 from casebridge.connectors import Connector
-from casebridge.errors import TransitionNotAllowed, UserError
+from casebridge.errors import EXIT_CASES_FAILED, TransitionNotAllowed, UserError
+from casebridge.state.lock import run_lock
 from casebridge.state.store import StateStore
-from casebridge.sync import CaseEvaluation, evaluate, history_reader
+from casebridge.sync import CaseEvaluation, evaluate_cases, history_reader
 from casebridge.workflows.clocks import ClockResult
-from casebridge.workflows.intake import IntakeAction, read_intake_file
+from casebridge.workflows.intake import IntakeAction, IntakeRow, read_intake_file
 from casebridge.workflows.model import ClockState
 
 
@@ -41,7 +43,8 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None
     """
     settings = ctx.settings
     workflow = settings.workflow()
-    rows = [row for path in files for row in read_intake_file(path, workflow)]
+    moment = parse_now(now)
+    rows = [row for path in files for row in read_intake_file(path, workflow, moment)]
     seen: dict[str, str] = {}
     for row in rows:
         if row.case.reference in seen:
@@ -49,9 +52,15 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None
                 f"{row.where}: reference: {row.case.reference} already appears at {seen[row.case.reference]}"
             )
         seen[row.case.reference] = row.where
+    with nullcontext() if dry_run else run_lock(settings.lock_path):  # one of intake, sync, escalate
+        _intake(ctx, rows, dry_run, moment)
+
+
+def _intake(ctx: Context, rows: list[IntakeRow], dry_run: bool, moment: datetime) -> None:
+    settings = ctx.settings
     if not dry_run:
         settings.prepare_dirs()
-    tracker = _with_clock(settings.tracker(), parse_now(now))
+    tracker = _with_clock(settings.tracker(), moment)
     try:
         if dry_run and not tracker.exists():  # nothing to compare with, and a dry run creates nothing
             actions = [IntakeAction("create", row) for row in rows]
@@ -65,7 +74,7 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None
             store = StateStore(settings.state_path)  # intake seeds it: the next sync reads no history
             audit = ctx.audit_log()
             try:
-                apply_intake(actions, tracker, audit=audit, now=parse_now(now), store=store)
+                apply_intake(actions, tracker, audit=audit, now=moment, store=store)
             finally:
                 store.close()
                 if audit is not None:
@@ -166,13 +175,17 @@ def status(ctx: Context, references: tuple[str, ...], as_json: bool, now: str | 
         else:
             cases = sorted(tracker.list_cases(), key=lambda t: t.case.reference)
         read = history_reader(tracker)
-        evaluations = [evaluate(t, read(t), workflow, moment) for t in cases]
+        evaluations, failures = evaluate_cases(cases, read, workflow, moment)
     finally:
         tracker.close()
     if as_json:
         click.echo(json.dumps([evaluation_json(ev) for ev in evaluations], indent=2, ensure_ascii=False))
     else:
         _print_text(evaluations)
+    for reference, message in sorted(failures.items()):
+        click.echo(f"not evaluated: {reference}: {message}", err=True)
+    if failures:
+        click.get_current_context().exit(EXIT_CASES_FAILED)
 
 
 @click.command()

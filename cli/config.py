@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from casebridge.connectors import CASES, LIAISON, Connector, connector_class, make_connector
 from casebridge.errors import ConfigError, validation_problem
+from casebridge.state.sqlite_file import private_dirs
 from casebridge.workflows import DEFAULT_WORKFLOW, load_workflow, read_toml, resolve_workflow_path
 from casebridge.workflows.model import Workflow
 
@@ -126,8 +127,7 @@ class Settings:
         if self.app.liaison is not None:
             paths += self.connector_paths("liaison").values()
         for folder in {p.parent for p in paths}:
-            if not folder.is_dir():
-                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_dirs(folder)
 
     def validate(self) -> None:
         """Build everything the file names (workflow, connectors without network, escalation and sync

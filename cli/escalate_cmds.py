@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,8 @@ from casebridge.app.escalate import EscalationOutcome, apply_escalations, find_p
 from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
 from casebridge.connectors import Connector
 from casebridge.errors import EXIT_CASES_FAILED, UserError
-from casebridge.sync import evaluate, history_reader
+from casebridge.state.lock import run_lock
+from casebridge.sync import evaluate_cases, history_reader
 from casebridge.workflows.escalation import EscalationConfig, EscalationPlan, plan_escalations
 from casebridge.workflows.render import to_plain
 
@@ -29,18 +31,19 @@ def _stamp_writes(connector: Connector, now: datetime) -> None:
     connector.use_clock(lambda: now)
 
 
-def build_plan(ctx: Context, tracker: Connector, now: datetime, only: tuple[str, ...]) -> EscalationPlan:
+def build_plan(
+    ctx: Context, tracker: Connector, now: datetime, only: tuple[str, ...]
+) -> tuple[EscalationPlan, dict[str, str]]:
+    """The plan, and the cases that could not be evaluated (reference -> message): those are reported
+    and make the exit code 1; every other case is planned as usual."""
     settings = ctx.settings
     workflow = settings.workflow()
     config = EscalationConfig.from_raw(settings.app.escalation)
-    read = history_reader(tracker)
-    evaluated = []
-    for tracked in tracker.list_cases():
-        if only and tracked.case.reference not in only:
-            continue
-        ev = evaluate(tracked, read(tracked), workflow, now)
-        evaluated.append((tracked, ev.clocks))
-    return plan_escalations(evaluated, workflow, now=now, config=config, only=list(only) if only else None)
+    chosen = [t for t in tracker.list_cases() if not only or t.case.reference in only]
+    evaluations, failures = evaluate_cases(chosen, history_reader(tracker), workflow, now)
+    evaluated = [(ev.tracked, ev.clocks) for ev in evaluations]
+    plan = plan_escalations(evaluated, workflow, now=now, config=config, only=list(only) if only else None)
+    return plan, failures
 
 
 def _print_plan(ctx: Context, plan: EscalationPlan, dry_run: bool, already: dict[str, Any]) -> None:
@@ -96,7 +99,9 @@ def run_escalation(
     _stamp_writes(liaison, moment)
     outcomes: list[EscalationOutcome] = []
     try:
-        plan = build_plan(ctx, tracker, moment, cases)
+        plan, unevaluated = build_plan(ctx, tracker, moment, cases)
+        for reference, message in sorted(unevaluated.items()):
+            click.echo(f"not evaluated: {reference}: {message}", err=True)
         # a dry run reads the audit log only if there is one (it creates nothing)
         audit = None if dry_run and not settings.audit_path.exists() else ctx.audit_log()
         try:
@@ -118,7 +123,7 @@ def run_escalation(
         report["outcomes"] = [o.to_json() for o in outcomes]
     if not as_json:
         _print_outcomes(ctx, plan, outcomes, already, dry_run)
-    failed = any(not o.ok for o in outcomes) or (strict and bool(plan.blocked))
+    failed = any(not o.ok for o in outcomes) or (strict and bool(plan.blocked)) or bool(unevaluated)
     return EscalationRun(EXIT_CASES_FAILED if failed else 0, report)
 
 
@@ -133,12 +138,14 @@ def _print_outcomes(
             ctx.say(f"{o.status}: {o.dedupe_key}{where}")
     if dry_run:
         return
-    counts = {k: sum(1 for o in outcomes if o.status == k) for k in ("posted", "already_posted", "failed")}
+    statuses = ("posted", "resent", "already_posted", "failed")
+    counts = {k: sum(1 for o in outcomes if o.status == k) for k in statuses}
     if not outcomes:  # nothing new was due: every planned item is already in the queue
         counts["already_posted"] = len(already)
     ctx.say(
         f"{counts['posted']} posted, {counts['already_posted']} already posted, {counts['failed']} failed, "
         f"{len(plan.blocked)} blocked"
+        + (f", {counts['resent']} resent (an earlier send was never confirmed)" if counts["resent"] else "")
     )
 
 
@@ -153,7 +160,8 @@ def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_
     """Post every breached clock whose policy escalates to the NCB liaison queue, exactly once.
 
     Exit code 1 when a post failed or a case is blocked (for example, no Article 3 self-check)."""
-    run = run_escalation(ctx, dry_run=dry_run, cases=cases, yes=yes, as_json=as_json, now=now, strict=True)
+    with nullcontext() if dry_run else run_lock(ctx.settings.lock_path):  # one of intake, sync, escalate
+        run = run_escalation(ctx, dry_run=dry_run, cases=cases, yes=yes, as_json=as_json, now=now, strict=True)
     if as_json:
         click.echo(json.dumps(run.report, indent=2, ensure_ascii=False))
     click.get_current_context().exit(run.code)

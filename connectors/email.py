@@ -4,14 +4,15 @@ Each escalation is one ``multipart/alternative`` message (plain text + HTML, bot
 dossier with case data escaped) carrying ``X-Casebridge-Dedupe-Key`` and a Message-ID derived from the
 dedupe key, so the same escalation always has the same Message-ID.
 
-Exactly once, for mail: a mailbox cannot be searched here (IMAP/Maildir checks are out of scope), so
-``find_escalation`` answers from a local sent-record (SQLite, ``sent_record``), written *before* the
-message is handed to the server and confirmed after. Together with the audit log (``escalate``
-consults it when the target does not know a key) this means a rerun or a crash never re-sends. A crash
-in the instant between the server accepting the message and the confirmation leaves the record
-"unconfirmed": it counts as sent (a warning says to check the mailbox; ``forget`` re-arms it). If both
-the sent-record and the audit log are lost, a re-send carries the same Message-ID, so a receiving
-queue that deduplicates on Message-ID (most ticket mail-ins do) still shows one item.
+Never lost, at most a duplicate the receiver can spot: a mailbox cannot be searched here (IMAP/Maildir
+checks are out of scope), so ``find_escalation`` answers from a local sent-record (SQLite,
+``sent_record``). An escalation counts as sent only once the server answered 250 to its DATA. The
+record is written "sending" once the session is logged in, just before the message goes out, and
+"sent" after the 250; a configuration or login error writes nothing. A crash (or a dropped connection)
+between the end of DATA and the confirmation leaves "sending": the next run sends the message again,
+with the same Message-ID, and reports it as resent, so a liaison officer may discard a duplicate but
+never misses an emergency. A receiving queue that deduplicates on Message-ID (most ticket mail-ins do)
+shows one item. ``forget`` drops a record (an operator's decision).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from casebridge.errors import (
     TransientError,
     redact,
 )
+from casebridge.state.sqlite_file import private_file
 from casebridge.workflows.model import Workflow
 from casebridge.workflows.render import clean_text, html_document, to_plain
 
@@ -119,6 +121,30 @@ def message_id_for(dedupe_key: str, domain: str) -> str:
     return f"<casebridge.{digest}@{domain}>"
 
 
+def header_text(value: object, *, limit: int = 250) -> str:
+    """Case data as a header value that reads back as exactly itself, on one line.
+
+    The email library decodes RFC 2047 encoded words (``=?UTF-8?B?...?=``) when a header is set, so
+    cleaning the raw text is not enough: a decoded CR/LF would end the header and start the body. The
+    text is therefore decoded the way the library decodes it and cleaned (control characters, CR/LF,
+    U+2028, U+0085 gone) until nothing changes; an encoded word still left (nested too deep) is broken
+    up so the library has nothing more to decode."""
+    text = clean_text(value, limit=limit)
+    for _ in range(8):
+        decoded = clean_text(_library_reads(text), limit=limit)
+        if decoded == text:
+            return text
+        text = decoded
+    text = clean_text(text.replace("=?", "= ?"), limit=limit)
+    if _library_reads(text) != text:  # not reachable: no "=?" is left to decode
+        raise RejectedError("a mail header could not be made safe from the case data")
+    return text
+
+
+def _library_reads(text: str) -> str:
+    return str(_POLICY.header_factory("X-Casebridge-Probe", text))
+
+
 class EmailConnector(Connector):
     """Liaison queue reached by SMTP (STARTTLS or implicit TLS; password from a secret pointer)."""
 
@@ -137,8 +163,7 @@ class EmailConnector(Connector):
         if self._db is None:
             path = Path(self.config.sent_record).expanduser()
             try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(path, isolation_level=None, timeout=30)
+                db = sqlite3.connect(private_file(path), isolation_level=None, timeout=30)
                 db.executescript(_SCHEMA)
                 db.execute("PRAGMA user_version = 1")
             except (OSError, sqlite3.Error) as exc:
@@ -148,19 +173,15 @@ class EmailConnector(Connector):
         return self._db
 
     def find_escalation(self, dedupe_key: str) -> PostedEscalation | None:
-        """From the sent-record. An unconfirmed send counts as sent (see the module docstring)."""
-        row = self.db.execute("SELECT * FROM sent WHERE dedupe_key = ?", (dedupe_key,)).fetchone()
-        if row is None:
+        """From the sent-record: only a send the server confirmed (its 250 to DATA) counts."""
+        row = self._row(dedupe_key)
+        if row is None or row["status"] != SENT:
             return None
-        if row["status"] != SENT:
-            log.warning(
-                "escalation %s: a send started at %s was never confirmed; counted as sent. Check the liaison "
-                "mailbox for Message-ID %s; if it is not there, forget the key and run escalate again",
-                dedupe_key,
-                row["attempted_at"],
-                row["message_id"],
-            )
         return PostedEscalation(dedupe_key, row["message_id"], None, _parse(row["sent_at"] or row["attempted_at"]))
+
+    def _row(self, dedupe_key: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.db.execute("SELECT * FROM sent WHERE dedupe_key = ?", (dedupe_key,)).fetchone()
+        return row
 
     def forget(self, dedupe_key: str) -> bool:
         """Drop the record of ``dedupe_key`` so the next run sends it again (an operator's decision)."""
@@ -169,7 +190,7 @@ class EmailConnector(Connector):
     # -- posting ------------------------------------------------------------------------------------
     def build_message(self, escalation: Escalation, *, at: datetime) -> EmailMessage:
         domain = self.config.message_id_domain or self.config.from_address.rsplit("@", 1)[1]
-        title = clean_text(f"{self.config.subject_prefix} {escalation.title}".strip(), limit=250)
+        title = header_text(f"{self.config.subject_prefix} {escalation.title}".strip(), limit=250)
         msg = EmailMessage(policy=_POLICY)
         msg["Subject"] = title
         msg["From"] = self.config.from_address
@@ -177,38 +198,55 @@ class EmailConnector(Connector):
         msg["Date"] = format_datetime(at.astimezone(UTC))
         msg["Message-ID"] = message_id_for(escalation.dedupe_key, domain)
         msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no auto-replies to the tool
-        msg["X-Casebridge-Dedupe-Key"] = clean_text(escalation.dedupe_key)
-        msg["X-Casebridge-Case"] = clean_text(escalation.case_reference)
+        msg["X-Casebridge-Dedupe-Key"] = header_text(escalation.dedupe_key)
+        msg["X-Casebridge-Case"] = header_text(escalation.case_reference)
         msg["X-Casebridge-Level"] = str(escalation.level)
         msg.set_content(to_plain(escalation.markdown), cte="quoted-printable")
         msg.add_alternative(html_document(escalation.markdown, title), subtype="html", cte="quoted-printable")
         return msg
 
     def post_escalation(self, escalation: Escalation) -> PostedEscalation:
-        """Send one message. Raises AuthenticationFailed, TrackerUnreachable, RejectedError, TransientError."""
+        """Send one message; it counts as posted only once the server answered 250 to its DATA.
+
+        A send that was started and never confirmed (the process died, or the connection dropped after
+        the data went out) is sent again with the same Message-ID and reported as ``resent``: the NCB
+        may receive it twice and can discard one; it never loses it. Configuration errors (no password,
+        a password SMTP cannot carry) are raised before any record is written.
+        Raises ConfigError, AuthenticationFailed, TrackerUnreachable, RejectedError, TransientError."""
         existing = self.find_escalation(escalation.dedupe_key)
         if existing is not None:
             return existing
+        unconfirmed = self._row(escalation.dedupe_key)
         now = datetime.now(UTC)
         msg = self.build_message(escalation, at=now)
-        # the intent is recorded before the server sees the message: a crash after its 250 cannot re-send
-        self.db.execute(
-            "INSERT INTO sent (dedupe_key, message_id, status, subject, recipients, attempted_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (escalation.dedupe_key, msg["Message-ID"], SENDING, msg["Subject"], ", ".join(self.config.to), _iso(now)),
-        )
         try:
-            self._send(msg)
+            with self._session() as smtp:
+                self._record_intent(escalation.dedupe_key, msg, now)  # logged in: only DATA is left
+                self._send(smtp, msg)
         except _Undelivered as exc:
-            self.forget(escalation.dedupe_key)  # the server certainly did not accept it
+            if unconfirmed is None:
+                self.forget(escalation.dedupe_key)  # the server certainly did not accept it
             raise exc.error from None
-        except TrackerError:
-            raise  # the server may have accepted it: the record stays unconfirmed, never re-sent blindly
         self.db.execute(
             "UPDATE sent SET status = ?, sent_at = ? WHERE dedupe_key = ?", (SENT, _iso(now), escalation.dedupe_key)
         )
+        if unconfirmed is not None:
+            log.warning(
+                "escalation %s: a send started at %s was never confirmed; sent again as %s (the NCB may "
+                "receive it twice with the same Message-ID)",
+                escalation.dedupe_key,
+                unconfirmed["attempted_at"],
+                msg["Message-ID"],
+            )
         log.info("escalation %s mailed to %s as %s", escalation.dedupe_key, msg["To"], msg["Message-ID"])
-        return PostedEscalation(escalation.dedupe_key, msg["Message-ID"], None, now)
+        return PostedEscalation(escalation.dedupe_key, msg["Message-ID"], None, now, resent=unconfirmed is not None)
+
+    def _record_intent(self, dedupe_key: str, msg: EmailMessage, now: datetime) -> None:
+        self.db.execute(
+            "INSERT INTO sent (dedupe_key, message_id, status, subject, recipients, attempted_at)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO UPDATE SET status = excluded.status",
+            (dedupe_key, msg["Message-ID"], SENDING, msg["Subject"], ", ".join(self.config.to), _iso(now)),
+        )
 
     def check_schema(self) -> list[Missing]:
         """Connect, negotiate TLS and log in without sending. Raises AuthenticationFailed, TrackerUnreachable."""
@@ -223,21 +261,18 @@ class EmailConnector(Connector):
     def _session(self) -> _Session:
         return _Session(self.config)
 
-    def _send(self, msg: EmailMessage) -> None:
-        with self._session() as smtp:
-            try:
-                refused = smtp.send_message(msg, self.config.from_address, self.config.to)
-            except smtplib.SMTPRecipientsRefused as exc:
-                raise _Undelivered(
-                    RejectedError(f"{self._where()}: every recipient was refused: {_codes(exc)}")
-                ) from None
-            except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
-                raise _Undelivered(_reply_error(self._where(), exc)) from None
-            except (smtplib.SMTPServerDisconnected, OSError) as exc:
-                raise TransientError(
-                    f"{self._where()}: connection lost while sending ({type(exc).__name__}); "
-                    "the message may have been accepted"
-                ) from None
+    def _send(self, smtp: smtplib.SMTP, msg: EmailMessage) -> None:
+        try:
+            refused = smtp.send_message(msg, self.config.from_address, self.config.to)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise _Undelivered(RejectedError(f"{self._where()}: every recipient was refused: {_codes(exc)}")) from None
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+            raise _Undelivered(_reply_error(self._where(), exc)) from None
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise TransientError(
+                f"{self._where()}: connection lost while sending ({type(exc).__name__}); the message may have "
+                "been accepted: the next run sends it again with the same Message-ID"
+            ) from None
         if refused:
             log.warning("%s refused some recipients: %s", self._where(), ", ".join(sorted(refused)))
 
@@ -268,6 +303,7 @@ class _Session:
 
     def __enter__(self) -> smtplib.SMTP:
         cfg = self.config
+        password = self._password()  # a configuration error is raised before any connection or record
         context = ssl.create_default_context(cafile=cfg.ca_file)
         try:
             if cfg.security == "tls":
@@ -286,8 +322,8 @@ class _Session:
                     )
                 smtp.starttls(context=context)
                 smtp.ehlo()
-            if cfg.username and cfg.password:
-                smtp.login(cfg.username, cfg.password.resolve(field="[liaison] password"))
+            if cfg.username and password is not None:
+                smtp.login(cfg.username, password)
         except _Undelivered:
             self._quit()
             raise
@@ -318,6 +354,17 @@ class _Session:
             detail = redact(str(exc)) or type(exc).__name__
             raise _Undelivered(TrackerUnreachable(f"{self.where} could not be reached: {detail}")) from None
         return smtp
+
+    def _password(self) -> str | None:
+        if not (self.config.username and self.config.password):
+            return None
+        password = self.config.password.resolve(field="[liaison] password")
+        if not password.isascii() or not (self.config.username or "").isascii():
+            raise ConfigError(
+                "[liaison] password <- SMTP AUTH can only carry ASCII user names and passwords; "
+                "set an ASCII password for the mail account"
+            )
+        return password
 
     def __exit__(self, *exc: object) -> None:
         self._quit()

@@ -237,20 +237,22 @@ class LocalConnector(Connector):
         return out
 
     def transition(self, key: str, state: str, *, note: str | None = None, at: datetime | None = None) -> None:
-        row = self._row(key)
-        if state not in self.workflow.states:
-            raise TransitionNotAllowed(f"unknown workflow state {state!r}", case=row["reference"])
-        if not self.workflow.can_transition(row["state"], state):
-            raise TransitionNotAllowed(
-                f"{row['reference']}: the workflow has no transition {row['state']} -> {state}",
-                case=row["reference"],
-            )
-        stamp = at or self.clock()
-        last = self.db.execute("SELECT MAX(seq) AS seq, MAX(at) AS at FROM history WHERE case_id = ?", (row["id"],))
-        prev = last.fetchone()
-        if _iso(stamp) < prev["at"]:
-            raise TrackerError(f"{row['reference']}: --at {_iso(stamp)} is before the last change {prev['at']}")
+        # the state check, MAX(seq) and the insert in one write transaction: two processes moving the
+        # same case queue here instead of both reading the same seq (UNIQUE case_id, seq)
         with self._write() as db:
+            row = self._row(key)
+            if state not in self.workflow.states:
+                raise TransitionNotAllowed(f"unknown workflow state {state!r}", case=row["reference"])
+            if not self.workflow.can_transition(row["state"], state):
+                raise TransitionNotAllowed(
+                    f"{row['reference']}: the workflow has no transition {row['state']} -> {state}",
+                    case=row["reference"],
+                )
+            stamp = at or self.clock()
+            last = db.execute("SELECT MAX(seq) AS seq, MAX(at) AS at FROM history WHERE case_id = ?", (row["id"],))
+            prev = last.fetchone()
+            if _iso(stamp) < prev["at"]:
+                raise TrackerError(f"{row['reference']}: --at {_iso(stamp)} is before the last change {prev['at']}")
             db.execute(
                 "INSERT INTO history VALUES (?, ?, ?, ?, ?)", (row["id"], prev["seq"] + 1, _iso(stamp), state, note)
             )

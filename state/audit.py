@@ -3,8 +3,11 @@
 Each record is ``seq, at, kind, data, prev_hash, hash`` where ``hash = sha256(canonical JSON of the other
 five)`` and ``prev_hash`` is the hash of the record before (64 zeros for the first). ``verify`` walks the
 chain and names the first record (by seq) that was edited, deleted, inserted or reordered. A chain
-cannot prove that its *tail* was not cut off or rewritten as a whole: keep the head hash that
-``audit verify`` prints somewhere else (a ticket, a mail) when a court may ask.
+alone cannot prove that its *tail* was not cut off or rewritten as a whole, so the log's id and head
+are anchored in the state store as well (``state/audit_anchor.py``): a cut tail, an emptied, deleted
+or replaced log is reported by ``audit verify``, and a log that disagrees with its anchor is not
+appended to until ``audit reset --acknowledge-loss``. When a court may ask, also keep the head hash that
+``audit verify`` prints somewhere else (a ticket, a mail).
 
 The log lives in its own SQLite file (next to the state store, never rebuilt by ``sync --full``). The same
 file holds the *pending intents* of the sync job: a write is announced before it is sent, and the
@@ -19,6 +22,7 @@ import hashlib
 import json
 import logging
 import sqlite3
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -27,6 +31,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from casebridge.errors import redact
+from casebridge.state.audit_anchor import RESET_HINT, Anchor, AuditAnchor, AuditAnchorMismatch, anchor_problem
 from casebridge.state.sqlite_file import (
     open_sqlite,
     record_schema_version,
@@ -136,9 +141,12 @@ def verify_records(records: Iterable[dict[str, Any]]) -> VerifyReport:
 
 
 class AuditLog:
-    """Append-only, hash-chained audit log in SQLite. Safe for concurrent appenders (BEGIN IMMEDIATE)."""
+    """Append-only, hash-chained audit log in SQLite. Safe for concurrent appenders (BEGIN IMMEDIATE).
 
-    def __init__(self, path: Path | str) -> None:
+    With ``anchor`` (the state store's file) the head is anchored there after every append, and
+    ``check=True`` refuses (AuditAnchorMismatch) a log that no longer holds the anchored head."""
+
+    def __init__(self, path: Path | str, anchor: AuditAnchor | None = None, *, check: bool = True) -> None:
         self.path = Path(path)
         self._db = open_sqlite(self.path, "[app] audit")
         self._db.execute("PRAGMA synchronous=FULL")  # an audit record once committed survives power loss
@@ -146,9 +154,55 @@ class AuditLog:
         self._db.executescript(_SCHEMA)
         if version is None:
             record_schema_version(self._db, SCHEMA_VERSION)
+        self.log_id = self._identity()
+        self.anchor = anchor
+        if anchor is not None and check:
+            problem = self.anchor_problem()
+            if problem is not None:
+                self.close()
+                raise AuditAnchorMismatch(f"audit log {self.path}: {problem}; {RESET_HINT}")
+
+    def _identity(self) -> str:
+        """The log's random id, made at its genesis (a forged replacement has another)."""
+        with self._transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'log_id'").fetchone()
+            if row is not None:
+                return str(row["value"])
+            log_id = uuid.uuid4().hex
+            db.execute("INSERT INTO meta VALUES ('log_id', ?)", (log_id,))
+            return log_id
 
     def _transaction(self) -> AbstractContextManager[sqlite3.Connection]:
         return write_transaction(self._db)
+
+    # -- the anchor ---------------------------------------------------------------------------------
+    def head(self) -> Anchor:
+        row = self._db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
+        return Anchor(self.log_id, int(row["seq"]), row["hash"]) if row else Anchor(self.log_id, 0, GENESIS)
+
+    def anchor_problem(self) -> str | None:
+        """What is wrong with this log against its anchor; None when it agrees (or nothing is anchored)."""
+        if self.anchor is None:
+            return None
+        anchored = self.anchor.get()
+        if anchored is None:
+            return None
+        count = int(self._db.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+        row = self._db.execute("SELECT hash FROM records WHERE seq = ?", (anchored.seq,)).fetchone()
+        return anchor_problem(anchored, self.log_id, count, row["hash"] if row else None)
+
+    def _anchor_head(self, record: dict[str, Any] | None) -> None:
+        if self.anchor is not None and record is not None:
+            self.anchor.set(Anchor(self.log_id, record["seq"], record["hash"]))
+
+    def reset_anchor(self, reason: str) -> dict[str, Any]:
+        """Acknowledge a loss: record what the anchor said in this log and anchor this log's head."""
+        assert self.anchor is not None
+        lost = self.anchor.get()
+        previous = None if lost is None else {"seq": lost.seq, "hash": lost.hash, "log_id": lost.log_id}
+        record = self.append("audit.reset", {"reason": reason, "previous_anchor": previous}, anchor=False)
+        self.anchor.replace(Anchor(self.log_id, record["seq"], record["hash"]))
+        return record
 
     def _append(self, db: sqlite3.Connection, kind: str, data: dict[str, Any]) -> dict[str, Any]:
         last = db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
@@ -166,10 +220,13 @@ class AuditLog:
         )
         return record
 
-    def append(self, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+    def append(self, kind: str, data: dict[str, Any], *, anchor: bool = True) -> dict[str, Any]:
         """Append one record and return it (with seq and hash)."""
         with self._transaction() as db:
-            return self._append(db, kind, data)
+            record = self._append(db, kind, data)
+        if anchor:
+            self._anchor_head(record)
+        return record
 
     # -- intents: a write announced before it is sent -----------------------------------------------
     def begin_intent(self, kind: str, data: dict[str, Any]) -> int:
@@ -188,7 +245,9 @@ class AuditLog:
             if row is None:
                 return None
             db.execute("DELETE FROM pending WHERE id = ?", (intent_id,))
-            return self._append(db, row["kind"], {**json.loads(row["data"]), **(extra or {})})
+            record = self._append(db, row["kind"], {**json.loads(row["data"]), **(extra or {})})
+        self._anchor_head(record)
+        return record
 
     def drop_intent(self, intent_id: int) -> None:
         """The write was not applied (checked against the tracker): forget the intent."""
@@ -205,7 +264,12 @@ class AuditLog:
             yield {**dict(row), "data": json.loads(row["data"])}
 
     def verify(self) -> VerifyReport:
-        return verify_records(self.records())
+        """The chain, then the anchor: a cut tail, an emptied, deleted or replaced log is a problem."""
+        report = verify_records(self.records())
+        problem = self.anchor_problem()
+        if problem is not None:
+            report.problems.append(Problem(None, f"anchor: {problem}"))
+        return report
 
     def find_posted(self, dedupe_key: str) -> dict[str, Any] | None:
         """The data of the last ``escalation.posted`` record with this dedupe key (escalation's memory
@@ -236,6 +300,8 @@ class AuditLog:
 
     def close(self) -> None:
         self._db.close()
+        if self.anchor is not None:
+            self.anchor.close()
 
 
 def read_export(lines: Iterable[str], fmt: str = "jsonl") -> Iterator[dict[str, Any]]:
@@ -247,3 +313,4 @@ def read_export(lines: Iterable[str], fmt: str = "jsonl") -> Iterator[dict[str, 
         return
     for row in csv.DictReader(lines):
         yield {**row, "seq": int(row["seq"]), "data": json.loads(row["data"])}
+

@@ -1,4 +1,4 @@
-"""The run lock: one sync (or full rebuild) at a time per state store.
+"""The run lock: one writing run (intake, sync, escalate) at a time per state store.
 
 ``fcntl.flock`` on a lock file next to the store. The kernel drops the lock when the holding process
 dies, however it dies (SIGKILL, power loss of a container), so a lock left by a dead process is taken
@@ -13,11 +13,14 @@ import json
 import logging
 import os
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
 from casebridge.errors import ConfigError, LockHeldError
+from casebridge.state.sqlite_file import private_file
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +38,7 @@ class RunLock:
 
     def acquire(self) -> None:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(private_file(self.path), os.O_RDWR)
         except OSError as exc:
             raise ConfigError(f"run lock {self.path}: cannot open ({exc}); check the state directory") from None
         try:
@@ -45,7 +47,7 @@ class RunLock:
             holder = _read_holder(fd)
             os.close(fd)
             raise LockHeldError(
-                f"another casebridge sync holds the run lock {self.path} ({holder}); "
+                f"another casebridge run (intake, sync or escalate) holds the run lock {self.path} ({holder}); "
                 "this run exits without doing anything"
             ) from None
         previous = _read_holder(fd)
@@ -75,6 +77,32 @@ class RunLock:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.release()
+
+
+_HELD: dict[Path, int] = {}  # lock path -> nesting depth in this process
+
+
+@contextmanager
+def run_lock(lock_path: Path) -> Iterator[None]:
+    """The run lock ``lock_path`` of a state store, shared by intake, sync and escalate. Re-entrant
+    within one process (``sync --escalate`` runs escalate under the sync's lock): flock locks belong
+    to an open file, so a second open in the same process would refuse itself."""
+    path = lock_path.resolve()
+    if _HELD.get(path):
+        _HELD[path] += 1
+        try:
+            yield
+        finally:
+            _HELD[path] -= 1
+        return
+    lock = RunLock(path)
+    lock.acquire()
+    _HELD[path] = 1
+    try:
+        yield
+    finally:
+        _HELD.pop(path, None)
+        lock.release()
 
 
 def _read_holder(fd: int) -> str:

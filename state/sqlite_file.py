@@ -8,21 +8,57 @@ lives in a ``meta`` table; a file written by a newer casebridge is refused rathe
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from casebridge.errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 BUSY_TIMEOUT = 30  # seconds a writer waits for another process's transaction
+FILE_MODE, DIR_MODE = 0o600, 0o700  # case data is for the unit's service account only
+
+
+def private_dirs(folder: Path) -> None:
+    """Make ``folder`` and any missing parent, each 0700 (folders that already exist are left as they are)."""
+    missing = []
+    for parent in [folder, *folder.parents]:
+        if parent.exists():
+            break
+        missing.append(parent)
+    for made in reversed(missing):
+        try:
+            made.mkdir(mode=DIR_MODE)
+        except FileExistsError:
+            continue
+        os.chmod(made, DIR_MODE)  # mkdir's mode is cut by the umask
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` 0600 (its folders 0700) if it does not exist; an existing file of ours that others
+    can read is tightened to 0600. Every data file casebridge writes goes through here. Raises OSError."""
+    private_dirs(path.parent)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE))
+        os.chmod(path, FILE_MODE)
+    except FileExistsError:
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        if mode & 0o077 and os.stat(path).st_uid == os.getuid():
+            log.info("%s was readable by others (%o); now %o", path, mode, FILE_MODE)
+            os.chmod(path, FILE_MODE)
+    return path
 
 
 def open_sqlite(path: Path, setting: str) -> sqlite3.Connection:
-    """``path`` (its directory made) in autocommit and WAL mode, rows by column name. ``setting`` names
-    the configuration key for the error, e.g. ``[tracker] path``. Raises ConfigError."""
+    """``path`` (0600, its folders 0700, see ``private_file``) in autocommit and WAL mode, rows by column
+    name. ``setting`` names the configuration key for the error, e.g. ``[tracker] path``. Raises ConfigError."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_file(path)
         db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT)
     except (OSError, sqlite3.Error) as exc:
         raise ConfigError(f"{setting} <- cannot open {path}: {exc}") from None

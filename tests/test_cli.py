@@ -157,7 +157,7 @@ def test_verbose_shows_traceback_in_a_real_process(tmp_path: Path) -> None:
 def test_replayed_transition_before_the_last_sync_is_still_synced(cli: Cli) -> None:
     # the README walk-through: sync at 09:00, then a person's move recorded --at 08:00 (a replay out of
     # wall-clock order); the next incremental sync must still see it and resume the paused clock
-    cli("intake", str(EXAMPLES), "--now", "2026-11-30T09:00:00Z")
+    cli("intake", str(EXAMPLES), "--now", "2026-12-01T02:00:00Z")
     cli("sync", "--now", NOW)
     cli("transition", "FIA-CCW-2026-0143", "acknowledged", "--at", "2026-12-01T08:00:00Z")
     code, out, _ = cli("sync", "--now", NOW)

@@ -50,7 +50,7 @@ def test_without_config_every_directory_sees_the_same_cases(
     first, second = tmp_path / "one", tmp_path / "two"
     first.mkdir(), second.mkdir()
     monkeypatch.chdir(first)
-    assert cli("intake", str(EXAMPLES), "--now", "2026-11-30T09:00:00Z")[0] == 0
+    assert cli("intake", str(EXAMPLES), "--now", "2026-12-01T02:00:00Z")[0] == 0
     _, from_first, _ = cli("status", "--json", "--now", NOW)
     monkeypatch.chdir(second)
     _, from_second, _ = cli("status", "--json", "--now", NOW)
@@ -104,7 +104,7 @@ def test_relative_paths_resolve_against_the_config_folder_not_the_working_direct
 
 # -- quiet means quiet --------------------------------------------------------------------------------------
 def test_quiet_sync_on_a_healthy_store_prints_nothing(cli: Cli) -> None:
-    assert cli("-q", "intake", str(EXAMPLES), "--now", "2026-11-20T00:00:00Z") == (0, "", "")
+    assert cli("-q", "intake", str(EXAMPLES), "--now", "2026-12-01T02:00:00Z") == (0, "", "")
     assert cli("sync", "-q", "--now", NOW) == (0, "", "")  # global option after the subcommand
     assert cli("-q", "sync", "--now", NOW) == (0, "", "")
 
@@ -121,7 +121,7 @@ def test_quiet_sync_with_an_unset_key_is_one_line_on_stderr_exit_2(
 
 # -- exit codes -------------------------------------------------------------------------------------------
 def test_exit_code_table(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert cli("intake", str(EXAMPLES), "--now", "2026-11-30T09:00:00Z")[0] == 0
+    assert cli("intake", str(EXAMPLES), "--now", "2026-12-01T02:00:00Z")[0] == 0
     assert cli("status", "--now", NOW)[0] == 0
     assert cli("sync", "--now", NOW)[0] == 0
     assert cli("escalate", "--yes", "--now", NOW)[0] == 1  # 0159 is blocked: by hand, that is a failure
@@ -137,7 +137,7 @@ def test_exit_code_table(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_a_blocked_case_fails_a_scheduled_sync_only_with_strict(cli: Cli) -> None:
-    assert cli("intake", str(EXAMPLES), "--now", "2026-11-30T09:00:00Z")[0] == 0
+    assert cli("intake", str(EXAMPLES), "--now", "2026-12-01T02:00:00Z")[0] == 0
     code, out, err = cli("-q", "sync", "--escalate", "--now", NOW)
     assert code == 0 and out == "" and "not escalated: FIA-CCW-2026-0159" in err
     code, _, _ = cli("sync", "--escalate", "--strict", "--now", NOW)
@@ -145,7 +145,7 @@ def test_a_blocked_case_fails_a_scheduled_sync_only_with_strict(cli: Cli) -> Non
 
 
 def test_sync_json_with_escalation_is_one_document(cli: Cli) -> None:
-    assert cli("intake", str(EXAMPLES), "--now", "2026-11-30T09:00:00Z")[0] == 0
+    assert cli("intake", str(EXAMPLES), "--now", "2026-12-01T02:00:00Z")[0] == 0
     code, out, _ = cli("sync", "--escalate", "--json", "--now", NOW)
     data = json.loads(out)  # raises on two documents in a row
     assert code == 0 and len(data["escalation"]["outcomes"]) == 3

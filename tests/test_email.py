@@ -301,7 +301,7 @@ conn.post_escalation(Escalation(**esc))
 """
 
 
-def test_killed_after_the_server_accepted_still_one(starttls_server, tmp_path, cert) -> None:
+def test_killed_after_the_server_accepted_is_resent_with_the_same_message_id(starttls_server, tmp_path, cert) -> None:
     sink, port = starttls_server
     raw = raw_config(port, tmp_path, cert)
     esc = escalation()
@@ -316,16 +316,36 @@ def test_killed_after_the_server_accepted_still_one(starttls_server, tmp_path, c
     child.wait()
     sink.hold = False
     conn = mailer(port, tmp_path, cert)
-    assert conn.find_escalation(esc.dedupe_key) is not None  # unconfirmed counts as sent
+    assert conn.find_escalation(esc.dedupe_key) is None  # never confirmed: not counted as sent
     tracker = LocalConnector(LocalConfig(path=str(tmp_path / "cases.db")), WF)
     tracker.create_case(make_case("FIA-1"), state="acknowledged", at=T0)
     plan = plan_escalations([(tc, [breached(*VOLUNTARY, 3600)]) for tc in tracker.list_cases()], WF, now=NOW)
     outcome = apply_escalations(plan, conn, tracker, now=NOW)[0]
-    assert outcome.dedupe_key == esc.dedupe_key and outcome.status == "already_posted"
-    assert len(sink.messages) == 1 and outcome.case_state == "escalated"  # the case side is repaired
-    assert conn.forget(esc.dedupe_key) and conn.find_escalation(esc.dedupe_key) is None  # the operator's re-arm
+    assert outcome.dedupe_key == esc.dedupe_key and outcome.status == "resent" and outcome.ok
+    assert outcome.notes[0].startswith("resent: an earlier send was never confirmed")
+    assert len(sink.messages) == 2 and sink.parsed(0)["Message-ID"] == sink.parsed(1)["Message-ID"]
+    assert outcome.case_state == "escalated" and conn.find_escalation(esc.dedupe_key) is not None
+    again = apply_escalations(plan, conn, tracker, now=NOW)[0]
+    assert again.status == "already_posted" and len(sink.messages) == 2
     conn.close()
     tracker.close()
+
+
+def test_a_configuration_error_leaves_no_record(starttls_server, tmp_path, cert, monkeypatch) -> None:
+    sink, port = starttls_server
+    monkeypatch.delenv("CB_TEST_SMTP_PASSWORD")
+    conn = mailer(port, tmp_path, cert)
+    with pytest.raises(ConfigError, match="CB_TEST_SMTP_PASSWORD"):
+        conn.post_escalation(escalation())
+    monkeypatch.setenv("CB_TEST_SMTP_PASSWORD", "pässwörd-ünïcode")
+    with pytest.raises(ConfigError, match="ASCII") as info:
+        conn.post_escalation(escalation())
+    assert "pässwörd" not in str(info.value)
+    assert conn.db.execute("SELECT COUNT(*) FROM sent").fetchone()[0] == 0 and sink.messages == []
+    monkeypatch.setenv("CB_TEST_SMTP_PASSWORD", PASSWORD)
+    posted = conn.post_escalation(escalation())  # the next run with the password set really sends
+    assert len(sink.messages) == 1 and not posted.resent
+    conn.close()
 
 
 def test_wrong_password_is_authentication_failed_and_records_nothing(starttls_server, tmp_path, cert, monkeypatch):

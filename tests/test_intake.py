@@ -65,7 +65,7 @@ BAD_CSV = [
     (
         "bad-date",
         f"{HEADER}\n{GOOD.replace('2026-11-02T09:00:00Z', '02/11/2026')}\n",
-        ":2: submitted_at: Input should be a valid datetime or date, invalid character in year",
+        ":2: submitted_at: '02/11/2026' is not an ISO 8601 timestamp with an offset",
     ),
     ("empty-file", "", ": no rows; nothing to import"),
     ("header-only", f"{HEADER}\n", ": no rows; nothing to import"),

@@ -6,13 +6,46 @@ idempotency key: intake, connectors and escalation all find a case by it.
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+# ISO 8601 date-time with an offset; pydantic alone would also take 1733000000 (or "1733000000", or true)
+# as a Unix time, which silently turns a spreadsheet's number into a 1970 or 2024 deadline
+_MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}([.,]\d{1,9})?)?(Z|z|[+-]\d{2}(:?\d{2})?)$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def strict_moment(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _MOMENT.match(value.strip()):
+        return value.strip()
+    if isinstance(value, str) and _DATE.match(value.strip()):
+        raise ValueError(f"{value!r} has no time and offset; write e.g. {value.strip()}T09:00:00+05:00")
+    if isinstance(value, str) and _MOMENT.match(value.strip() + "Z"):
+        raise ValueError(f"{value!r} has no offset; timestamps need Z or an offset like +05:00")
+    raise ValueError(
+        f"{value!r} is not an ISO 8601 timestamp with an offset (e.g. 2026-11-02T09:00:00Z); "
+        "numbers and booleans are not accepted"
+    )
+
+
+def _strict_date(value: Any) -> Any:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _DATE.match(value.strip()):
+        return value.strip()
+    raise ValueError(f"{value!r} is not an ISO 8601 date (e.g. 2026-11-02); numbers are not accepted")
+
+
+Moment = Annotated[AwareDatetime, BeforeValidator(strict_moment)]
+Day = Annotated[date, BeforeValidator(_strict_date)]
 
 
 def known_timezone(value: str) -> str:
@@ -83,8 +116,8 @@ class Identifier(BaseModel):
 
     type: IdentifierType
     value: ShortText
-    range_from: AwareDatetime | None = Field(default=None, alias="from")
-    range_to: AwareDatetime | None = Field(default=None, alias="to")
+    range_from: Moment | None = Field(default=None, alias="from")
+    range_to: Moment | None = Field(default=None, alias="to")
 
 
 class Case(BaseModel):
@@ -102,7 +135,7 @@ class Case(BaseModel):
     legal_basis: LegalBasis
     court_order_ref: ShortText | None = None
     court: ShortText | None = None
-    order_date: date | None = None
+    order_date: Day | None = None
     requesting_agency: ShortText | None = None
     officer: ShortText | None = None
     officer_email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")] | None = None
@@ -112,18 +145,18 @@ class Case(BaseModel):
     penalty: ShortText | None = None
     facts: NonEmpty | None = None
     identifiers: tuple[Identifier, ...] = ()
-    submitted_at: AwareDatetime | None = None
-    acknowledged_at: AwareDatetime | None = None
-    responded_at: AwareDatetime | None = None
+    submitted_at: Moment | None = None
+    acknowledged_at: Moment | None = None
+    responded_at: Moment | None = None
     outcome: Outcome | None = None
     refusal_text: NonEmpty | None = None
-    preservation_expires_at: AwareDatetime | None = None
+    preservation_expires_at: Moment | None = None
     extensions_used: Annotated[int, Field(ge=0, le=10)] = 0
     urgency: Urgency = Urgency.ROUTINE
     # Escalation (issue 6): INTERPOL Art. 3 self-check: who confirmed the matter is not political,
     # military, religious or racial, and when. An escalation without it is refused.
     article3_checked_by: ShortText | None = None
-    article3_checked_at: AwareDatetime | None = None
+    article3_checked_at: Moment | None = None
     handling_restrictions: NonEmpty | None = None
     ncb_action: NonEmpty | None = None
 
@@ -208,3 +241,6 @@ class PostedEscalation:
     key: str  # the posted item's id in the target (issue key, Message-ID, ...)
     url: str | None
     posted_at: datetime
+    # sent again because an earlier send was never confirmed (mail): the receiver may see it twice,
+    # with the same Message-ID, and can discard one
+    resent: bool = False

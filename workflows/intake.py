@@ -8,7 +8,15 @@ idempotency key, so re-importing a file changes nothing and a changed row update
 
 Besides the case fields, a row may carry ``state`` (the workflow state to create the case in) and
 ``state_since`` (when it entered that state): both are used only when the case is created; later moves
-happen in the tracker.
+happen in the tracker. A row with ``submitted_at`` and no ``state`` is created in the workflow's
+submission state (the first state of the clock that starts at ``submitted_at``: ``submitted``), so its
+legal clock runs; ``submitted_at`` on a row in a pre-submission state (``draft``, ``legal_review``,
+``approved``) is an error.
+
+Timestamps are strict: ISO 8601 strings with an
+offset only, never numbers or booleans (the model refuses them), years 1990..2100, and moments that
+have happened (``submitted_at``, ``acknowledged_at``, ``responded_at``, ``article3_checked_at``,
+``state_since``) no more than a few minutes after ``now``. A JSON object with a key twice is refused.
 
 Writing is cheap on purpose (issue 3: the first sync of 1,000 cases within 15% of a bare loop creating
 them): the plan uses the connector's bulk lookup when it has one (``find_cases``), creation its bulk
@@ -25,21 +33,24 @@ import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from casebridge.errors import IntakeError
-from casebridge.workflows.cases import Case, SlaFields, StatusChange, TrackedCase
+from casebridge.workflows.cases import Case, SlaFields, StatusChange, TrackedCase, strict_moment
 from casebridge.workflows.clocks import evaluate_case
-from casebridge.workflows.model import Workflow
+from casebridge.workflows.model import WILDCARD, Workflow
 from casebridge.workflows.sla import computed_sla
 
 log = logging.getLogger(__name__)
 
 INTAKE_ONLY_FIELDS = ("state", "state_since")
+YEARS = (1990, 2100)  # a moment outside is a typo (or a spreadsheet's serial number), never a real case
+FUTURE_SLACK = timedelta(minutes=5)  # clocks of the sender's machine may be a little ahead
+PAST_FIELDS = ("submitted_at", "acknowledged_at", "responded_at", "article3_checked_at")
 LIST_SEPARATOR = ";"
 # Audit kinds of intake's writes. Plain records appended after the tracker confirmed the write, like
 # intake.create; not sync intents: intake does not hold the sync's run lock, and a sync starting
@@ -70,8 +81,9 @@ class IntakeAction:
         return f"unchanged {ref}"
 
 
-def read_intake_file(path: Path, workflow: Workflow) -> list[IntakeRow]:
-    """Parse and validate every row. Raises IntakeError at the first bad row, naming file, line, field."""
+def read_intake_file(path: Path, workflow: Workflow, now: datetime | None = None) -> list[IntakeRow]:
+    """Parse and validate every row. Raises IntakeError at the first bad row, naming file, line, field.
+    With ``now``, moments that have happened (``submitted_at``, ...) may not lie in the future."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
@@ -87,23 +99,50 @@ def read_intake_file(path: Path, workflow: Workflow) -> list[IntakeRow]:
         raise IntakeError(f"{path}: unknown file type {suffix or '(none)'}; use .csv or .json")
     if not raw_rows:
         raise IntakeError(f"{path}: no rows; nothing to import")
-    rows = [_validate_row(where, raw, workflow) for where, raw in raw_rows]
+    rows = [_validate_row(where, raw, workflow, now) for where, raw in raw_rows]
     _reject_duplicate_references(rows)
     return rows
 
 
+class _Object(dict[str, Any]):
+    """A JSON object that remembers a key it was given twice (the last would silently win)."""
+
+    duplicate: str | None = None
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    obj = _Object()
+    for key, value in pairs:
+        if key in obj and obj.duplicate is None:
+            obj.duplicate = key
+        obj[key] = value
+    return obj
+
+
+def _duplicate_key(value: Any) -> str | None:
+    if isinstance(value, _Object) and value.duplicate is not None:
+        return value.duplicate
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return next((found for child in children if (found := _duplicate_key(child)) is not None), None)
+
+
 def _json_rows(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_object)
     except json.JSONDecodeError as exc:
         raise IntakeError(f"{path}:{exc.lineno}: JSON syntax: {exc.msg}") from None
+    except RecursionError:
+        raise IntakeError(f"{path}: JSON nested too deep; a case is a flat object") from None
     if not isinstance(data, list):
         raise IntakeError(f"{path}: the top level must be a list of case objects")
     rows = []
     for index, item in enumerate(data):
         if not isinstance(item, dict):
             raise IntakeError(f"{path}:item {index}: must be an object with case fields")
-        rows.append((f"{path}:item {index}", item))
+        duplicate = _duplicate_key(item)
+        if duplicate is not None:
+            raise IntakeError(f"{path}:item {index}: {duplicate}: given twice in one object; keep one")
+        rows.append((f"{path}:item {index}", dict(item)))
     return rows
 
 
@@ -157,29 +196,88 @@ def _split_identifiers(where: str, text: str) -> list[dict[str, str]]:
     return items
 
 
-def _validate_row(where: str, raw: dict[str, Any], workflow: Workflow) -> IntakeRow:
+def _validate_row(where: str, raw: dict[str, Any], workflow: Workflow, now: datetime | None) -> IntakeRow:
     fields = {k: v for k, v in raw.items() if k not in INTAKE_ONLY_FIELDS}
     try:
         case = Case.model_validate(fields)
     except ValidationError as exc:
         raise IntakeError(f"{where}: {_describe(exc)}") from None
     state = raw.get("state")
-    if state is not None and state not in workflow.states:
+    if state is not None and (not isinstance(state, str) or state not in workflow.states):
         known = ", ".join(workflow.states)
         raise IntakeError(f"{where}: state: unknown workflow state {state!r} (known: {known})")
     since = _parse_since(where, raw.get("state_since"))
+    _check_moments(where, case, since, now)
+    submission, before = submission_states(workflow)
+    if case.submitted_at is not None and submission is not None:
+        if state is None:
+            state = submission  # a submitted request: its legal clock must run
+        elif state in before:
+            raise IntakeError(
+                f"{where}: submitted_at: the case is in {state!r}, before submission; "
+                f"drop submitted_at or set state to {submission!r} (or later)"
+            )
     return IntakeRow(where=where, case=case, state=state, state_since=since)
+
+
+def submission_states(workflow: Workflow) -> tuple[str | None, set[str]]:
+    """The state a submitted request is in (of the states that start the clock running from
+    ``submitted_at``, the one nearest the initial state) and the states before it: those that lead
+    there and cannot be reached from it. Linear in states + transitions."""
+    starts = {s for c in workflow.clocks.values() if c.start_field == "submitted_at" for s in c.start_on}
+    forward: dict[str, list[str]] = {name: [] for name in workflow.states}
+    backward: dict[str, list[str]] = {name: [] for name in workflow.states}
+    for t in workflow.transitions:
+        for source in workflow.states if WILDCARD in t.sources else sorted(t.sources):
+            forward.setdefault(source, []).append(t.target)
+            backward.setdefault(t.target, []).append(source)
+    start = next((s for s in _reach(forward, workflow.initial) if s in starts), None)
+    if start is None:
+        return None, set()
+    return start, set(_reach(backward, start)) - set(_reach(forward, start))
+
+
+def _reach(edges: dict[str, list[str]], start: str) -> list[str]:
+    """Breadth-first from ``start``: the states reached, nearest first."""
+    seen, order, i = {start}, [start], 0
+    while i < len(order):
+        for nxt in edges.get(order[i], ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                order.append(nxt)
+        i += 1
+    return order
+
+
+def _check_moments(where: str, case: Case, since: datetime | None, now: datetime | None) -> None:
+    moments: list[tuple[str, date | None]] = [(name, getattr(case, name)) for name in Case.model_fields]
+    moments += [(f"identifiers.{i}.from", x.range_from) for i, x in enumerate(case.identifiers)]
+    moments += [(f"identifiers.{i}.to", x.range_to) for i, x in enumerate(case.identifiers)]
+    moments.append(("state_since", since))
+    for name, value in moments:
+        if isinstance(value, date) and not YEARS[0] <= value.year <= YEARS[1]:
+            raise IntakeError(f"{where}: {name}: year {value.year} is outside {YEARS[0]}..{YEARS[1]}; check the date")
+    if now is None:
+        return
+    for name in (*PAST_FIELDS, "state_since"):
+        value = since if name == "state_since" else getattr(case, name)
+        if value is not None and value > now + FUTURE_SLACK:
+            raise IntakeError(
+                f"{where}: {name}: {value.isoformat()} is in the future (now is {now.isoformat()}); "
+                "record it once it has happened"
+            )
 
 
 def _parse_since(where: str, value: Any) -> datetime | None:
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        strict_moment(value)
+        moment = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        raise IntakeError(f"{where}: state_since: {value!r} is not an ISO 8601 timestamp") from None
-    if moment.tzinfo is None:
-        raise IntakeError(f"{where}: state_since: {value!r} has no offset; add Z or +05:00")
+        raise IntakeError(
+            f"{where}: state_since: {value!r} is not an ISO 8601 timestamp with an offset (e.g. 2026-11-02T09:00:00Z)"
+        ) from None
     return moment
 
 

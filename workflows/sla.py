@@ -18,8 +18,10 @@ from casebridge.workflows.model import ClockState
 
 
 def iso(moment: datetime) -> str:
-    """Fixed-width UTC with microseconds: text order is time order, equal text is the same instant."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Fixed-width UTC with microseconds: text order is time order, equal text is the same instant.
+    (Not strftime: its %Y writes the year 999 as '999', which neither sorts nor reads back.)"""
+    m = moment.astimezone(UTC)
+    return f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}Z"
 
 
 def parse_iso(text: str) -> datetime:
