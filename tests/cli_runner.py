@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -29,3 +32,21 @@ class Cli:
             return code, json.loads(out)
         except ValueError:
             raise AssertionError(f"not JSON (exit {code}):\n{out}\n{err}") from None
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``casebridge ARGS`` in this process, for modules that do not take the ``cli`` fixture yet."""
+    return Cli(capsys)(*args)
+
+
+@contextmanager
+def cli_logging_restored() -> Iterator[None]:
+    """The CLI installs a root handler on the test's captured stderr; server threads that log after
+    the test would write to a closed stream. Put the root logger back afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)

@@ -8,13 +8,12 @@ smtp_fixtures.py) that a module asks for with ``pytest_plugins``.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.cli_runner import Cli
+from tests.cli_runner import Cli, cli_logging_restored
 
 
 @pytest.fixture(autouse=True)
@@ -41,10 +40,5 @@ def cli_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     CLI installs a handler on the test's captured stderr; server threads that log after the test would
     write to a closed stream)."""
     monkeypatch.chdir(tmp_path)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
+    with cli_logging_restored():
         yield tmp_path
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)

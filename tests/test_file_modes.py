@@ -30,7 +30,9 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-def test_every_file_and_folder_casebridge_creates_is_private(cli, cli_dir, tmp_path, monkeypatch, starttls_server, cert):  # noqa: F811
+def test_every_file_and_folder_casebridge_creates_is_private(
+    cli, cli_dir, tmp_path, monkeypatch, starttls_server, cert
+):
     _, port = starttls_server
     monkeypatch.setenv("CB_MODES_PASSWORD", PASSWORD)
     write_config(
