@@ -1,25 +1,20 @@
 """Shared helpers of the end-to-end escalation tests (tests/test_escalate_targets*.py).
 
 Every test drives the real ``casebridge`` command with a real casebridge.toml written into tmp_path:
-in-process through ``cli.main`` (SystemExit caught) or, where the process must be killed, as a real
-subprocess (``python -m cli``).
+in-process through ``casebridge.cli.main`` (SystemExit caught) or, where the process must be killed, as
+a real subprocess (``python -m casebridge.cli``).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from casebridge.cli import main
 from casebridge.workflows.render import _TreeBuilder
 from tests.hostile_cases import FIELD_LIMITS, HOSTILE
 
@@ -45,35 +40,6 @@ BLOCKED = [{"reference": "FIA-CCW-2026-0159", "field": "article3_checked_by"}]
 HOSTILE_TEXT = " ".join(text for name, text in HOSTILE if name in ("html", "script", "style-iframe", "jira"))
 HTML_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "ul", "li", "strong"}
 HTML_TAGS |= {"table", "thead", "tbody", "tr", "th", "td", "a", "em", "code", "br", "hr"}
-
-
-@contextmanager
-def cli_logging_restored() -> Iterator[None]:
-    """The CLI installs a root handler on the test's captured stderr; server threads that log after
-    the test would write to a closed stream. Put the root logger back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """``casebridge ARGS`` in this process: (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as done:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(done.value.code or 0), out, err
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
-    code, out, err = run(capsys, *args, "--json")
-    try:
-        return code, json.loads(out)
-    except ValueError:
-        raise AssertionError(f"not JSON (exit {code}):\n{out}\n{err}") from None
 
 
 def posted_keys(data: dict[str, Any]) -> set[str]:

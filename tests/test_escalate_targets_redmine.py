@@ -13,7 +13,6 @@ import html as html_lib
 import os
 import re
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,38 +20,28 @@ import pytest
 
 from casebridge.workflows import load_workflow
 from casebridge.workflows.render import to_plain
+from tests.cli_runner import Cli
 from tests.escalate_e2e import (
     BLOCKED,
     EXAMPLES,
     EXPECTED_KEYS,
     NOW,
     STATE_AFTER,
-    cli_logging_restored,
     dry_run_dossiers,
     hostile_examples,
     posted_keys,
-    run,
-    run_json,
     spawn,
     write_config,
 )
 from tests.hold_proxy import HoldProxy
 
 pytest_plugins = ["tests.redmine_fixtures"]
-pytestmark = pytest.mark.redmine
+pytestmark = [pytest.mark.redmine, pytest.mark.usefixtures("cli_dir")]  # cli_dir: tests/conftest.py
 WF = load_workflow()
 ESCALATED = WF.states["escalated"].status_for("redmine")
 CASES, LIAISON = "data-requests", "interpol-liaison"
 KEY_ENV = "CB_E2E_REDMINE_KEY"
 REDMINE_TAGS = {"a", "h1", "h2", "h3", "p", "ul", "ol", "li", "strong", "em", "table", "tr", "th", "td", "br"}
-
-
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CASEBRIDGE_CONFIG", raising=False)
-    with cli_logging_restored():
-        yield tmp_path
 
 
 @pytest.fixture
@@ -128,15 +117,13 @@ def assert_escalated(redmine: Any, key: str, liaison: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------------------------------- tests
-def test_redmine_two_projects_posts_once_then_nothing(
-    capsys: pytest.CaptureFixture[str], redmine: Any, officer_config: Any
-) -> None:
+def test_redmine_two_projects_posts_once_then_nothing(cli: Cli, redmine: Any, officer_config: Any) -> None:
     officer_config()
-    code, out, err = run(capsys, "intake", str(EXAMPLES))
+    code, out, err = cli("intake", str(EXAMPLES))
     assert code == 0 and "created 14" in out, out + err
     assert len(issues(redmine, CASES)) == 14
 
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", NOW)
     assert code == 1 and data["blocked_cases"] == BLOCKED
     assert posted_keys(data) == EXPECTED_KEYS, data
     queue = liaison_by_key(redmine)
@@ -148,7 +135,7 @@ def test_redmine_two_projects_posts_once_then_nothing(
         assert_escalated(redmine, outcome["dedupe_key"], liaison)
     assert related_ids(redmine, case_issue(redmine, "FIA-CCW-2026-0159")["id"]) == []  # blocked
 
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", NOW)
     assert code == 1 and posted_keys(data) == set()
     assert set(liaison_by_key(redmine)) == EXPECTED_KEYS and len(issues(redmine, LIAISON)) == 3
     for key, liaison in queue.items():
@@ -156,10 +143,10 @@ def test_redmine_two_projects_posts_once_then_nothing(
 
 
 def test_redmine_killed_after_the_liaison_issue_was_created_still_one(
-    capsys: pytest.CaptureFixture[str], redmine: Any, officer_config: Any, tmp_path: Path
+    cli: Cli, redmine: Any, officer_config: Any, tmp_path: Path
 ) -> None:
     officer_config()
-    run(capsys, "intake", str(EXAMPLES))
+    cli("intake", str(EXAMPLES))
     proxy = HoldProxy(redmine.url).start()
     try:
         officer_config(proxy.url)  # the killed process talks to Redmine through the proxy
@@ -183,7 +170,7 @@ def test_redmine_killed_after_the_liaison_issue_was_created_still_one(
     assert related_ids(redmine, case_issue(redmine, killed_key.split("/")[0])["id"]) == []
 
     officer_config()
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", NOW)
     assert code == 1
     assert {o["dedupe_key"] for o in data["outcomes"] if o["status"] == "already_posted"} == {killed_key}
     assert posted_keys(data) == EXPECTED_KEYS - {killed_key}
@@ -191,26 +178,26 @@ def test_redmine_killed_after_the_liaison_issue_was_created_still_one(
     assert set(queue) == EXPECTED_KEYS and len(issues(redmine, LIAISON)) == 3
     for key, liaison in queue.items():
         assert_escalated(redmine, key, liaison)  # the killed case was repaired on the rerun
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", NOW)
     assert posted_keys(data) == set() and len(issues(redmine, LIAISON)) == 3
 
 
 def test_redmine_dry_run_posts_nothing_and_shows_what_is_then_posted(
-    capsys: pytest.CaptureFixture[str], redmine: Any, officer_config: Any
+    cli: Cli, redmine: Any, officer_config: Any
 ) -> None:
     from casebridge.connectors.redmine.text import render
 
     officer_config()
-    run(capsys, "intake", str(EXAMPLES))
-    _, text, _ = run(capsys, "escalate", "--dry-run", "--now", NOW)
-    _, planned = run_json(capsys, "escalate", "--dry-run", "--now", NOW)
+    cli("intake", str(EXAMPLES))
+    _, text, _ = cli("escalate", "--dry-run", "--now", NOW)
+    _, planned = cli.json("escalate", "--dry-run", "--now", NOW)
     assert issues(redmine, LIAISON) == []
     assert all(related_ids(redmine, i["id"]) == [] for i in issues(redmine, CASES))
     shown = dry_run_dossiers(text)
     markdown = {p["dedupe_key"]: p["markdown"] for p in planned["planned"]}
     assert set(shown) == EXPECTED_KEYS and {k: to_plain(v).strip("\n") for k, v in markdown.items()} == shown
     titles = {p["dedupe_key"]: p["title"] for p in planned["planned"]}
-    run_json(capsys, "escalate", "--yes", "--now", NOW)
+    cli.json("escalate", "--yes", "--now", NOW)
     queue = liaison_by_key(redmine)
     assert set(queue) == set(shown)
     for key, liaison in queue.items():
@@ -220,12 +207,12 @@ def test_redmine_dry_run_posts_nothing_and_shows_what_is_then_posted(
 
 
 def test_redmine_hostile_case_data_is_inert_as_redmine_renders_it(
-    capsys: pytest.CaptureFixture[str], redmine: Any, officer_config: Any, tmp_path: Path
+    cli: Cli, redmine: Any, officer_config: Any, tmp_path: Path
 ) -> None:
     officer_config()
-    code, out, err = run(capsys, "intake", str(hostile_examples(tmp_path)))
+    code, out, err = cli("intake", str(hostile_examples(tmp_path)))
     assert code == 0, out + err
-    _, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    _, data = cli.json("escalate", "--yes", "--now", NOW)
     assert posted_keys(data) == EXPECTED_KEYS, data
     queue = liaison_by_key(redmine)
     # Redmine's own formatter renders each liaison issue's description (what the NCB officer sees)

@@ -51,14 +51,6 @@ def encode_bool(value: bool) -> str:
     return "1" if value else "0"
 
 
-def decode_bool(value: Any, field: str) -> bool | None:
-    if value in ("1", "0"):
-        return value == "1"
-    if value not in (None, ""):
-        log.warning("redmine: bool field %r holds %r, not '1'/'0'; treated as unknown", field, value)
-    return None
-
-
 def case_field_values(case: Case, ids: dict[str, int]) -> list[dict[str, Any]]:
     values = {
         "reference": case.reference,
