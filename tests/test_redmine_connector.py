@@ -383,7 +383,10 @@ def test_sync_writes_the_clock_engines_fields_and_a_second_pass_writes_nothing(r
 
     workflow = load_workflow("lawful-access")
     conn = redmine.connector(key=redmine.officer_key)
-    cases = list(conn.create_cases([make_case(i) for i in (1, 2, 3)]))
+    # submitted relative to Redmine's time, not NOW: a month after a fixed date the follow-up clock of
+    # "a case received yesterday" would be breached, not running
+    received = redmine.clock() - timedelta(days=1)
+    cases = list(conn.create_cases([make_case(i, submitted_at=received) for i in (1, 2, 3)]))
     for tracked in cases[:2]:
         for state in ("legal_review", "approved", "submitted"):
             conn.transition(tracked.key, state)
@@ -392,7 +395,7 @@ def test_sync_writes_the_clock_engines_fields_and_a_second_pass_writes_nothing(r
         "PUT", f"/issues/{cases[1].key}.json", key=redmine.officer_key, json={"issue": {"status_id": awaiting}}
     )
     assert moved.status_code == 204
-    now = datetime.now(UTC)  # Redmine stamps journals with its own clock: evaluate at the same time
+    now = redmine.clock()  # Redmine stamps journals with its own clock: evaluate at that clock's time
     _plan, result = sync.run_sync(conn, workflow, now)
     assert result.ok and len(result.applied) == 3
     for tracked in conn.list_cases():
