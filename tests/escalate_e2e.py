@@ -29,6 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "cases.json"
 NOW = "2026-12-01T09:00:00Z"
 NOW_AT = datetime.fromisoformat(NOW.replace("Z", "+00:00"))
+# when the embedded tracker imports the samples (it stamps the creation with --now, not the real clock)
+INTAKE_NOW = "2026-11-30T09:00:00Z"
 # the breached, escalating clocks of examples/cases.json at NOW (see tests/test_cli_escalate.py)
 EXPECTED_KEYS = {
     "FIA-CCW-2026-0151/legal_deadline/L2",

@@ -15,6 +15,9 @@ from cli import main
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "cases.json"
 NOW = "2026-12-01T09:00:00Z"
+# when the samples are imported (README's worked example): the embedded tracker stamps the creation with
+# --now, so a fixed --now later never meets cases created "today" by the real clock
+INTAKE_NOW = "2026-11-30T09:00:00Z"
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -32,7 +35,7 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_intake_sync_status_json_is_deterministic(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "intake", str(EXAMPLES))[0] == 0
+    assert run(capsys, "intake", str(EXAMPLES), "--now", INTAKE_NOW)[0] == 0
     code, out, _ = run(capsys, "sync", "--now", NOW)
     assert code == 0 and "14 cases evaluated" in out
     first = run(capsys, "status", "--json", "--now", NOW)
@@ -56,7 +59,7 @@ def test_intake_sync_status_json_is_deterministic(capsys: pytest.CaptureFixture[
 
 
 def test_second_sync_writes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    run(capsys, "intake", str(EXAMPLES))
+    run(capsys, "intake", str(EXAMPLES), "--now", INTAKE_NOW)
     run(capsys, "sync", "--now", NOW)
     code, out, _ = run(capsys, "sync", "--now", NOW)
     assert code == 0
@@ -64,8 +67,8 @@ def test_second_sync_writes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_reimport_changes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    run(capsys, "intake", str(EXAMPLES))
-    code, out, _ = run(capsys, "intake", str(EXAMPLES))
+    run(capsys, "intake", str(EXAMPLES), "--now", INTAKE_NOW)
+    code, out, _ = run(capsys, "intake", str(EXAMPLES), "--now", INTAKE_NOW)
     assert code == 0 and out.strip().endswith("created 0, updated 0, unchanged 14")
 
 
@@ -87,14 +90,14 @@ def test_bad_intake_is_one_line_exit_2_and_writes_nothing(capsys: pytest.Capture
 
 
 def test_forbidden_transition_exit_1(capsys: pytest.CaptureFixture[str]) -> None:
-    run(capsys, "intake", str(EXAMPLES))
+    run(capsys, "intake", str(EXAMPLES), "--now", INTAKE_NOW)
     code, _, err = run(capsys, "transition", "FIA-CCW-2026-0160", "fulfilled", "--at", NOW)
     assert code == 1
     assert "no transition legal_review -> fulfilled" in err
 
 
 def test_transition_pauses_operational_clock(capsys: pytest.CaptureFixture[str]) -> None:
-    run(capsys, "intake", str(EXAMPLES))
+    run(capsys, "intake", str(EXAMPLES), "--now", INTAKE_NOW)
     code, _, _ = run(capsys, "transition", "FIA-CCW-2026-0142", "awaiting_requester", "--at", "2026-11-01T00:00:00Z")
     assert code == 0
     _, out, _ = run(capsys, "status", "FIA-CCW-2026-0142", "--json", "--now", NOW)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from connectors.local import LocalConfig, LocalConnector
-from tests.test_cli import EXAMPLES, run
+from tests.test_cli import EXAMPLES, INTAKE_NOW, run
 from workflows import load_workflow
 
 NOW = "2026-12-01T09:00:00Z"
@@ -38,7 +38,7 @@ def _tracker(tmp_path: Path) -> LocalConnector:
 def test_escalate_posts_once_per_breached_clock_then_nothing(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    run(capsys, "intake", str(EXAMPLES))
+    run(capsys, "intake", str(EXAMPLES), "--now", INTAKE_NOW)
     code, out, _ = run(capsys, "escalate", "--yes", "--json", "--now", NOW)
     assert code == 1  # one case blocked (no Article 3 self-check)
     data = json.loads(out)
@@ -59,7 +59,7 @@ def test_escalate_posts_once_per_breached_clock_then_nothing(
 
 
 def test_dry_run_posts_nothing_and_shows_the_dossier(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    run(capsys, "intake", str(EXAMPLES))
+    run(capsys, "intake", str(EXAMPLES), "--now", INTAKE_NOW)
     code, out, _ = run(capsys, "escalate", "--dry-run", "--now", NOW)
     assert code == 1
     assert out.count("would post: ") == 3
@@ -70,7 +70,7 @@ def test_dry_run_posts_nothing_and_shows_the_dossier(capsys: pytest.CaptureFixtu
 
 
 def test_no_terminal_without_yes_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    run(capsys, "intake", str(EXAMPLES))
+    run(capsys, "intake", str(EXAMPLES), "--now", INTAKE_NOW)
     code, _, err = run(capsys, "escalate", "--now", NOW)
     assert code == 2
     assert "standard input is not a terminal: pass --yes" in err
@@ -80,7 +80,7 @@ def test_no_terminal_without_yes_is_refused(capsys: pytest.CaptureFixture[str], 
 
 
 def test_named_case_not_due_says_why(capsys: pytest.CaptureFixture[str]) -> None:
-    run(capsys, "intake", str(EXAMPLES))
+    run(capsys, "intake", str(EXAMPLES), "--now", INTAKE_NOW)
     code, out, _ = run(capsys, "escalate", "--yes", "--case", "FIA-CCW-2026-0152", "--now", NOW)
     assert code == 0
     assert "not due: FIA-CCW-2026-0152/legal_deadline: clock is running, not breached" in out

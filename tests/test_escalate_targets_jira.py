@@ -28,6 +28,7 @@ from tests.escalate_e2e import (
     BLOCKED,
     EXAMPLES,
     EXPECTED_KEYS,
+    INTAKE_NOW,
     NOW,
     STATE_AFTER,
     cli_logging_restored,
@@ -224,7 +225,7 @@ def test_embedded_cases_with_jira_liaison_queue(
     section = jira_section(jira_server, monkeypatch)
     setup_jira(capsys, tmp_path, section)
     write_config(tmp_path, {"connector": "local", "path": "casebridge.db"}, section)
-    assert run(capsys, "intake", str(EXAMPLES))[0] == 0
+    assert run(capsys, "intake", str(EXAMPLES), "--now", INTAKE_NOW)[0] == 0
     assert issues(jira_server, "CASE") == []  # the cases stay in the embedded tracker
     create = jira_server.faults.add("drop_after_write", method="POST", path=r"/issue$")
 
