@@ -149,7 +149,9 @@ def shifted_examples(folder: Path, now: datetime, source: Path = EXAMPLES) -> Pa
     passed it, and nothing is due. ``now`` is the tracker's time when the test starts; every clock of
     the samples except the business-day legal review (which starts at the tracker's creation stamp
     anyway) runs 24x7, so any shift keeps their order. The shift is whole seconds (trackers keep
-    seconds); dates without a time move by the nearest whole number of days."""
+    seconds); dates without a time move by the nearest whole number of days. Commands that run later
+    in a test (``--now`` = the tracker's time then) evaluate a little past the shifted NOW: the next
+    escalation of the samples after NOW comes an hour later (0150's follow-up, at 10:00Z)."""
     delta = timedelta(seconds=round((now - NOW_AT).total_seconds()))
     rows = json.loads(source.read_text(encoding="utf-8"))
     path = folder / f"shifted-{source.name}"
