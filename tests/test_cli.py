@@ -15,13 +15,16 @@ from tests.cli_runner import Cli
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "cases.json"
 NOW = "2026-12-01T09:00:00Z"
+# when the samples are imported (README's worked example): the embedded tracker stamps the creation with
+# --now, so a fixed --now later never meets cases created "today" by the real clock
+INTAKE_NOW = "2026-12-01T02:00:00Z"  # the samples' latest moment: intake refuses later ones
 
 
 pytestmark = pytest.mark.usefixtures("cli_dir")  # tests/conftest.py: cwd tmp_path
 
 
 def test_intake_sync_status_json_is_deterministic(cli: Cli) -> None:
-    assert cli("intake", str(EXAMPLES))[0] == 0
+    assert cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)[0] == 0
     code, out, _ = cli("sync", "--now", NOW)
     assert code == 0 and "14 cases evaluated" in out
     first = cli("status", "--json", "--now", NOW)
@@ -45,7 +48,7 @@ def test_intake_sync_status_json_is_deterministic(cli: Cli) -> None:
 
 
 def test_second_sync_writes_nothing(cli: Cli) -> None:
-    cli("intake", str(EXAMPLES))
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     cli("sync", "--now", NOW)
     code, out, _ = cli("sync", "--now", NOW)
     assert code == 0
@@ -53,8 +56,8 @@ def test_second_sync_writes_nothing(cli: Cli) -> None:
 
 
 def test_reimport_changes_nothing(cli: Cli) -> None:
-    cli("intake", str(EXAMPLES))
-    code, out, _ = cli("intake", str(EXAMPLES))
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
+    code, out, _ = cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     assert code == 0 and out.strip().endswith("created 0, updated 0, unchanged 14")
 
 
@@ -76,14 +79,14 @@ def test_bad_intake_is_one_line_exit_2_and_writes_nothing(cli: Cli, tmp_path: Pa
 
 
 def test_forbidden_transition_is_an_input_error_exit_2(cli: Cli) -> None:
-    cli("intake", str(EXAMPLES))
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     code, _, err = cli("transition", "FIA-CCW-2026-0160", "fulfilled", "--at", NOW)
     assert code == 2
     assert "no transition legal_review -> fulfilled" in err
 
 
 def test_transition_pauses_operational_clock(cli: Cli) -> None:
-    cli("intake", str(EXAMPLES))
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     code, _, _ = cli("transition", "FIA-CCW-2026-0142", "awaiting_requester", "--at", "2026-11-01T00:00:00Z")
     assert code == 0
     _, out, _ = cli("status", "FIA-CCW-2026-0142", "--json", "--now", NOW)

@@ -11,7 +11,7 @@ import pytest
 from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.workflows import load_workflow
 from tests.cli_runner import Cli
-from tests.test_cli import EXAMPLES
+from tests.test_cli import EXAMPLES, INTAKE_NOW
 
 NOW = "2026-12-01T09:00:00Z"
 # at NOW these escalating clocks are breached (see examples/cases.json):
@@ -36,7 +36,7 @@ def _tracker(tmp_path: Path) -> LocalConnector:
 
 
 def test_escalate_posts_once_per_breached_clock_then_nothing(cli: Cli, tmp_path: Path) -> None:
-    cli("intake", str(EXAMPLES))
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     code, out, _ = cli("escalate", "--yes", "--json", "--now", NOW)
     assert code == 1  # one case blocked (no Article 3 self-check)
     data = json.loads(out)
@@ -57,7 +57,7 @@ def test_escalate_posts_once_per_breached_clock_then_nothing(cli: Cli, tmp_path:
 
 
 def test_dry_run_posts_nothing_and_shows_the_dossier(cli: Cli, tmp_path: Path) -> None:
-    cli("intake", str(EXAMPLES))
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     code, out, _ = cli("escalate", "--dry-run", "--now", NOW)
     assert code == 1
     assert out.count("would post: ") == 3
@@ -68,7 +68,7 @@ def test_dry_run_posts_nothing_and_shows_the_dossier(cli: Cli, tmp_path: Path) -
 
 
 def test_no_terminal_without_yes_is_refused(cli: Cli, tmp_path: Path) -> None:
-    cli("intake", str(EXAMPLES))
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     code, _, err = cli("escalate", "--now", NOW)
     assert code == 2
     assert "standard input is not a terminal: pass --yes" in err
@@ -78,7 +78,7 @@ def test_no_terminal_without_yes_is_refused(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_named_case_not_due_says_why(cli: Cli) -> None:
-    cli("intake", str(EXAMPLES))
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     code, out, _ = cli("escalate", "--yes", "--case", "FIA-CCW-2026-0152", "--now", NOW)
     assert code == 0
     assert "not due: FIA-CCW-2026-0152/legal_deadline: clock is running, not breached" in out

@@ -28,6 +28,7 @@ from tests.escalate_e2e import (
     EXAMPLES,
     EXPECTED_KEYS,
     HOSTILE_TEXT,
+    INTAKE_NOW,
     NOW,
     STATE_AFTER,
     dry_run_dossiers,
@@ -106,7 +107,7 @@ def test_smtp_posts_one_mail_per_breached_clock_then_none(
 ) -> None:
     sink, port = starttls_server
     mail_config(tmp_path, port, cert)
-    assert cli("intake", str(EXAMPLES))[0] == 0
+    assert cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)[0] == 0
 
     code, data = cli.json("escalate", "--yes", "--now", NOW)
     assert code == 1  # FIA-CCW-2026-0159 has no Article 3 self-check
@@ -142,7 +143,7 @@ def test_smtp_hostile_case_data_is_inert_in_the_html_part(
 ) -> None:
     sink, port = starttls_server
     mail_config(tmp_path, port, cert)
-    assert cli("intake", str(hostile_examples(tmp_path)))[0] == 0
+    assert cli("intake", str(hostile_examples(tmp_path)), "--now", INTAKE_NOW)[0] == 0
     _, data = cli.json("escalate", "--yes", "--now", NOW)
     assert posted_keys(data) == EXPECTED_KEYS, data
     first_line = " ".join(HOSTILE_TEXT.split())[:120]
@@ -161,7 +162,7 @@ def test_smtp_killed_after_the_server_accepted_is_resent_never_lost(
 ) -> None:
     sink, port = starttls_server
     mail_config(tmp_path, port, cert)
-    assert cli("intake", str(EXAMPLES))[0] == 0
+    assert cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)[0] == 0
     sink.hold = True  # the server has the first message but does not answer until the process is dead
     child = spawn(tmp_path, "-vv", "escalate", "--yes", "--now", NOW)
     try:
@@ -204,7 +205,7 @@ def test_smtp_password_never_shown_at_debug_verbosity(
 ) -> None:
     sink, port = starttls_server
     mail_config(tmp_path, port, cert)
-    assert cli("-vv", "intake", str(EXAMPLES))[0] == 0
+    assert cli("-vv", "intake", str(EXAMPLES), "--now", INTAKE_NOW)[0] == 0
     code, out, err = cli("-vv", "escalate", "--yes", "--now", NOW)
     assert code == 1 and len(sink.messages) == 3
     assert "DEBUG" in err or "INFO" in err  # -vv really logged
@@ -221,7 +222,7 @@ def test_smtp_wrong_password_is_one_line_and_posts_nothing(
 ) -> None:
     sink, port = starttls_server
     mail_config(tmp_path, port, cert)
-    cli("intake", str(EXAMPLES))
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     monkeypatch.setenv(PASSWORD_ENV, "wrong-password-4711")
     code, out, err = cli("-vv", "escalate", "--yes", "--now", NOW)
     assert code == 1 and sink.messages == []
@@ -235,7 +236,7 @@ def test_smtp_wrong_password_is_one_line_and_posts_nothing(
 # ------------------------------------------------------------------------------------------ --dry-run
 def test_dry_run_posts_nothing_and_prints_what_escalate_then_posts_embedded(cli: Cli, tmp_path: Path) -> None:
     write_config(tmp_path, {"connector": "local", "path": "casebridge.db"})
-    cli("intake", str(EXAMPLES))
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     before = case_states(tmp_path)
     code, text, _ = cli("escalate", "--dry-run", "--now", NOW)
     assert code == 1
@@ -265,7 +266,7 @@ def test_dry_run_posts_no_mail_and_prints_what_is_then_mailed(
 ) -> None:
     sink, port = starttls_server
     mail_config(tmp_path, port, cert)
-    cli("intake", str(EXAMPLES))
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     _, text, _ = cli("escalate", "--dry-run", "--now", NOW)
     shown = dry_run_dossiers(text)
     assert set(shown) == EXPECTED_KEYS and sink.messages == []

@@ -30,6 +30,7 @@ from tests.escalate_e2e import (
     BLOCKED,
     EXAMPLES,
     EXPECTED_KEYS,
+    INTAKE_NOW,
     NOW,
     STATE_AFTER,
     dry_run_dossiers,
@@ -117,7 +118,7 @@ def test_jira_cases_and_liaison_queue(
 ) -> None:
     write_config(tmp_path, jira_section(jira_server, monkeypatch))
     assert cli("setup", "--apply")[0] == 0
-    code, out, err = cli("intake", str(EXAMPLES))
+    code, out, err = cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     assert code == 0 and "created 14" in out, out + err
     assert len(issues(jira_server, "CASE")) == 14
 
@@ -152,7 +153,7 @@ def test_jira_dropped_connections_after_applied_writes_still_one(
 ) -> None:
     write_config(tmp_path, jira_section(jira_server, monkeypatch))
     cli("setup", "--apply")
-    cli("intake", str(EXAMPLES))
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     # Jira applies the write, then the connection drops without an answer
     create = jira_server.faults.add("drop_after_write", method="POST", path=r"/issue$")
     link = jira_server.faults.add("drop_after_write", method="POST", path=r"/issueLink$")
@@ -181,7 +182,7 @@ def test_jira_dry_run_posts_nothing_and_shows_what_is_then_posted(
 ) -> None:
     write_config(tmp_path, jira_section(jira_server, monkeypatch))
     cli("setup", "--apply")
-    cli("intake", str(EXAMPLES))
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     before = jira_server.counter.writes
     _, text, _ = cli("escalate", "--dry-run", "--now", NOW)
     _, planned = cli.json("escalate", "--dry-run", "--now", NOW)
@@ -214,7 +215,7 @@ def test_embedded_cases_with_jira_liaison_queue(
     section = jira_section(jira_server, monkeypatch)
     setup_jira(cli, tmp_path, section)
     write_config(tmp_path, {"connector": "local", "path": "casebridge.db"}, section)
-    assert cli("intake", str(EXAMPLES))[0] == 0
+    assert cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)[0] == 0
     assert issues(jira_server, "CASE") == []  # the cases stay in the embedded tracker
     create = jira_server.faults.add("drop_after_write", method="POST", path=r"/issue$")
 
@@ -247,7 +248,7 @@ def test_jira_hostile_case_data_is_inert_in_the_liaison_issue(
 ) -> None:
     write_config(tmp_path, jira_section(jira_server, monkeypatch))
     cli("setup", "--apply")
-    code, out, err = cli("intake", str(hostile_examples(tmp_path)))
+    code, out, err = cli("intake", str(hostile_examples(tmp_path)), "--now", INTAKE_NOW)
     assert code == 0, out + err
     _, data = cli.json("escalate", "--yes", "--now", NOW)
     assert posted_keys(data) == EXPECTED_KEYS, data
@@ -287,7 +288,7 @@ def test_jira_killed_after_the_liaison_issue_was_created_still_one(
 ) -> None:
     write_config(tmp_path, jira_section(jira_server, monkeypatch))
     cli("setup", "--apply")
-    cli("intake", str(EXAMPLES))
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     # Jira creates the first liaison issue; its answer waits until the process is dead
     hold = jira_server.faults.add("hold_after_write", method="POST", path=r"/issue$")
     child = spawn(tmp_path, "escalate", "--yes", "--now", NOW)
