@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from casebridge.connectors import CASES, LIAISON, Connector, make_connector
 from casebridge.errors import ConfigError
 from casebridge.workflows import DEFAULT_WORKFLOW, load_workflow, read_toml, resolve_workflow_path
+from casebridge.workflows.directory import Directory, load_directory
 from casebridge.workflows.model import Workflow
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,12 @@ class SyncSettings(BaseModel):
     escalate: bool = False  # `sync` also runs `escalate --yes` (same as `sync --escalate`)
 
 
+class ProviderSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    extra: list[str] = Field(default_factory=list)  # agency directory files: add or override shipped entries
+
+
 class AppConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -45,6 +52,7 @@ class AppConfig(BaseModel):
     liaison: dict[str, Any] | None = None
     escalation: dict[str, Any] = Field(default_factory=dict)
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    providers: ProviderSettings = Field(default_factory=ProviderSettings)
 
 
 @dataclass
@@ -55,6 +63,7 @@ class Settings:
     source: str  # file path, or "(embedded defaults)"
     base_dir: Path
     _workflow: Workflow | None = field(default=None, repr=False)
+    _directory: Directory | None = field(default=None, repr=False)
 
     @property
     def state_path(self) -> Path:
@@ -70,6 +79,13 @@ class Settings:
             resolve_workflow_path(name)
             self._workflow = load_workflow(name)
         return self._workflow
+
+    def directory(self) -> Directory:
+        """The provider directory: shipped entries plus ``[providers] extra`` (relative to this file)."""
+        if self._directory is None:
+            extra = [self.base_dir / Path(p).expanduser() for p in self.app.providers.extra]
+            self._directory = load_directory(extra)
+        return self._directory
 
     def tracker(self) -> Connector:
         return self._connector("tracker", dict(self.app.tracker), CASES)
