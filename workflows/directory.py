@@ -222,4 +222,5 @@ def describe_problems(directory: Directory) -> Iterable[str]:
     """Warnings about a valid directory (an entry with no request channel)."""
     for provider in directory:
         if not provider.request_channels():
-            yield f"{provider.source_path}: {provider.name} has no sourced channel for requests (an agency file may add one)"
+            where = f"{provider.source_path}: {provider.name}"
+            yield f"{where} has no sourced channel for requests (an agency file may add one)"
