@@ -16,7 +16,10 @@ from casebridge.connectors import Connector
 from casebridge.errors import UserError
 from casebridge.state.store import StateStore
 from casebridge.sync import CaseEvaluation, evaluate, history_reader
+from casebridge.workflows.case_index import canonical_provider, check_providers, overlap_warnings
+from casebridge.workflows.cases import TrackedCase
 from casebridge.workflows.clocks import ClockResult
+from casebridge.workflows.directory import Directory
 from casebridge.workflows.intake import read_intake_file
 from casebridge.workflows.model import ClockState
 
@@ -30,9 +33,10 @@ def _with_clock(connector: Connector, now: datetime) -> Connector:
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate and print the plan; write nothing.")
+@click.option("--strict", is_flag=True, help="A provider missing from the provider directory is an error.")
 @now_option
 @pass_ctx
-def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None) -> None:
+def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, strict: bool, now: str | None) -> None:
     """Import cases from CSV or JSON files (the reference is the key: re-importing changes nothing).
 
     Every file is validated before anything is written; a bad row rejects the whole run with
@@ -48,9 +52,15 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None
                 f"{row.where}: reference: {row.case.reference} already appears at {seen[row.case.reference]}"
             )
         seen[row.case.reference] = row.where
+    directory = settings.directory()
+    named = [(row.where, row.case) for row in rows]
+    for warning in check_providers(named, directory, strict=strict):
+        click.echo(f"warning: {warning}", err=True)
     tracker = _with_clock(settings.tracker(), parse_now(now))
     try:
         actions = plan_intake(rows, tracker)
+        for warning in overlap_warnings(named, _known_cases(settings, tracker, set(seen)), directory, workflow):
+            click.echo(f"warning: {warning}", err=True)
         for action in actions:
             if action.kind != "unchanged" or ctx.verbose:
                 click.echo(("would " if dry_run else "") + action.describe())
@@ -68,6 +78,21 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None
         click.echo(f"{verb} {counts['create']}, updated {counts['update']}, unchanged {counts['unchanged']}")
     finally:
         tracker.close()
+
+
+def _known_cases(settings: Any, tracker: Connector, exclude: set[str]) -> list[TrackedCase]:
+    """The cases the sync job's state store caches (no tracker request); the tracker's listing when the
+    store is empty (never synced). Cases of this intake are left out (they are checked as new)."""
+    cached: list[TrackedCase] = []
+    if settings.state_path.is_file():
+        store = StateStore(settings.state_path)
+        try:
+            cached = [c.tracked for c in store.load().values() if c.tracked is not None]
+        finally:
+            store.close()
+    if not cached:
+        cached = list(tracker.list_cases())
+    return [t for t in cached if t.case.reference not in exclude]
 
 
 def _audit(ctx: Context) -> Any:
@@ -124,10 +149,18 @@ def _human_remaining(seconds: float | None) -> str:
     return f"{sign}{days}d{hours:02d}h" if days else f"{sign}{hours}h{rest // 60:02d}m"
 
 
-def _print_text(evaluations: list[CaseEvaluation]) -> None:
+def _provider_label(case: Any, directory: Directory | None) -> str:
+    canonical = None if directory is None else canonical_provider(case, directory)
+    if canonical is None or canonical == case.provider:
+        return case.provider
+    return f"{canonical} ({case.provider})"
+
+
+def _print_text(evaluations: list[CaseEvaluation], directory: Directory | None = None) -> None:
     for ev in evaluations:
         case = ev.tracked.case
-        click.echo(f"{case.reference}  [{ev.tracked.state}]  {case.request_type} x {case.legal_basis}  {case.provider}")
+        provider = _provider_label(case, directory)
+        click.echo(f"{case.reference}  [{ev.tracked.state}]  {case.request_type} x {case.legal_basis}  {provider}")
         zone = _case_zone(case.timezone)
         # clocks that never started (the MLA clock of a case never refused...) are noise in the list
         for c in (c for c in ev.clocks if c.state != ClockState.NOT_STARTED):
