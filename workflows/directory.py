@@ -161,7 +161,8 @@ def load_provider_file(path: Path, label: str | None = None) -> Provider:
     try:
         raw = ProviderFile.model_validate(data)
     except ValidationError as exc:
-        raise DirectoryError(f"{label}: {schema.describe_error(exc)}") from None
+        problem = schema.describe_error(exc).replace("workflows/lawful-access.toml", "workflows/providers/meta.toml")
+        raise DirectoryError(f"{label}: {problem}") from None
     _check_names(raw, label)
     return _build(raw, label)
 
