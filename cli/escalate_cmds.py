@@ -32,6 +32,7 @@ def build_plan(ctx: Context, tracker: Connector, now: datetime, only: tuple[str,
     settings = ctx.settings
     workflow = settings.workflow()
     config = EscalationConfig.from_raw(settings.app.escalation)
+    directory = settings.directory()
     read = history_reader(tracker)
     evaluated = []
     for tracked in tracker.list_cases():
@@ -39,7 +40,8 @@ def build_plan(ctx: Context, tracker: Connector, now: datetime, only: tuple[str,
             continue
         ev = evaluate(tracked, read(tracked), workflow, now)
         evaluated.append((tracked, ev.clocks))
-    return plan_escalations(evaluated, workflow, now=now, config=config, only=list(only) if only else None)
+    only_refs = list(only) if only else None
+    return plan_escalations(evaluated, workflow, now=now, config=config, only=only_refs, directory=directory)
 
 
 def _print_plan(plan: EscalationPlan, dry_run: bool, already: dict[str, Any]) -> None:

@@ -359,3 +359,30 @@ def test_default_link_is_a_comment_made_once_per_pair(tmp_path: Path) -> None:
         tracker.close()
         store.close()
         audit.close()
+
+
+def test_dossier_cites_the_eu_establishment_and_channels_for_an_eu_basis() -> None:
+    from casebridge.workflows.dossier import Step, build_dossier
+
+    directory = load_directory()
+    case = make_case("R-EU", provider="Facebook", legal_basis="eu-epo")
+    step = Step("R-EU/legal_deadline/L1", "legal_deadline", 1, "NCB", 0, "")
+    text = build_dossier(
+        _tracked(case, "1"), [], step, WORKFLOW, allowed=frozenset({"provider"}), now=NOW, provider=directory.resolve("Facebook")
+    )
+    assert "- **Directory entry:** Meta" in text
+    assert (
+        r"- **Addressee:** Meta Platforms Ireland Limited \(IE, eu establishment\) ([source](https://about.meta.com/"
+        in text
+    )
+    assert r"- **Request channel:** portal: https://www\.facebook\.com/records" in text
+    us = build_dossier(
+        _tracked(case.model_copy(update={"legal_basis": "mlat"}), "1"),
+        [],
+        step,
+        WORKFLOW,
+        allowed=frozenset({"provider"}),
+        now=NOW,
+        provider=directory.resolve("Facebook"),
+    )
+    assert r"- **Addressee:** Meta Platforms, Inc\. \(US, us parent\)" in us
