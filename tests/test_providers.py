@@ -368,7 +368,13 @@ def test_dossier_cites_the_eu_establishment_and_channels_for_an_eu_basis() -> No
     case = make_case("R-EU", provider="Facebook", legal_basis="eu-epo")
     step = Step("R-EU/legal_deadline/L1", "legal_deadline", 1, "NCB", 0, "")
     text = build_dossier(
-        _tracked(case, "1"), [], step, WORKFLOW, allowed=frozenset({"provider"}), now=NOW, provider=directory.resolve("Facebook")
+        _tracked(case, "1"),
+        [],
+        step,
+        WORKFLOW,
+        allowed=frozenset({"provider"}),
+        now=NOW,
+        provider=directory.resolve("Facebook"),
     )
     assert "- **Directory entry:** Meta" in text
     assert (
