@@ -11,6 +11,10 @@ error, 3 tracker unreachable or refused authentication.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel, ValidationError
 
 EXIT_OK = 0
 EXIT_CASES_FAILED = 1
@@ -118,10 +122,16 @@ MASK = "***"
 
 
 def remember(value: str) -> None:
-    """Register ``value`` as a secret to mask in logs and messages (short values are ignored)."""
-    if len(value) >= 4:
-        with _lock:
-            _known.add(value)
+    """Register ``value`` as a secret to mask in logs and messages (short values are ignored), with the
+    forms it takes inside other text: repr-escaped (an exception quoting a header) and base64 (a Basic
+    authorization header is base64 of ``user:secret``; its tail after the user part is masked too)."""
+    import base64
+
+    if len(value) < 4:
+        return
+    forms = {value, repr(value)[1:-1], base64.b64encode(value.encode()).decode().rstrip("=")}
+    with _lock:
+        _known.update(f for f in forms if len(f) >= 4)
 
 
 def redact(text: str) -> str:
@@ -132,3 +142,34 @@ def redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
+
+
+def validation_problem(exc: ValidationError, model: type[BaseModel], prefix: str = "") -> str:
+    """The first problem of a pydantic ValidationError as ``dotted.key <- problem``; a misspelt key
+    comes first (it usually explains a "field required" too) and gets a "did you mean"."""
+    import difflib
+
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    first = errors[0]
+    loc = [str(p) for p in first["loc"]]
+    where = ".".join([prefix, *loc] if prefix else loc) or "(top level)"
+    if first["type"] != "extra_forbidden":
+        return f"{where} <- {first['msg'].removeprefix('Value error, ')}"
+    known = _keys_at(model, loc[:-1])
+    near = difflib.get_close_matches(loc[-1], known, n=1, cutoff=0.6) if loc else []
+    hint = f"; did you mean {near[0]!r}?" if near else f" (known: {', '.join(sorted(known))})" if known else ""
+    return f"{where} <- unknown key{hint}"
+
+
+def _keys_at(model: type[BaseModel], path: list[str]) -> list[str]:
+    """The keys (aliases where set) a model accepts at ``path``, following nested models by name."""
+    from pydantic import BaseModel
+
+    current: Any = model
+    for part in path:
+        info = current.model_fields.get(part)
+        annotation = info.annotation if info is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        current = annotation
+    return [info.alias or name for name, info in current.model_fields.items()]

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from casebridge.app.fetch import RetryPolicy, refresh
 from casebridge.app.intents import SET_FIELDS, Recovery, intent_data, merged, recover
@@ -41,14 +42,16 @@ class SetFields:
     reference: str
     sla: SlaFields
     before: SlaFields
+    timezone: str = "UTC"  # the case's zone: times are shown in it, as `status` shows them
 
     def describe(self) -> str:
+        zone = ZoneInfo(self.timezone)
         parts = []
         for name, new in sorted(self.sla.clocks.items()):
             old = self.before.clocks.get(name)
             if old is None and new.state == "not_started":
                 continue  # a clock that does not run for this case: written, but not news to a reader
-            parts.append(f"{name}: {_fmt_fields(old)} -> {_fmt_fields(new)}")
+            parts.append(f"{name}: {_fmt_fields(old, zone)} -> {_fmt_fields(new, zone)}")
         if self.sla.escalation_level != self.before.escalation_level:
             parts.append(f"escalation level {self.before.escalation_level} -> {self.sla.escalation_level}")
         return f"set {self.reference}: " + ("; ".join(parts) or "initial fields")
@@ -93,10 +96,10 @@ class SyncResult:
         self.exit_codes[reference] = exc.exit_code if isinstance(exc, CasebridgeError) else EXIT_CASES_FAILED
 
 
-def _fmt_fields(fields: ClockFields | None) -> str:
+def _fmt_fields(fields: ClockFields | None, zone: ZoneInfo) -> str:
     if fields is None:
         return "(none)"
-    due = fields.due_at.isoformat() if fields.due_at else "-"
+    due = fields.due_at.astimezone(zone).isoformat() if fields.due_at else "-"
     return f"{fields.state} due {due}"
 
 
@@ -131,7 +134,9 @@ def plan_pass(
         plan.evaluations.append(evaluation)
         change = sla_changes(computed_sla(evaluation.clocks), tracked.sla)
         if change is not None:
-            plan.actions.append(SetFields(tracked.key, tracked.case.reference, change, tracked.sla))
+            plan.actions.append(
+                SetFields(tracked.key, tracked.case.reference, change, tracked.sla, tracked.case.timezone)
+            )
     return plan
 
 

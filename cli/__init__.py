@@ -1,19 +1,29 @@
 """The casebridge command line. This is the only place errors become messages and exit codes.
 
 A ``UserError`` is one line with no traceback unless ``-v``; every message passes through
-``connectors.secrets.redact`` so no token reaches the terminal or the logs.
+``casebridge.errors.redact`` so no token reaches the terminal or the logs.
+
+Exit codes (one meaning each, README "Exit codes"): 0 ok; 1 some cases failed or were blocked; 2 usage,
+config or input error; 3 tracker unreachable or refused. A closed pipe (``status | head``) exits quietly.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import click
 
 from casebridge.connectors.secrets import RedactingFilter
 from casebridge.errors import EXIT_CASES_FAILED, EXIT_USAGE, CasebridgeError, UserError, redact
+
+if TYPE_CHECKING:
+    from casebridge.cli.config import Settings
+    from casebridge.state.audit import AuditLog
 
 log = logging.getLogger(__name__)
 
@@ -25,30 +35,52 @@ class Context:
         self.config_path = config_path
         self.verbose = verbose
         self.quiet = quiet
-        self._settings = None
+        self._settings: Settings | None = None
 
     @property
-    def settings(self):
+    def settings(self) -> Settings:
+        """The configuration, validated as a whole (every section) before any command uses it."""
         if self._settings is None:
             from casebridge.cli.config import load_settings
 
-            self._settings = load_settings(self.config_path)
+            settings = load_settings(self.config_path)
+            log.info("config: %s; state: %s", settings.label, settings.state_path)
+            settings.validate()
+            self._settings = settings
         return self._settings
+
+    def audit_log(self) -> AuditLog:
+        from casebridge.state.audit import AuditLog
+
+        self.settings.prepare_dirs()
+        return AuditLog(self.settings.audit_path)
+
+    def say(self, text: str) -> None:
+        """Progress and results for a person: silent under -q (cron mails only what -q lets through)."""
+        if not self.quiet:
+            click.echo(text)
 
 
 pass_ctx = click.make_pass_decorator(Context)
 
 
-def parse_now(value: str | None) -> datetime:
-    """``--now`` for replays: an ISO 8601 timestamp with an offset (default: the real time)."""
+def empty_tracker_hint(settings: Settings) -> str:
+    return (
+        f"no cases yet in {settings.tracker_label()} (config: {settings.label}); "
+        "import some with `casebridge intake FILE` (see examples/cases.json)"
+    )
+
+
+def parse_now(value: str | None, option: str = "--now") -> datetime:
+    """``--now`` (or ``option``) for replays: an ISO 8601 timestamp with an offset (default: the real time)."""
     if value is None:
         return datetime.now(UTC)
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not ISO 8601 (e.g. 2026-12-01T09:00:00Z)", param_hint="--now") from None
+        raise click.BadParameter(f"{value!r} is not ISO 8601 (e.g. 2026-12-01T09:00:00Z)", param_hint=option) from None
     if moment.tzinfo is None:
-        raise click.BadParameter(f"{value!r} has no offset; add Z or +05:00", param_hint="--now")
+        raise click.BadParameter(f"{value!r} has no offset; add Z or +05:00", param_hint=option)
     return moment
 
 
@@ -75,25 +107,71 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.INFO))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class ClosedPipe(Exception):
+    """stdout's reader went away. Raised past click, whose own handling would exit 1."""
+
+
+class CasebridgeGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            if exc.errno == errno.EPIPE:
+                raise ClosedPipe() from None
+            raise
+
+
+GLOBAL_FLAGS = {"-v": 1, "-vv": 2, "-vvv": 3, "--verbose": 1, "-q": 0, "--quiet": 0}
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Global options are accepted after the subcommand too (`casebridge sync -q`): move them in front.
+    Only before a ``--``; values of ``--config`` travel with it."""
+    front: list[str] = []
+    rest: list[str] = []
+    args = iter(argv)
+    for arg in args:
+        if arg == "--":
+            rest += [arg, *args]
+            break
+        if arg in GLOBAL_FLAGS:
+            front.append(arg)
+        elif arg == "--config":
+            front += [arg, next(args, "")]
+        elif arg.startswith("--config="):
+            front.append(arg)
+        else:
+            rest.append(arg)
+    return front + rest
+
+
+@click.group(cls=CasebridgeGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option(
-    "--config", "config_path", metavar="PATH", help="Config file (else $CASEBRIDGE_CONFIG, ./casebridge.toml)."
+    "--config",
+    "config_path",
+    metavar="PATH",
+    help="Config file (else $CASEBRIDGE_CONFIG, ./casebridge.toml, else embedded defaults in the user's folders).",
 )
-@click.option("-v", "--verbose", count=True, help="More log output; -v also shows tracebacks.")
-@click.option("-q", "--quiet", is_flag=True, help="Only errors.")
-@click.version_option(package_name="casebridge")
+@click.option("-v", "--verbose", count=True, help="More log output (-v: also the config used, and tracebacks).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and warnings (for cron): a healthy run prints nothing.")
+@click.version_option(None, "-V", "--version", package_name="casebridge")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool) -> None:
-    """casebridge: deadlines of cross-border data requests, tracked inside Jira and Redmine."""
+    """casebridge: deadlines of cross-border data requests, tracked inside Jira and Redmine.
+
+    Exit codes: 0 ok, 1 some cases failed or were blocked, 2 usage/config/input error,
+    3 tracker unreachable or refused.
+    """
     _setup_logging(verbose, quiet)
     ctx.obj = Context(config_path, verbose, quiet)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the CLI and turn errors into one-line messages and exit codes."""
-    verbose = any(a in ("-v", "-vv", "--verbose") for a in (argv if argv is not None else sys.argv[1:]))
+    args = hoist_global_options(list(argv if argv is not None else sys.argv[1:]))
+    verbose = any(a in ("-v", "-vv", "-vvv", "--verbose") for a in args)
     try:
-        code = cli.main(args=argv, prog_name="casebridge", standalone_mode=False)
+        code = cli.main(args=args, prog_name="casebridge", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         code = EXIT_CASES_FAILED
@@ -111,6 +189,14 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         code = 130
+    except ClosedPipe:
+        code = _closed_pipe()
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            code = _closed_pipe()
+        else:
+            _show_error(UserError(_os_problem(exc)), verbose)
+            code = EXIT_USAGE
     except Exception as exc:
         if verbose:
             raise
@@ -119,6 +205,20 @@ def main(argv: list[str] | None = None) -> None:
         )
         code = EXIT_CASES_FAILED
     sys.exit(code or 0)
+
+
+def _closed_pipe() -> int:
+    """The reader went away (`status | head`): not an error. Point stdout at /dev/null so the
+    interpreter's final flush does not print a second complaint."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ is not None else 1)
+    return 0
+
+
+def _os_problem(exc: OSError) -> str:
+    """A disk full, read-only or permission problem as one line naming the file."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}; check the disk and the folder's permissions"
 
 
 def _show_error(exc: CasebridgeError, verbose: bool) -> None:
@@ -135,12 +235,14 @@ def _register() -> None:
         cases_cmds,
         escalate_cmds,
         find_cmds,
+        info_cmds,
         provider_cmds,
         sync_cmds,
         workflow_cmds,
     )
 
-    for module in (cases_cmds, workflow_cmds, sync_cmds, escalate_cmds, audit_cmds, provider_cmds, find_cmds):
+    modules = (cases_cmds, workflow_cmds, sync_cmds, escalate_cmds, audit_cmds, info_cmds, provider_cmds, find_cmds)
+    for module in modules:
         for command in module.COMMANDS:
             cli.add_command(command)
 

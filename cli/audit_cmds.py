@@ -9,7 +9,7 @@ import click
 
 from casebridge.cli import Context, pass_ctx
 from casebridge.errors import EXIT_CASES_FAILED
-from casebridge.state.audit import open_audit_log, read_export, verify_records
+from casebridge.state.audit import read_export, verify_records
 
 
 @click.group()
@@ -33,7 +33,7 @@ def verify(ctx: Context, file: Path | None) -> None:
             report = verify_records(read_export(handle, fmt))
         where = str(file)
     else:
-        log = open_audit_log(ctx.settings)
+        log = ctx.audit_log()
         try:
             report = log.verify()
         finally:
@@ -54,7 +54,7 @@ def verify(ctx: Context, file: Path | None) -> None:
 @pass_ctx
 def export(ctx: Context, fmt: str, output: Path | None) -> None:
     """Write every record (seq, at, kind, data, prev_hash, hash) as JSON lines or CSV."""
-    log = open_audit_log(ctx.settings)
+    log = ctx.audit_log()
     try:
         if output is None:
             log.export(sys.stdout, fmt)

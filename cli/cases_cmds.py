@@ -11,16 +11,17 @@ from typing import Any
 import click
 
 from casebridge.app.intake import apply_intake, plan_intake
-from casebridge.cli import Context, now_option, parse_now, pass_ctx
+from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
+from casebridge.cli.complete import complete_reference, complete_state
 from casebridge.connectors import Connector
-from casebridge.errors import UserError
+from casebridge.errors import TransitionNotAllowed, UserError
 from casebridge.state.store import StateStore
 from casebridge.sync import CaseEvaluation, evaluate, history_reader
 from casebridge.workflows.case_index import canonical_provider, check_providers, overlap_warnings
 from casebridge.workflows.cases import TrackedCase
 from casebridge.workflows.clocks import ClockResult
 from casebridge.workflows.directory import Directory
-from casebridge.workflows.intake import read_intake_file
+from casebridge.workflows.intake import IntakeAction, read_intake_file
 from casebridge.workflows.model import ClockState
 
 
@@ -56,26 +57,34 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, strict: bool, n
     named = [(row.where, row.case) for row in rows]
     for warning in check_providers(named, directory, strict=strict):
         click.echo(f"warning: {warning}", err=True)
+    if not dry_run:
+        settings.prepare_dirs()
     tracker = _with_clock(settings.tracker(), parse_now(now))
     try:
-        actions = plan_intake(rows, tracker)
+        if dry_run and not tracker.exists():  # nothing to compare with, and a dry run creates nothing
+            actions = [IntakeAction("create", row) for row in rows]
+        else:
+            actions = plan_intake(rows, tracker)
         for warning in overlap_warnings(named, _known_cases(settings, tracker, set(seen)), directory, workflow):
             click.echo(f"warning: {warning}", err=True)
         for action in actions:
             if action.kind != "unchanged" or ctx.verbose:
-                click.echo(("would " if dry_run else "") + action.describe())
+                ctx.say(("would " if dry_run else "") + action.describe())
         counts = {k: sum(1 for a in actions if a.kind == k) for k in ("create", "update", "unchanged")}
         if not dry_run:
             store = StateStore(settings.state_path)  # intake seeds it: the next sync reads no history
-            audit = _audit(ctx)
+            audit = ctx.audit_log()
             try:
                 apply_intake(actions, tracker, audit=audit, now=parse_now(now), store=store)
             finally:
                 store.close()
                 if audit is not None:
                     audit.close()
-        verb = "would create" if dry_run else "created"
-        click.echo(f"{verb} {counts['create']}, updated {counts['update']}, unchanged {counts['unchanged']}")
+        created, updated, unchanged = counts["create"], counts["update"], counts["unchanged"]
+        if dry_run:
+            ctx.say(f"would create {created}, update {updated}, leave {unchanged} unchanged")
+        else:
+            ctx.say(f"created {created}, updated {updated}, unchanged {unchanged}")
     finally:
         tracker.close()
 
@@ -90,18 +99,9 @@ def _known_cases(settings: Any, tracker: Connector, exclude: set[str]) -> list[T
             cached = [c.tracked for c in store.load().values() if c.tracked is not None]
         finally:
             store.close()
-    if not cached:
+    if not cached and tracker.exists():
         cached = list(tracker.list_cases())
     return [t for t in cached if t.case.reference not in exclude]
-
-
-def _audit(ctx: Context) -> Any:
-    """The audit log, when the sync job's store is available (None otherwise)."""
-    try:
-        from casebridge.state.audit import open_audit_log  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return open_audit_log(ctx.settings)
 
 
 def _case_zone(name: str) -> zoneinfo.ZoneInfo:
@@ -170,7 +170,7 @@ def _print_text(evaluations: list[CaseEvaluation], directory: Directory | None =
 
 
 @click.command()
-@click.argument("references", nargs=-1)
+@click.argument("references", nargs=-1, shell_complete=complete_reference)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @now_option
 @pass_ctx
@@ -180,6 +180,15 @@ def status(ctx: Context, references: tuple[str, ...], as_json: bool, now: str | 
     settings = ctx.settings
     workflow = settings.workflow()
     tracker = settings.tracker()
+    if not tracker.exists():  # a read-only command creates nothing
+        tracker.close()
+        if references:
+            raise UserError(f"no case with reference {', '.join(references)}: {empty_tracker_hint(settings)}")
+        if as_json:
+            click.echo("[]")
+        else:
+            ctx.say(empty_tracker_hint(settings))
+        return
     try:
         if references:
             found = [(ref, tracker.find_case(ref)) for ref in references]
@@ -200,8 +209,8 @@ def status(ctx: Context, references: tuple[str, ...], as_json: bool, now: str | 
 
 
 @click.command()
-@click.argument("reference")
-@click.argument("state")
+@click.argument("reference", shell_complete=complete_reference)
+@click.argument("state", shell_complete=complete_state)
 @click.option("--at", "at", metavar="ISO", help="When the change happened (default: --now or now).")
 @click.option("--note", metavar="TEXT", help="A comment recorded with the change.")
 @now_option
@@ -212,14 +221,18 @@ def transition(ctx: Context, reference: str, state: str, at: str | None, note: s
     workflow = settings.workflow()
     if state not in workflow.states:
         raise UserError(f"unknown state {state!r}; states of {workflow.name}: {', '.join(workflow.states)}")
-    moment = parse_now(at) if at else parse_now(now)
+    moment = parse_now(at, "--at") if at else parse_now(now)
+    settings.prepare_dirs()
     tracker = _with_clock(settings.tracker(), moment)
     try:
-        tracked = tracker.find_case(reference)
+        tracked = tracker.find_case(reference) if tracker.exists() else None
         if tracked is None:
-            raise UserError(f"no case with reference {reference} in the tracker")
-        tracker.transition(tracked.key, state, note=note, at=moment)
-        audit = _audit(ctx)
+            raise UserError(f"no case with reference {reference} in {settings.tracker_label()}")
+        try:
+            tracker.transition(tracked.key, state, note=note, at=moment)
+        except TransitionNotAllowed as exc:  # the user asked for a move the workflow forbids: input error
+            raise UserError(str(exc)) from None
+        audit = ctx.audit_log()
         if audit is not None:
             audit.append(
                 "transition",

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import click
 
-from casebridge.app.escalate import apply_escalations, find_posted
-from casebridge.cli import Context, now_option, parse_now, pass_ctx
+from casebridge.app.escalate import EscalationOutcome, apply_escalations, find_posted
+from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
 from casebridge.connectors import Connector
 from casebridge.errors import EXIT_CASES_FAILED, UserError
 from casebridge.sync import evaluate, history_reader
@@ -44,19 +45,21 @@ def build_plan(ctx: Context, tracker: Connector, now: datetime, only: tuple[str,
     return plan_escalations(evaluated, workflow, now=now, config=config, only=only_refs, directory=directory)
 
 
-def _print_plan(plan: EscalationPlan, dry_run: bool, already: dict[str, Any]) -> None:
+def _print_plan(ctx: Context, plan: EscalationPlan, dry_run: bool, already: dict[str, Any]) -> None:
     verb = "would post" if dry_run else "to post"
     for item in plan:
         if item.dedupe_key in already:
-            click.echo(f"already posted: {item.dedupe_key}")
+            ctx.say(f"already posted: {item.dedupe_key}")
             continue
-        click.echo(f"{verb}: {item.dedupe_key}  level {item.level} ({item.level_name})  {item.title}")
+        ctx.say(f"{verb}: {item.dedupe_key}  level {item.level} ({item.level_name})  {item.title}")
         if dry_run:  # the dossier as the NCB will read it (the Markdown source is in --json)
-            click.echo("\n".join("    " + line for line in to_plain(item.markdown).splitlines()))
+            ctx.say("\n".join(("    " + line).rstrip() for line in to_plain(item.markdown).splitlines()))
     for blocked in plan.blocked:
         click.echo(f"not escalated: {blocked}", err=True)
     for reason in plan.not_due:
-        click.echo(f"not due: {reason}")
+        ctx.say(f"not due: {reason}")
+    if not plan and not plan.blocked and not plan.not_due:
+        ctx.say("nothing to escalate: no breached clock whose policy escalates")
 
 
 def _confirm(yes: bool, count: int) -> None:
@@ -68,67 +71,94 @@ def _confirm(yes: bool, count: int) -> None:
         raise click.exceptions.Abort()
 
 
-def _audit(ctx: Context) -> Any:
+@dataclass
+class EscalationRun:
+    """What one escalation run did: its exit code and, for --json, its report."""
+
+    code: int
+    report: dict[str, Any]
+
+
+def run_escalation(
+    ctx: Context, *, dry_run: bool, cases: tuple[str, ...], yes: bool, as_json: bool, now: str | None, strict: bool
+) -> EscalationRun:
+    """Plan, confirm, post; print text (unless ``as_json``). Blocked cases make the run exit 1 only when
+    ``strict`` (by hand: always; in a scheduled `sync --escalate`: only with --strict)."""
+    moment = parse_now(now)
+    settings = ctx.settings
+    if not dry_run:
+        settings.prepare_dirs()
+    tracker = settings.tracker()
+    if dry_run and not tracker.exists():
+        ctx.say(empty_tracker_hint(settings))
+        tracker.close()
+        return EscalationRun(0, _plan_json(EscalationPlan(), moment, dry_run=True))
+    liaison = settings.liaison()
+    _stamp_writes(tracker, moment)
+    _stamp_writes(liaison, moment)
+    outcomes: list[EscalationOutcome] = []
     try:
-        from casebridge.state.audit import open_audit_log  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    return open_audit_log(ctx.settings)
+        plan = build_plan(ctx, tracker, moment, cases)
+        # a dry run reads the audit log only if there is one (it creates nothing)
+        audit = None if dry_run and not settings.audit_path.exists() else ctx.audit_log()
+        try:
+            already = find_posted(plan, liaison, audit)
+            if not as_json:
+                _print_plan(ctx, plan, dry_run, already)
+            if len(already) < len(plan) and not dry_run:
+                _confirm(yes, len(plan) - len(already))
+                outcomes = apply_escalations(plan, liaison, tracker, audit, now=moment)
+        finally:
+            if audit is not None:
+                audit.close()
+    finally:
+        tracker.close()
+        liaison.close()
+    report = _plan_json(plan, moment, dry_run=dry_run)
+    report["already_posted"] = sorted(already)
+    if not dry_run:
+        report["outcomes"] = [o.to_json() for o in outcomes]
+    if not as_json:
+        _print_outcomes(ctx, plan, outcomes, already, dry_run)
+    failed = any(not o.ok for o in outcomes) or (strict and bool(plan.blocked))
+    return EscalationRun(EXIT_CASES_FAILED if failed else 0, report)
+
+
+def _print_outcomes(
+    ctx: Context, plan: EscalationPlan, outcomes: list[EscalationOutcome], already: dict[str, Any], dry_run: bool
+) -> None:
+    for o in outcomes:
+        where = f" -> {o.posted.url or o.posted.key}" if o.posted else ""
+        if o.error:
+            click.echo(f"{o.status}: {o.dedupe_key}{where} ({o.error})", err=True)
+        else:
+            ctx.say(f"{o.status}: {o.dedupe_key}{where}")
+    if dry_run:
+        return
+    counts = {k: sum(1 for o in outcomes if o.status == k) for k in ("posted", "already_posted", "failed")}
+    if not outcomes:  # nothing new was due: every planned item is already in the queue
+        counts["already_posted"] = len(already)
+    ctx.say(
+        f"{counts['posted']} posted, {counts['already_posted']} already posted, {counts['failed']} failed, "
+        f"{len(plan.blocked)} blocked"
+    )
 
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Print exactly what would be posted; post nothing.")
 @click.option("--case", "cases", multiple=True, metavar="REF", help="Only these cases (repeatable).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation (required when stdin is not a terminal).")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output (one JSON document).")
 @now_option
 @pass_ctx
 def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_json: bool, now: str | None) -> None:
-    """Post every breached clock whose policy escalates to the NCB liaison queue, exactly once."""
-    moment = parse_now(now)
-    settings = ctx.settings
-    tracker = settings.tracker()
-    liaison = settings.liaison()
-    _stamp_writes(tracker, moment)
-    _stamp_writes(liaison, moment)
-    try:
-        plan = build_plan(ctx, tracker, moment, cases)
-        audit = _audit(ctx)
-        already = find_posted(plan, liaison, audit)
-        if as_json and dry_run:
-            data = _plan_json(plan, moment, dry_run=True)
-            data["already_posted"] = sorted(already)
-            click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-            return
-        if not as_json:
-            _print_plan(plan, dry_run, already)
-        outcomes = []
-        if len(already) < len(plan) and not dry_run:
-            _confirm(yes, len(plan) - len(already))
-            outcomes = apply_escalations(plan, liaison, tracker, audit, now=moment)
-    finally:
-        tracker.close()
-        liaison.close()
+    """Post every breached clock whose policy escalates to the NCB liaison queue, exactly once.
+
+    Exit code 1 when a post failed or a case is blocked (for example, no Article 3 self-check)."""
+    run = run_escalation(ctx, dry_run=dry_run, cases=cases, yes=yes, as_json=as_json, now=now, strict=True)
     if as_json:
-        data = _plan_json(plan, moment, dry_run=False)
-        data["outcomes"] = [o.to_json() for o in outcomes]
-        data["already_posted"] = sorted(already)
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
-    else:
-        for o in outcomes:
-            where = f" -> {o.posted.url or o.posted.key}" if o.posted else ""
-            suffix = f" ({o.error})" if o.error else ""
-            click.echo(f"{o.status}: {o.dedupe_key}{where}{suffix}")
-        if not dry_run:
-            counts = {k: sum(1 for o in outcomes if o.status == k) for k in ("posted", "already_posted", "failed")}
-            if not outcomes:  # nothing new was due: every planned item is already in the queue
-                counts["already_posted"] = len(already)
-            click.echo(
-                f"{counts['posted']} posted, {counts['already_posted']} already posted, {counts['failed']} failed, "
-                f"{len(plan.blocked)} blocked"
-            )
-    if plan.blocked or any(not o.ok for o in outcomes):
-        click.get_current_context().exit(EXIT_CASES_FAILED)
+        click.echo(json.dumps(run.report, indent=2, ensure_ascii=False))
+    click.get_current_context().exit(run.code)
 
 
 def _plan_json(plan: EscalationPlan, now: datetime, *, dry_run: bool) -> dict[str, Any]:

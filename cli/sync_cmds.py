@@ -13,11 +13,12 @@ from typing import Any
 
 import click
 
-from casebridge.cli import Context, now_option, parse_now, pass_ctx
+from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
+from casebridge.cli.config import Settings
+from casebridge.cli.escalate_cmds import EscalationRun, run_escalation
 from casebridge.connectors import Connector, Missing
 from casebridge.errors import EXIT_USAGE, CasebridgeError, LockHeldError, SafetyValveError, TrackerError
-from casebridge.state.audit import open_audit_log
-from casebridge.state.lock import RunLock, lock_path_for
+from casebridge.state.lock import RunLock
 from casebridge.state.store import StateStore
 from casebridge.sync import SetFields, SyncJob, SyncOptions, SyncReport
 from casebridge.workflows.schema import parse_duration
@@ -57,25 +58,37 @@ def _progress(actions: list[SetFields], label: str) -> Iterator[SetFields]:
         yield from bar
 
 
+MIN_INTERVAL = 30.0  # seconds: a tighter --every only hammers the tracker
+
+
 def run_once(
     ctx: Context,
     options: SyncOptions,
     now_text: str | None,
     stop: StopFlag,
     as_json: bool,
-    then: Callable[[], int] | None = None,
+    then: Callable[[], EscalationRun] | None = None,
 ) -> int:
     """One pass under the run lock (a dry run takes no lock: it writes nothing), printed, then ``then``
-    (escalation) still under the lock. Returns the exit code of both."""
+    (escalation) still under the lock. Returns the exit code of both. With ``as_json`` exactly one JSON
+    document is printed: the sync report, with the escalation report nested under "escalation"."""
     settings = ctx.settings
     show_bar = sys.stderr.isatty() and not ctx.quiet
-    lock = RunLock(lock_path_for(settings.state_path))
+    if options.dry_run and not _tracker_exists(settings):  # a dry run creates nothing
+        hint = empty_tracker_hint(settings)
+        if as_json:
+            click.echo(json.dumps({"dry_run": True, "actions": [], "hint": hint}, indent=2))
+        else:
+            ctx.say(hint)
+        return 0
+    lock = RunLock(settings.lock_path)
     if not options.dry_run:
+        settings.prepare_dirs()
         lock.acquire()
     try:
         tracker = settings.tracker()
         store = StateStore(settings.state_path)
-        audit = open_audit_log(settings)
+        audit = ctx.audit_log()
         try:
             job = SyncJob(
                 tracker,
@@ -92,39 +105,55 @@ def run_once(
             tracker.close()
             store.close()
             audit.close()
-        _print_report(ctx, report, as_json)
+        data = report.to_json() if as_json else None
+        if not as_json:
+            _print_report(ctx, report)
         code = report.exit_code
         if then is not None and not options.dry_run:
-            code = max(code, then())
+            escalation = then()
+            code = max(code, escalation.code)
+            if data is not None:
+                data["escalation"] = escalation.report
+        if data is not None:
+            click.echo(json.dumps(data, indent=2))
         return code
     finally:
         lock.release()
 
 
-def _print_report(ctx: Context, report: SyncReport, as_json: bool) -> None:
-    if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))
-        return
+def _tracker_exists(settings: Settings) -> bool:
+    tracker = settings.tracker()
+    try:
+        return tracker.exists()
+    finally:
+        tracker.close()
+
+
+def _print_report(ctx: Context, report: SyncReport) -> None:
     dry = report.options.dry_run
     prefix = "would " if dry else ""
     for action in report.plan.actions:
         if dry or action in report.result.applied:
-            click.echo(prefix + action.describe())
+            ctx.say(prefix + action.describe())
     for pair in report.links:
-        click.echo(f"{prefix}link {pair.reference_a} <-> {pair.reference_b} (both name {pair.identifier})")
+        ctx.say(f"{prefix}link {pair.reference_a} <-> {pair.reference_b} (both name {pair.identifier})")
     for ref, keys in report.duplicates.items():
         click.echo(f"DUPLICATE {ref}: tracker items {', '.join(keys)} carry this reference; merge them", err=True)
     for ref, message in sorted(report.result.failures.items()):
         click.echo(f"FAILED {ref}: {message}", err=True)
     if report.stopped:
         click.echo("stopped on request between two actions; the rest is done by the next run", err=True)
-    if not ctx.quiet:
-        updated = len(report.plan.actions) if dry else len(report.result.applied)
-        what = "disagreed with the engine and " if report.options.full else ""
-        click.echo(
-            f"{len(report.plan.evaluations)} cases evaluated, {what}{prefix}{updated} updated, "
-            f"{len(report.result.failures)} failed"
+    evaluated, failed = len(report.plan.evaluations), len(report.result.failures)
+    if dry:
+        ctx.say(f"{evaluated} cases evaluated, {len(report.plan.actions)} would be updated, {failed} failed")
+    elif report.options.full:
+        disagreed = len(report.plan.actions)
+        ctx.say(
+            f"{evaluated} cases evaluated; {disagreed} disagreed with the engine, "
+            f"{len(report.result.applied)} updated, {failed} failed"
         )
+    else:
+        ctx.say(f"{evaluated} cases evaluated, {len(report.result.applied)} updated, {failed} failed")
 
 
 @click.command()
@@ -132,8 +161,9 @@ def _print_report(ctx: Context, report: SyncReport, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the plan and the outcome as JSON.")
 @click.option("--full", is_flag=True, help="Rebuild the state store from the tracker and reconcile every case.")
 @click.option("--force", is_flag=True, help="Accept a tracker that suddenly lists no cases (safety valve).")
-@click.option("--every", metavar="DURATION", help="Run as a loop, e.g. --every 5m; SIGTERM stops it cleanly.")
+@click.option("--every", metavar="DURATION", help="Run as a loop, e.g. --every 5m (at least 30s); SIGTERM stops it.")
 @click.option("--escalate", "escalate", is_flag=True, help="Then run `escalate --yes` (also: [sync] escalate).")
+@click.option("--strict", is_flag=True, help="With --escalate: a blocked case (no Article 3 check...) fails the run.")
 @now_option
 @pass_ctx
 def sync(
@@ -144,12 +174,13 @@ def sync(
     force: bool,
     every: str | None,
     escalate: bool,
+    strict: bool,
     now: str | None,
 ) -> None:
     """Evaluate every open case's clocks and write the SLA fields that changed.
 
-    Exit codes: 0 ok, 1 some cases failed, 2 usage/config error (or another run holds the lock),
-    3 the tracker was unreachable or refused authentication.
+    Exit codes: 0 ok, 1 some cases failed (or, with --escalate --strict, were blocked), 2 usage/config
+    error (or another run holds the lock), 3 the tracker was unreachable or refused authentication.
     """
     settings = ctx.settings
     conf = settings.app.sync
@@ -161,29 +192,31 @@ def sync(
         safety_valve=conf.safety_valve,
     )
     stop = StopFlag()
-    then = _escalation(as_json, now) if (escalate or conf.escalate) else None
+    then = _escalation(ctx, as_json, now, strict) if (escalate or conf.escalate) else None
     if every is None:
         ctx_exit(run_once(ctx, options, now, stop, as_json, then))
         return
     if now is not None:
         raise click.BadParameter("a loop evaluates at the real time; drop --now", param_hint="--every")
-    interval = _duration(every, "--every")
+    interval = _interval(every)
     ctx_exit(_loop(ctx, options, interval, as_json, stop, then))
 
 
-def _escalation(as_json: bool, now: str | None) -> Callable[[], int]:
-    """After the pass: `escalate --yes` at the same --now; returns its exit code."""
+def _interval(every: str) -> float:
+    if every.strip().isdigit():
+        raise click.BadParameter(f"{every!r} has no unit; write e.g. 30s, 5m or 1h", param_hint="--every")
+    seconds = _duration(every, "--every")
+    if seconds < MIN_INTERVAL:
+        raise click.BadParameter(f"{every!r} is under {MIN_INTERVAL:.0f}s; a tighter loop only loads the tracker")
+    return seconds
 
-    def run() -> int:
-        from casebridge.cli.escalate_cmds import escalate as escalate_command
 
-        try:
-            click.get_current_context().invoke(
-                escalate_command, dry_run=False, cases=(), yes=True, as_json=as_json, now=now
-            )
-        except click.exceptions.Exit as done:
-            return int(done.exit_code or 0)
-        return 0
+def _escalation(ctx: Context, as_json: bool, now: str | None, strict: bool) -> Callable[[], EscalationRun]:
+    """After the pass: `escalate --yes` at the same --now. Blocked cases are reported; they fail a
+    scheduled run only with --strict (else one blocked case would fail every run until someone acts)."""
+
+    def run() -> EscalationRun:
+        return run_escalation(ctx, dry_run=False, cases=(), yes=True, as_json=as_json, now=now, strict=strict)
 
     return run
 
@@ -194,7 +227,7 @@ def _loop(
     interval: float,
     as_json: bool,
     stop: StopFlag,
-    then: Callable[[], int] | None,
+    then: Callable[[], EscalationRun] | None,
 ) -> int:
     """Run a pass every ``interval`` seconds until SIGTERM/SIGINT; returns the last pass's exit code."""
 
@@ -257,18 +290,29 @@ def check(ctx: Context) -> None:
 
 
 @click.command()
-@click.argument("target", required=False)
+@click.argument("target", required=False, metavar="[TARGET]")
 @click.option("--apply", "apply", is_flag=True, help="Create over the API what the account may create.")
 @pass_ctx
 def setup(ctx: Context, target: str | None, apply: bool) -> None:
-    """Print (or with --apply, perform) what makes the tracker or liaison TARGET ready: e.g. `setup redmine`
-    prints the Ruby script a Redmine admin runs with `rails runner`."""
+    """Print (or with --apply, perform) what makes a configured tracker or liaison TARGET ready.
+
+    \b
+    TARGET is the connector of [tracker] or [liaison] (default: the tracker):
+      redmine  prints the Ruby script a Redmine admin runs with `rails runner`
+      jira     prints the custom fields, statuses and transitions needed (no network);
+               --apply creates the custom fields the account may create
+      email    checks nothing to set up; `casebridge check` tries the SMTP login
+      local    needs no set-up
+    """
     targets = _configured_targets(ctx)
     try:
         chosen = [t for _, t in targets if target in (None, t.name)][:1]
         if not chosen:
             configured = ", ".join(t.name for _, t in targets)
-            raise click.BadParameter(f"{target!r} is not configured (configured: {configured})", param_hint="TARGET")
+            raise click.BadParameter(
+                f"{target!r} is not configured here (configured: {configured}; config: {ctx.settings.label})",
+                param_hint="TARGET",
+            )
         click.echo(chosen[0].setup(apply=apply))
     finally:
         for _, t in targets:

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
-from casebridge.errors import ConfigError
+from casebridge.errors import ConfigError, validation_problem
 from casebridge.workflows.cases import Case, Escalation, PostedEscalation, SlaFields, StatusChange, TrackedCase
 from casebridge.workflows.model import Workflow
 
@@ -85,6 +85,11 @@ class Connector(ABC):
     def __init__(self, config: ConnectorConfig, workflow: Workflow) -> None:
         self.config = config
         self.workflow = workflow
+
+    def exists(self) -> bool:
+        """False when the tracker has never been written (the embedded tracker before its first case):
+        read-only commands then say so instead of creating it. Default: True (a remote tracker)."""
+        return True
 
     # -- schema -------------------------------------------------------------------------------
     def check_schema(self) -> list[Missing]:
@@ -253,15 +258,13 @@ def connector_class(name: str) -> type[Connector]:
 
 
 def make_connector(name: str, raw_config: dict[str, Any], workflow: Workflow, *, section: str) -> Connector:
-    """Validate ``raw_config`` against the connector's model and build it.
-    Raises ConfigError as ``[section] key <- problem``."""
+    """Validate ``raw_config`` against the connector's model and build it (no network).
+    Raises ConfigError as ``section.key <- problem``."""
     from pydantic import ValidationError
 
     cls = connector_class(name)
     try:
         config = cls.config_model.model_validate(raw_config)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or "(section)"
-        raise ConfigError(f"[{section}] {key} <- {first['msg']}") from None
+        raise ConfigError(validation_problem(exc, cls.config_model, section)) from None
     return cls(config, workflow)

@@ -247,17 +247,3 @@ def read_export(lines: Iterable[str], fmt: str = "jsonl") -> Iterator[dict[str, 
         return
     for row in csv.DictReader(lines):
         yield {**row, "seq": int(row["seq"]), "data": json.loads(row["data"])}
-
-
-def audit_path(settings: Any) -> Path:
-    """``[app] audit`` when configured, else ``<state file stem>.audit.db`` next to the state store."""
-    configured = getattr(settings.app, "audit", None)
-    if configured:
-        return Path(settings.base_dir) / Path(configured).expanduser()
-    state: Path = settings.state_path
-    return state.with_name(state.stem + ".audit.db")
-
-
-def open_audit_log(settings: Any) -> AuditLog:
-    """The audit log of this configuration (intake, sync and escalation append to it)."""
-    return AuditLog(audit_path(settings))

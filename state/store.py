@@ -111,6 +111,10 @@ class StateStore:
             db.execute("INSERT OR IGNORE INTO case_links VALUES (?, ?)", tuple(sorted((key_a, key_b))))
 
     # -- cases --------------------------------------------------------------------------------------
+    def references(self) -> list[str]:
+        """Every case reference the store knows, sorted (shell completion reads these, not the tracker)."""
+        return [r[0] for r in self._db.execute("SELECT DISTINCT reference FROM cases ORDER BY reference")]
+
     def count(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM cases").fetchone()[0])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,9 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _tracker(tmp_path: Path) -> LocalConnector:
-    return LocalConnector(LocalConfig(path=str(tmp_path / "casebridge.db")), load_workflow())
+    # without a config the embedded tracker lives in the user's data folder (see tests/conftest.py)
+    data_dir = Path(os.environ["XDG_DATA_HOME"]) / "casebridge"
+    return LocalConnector(LocalConfig(path=str(data_dir / "casebridge.db")), load_workflow())
 
 
 def test_escalate_posts_once_per_breached_clock_then_nothing(

@@ -225,7 +225,7 @@ def test_smtp_wrong_password_is_one_line_and_posts_nothing(
     monkeypatch.setenv(PASSWORD_ENV, "wrong-password-4711")
     code, out, err = run(capsys, "-vv", "escalate", "--yes", "--now", NOW)
     assert code == 1 and sink.messages == []
-    assert "refused the login of 'liaison'" in out
+    assert "refused the login of 'liaison'" in err  # failures go to stderr
     assert "wrong-password-4711" not in out + err
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)  # fixed: the next run posts all three
     code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)

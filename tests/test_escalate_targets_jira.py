@@ -344,4 +344,4 @@ def test_check_and_setup_cover_a_liaison_queue_on_another_target(
     code, out, _ = run(capsys, "check")
     assert (code, out.strip()) == (0, "tracker local and liaison jira: ready for workflow lawful-access")
     code, _, err = run(capsys, "setup", "redmine")
-    assert code == 2 and "'redmine' is not configured (configured: local, jira)" in err
+    assert code == 2 and "'redmine' is not configured here (configured: local, jira" in err

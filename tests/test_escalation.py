@@ -169,7 +169,7 @@ def test_named_cases_say_why_not() -> None:
 
 
 def test_allowlist_rejects_unknown_fields_and_drops_excluded_ones() -> None:
-    with pytest.raises(ConfigError, match=r"\[escalation\] allowlist <- .*'disclosed_data'"):
+    with pytest.raises(ConfigError, match=r"escalation\.allowlist <- .*'disclosed_data'"):
         EscalationConfig.from_raw({"allowlist": ["reference", "disclosed_data"]})
     config = EscalationConfig.from_raw({"allowlist": ["reference", "offence", "provider"]})
     case = tracked("A", facts="SECRET-FACTS", officer_email="x.y@example.org", ncb_action="NCB-ASK")
@@ -183,7 +183,7 @@ def test_allowlist_rejects_unknown_fields_and_drops_excluded_ones() -> None:
 
 
 def test_unknown_config_key_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match=r"\[escalation\] allow_list <- "):
+    with pytest.raises(ConfigError, match=r"escalation\.allow_list <- unknown key; did you mean 'allowlist'\?"):
         EscalationConfig.from_raw({"allow_list": []})
 
 

@@ -289,6 +289,9 @@ def _two_cases_file(tmp_path: Path) -> Path:
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "casebridge.toml").write_text(
+        'state = "casebridge-state.db"\n[tracker]\nconnector = "local"\npath = "casebridge.db"\n'
+    )
     monkeypatch.delenv("CASEBRIDGE_CONFIG", raising=False)
     return tmp_path
 

@@ -29,8 +29,14 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.Captu
     return tmp_path
 
 
+def state_dir() -> Path:
+    """Without a config the state files live in the user's state folder (tests/conftest.py points
+    XDG_STATE_HOME at a folder of the test's own)."""
+    return Path(os.environ["XDG_STATE_HOME"]) / "casebridge"
+
+
 def audit_records(tmp_path: Path, kind: str) -> list[dict]:
-    log = AuditLog(tmp_path / "casebridge-state.audit.db")
+    log = AuditLog(state_dir() / "casebridge-state.audit.db")
     try:
         return [r for r in log.records() if r["kind"] == kind]
     finally:
@@ -55,16 +61,16 @@ def test_dry_run_json_prints_the_plan_and_writes_nothing(capsys: pytest.CaptureF
 def test_full_reports_the_reconcile(capsys: pytest.CaptureFixture[str]) -> None:
     run(capsys, "sync", "--now", NOW)
     code, out, _ = run(capsys, "sync", "--full", "--now", NOW)
-    assert code == 0 and "14 cases evaluated, disagreed with the engine and 0 updated, 0 failed" in out
+    assert code == 0 and "14 cases evaluated; 0 disagreed with the engine, 0 updated, 0 failed" in out
 
 
 def test_a_held_lock_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    with RunLock(tmp_path / "casebridge-state.db.lock"):
+    with RunLock(state_dir() / "casebridge-state.db.lock"):
         code, out, err = run(capsys, "sync", "--now", NOW)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "holds the run lock" in err and f"pid {os.getpid()}" in err
     # a dry run takes no lock: it writes nothing
-    with RunLock(tmp_path / "casebridge-state.db.lock"):
+    with RunLock(state_dir() / "casebridge-state.db.lock"):
         assert run(capsys, "sync", "--dry-run", "--now", NOW)[0] == 0
 
 

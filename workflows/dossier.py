@@ -17,7 +17,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from casebridge.errors import ConfigError
+from casebridge.errors import ConfigError, validation_problem
 from casebridge.workflows.cases import Case, TrackedCase
 from casebridge.workflows.directory import Fact, Provider
 from casebridge.workflows.model import ClockTarget, Workflow
@@ -47,7 +47,7 @@ def check_allowlist(names: Iterable[str], *, section: str = "escalation") -> fro
     unknown = sorted(allowed - CASE_FIELDS)
     if unknown:
         raise ConfigError(
-            f"[{section}] allowlist <- unknown case field(s) {', '.join(map(repr, unknown))}; "
+            f"{section}.allowlist <- unknown case field(s) {', '.join(map(repr, unknown))}; "
             f"allowed names: {', '.join(sorted(CASE_FIELDS))}"
         )
     return allowed | ALWAYS_INCLUDED
@@ -73,13 +73,11 @@ class EscalationConfig(BaseModel):
 
     @classmethod
     def from_raw(cls, raw: dict[str, Any] | None, *, section: str = "escalation") -> EscalationConfig:
-        """Raises ConfigError as ``[section] key <- problem``."""
+        """Raises ConfigError as ``section.key <- problem``."""
         try:
             return cls.model_validate(raw or {})
         except ValidationError as exc:
-            first = exc.errors()[0]
-            key = ".".join(str(p) for p in first["loc"]) or "(section)"
-            raise ConfigError(f"[{section}] {key} <- {first['msg']}") from None
+            raise ConfigError(validation_problem(exc, cls, section)) from None
 
 
 class ClockLike(Protocol):

@@ -12,6 +12,7 @@ retry policy, one error mapping, no retries stacked on the client's own.
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from casebridge.connectors.field_names import TrackerFieldNames
 from casebridge.connectors.jira.cases import CaseOps
 from casebridge.connectors.jira.http import JiraHttp, RetryPolicy
 from casebridge.connectors.jira.schema import (
+    TYPE_LABELS,
     FieldSpec,
     SchemaChecks,
     field_body,
@@ -32,8 +34,8 @@ from casebridge.connectors.jira.schema import (
     missing_field,
     needed_fields,
 )
-from casebridge.connectors.secrets import SecretRef
-from casebridge.errors import ConfigError, NotFoundError, SchemaMissing, TrackerError
+from casebridge.connectors.secrets import SecretRef, TrackerUrl
+from casebridge.errors import ConfigError, NotFoundError, SchemaMissing, TrackerError, remember
 from casebridge.workflows.cases import Case, SlaFields, StatusChange, TrackedCase
 from casebridge.workflows.model import Workflow
 
@@ -45,7 +47,7 @@ class JiraFieldNames(TrackerFieldNames):
 
 
 class JiraConfig(ConnectorConfig):
-    url: str = Field(pattern=r"^https?://\S+$")
+    url: TrackerUrl
     deployment: Literal["cloud", "datacenter"] = "cloud"
     email: str | None = None
     api_token: SecretRef | None = None  # Cloud
@@ -122,7 +124,8 @@ class JiraConnector(Connector):
         options = {"check_update": False, "rest_api_version": "3" if self.cloud else "2"}
         if self.cloud:
             assert cfg.api_token is not None and cfg.email is not None
-            token = cfg.api_token.resolve(field="[jira] api_token")
+            token = cfg.api_token.resolve(field="tracker.api_token")
+            remember(base64.b64encode(f"{cfg.email}:{token}".encode()).decode())  # the Basic header's form
             client = JIRA(
                 cfg.url,
                 options=options,
@@ -133,7 +136,7 @@ class JiraConnector(Connector):
             )
         else:
             assert cfg.personal_access_token is not None
-            token = cfg.personal_access_token.resolve(field="[jira] personal_access_token")
+            token = cfg.personal_access_token.resolve(field="tracker.personal_access_token")
             client = JIRA(
                 cfg.url,
                 options=options,
@@ -230,6 +233,10 @@ class JiraConnector(Connector):
         return missing
 
     def setup(self, *, apply: bool = False) -> str:
+        """Without ``apply``: what the workflow needs in Jira, from the configuration alone (no network,
+        no token). With ``apply``: compare with the server and create the missing custom fields."""
+        if not apply:
+            return self._needs()
         missing = self.check_schema()
         done: list[str] = []
         if apply:
@@ -248,6 +255,22 @@ class JiraConnector(Connector):
             lines += [f"  - {m}" for m in missing]
         else:
             lines.append(f"Jira project {self.config.project} is ready for workflow {self.workflow.name!r}.")
+        return "\n".join(lines)
+
+    def _needs(self) -> str:
+        cfg = self.config
+        specs = needed_fields(cfg.fields, self.workflow, liaison=cfg.liaison_project is not None)
+        lines = [f"casebridge needs in Jira ({cfg.url}, project {cfg.project}, issue type {cfg.issue_type}):"]
+        lines += [f"  - custom field {s.name!r} ({TYPE_LABELS[s.type]})" for s in specs]
+        statuses = sorted({self.status_name(state) for state in self.workflow.states})
+        lines.append(f"  - statuses in the project's workflow: {', '.join(statuses)}")
+        for move in self.workflow.transitions:
+            sources = ", ".join(sorted(self.status_name(s) if s in self.workflow.states else s for s in move.sources))
+            lines.append(f"  - transition to {self.status_name(move.target)} from {sources}")
+        if cfg.liaison_project:
+            lines.append(f"  - liaison project {cfg.liaison_project} (issue type {cfg.liaison_issue_type})")
+            lines.append(f"  - issue link type {cfg.link_type!r}")
+        lines.append("`casebridge check` compares this with the server; `setup jira --apply` creates the fields.")
         return "\n".join(lines)
 
     # -- cases ---------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pydantic import ConfigDict, Field
 
 from casebridge.connectors import ConnectorConfig
 from casebridge.connectors.field_names import TrackerFieldNames
-from casebridge.connectors.secrets import SecretRef
+from casebridge.connectors.secrets import SecretRef, TrackerUrl
 from casebridge.workflows.model import ClockState, Workflow
 
 # Redmine has no date-time custom field: times are strings in this one sortable UTC form.
@@ -36,7 +36,7 @@ class RedmineFieldNames(TrackerFieldNames):
 class RedmineConfig(ConnectorConfig):
     """``[tracker]`` section for ``connector = "redmine"``."""
 
-    url: str = Field(pattern=r"^https?://\S+$")
+    url: TrackerUrl
     api_key: SecretRef
     project: str = Field(min_length=1, description="identifier of the project holding the cases")
     tracker: str = "Data request"
