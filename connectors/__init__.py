@@ -137,8 +137,8 @@ class Connector(ABC):
         self,
         cases: Iterable[Case],
         *,
-        states: Mapping[str, str],
-        at: Mapping[str, datetime | None],
+        states: Mapping[str, str] | None = None,
+        at: Mapping[str, datetime | None] | None = None,
         sla: Mapping[str, SlaFields] | None = None,
     ) -> Iterator[TrackedCase]:
         """Create many cases (``states``/``at``/``sla`` by reference, as ``create_case``), yielding each
@@ -148,7 +148,7 @@ class Connector(ABC):
         for case in cases:
             ref = case.reference
             fields = sla[ref] if sla is not None else None
-            yield self.create_case(case, state=states.get(ref), at=at.get(ref), sla=fields)
+            yield self.create_case(case, state=(states or {}).get(ref), at=(at or {}).get(ref), sla=fields)
 
     def find_cases(self, references: Iterable[str]) -> dict[str, TrackedCase]:
         """The cases with these references, by reference (absent ones left out). Default: ``find_case``

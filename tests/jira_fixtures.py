@@ -2,6 +2,9 @@
 
 Use from a test module with ``pytest_plugins = ["tests.jira_fixtures"]``. The fake checks every request
 and response against Atlassian's OpenAPI documents; a test fails at teardown if any did not match.
+Without the documents (tests/jira_server/validate.py says where they are looked for) the tests that
+start a fake Jira skip with one line under ``-ra``, except under ``CI=true``, where they fail; documents
+whose SHA-256 differs always fail.
 """
 
 from __future__ import annotations
@@ -14,13 +17,31 @@ import pytest
 from casebridge.connectors.jira import JiraConnector
 from casebridge.workflows import load_workflow
 from casebridge.workflows.model import Workflow
-from tests.jira_server import JiraServer
+from tests import optional
+from tests.jira_server import JiraServer, validate
+from tests.optional import pytest_runtest_makereport  # noqa: F401 (the hook: one skip line)
 
 EMAIL, CLOUD_TOKEN, DC_PAT = "bot@agency.example", "cloud-api-token-7f3a", "dc-personal-access-token-91b2"
 
 
 def load_test_workflow() -> Workflow:
     return load_workflow("lawful-access")
+
+
+def require_jira_documents() -> None:
+    """Call before starting a fake Jira: skip (fail under CI=true) without Atlassian's documents."""
+    problem = validate.documents_problem()
+    if problem is None:
+        return
+    if problem.missing:
+        optional.unavailable(f"spec-checked Jira tests: {problem}")
+    pytest.fail(str(problem), pytrace=False)
+
+
+@pytest.fixture
+def jira_documents() -> None:
+    """For a test that starts its own fake Jira."""
+    require_jira_documents()
 
 
 class Clock:
@@ -84,6 +105,7 @@ def jira_workflow() -> Workflow:
 
 @pytest.fixture(params=["cloud", "datacenter"])
 def jira_server(request: pytest.FixtureRequest, jira_workflow: Workflow) -> Iterator[JiraServer]:
+    require_jira_documents()
     clock = Clock()
     server = JiraServer(request.param, now=clock).start()
     server.clock = clock  # type: ignore[attr-defined]

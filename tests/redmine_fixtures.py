@@ -1,13 +1,21 @@
-"""pytest fixtures for the real Redmine (Debian's redmine 5.0 package, started by shared/redmine/).
+"""pytest fixtures for the real Redmine 5 the Redmine tests run against.
 
-Session: start the server with a fixed admin key, restore the scripts' baseline (a fresh Redmine),
-run the script ``RedmineConnector.setup()`` writes with ``rails runner`` (so every run proves the setup
-script works on a fresh Redmine), add a non-admin "officer" over REST, and snapshot the database.
-Each test that uses ``redmine`` starts from that snapshot (hot restore, ~65 ms).
+Which server:
+- ``REDMINE_URL`` (with an admin API key in ``REDMINE_ADMIN_KEY``): that running Redmine 5. It must be
+  a throw-away one on this machine: the tests create custom fields, statuses and workflows with
+  ``rails runner`` (Redmine's REST API cannot) in ``REDMINE_RAILS_ROOT`` (default Debian's
+  /usr/share/redmine) and replace its SQLite database between tests.
+- otherwise, as root: ``tests/redmine/start-redmine.sh`` installs Debian's ``redmine`` +
+  ``redmine-sqlite`` + ``puma`` when missing and starts it on 127.0.0.1:``REDMINE_PORT`` (3000), or
+  reuses the one it (or another copy of it) already started; the session stops it at the end only if
+  the session started it.
+When there is no server (not root and no ``REDMINE_URL``), the tests skip with one line under ``-ra``,
+except under ``CI=true``, where they fail.
 
-The scripts are found in ``<repo>/../shared/redmine`` or any parent's ``shared/redmine`` (a worktree
-sits deeper), or ``$CASEBRIDGE_REDMINE_SCRIPTS``. When the server cannot be started or reached the
-tests are skipped with the reason, except under ``CI=true``, where they fail.
+Session: restore the baseline (the database as the script first configured it), run the script
+``RedmineConnector.setup()`` writes with ``rails runner`` (so every run proves the setup script works on
+a fresh Redmine), add a non-admin "officer" over REST, and snapshot the database. Each test that uses
+``redmine`` starts from that snapshot (hot restore, ~65 ms).
 
 Use it with ``pytest_plugins = ["tests.redmine_fixtures"]`` in a test module.
 """
@@ -27,37 +35,32 @@ import requests
 from casebridge.connectors.redmine import RedmineConnector
 from casebridge.connectors.redmine.config import RedmineConfig
 from casebridge.workflows.model import Workflow
+from tests import optional
+from tests.optional import pytest_runtest_makereport  # noqa: F401 (the hook: one skip line)
 from tests.redmine_helpers import load_test_workflow
 
-REPO = Path(__file__).resolve().parent.parent
+SCRIPTS = Path(__file__).resolve().parent / "redmine"  # start/stop/reset-redmine.sh, seed.rb
 ADMIN_KEY = "0123456789abcdef0123456789abcdef01234567"  # fixed, so snapshots and key always agree
 PORT = int(os.environ.get("REDMINE_PORT", "3000"))
-URL = f"http://127.0.0.1:{PORT}"
+URL = os.environ.get("REDMINE_URL", "").rstrip("/") or f"http://127.0.0.1:{PORT}"
 STATE_DIR = Path(os.environ.get("REDMINE_STATE_DIR", "/var/lib/redmine-test"))
+BASELINE = STATE_DIR / "baseline.sqlite3"
 SNAPSHOT = STATE_DIR / "casebridge-project.sqlite3"
-REDMINE_ROOT = Path("/usr/share/redmine")
+REDMINE_ROOT = Path(os.environ.get("REDMINE_RAILS_ROOT", "/usr/share/redmine"))
 PROJECT, LIAISON = "data-requests", "interpol-liaison"
 OFFICER = "officer1"
-
-
-def scripts_dir() -> Path | None:
-    override = os.environ.get("CASEBRIDGE_REDMINE_SCRIPTS")
-    candidates = [Path(override)] if override else [p / "shared" / "redmine" for p in REPO.parents]
-    return next((c for c in candidates if (c / "start-redmine.sh").is_file()), None)
+HOW = "run the tests as root on Debian (tests/redmine/start-redmine.sh installs Redmine) or set REDMINE_URL"
 
 
 def unavailable(reason: str) -> None:
-    """Fail under CI=true (the server is part of CI), skip elsewhere."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"Redmine server unavailable under CI: {reason}", pytrace=False)
-    pytest.skip(f"Redmine server unavailable: {reason}")
+    """Fail under CI=true (the server is part of CI), skip elsewhere; one line for every test."""
+    optional.unavailable(f"Redmine tests: {reason}")
 
 
 @dataclass
 class RedmineServer:
     url: str
     admin_key: str
-    scripts: Path
     officer_key: str = ""
     officer_id: int = 0
     setup_output: str = ""
@@ -102,29 +105,42 @@ class RedmineServer:
             raise AssertionError(f"rails runner failed ({done.returncode}): {done.stderr[-2000:]}")
         return done.stdout
 
-    def reset(self, snapshot: Path | None = SNAPSHOT) -> None:
-        args = ["restore", str(snapshot)] if snapshot else ["restore"]
-        subprocess.run([str(self.scripts / "reset-redmine.sh"), *args], check=True, capture_output=True, timeout=120)
+    def reset(self, snapshot: Path = SNAPSHOT) -> None:
+        _script("reset-redmine.sh", "restore", str(snapshot))
 
 
-def _start(scripts: Path, fail: Callable[[str], None]) -> str:
+def _script(name: str, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess[str]:
+    """One of tests/redmine/*.sh, with the Rails root and state directory this module uses."""
+    env = os.environ | {"REDMINE_RAILS_ROOT": str(REDMINE_ROOT), "REDMINE_STATE_DIR": str(STATE_DIR)} | env
+    return subprocess.run(
+        [str(SCRIPTS / name), *args], check=True, capture_output=True, text=True, timeout=timeout, env=env
+    )
+
+
+def _start(fail: Callable[[str], None]) -> str:
+    """The script-started server's admin key (installs and starts it when needed)."""
     if os.geteuid() != 0:
-        fail("start-redmine.sh needs root (apt, /etc/redmine)")
+        fail(f"not root and REDMINE_URL is not set: {HOW} (with REDMINE_ADMIN_KEY)")
     key_file = Path(tempfile.mkdtemp()) / "key"
     try:
-        subprocess.run(
-            [str(scripts / "start-redmine.sh"), str(key_file)],
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            env=os.environ | {"REDMINE_API_KEY": ADMIN_KEY, "REDMINE_PORT": str(PORT)},
-        )
+        _script("start-redmine.sh", str(key_file), timeout=600, REDMINE_API_KEY=ADMIN_KEY, REDMINE_PORT=str(PORT))
     except subprocess.CalledProcessError as exc:
-        fail(f"start-redmine.sh exited {exc.returncode}: {exc.stderr.strip().splitlines()[-1:]}")
+        fail(f"tests/redmine/start-redmine.sh exited {exc.returncode}: {exc.stderr.strip().splitlines()[-1:]}")
     except subprocess.TimeoutExpired:
-        fail("start-redmine.sh did not finish within 600 s")
+        fail("tests/redmine/start-redmine.sh did not finish within 600 s")
     return key_file.read_text().strip()
+
+
+def _admin_key(fail: Callable[[str], None]) -> str:
+    """REDMINE_URL's key, or the one of the server tests/redmine/start-redmine.sh runs."""
+    if not os.environ.get("REDMINE_URL"):
+        return _start(fail)
+    key = os.environ.get("REDMINE_ADMIN_KEY", "").strip()
+    if not key:
+        fail("REDMINE_URL is set but REDMINE_ADMIN_KEY (an administrator's API key) is not")
+    if not (REDMINE_ROOT / "bin" / "rails").is_file():
+        fail(f"REDMINE_URL is set but {REDMINE_ROOT} is not its Rails root on this machine (set REDMINE_RAILS_ROOT)")
+    return key
 
 
 def _add_officer(server: RedmineServer) -> None:
@@ -158,20 +174,17 @@ def _add_officer(server: RedmineServer) -> None:
 def prepare_server(fail: Callable[[str], None] = unavailable) -> RedmineServer:
     """Start (or reuse) the server, set it up from a fresh baseline, snapshot it. ``fail(reason)``
     must raise; the benchmark passes its own."""
-    scripts = scripts_dir()
-    if scripts is None:
-        fail(f"shared/redmine/start-redmine.sh not found above {REPO} (set CASEBRIDGE_REDMINE_SCRIPTS)")
-    assert scripts is not None
-    key = _start(scripts, fail)
-    server = RedmineServer(url=URL, admin_key=key, scripts=scripts)
+    server = RedmineServer(url=URL, admin_key=_admin_key(fail))
     try:
         server.api("GET", "/users/current.json").raise_for_status()
     except requests.RequestException as exc:
         fail(f"{URL} does not answer with the admin key: {type(exc).__name__}")
-    server.reset(None)  # the scripts' baseline: a fresh Redmine with default data only
+    if not BASELINE.is_file():  # a REDMINE_URL server the script never started: its database as found
+        _script("reset-redmine.sh", "save", str(BASELINE))
+    server.reset(BASELINE)  # a fresh Redmine with default data only
     server.setup_output = server.rails_runner(server.connector().setup())
     _add_officer(server)
-    subprocess.run([str(scripts / "reset-redmine.sh"), "save", str(SNAPSHOT)], check=True, capture_output=True)
+    _script("reset-redmine.sh", "save", str(SNAPSHOT))
     return server
 
 
@@ -183,7 +196,9 @@ def server_answers() -> bool:
 
 
 def stop_server(server: RedmineServer) -> None:
-    subprocess.run([str(server.scripts / "stop-redmine.sh")], check=False, capture_output=True, timeout=120)
+    """Stop the script-started server (never a REDMINE_URL one)."""
+    if not os.environ.get("REDMINE_URL"):
+        subprocess.run([str(SCRIPTS / "stop-redmine.sh")], check=False, capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="session")

@@ -125,6 +125,7 @@ def test_phrase_search_with_quotes_finds_only_that_issue(jira_server: JiraServer
 
 
 # -- paging ----------------------------------------------------------------------
+@pytest.mark.usefixtures("jira_documents")
 def test_cloud_pages_with_next_page_token_and_old_search_is_gone() -> None:
     with JiraServer("cloud") as server:
         server.state.add_project("CASE", statuses=["Draft"])
@@ -148,6 +149,7 @@ def test_cloud_pages_with_next_page_token_and_old_search_is_gone() -> None:
         assert server.mismatches == []
 
 
+@pytest.mark.usefixtures("jira_documents")
 def test_datacenter_pages_with_start_at() -> None:
     with JiraServer("datacenter") as server:
         server.state.add_project("CASE", statuses=["Draft"])

@@ -41,7 +41,7 @@ from casebridge.workflows.cases import Case, ClockFields, SlaFields, StatusChang
 from casebridge.workflows.clocks import evaluate_case
 from casebridge.workflows.sla import computed_sla, sla_from_json
 from tests.factories import make_case
-from tests.jira_fixtures import CLOUD_TOKEN, DC_PAT, EMAIL, Clock, build_jira
+from tests.jira_fixtures import CLOUD_TOKEN, DC_PAT, EMAIL, Clock, build_jira, require_jira_documents
 from tests.jira_server import JiraServer
 from tests.jira_server.state import Issue, adf_text
 from tests.test_sync_support import KINDS, WORKFLOW, Check, arm_kill, random_walk, tmpfs_dir
@@ -86,6 +86,7 @@ class Site:
 
     @classmethod
     def start(cls, root: Path, mode: str) -> Site:
+        require_jira_documents()
         clock = Clock()
         server = JiraServer(mode, now=clock).start()
         build_jira(server, WORKFLOW)

@@ -235,8 +235,8 @@ class RedmineConnector(RedmineLiaison, Connector):
         self,
         cases: Iterable[Case],
         *,
-        states: Mapping[str, str],
-        at: Mapping[str, datetime | None],
+        states: Mapping[str, str] | None = None,
+        at: Mapping[str, datetime | None] | None = None,
         sla: Mapping[str, SlaFields] | None = None,
     ) -> Iterator[TrackedCase]:
         """As the contract, with one filtered lookup per 100 references instead of one per case, then one
@@ -246,7 +246,7 @@ class RedmineConnector(RedmineLiaison, Connector):
         for case in cases:
             found = existing.get(case.reference)
             if found is None:
-                state = states.get(case.reference) or self.workflow.initial
+                state = (states or {}).get(case.reference) or self.workflow.initial
                 found = self._post_case(case, state, (sla or {}).get(case.reference))
                 existing[case.reference] = found
             yield found

@@ -1,7 +1,11 @@
 """Check the fake Jira's traffic against Atlassian's own OpenAPI documents.
 
-The documents are read from ``../shared/jira-openapi/`` (``JIRA_OPENAPI_DIR`` overrides) at test time
-and never copied into the project. Each is parsed once per process (the Cloud one is 2.4 MB).
+The documents are read at test time from ``JIRA_OPENAPI_DIR``, by default ``shared/jira-openapi`` beside
+the checkout (``<checkout>/../shared/jira-openapi``), and never copied into the project (README, "Testing":
+which documents, where Atlassian publishes them, their SHA-256). Before the first use their SHA-256 are
+checked against ``DOCUMENTS`` (and against the directory's ``SHA256SUMS`` when it has one); a missing or
+different document raises ``DocumentsUnavailable`` with one line saying what and where to get it. Each is
+parsed once per process (the Cloud one is 2.4 MB).
 
 Only the minimal patches listed in that directory's README are applied:
 - load with ``spec_validator_cls=None`` (none of the documents passes strict validation);
@@ -26,6 +30,7 @@ Cloud mode serves ``/rest/api/2/...`` too (the ``jira`` client's default); those
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import os
 import threading
@@ -41,28 +46,89 @@ from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 
 def _spec_dir() -> Path:
-    """``JIRA_OPENAPI_DIR``, else ``../shared/jira-openapi`` next to the checkout, else /work/shared's."""
+    """``JIRA_OPENAPI_DIR``, else ``shared/jira-openapi`` beside the checkout."""
     if os.environ.get("JIRA_OPENAPI_DIR"):
         return Path(os.environ["JIRA_OPENAPI_DIR"])
-    beside = Path(__file__).resolve().parents[3] / "shared" / "jira-openapi"
-    return beside if beside.is_dir() else Path("/work/shared/jira-openapi")
+    return Path(__file__).resolve().parents[3] / "shared" / "jira-openapi"
 
 
 SPEC_DIR = _spec_dir()
 CLOUD_SPEC = "jira-cloud-platform-v3.openapi.json"
 DC_SPEC = "jira-software-dc-10.3.openapi.json"
+# The documents the checks were written against: name -> (SHA-256, where Atlassian publishes it)
+DOCUMENTS = {
+    CLOUD_SPEC: (
+        "1f0911c58a45c712ba748f6b2b71bad688a0d28283296e6d24c7b2cc0d304624",
+        "https://developer.atlassian.com/cloud/jira/platform/swagger-v3.v3.json",
+    ),
+    DC_SPEC: (
+        "f326fbc98de4d5212a4becbe330aeecf778d56297bf08e1df6ee999c10fd6449",
+        "https://dac-static.atlassian.com/server/jira/platform/jira_software_dc_10003_swagger.v3.json",
+    ),
+}
 PLACEHOLDER_HOST = "http://jira.invalid"
 # DC 10.3 operations that answer a JSON array but declare a single item (README: "array-vs-item defects")
 DC_ARRAY_RESPONSES = ("/api/2/field", "/api/2/project/{projectIdOrKey}/statuses")
 _lock = threading.Lock()
 
 
+class DocumentsUnavailable(RuntimeError):
+    """Atlassian's OpenAPI documents are missing (``missing``) or are not the expected bytes."""
+
+    def __init__(self, message: str, *, missing: bool) -> None:
+        super().__init__(message)
+        self.missing = missing
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def _listed_sums(directory: Path) -> dict[str, str]:
+    """``SHA256SUMS`` (``sha256sum`` format) of the directory, if it has one."""
+    sums = directory / "SHA256SUMS"
+    if not sums.is_file():
+        return {}
+    pairs = (line.split(maxsplit=1) for line in sums.read_text(encoding="utf-8").splitlines() if line.strip())
+    return {name.strip().lstrip("*"): digest.lower() for digest, name in pairs}
+
+
+@cache
+def documents_problem() -> DocumentsUnavailable | None:
+    """None when both documents are in ``SPEC_DIR`` with the expected SHA-256, else the error, whose
+    one-line message says what is wrong and where to get them."""
+    missing = [name for name in DOCUMENTS if not (SPEC_DIR / name).is_file()]
+    if missing:
+        where = "; ".join(f"{name} from {DOCUMENTS[name][1]}" for name in missing)
+        return DocumentsUnavailable(
+            f"Jira OpenAPI documents missing in {SPEC_DIR} (set JIRA_OPENAPI_DIR): {where} "
+            "(README, Testing, lists their SHA-256)",
+            missing=True,
+        )
+    listed = _listed_sums(SPEC_DIR)
+    for name, (expected, url) in DOCUMENTS.items():
+        actual = _sha256(SPEC_DIR / name)
+        for source, digest in (("the README", expected), (f"{SPEC_DIR / 'SHA256SUMS'}", listed.get(name, actual))):
+            if actual != digest:
+                return DocumentsUnavailable(
+                    f"{SPEC_DIR / name}: SHA-256 {actual} is not the {digest} that {source} lists; "
+                    f"get Atlassian's document again from {url}",
+                    missing=False,
+                )
+    return None
+
+
+def require_documents() -> None:
+    """Raise ``DocumentsUnavailable`` unless the documents are there and intact."""
+    if problem := documents_problem():
+        raise problem
+
+
 @cache
 def _raw_spec(filename: str) -> dict[str, Any]:
-    path = SPEC_DIR / filename
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: Jira OpenAPI document missing; set JIRA_OPENAPI_DIR to the directory")
-    return json.loads(path.read_text(encoding="utf-8"))
+    require_documents()
+    return json.loads((SPEC_DIR / filename).read_text(encoding="utf-8"))
 
 
 def _patched(filename: str, server_url: str) -> dict[str, Any]:
