@@ -237,13 +237,16 @@ def _register() -> None:
         audit_cmds,
         cases_cmds,
         escalate_cmds,
+        find_cmds,
         info_cmds,
+        provider_cmds,
         report_cmds,
         sync_cmds,
         workflow_cmds,
     )
 
-    for module in (cases_cmds, workflow_cmds, sync_cmds, escalate_cmds, audit_cmds, info_cmds, report_cmds):
+    modules = (cases_cmds, workflow_cmds, sync_cmds, escalate_cmds, audit_cmds, info_cmds, report_cmds)
+    for module in (*modules, provider_cmds, find_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -98,6 +98,7 @@ def run_once(
                 options,
                 progress=_progress if show_bar else None,
                 should_stop=stop.is_set,
+                directory=settings.directory(),
             )
             report = job.run(parse_now(now_text))
         finally:
@@ -134,6 +135,8 @@ def _print_report(ctx: Context, report: SyncReport) -> None:
     for action in report.plan.actions:
         if dry or action in report.result.applied:
             ctx.say(prefix + action.describe())
+    for pair in report.links:
+        ctx.say(f"{prefix}link {pair.reference_a} <-> {pair.reference_b} (both name {pair.identifier})")
     for ref, keys in report.duplicates.items():
         click.echo(f"DUPLICATE {ref}: tracker items {', '.join(keys)} carry this reference; merge them", err=True)
     for ref, message in sorted(report.result.failures.items()):

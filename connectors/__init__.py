@@ -206,6 +206,13 @@ class Connector(ABC):
         Raises: NotFoundError, TrackerError subclasses."""
         raise NotImplementedError
 
+    def link_cases(self, key_a: str, key_b: str, *, note: str) -> None:
+        """Relate two case items that name the same identifier (Redmine relation, Jira issue link, the
+        embedded tracker's link row). Idempotent where the tracker can tell (linking a linked pair does
+        nothing); the sync job also remembers the pairs it linked. Default: ``note`` as a comment on
+        ``key_a`` (a tracker without relations). Raises: NotFoundError, TrackerError subclasses."""
+        self.comment(key_a, note)
+
     # -- liaison queue ------------------------------------------------------------------------
     def find_escalation(self, dedupe_key: str) -> PostedEscalation | None:
         """The item posted earlier with this dedupe key, or None. Raises: TrackerError subclasses."""

@@ -44,6 +44,11 @@ CREATE TABLE IF NOT EXISTS cases (
     history TEXT                   -- [[iso, state], ...] or NULL when never read
 );
 CREATE INDEX IF NOT EXISTS cases_reference ON cases (reference);
+CREATE TABLE IF NOT EXISTS case_links (  -- pairs of cases the sync job linked (key_a < key_b)
+    key_a TEXT NOT NULL,
+    key_b TEXT NOT NULL,
+    PRIMARY KEY (key_a, key_b)
+);
 """
 
 
@@ -96,6 +101,14 @@ class StateStore:
     def set_watermark(self, moment: datetime) -> None:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('watermark', ?)", (iso(moment),))
+
+    # -- links between cases naming the same identifier ---------------------------------------------
+    def linked_pairs(self) -> set[tuple[str, str]]:
+        return {(r["key_a"], r["key_b"]) for r in self._db.execute("SELECT key_a, key_b FROM case_links")}
+
+    def record_link(self, key_a: str, key_b: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO case_links VALUES (?, ?)", tuple(sorted((key_a, key_b))))
 
     # -- cases --------------------------------------------------------------------------------------
     def references(self) -> list[str]:

@@ -330,6 +330,10 @@ class JiraConnector(Connector):
     def link_escalation(self, key: str, posted: PostedEscalation) -> None:
         self.ops().link(key, posted.key)
 
+    def link_cases(self, key_a: str, key_b: str, *, note: str) -> None:
+        """An issue link of the configured link type between two case issues (idempotent)."""
+        self.ops().link(key_a, key_b)
+
     def close(self) -> None:
         if self._http is not None:
             self._http.session.close()
