@@ -86,6 +86,7 @@ def _intake(ctx: Context, rows: list[IntakeRow], dry_run: bool, moment: datetime
             store = StateStore(settings.state_path)  # intake seeds it: the next sync reads no history
             audit = ctx.audit_log()
             try:
+                store.claim(tracker.identity())
                 apply_intake(actions, tracker, audit=audit, now=moment, store=store)
             finally:
                 store.close()

@@ -90,6 +90,8 @@ def run_once(
         store = StateStore(settings.state_path)
         audit = ctx.audit_log()
         try:
+            if not options.dry_run:
+                store.claim(tracker.identity())
             job = SyncJob(
                 tracker,
                 settings.workflow(),

@@ -86,6 +86,11 @@ class Connector(ABC):
         self.config = config
         self.workflow = workflow
 
+    def identity(self) -> str:
+        """Which tracker this is, stable across runs (the state store remembers it, so a store is never
+        used with another tracker's cases). Default: the connector's name."""
+        return self.name
+
     def exists(self) -> bool:
         """False when the tracker has never been written (the embedded tracker before its first case):
         read-only commands then say so instead of creating it. Default: True (a remote tracker)."""

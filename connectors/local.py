@@ -180,6 +180,9 @@ class LocalConnector(Connector):
         row = self.db.execute("SELECT * FROM cases WHERE reference = ?", (reference,)).fetchone()
         return None if row is None else self._tracked(row)
 
+    def identity(self) -> str:
+        return f"local:{Path(self.config.path).resolve()}"
+
     def exists(self) -> bool:
         return self._db is not None or Path(self.config.path).exists()
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from casebridge.errors import ConfigError
 from casebridge.state.sqlite_file import (
     open_sqlite,
     record_schema_version,
@@ -92,6 +93,21 @@ class StateStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def claim(self, tracker: str) -> None:
+        """Remember which tracker this store caches (the first writer names it); refuse another one.
+        Raises ConfigError: a store filled from one tracker would make a sync of another write nothing
+        and report nothing wrong."""
+        with self.transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'tracker'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO meta VALUES ('tracker', ?)", (tracker,))
+                return
+        if row["value"] != tracker:
+            raise ConfigError(
+                f"{self.path}: this state store belongs to {row['value']}, not {tracker}; "
+                "point `state` at that tracker's store, or give this tracker a state file of its own"
+            )
 
     # -- watermark ----------------------------------------------------------------------------------
     def watermark(self) -> datetime | None:

@@ -220,6 +220,9 @@ class JiraConnector(Connector):
             return status
         return found
 
+    def identity(self) -> str:
+        return f"jira:{self.config.url} project {self.config.project}"
+
     # -- schema --------------------------------------------------------------------------------------
     def check_schema(self) -> list[Missing]:
         self._field_ids = None
