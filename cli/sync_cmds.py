@@ -316,6 +316,9 @@ def setup(ctx: Context, target: str | None, apply: bool) -> None:
                 param_hint="TARGET",
             )
         click.echo(chosen[0].setup(apply=apply))
+        if apply and (remaining := chosen[0].check_schema()):
+            click.echo(f"{len(remaining)} still missing after --apply; an administrator must add them", err=True)
+            ctx_exit(EXIT_USAGE)
     finally:
         for _, t in targets:
             t.close()
