@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from casebridge.state.audit import FIELDS, GENESIS, AuditLog, record_hash, verify_records
-from tests.escalate_e2e import EXAMPLES, cli_logging_restored, run, write_config
+from tests.cli_runner import cli_logging_restored, run
+from tests.escalate_e2e import EXAMPLES, INTAKE_NOW, write_config
 
 RECORD = {
     "seq": 1,
@@ -81,7 +82,7 @@ def test_the_audit_path_set_in_the_config_is_where_casebridge_writes(
     config = write_config(in_tmp, {"connector": "local", "path": "casebridge.db"})
     config.write_text('audit = "records/court-audit.db"\n' + config.read_text(encoding="utf-8"), encoding="utf-8")
     (in_tmp / "records").mkdir()
-    assert run(capsys, "intake", str(EXAMPLES), "--now", "2026-12-01T09:00:00Z")[0] == 0
+    assert run(capsys, "intake", str(EXAMPLES), "--now", INTAKE_NOW)[0] == 0
     assert not list(in_tmp.glob("*.audit.db"))  # not the default beside the state store
     with sqlite3.connect(in_tmp / "records" / "court-audit.db") as db:
         kinds = {k for (k,) in db.execute("SELECT kind FROM records")}

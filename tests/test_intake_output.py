@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.escalate_e2e import cli_logging_restored, run, write_config
+from tests.cli_runner import cli_logging_restored, run
+from tests.escalate_e2e import write_config
 
 NOW = "2026-12-01T09:00:00Z"
 HEADER = "reference,title,provider,request_type,legal_basis,submitted_at,state"
