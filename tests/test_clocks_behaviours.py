@@ -116,3 +116,27 @@ def test_a_regional_holiday_moves_the_due_instant() -> None:
     ny = ZoneInfo("America/New_York")
     assert fed.due_at == datetime.combine(datetime(2026, 4, 20).date(), time(17), ny)
     assert ma.due_at == datetime.combine(datetime(2026, 4, 21).date(), time(17), ny)
+
+
+def test_a_workflow_loaded_where_a_dead_one_lived_gets_its_own_clock_plan() -> None:
+    """Plans are cached by id(workflow); CPython reuses the address of a collected object. A cached plan
+    whose workflow is gone must never serve the new workflow at that address."""
+    import gc
+    import weakref
+
+    from casebridge.workflows import clocks as engine
+    from casebridge.workflows import load_workflow
+    from casebridge.workflows.clocks import evaluate_case
+
+    class Gone:
+        pass
+
+    gone = Gone()
+    dead = weakref.ref(gone)
+    del gone
+    gc.collect()
+    workflow = load_workflow("lawful-access")
+    engine._PLANS[id(workflow)] = (dead, "the plan of a workflow that no longer exists")  # type: ignore[assignment]
+    case = make_case(submitted_at=T0)
+    results = evaluate_case(case, [StatusChange(T0, "submitted")], workflow, at(1 * H))
+    assert results and all(r.started_at == T0 for r in results if r.state is ClockState.RUNNING)
