@@ -39,6 +39,11 @@ def test_a_clock_whose_start_field_lies_after_now_has_not_started(kind: ClockKin
     assert (result.state, result.started_at, result.due_at, result.remaining_seconds) == (
         ClockState.NOT_STARTED, None, None, None,
     )  # fmt: skip
+    # Everything else a report shows for it: its kind and full target, nothing consumed, nothing overdue.
+    assert (result.name, result.kind, result.target_seconds, result.target) == ("c", kind, 10 * D, TARGET)
+    assert (result.elapsed_seconds, result.paused_seconds, result.overdue_seconds, result.cycle) == (0, 0, 0, 0)
+    assert (result.warn_at, result.stopped_at) == (None, None)
+    assert type(result.overdue_seconds) is float and type(result.target_seconds) is float
     started = evaluate([(0, "submitted")], now=2 * H, kind=kind, submitted=2 * H)
     assert started.state is ClockState.RUNNING and started.started_at == at(2 * H)
 
