@@ -145,3 +145,24 @@ def test_a_workflow_loaded_where_a_dead_one_lived_gets_its_own_clock_plan() -> N
     case = make_case(submitted_at=T0)
     results = evaluate_case(case, [StatusChange(T0, "submitted")], workflow, at(1 * H))
     assert results and all(r.started_at == T0 for r in results if r.state is ClockState.RUNNING)
+
+
+def test_the_warning_instant_stays_where_it_was_reached_after_pauses() -> None:
+    # Reached exactly at 7 d, then paused 7 d -> 8 d: the warning stays at 7 d (at risk since then).
+    exact = evaluate([(0, "submitted"), (7 * D, "awaiting_requester"), (8 * D, "acknowledged")], 9 * D)
+    assert (exact.state, exact.warn_at, exact.due_at) == (ClockState.AT_RISK, at(7 * D), at(11 * D))
+    # Paused 1 d -> 2 d first: the warning is reached 6 d into the next stretch, at 8 d.
+    later = evaluate([(0, "submitted"), (1 * D, "awaiting_requester"), (2 * D, "acknowledged")], 9 * D)
+    assert (later.warn_at, later.due_at) == (at(8 * D), at(11 * D))
+
+
+def test_on_a_business_calendar_the_warning_reached_overnight_counts_working_hours() -> None:
+    pk = Calendar("agency", "business", "Asia/Karachi", holidays_country="PK")
+    monday = datetime(2026, 11, 2, 4, 0, tzinfo=UTC)  # Mon 09:00 PKT
+    target = ClockTarget("c", 40 * H, 24 * H)
+    case = make_case(submitted_at=monday)
+    history = [StatusChange(monday, "submitted")]
+    result = evaluate_clock(clock(ClockKind.OPERATIONAL, "agency"), target, pk, case, history,
+                            datetime(2026, 11, 5, 7, 0, tzinfo=UTC))  # fmt: skip
+    assert result.warn_at == datetime(2026, 11, 4, 12, 0, tzinfo=UTC)  # Wed 17:00 PKT: 3 working days
+    assert result.due_at == datetime(2026, 11, 6, 12, 0, tzinfo=UTC)  # Fri 17:00 PKT
