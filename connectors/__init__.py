@@ -211,6 +211,13 @@ class Connector(ABC):
         """The item posted earlier with this dedupe key, or None. Raises: TrackerError subclasses."""
         raise NotImplementedError
 
+    def find_escalations(self, dedupe_keys: Iterable[str]) -> dict[str, PostedEscalation]:
+        """The items posted earlier with these dedupe keys, by key (absent ones left out). Default:
+        ``find_escalation`` per key; targets with an index or a filtered search override it (the embedded
+        tracker: one query per chunk; Redmine and Jira: one search per page of keys).
+        Raises: TrackerError subclasses."""
+        return {key: p for key in dict.fromkeys(dedupe_keys) if (p := self.find_escalation(key)) is not None}
+
     def post_escalation(self, escalation: Escalation) -> PostedEscalation:
         """Post ``escalation`` to the liaison queue, storing its dedupe key with the item.
         Callers check ``find_escalation`` first. Raises: TrackerError subclasses."""

@@ -100,8 +100,7 @@ class _WorkflowPlan:
     def __init__(self, workflow: Workflow) -> None:
         self.workflow = workflow
         self.specs = {
-            name: _spec(clock, calendar_named(workflow, clock.calendar))
-            for name, clock in workflow.clocks.items()
+            name: _spec(clock, calendar_named(workflow, clock.calendar)) for name, clock in workflow.clocks.items()
         }
         self._pairs: dict[tuple[str, str], list[tuple[_ClockSpec, ClockTarget]]] = {}
 
@@ -157,9 +156,7 @@ def _prepare(history: Sequence[StatusChange], now_e: float) -> _History:
     return _History(history, times, tuple([history[i].state for i in range(seen)]))
 
 
-def evaluate_case(
-    case: Case, history: Sequence[StatusChange], workflow: Workflow, now: datetime
-) -> list[ClockResult]:
+def evaluate_case(case: Case, history: Sequence[StatusChange], workflow: Workflow, now: datetime) -> list[ClockResult]:
     """Every clock that has a target for this case, in workflow clock order."""
     pairs = _plan_for(workflow).pairs_for(case.request_type, case.legal_basis)
     if not pairs:
@@ -279,11 +276,7 @@ def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History,
     breached = elapsed > target_s
     if stopped:
         state = (
-            ClockState.BREACHED
-            if breached
-            else ClockState.MET
-            if states[stop] in spec.met_on
-            else ClockState.STOPPED
+            ClockState.BREACHED if breached else ClockState.MET if states[stop] in spec.met_on else ClockState.STOPPED
         )
     else:
         # Breached wins over paused: a pause after the due time does not un-breach the clock.
