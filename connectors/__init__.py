@@ -249,12 +249,18 @@ def available_connectors() -> dict[str, type[Connector]]:
 
 
 def connector_class(name: str) -> type[Connector]:
-    """Raises ConfigError naming the known connectors when ``name`` is not registered."""
-    known = available_connectors()
-    if name not in known:
-        listed = ", ".join(sorted(known)) or "none"
-        raise ConfigError(f"unknown connector {name!r} (installed: {listed}); install its package or fix the name")
-    return known[name]
+    """Imports only the connector named (the embedded tracker never pays for jira, requests, smtplib).
+    Raises ConfigError naming the installed connectors when ``name`` is not registered or cannot load."""
+    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        try:
+            cls = ep.load()
+        except Exception as exc:
+            raise ConfigError(f"connector {name!r} could not be loaded: {exc}; reinstall its package") from None
+        if isinstance(cls, type) and issubclass(cls, Connector):
+            return cls
+        raise ConfigError(f"connector {name!r} is not a Connector subclass; fix or remove its package")
+    listed = ", ".join(sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})) or "none"
+    raise ConfigError(f"unknown connector {name!r} (installed: {listed}); install its package or fix the name")
 
 
 def make_connector(name: str, raw_config: dict[str, Any], workflow: Workflow, *, section: str) -> Connector:

@@ -258,3 +258,15 @@ def test_bundled_workflow_covers_every_domain_row() -> None:
         assert (target.target / 3600, target.warn / 3600) == (target_h, warn_h), (request_type, basis)
         assert target.source
     assert wf.targets_for("preservation", "us-2703f")["preservation"].extension == 90 * 86400
+
+
+def test_builtin_workflows_name_holiday_countries_the_holidays_package_knows() -> None:
+    # load_workflow skips this check for the built-in workflows (start-up time): it is made here
+    import holidays
+
+    from casebridge.workflows import builtin_workflows, load_workflow
+
+    for name in builtin_workflows():
+        for cal in load_workflow(name).calendars.values():
+            if cal.holidays_country:
+                holidays.country_holidays(cal.holidays_country, subdiv=cal.holidays_subdiv, years=2026)
