@@ -1,11 +1,11 @@
 """The sync job: plan a pass, then apply it.
 
 Plan (reads only): ask the tracker what changed since the watermark (minus an overlap), read history only
-for those (``state.fetch``; the rest comes from the state store), evaluate every open case's clocks at
+for those (``app.fetch``; the rest comes from the state store), evaluate every open case's clocks at
 ``now`` (pure code in ``workflows.clocks``; unchanged cases too, since time passing crosses thresholds),
 and compare the SLA fields the engine computes with what the tracker holds. Apply: write only the
 differences, one small action per case, each announced and then audited exactly once
-(``state.intents``); one failing case never stops the others. The watermark advances only when every
+(``app.intents``); one failing case never stops the others. The watermark advances only when every
 case succeeded. ``--dry-run`` prints the plan and writes nothing (tracker, store and audit log alike).
 """
 
@@ -18,9 +18,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from casebridge.app.fetch import RetryPolicy, refresh
+from casebridge.app.fetch import refresh
 from casebridge.app.intents import SET_FIELDS, Recovery, intent_data, merged, recover
 from casebridge.connectors import Connector
+from casebridge.connectors.retry import RetryPolicy
 from casebridge.errors import EXIT_CASES_FAILED, EXIT_OK, CasebridgeError, NotFoundError, TrackerError, redact
 from casebridge.state.audit import AuditLog
 from casebridge.state.store import StateStore
@@ -163,7 +164,8 @@ def plan_pass(
 
 
 def history_reader(tracker: Connector) -> Callable[[TrackedCase], list[StatusChange]]:
-    """Per-case history, with the embedded tracker's bulk read when available."""
+    """Per-case history, with the embedded tracker's bulk read when available (the read-only commands
+    that evaluate clocks without a pass: ``status``, ``escalate``)."""
     cache: dict[str, list[StatusChange]] | None = None
 
     def read(tracked: TrackedCase) -> list[StatusChange]:
@@ -180,27 +182,6 @@ def history_reader(tracker: Connector) -> Callable[[TrackedCase], list[StatusCha
     return read
 
 
-def run_sync(
-    tracker: Connector, workflow: Workflow, now: datetime, *, dry_run: bool = False
-) -> tuple[SyncPlan, SyncResult]:
-    """One pass over every case without state store, watermark or audit log (benchmarks, one-off checks).
-    The scheduled job is ``SyncJob``."""
-    plan = plan_pass(tracker.list_cases(), history_reader(tracker), workflow, now)
-    result = SyncResult()
-    for reference, message in plan.failures.items():
-        result.fail(reference, message)
-    if dry_run:
-        return plan, result
-    for action in plan.actions:
-        try:
-            tracker.set_sla_fields(action.key, action.sla)
-        except TrackerError as exc:
-            result.fail(action.reference, exc)
-            continue
-        result.applied.append(action)
-    return plan, result
-
-
 @dataclass
 class SyncOptions:
     dry_run: bool = False
@@ -208,7 +189,9 @@ class SyncOptions:
     force: bool = False  # accept an empty tracker despite the safety valve
     overlap: timedelta = timedelta(minutes=2)
     safety_valve: int = 20
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # 3 attempts, Retry-After within 1-60 s. Writes set fields to values, so a retry after a lost answer
+    # is safe. Connectors that retry themselves (``owns_retries``) get one attempt.
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=3, floor=1.0, ceiling=60.0, label="sync"))
 
 
 @dataclass

@@ -139,6 +139,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cases_cmds",
         "Import cases from CSV or JSON files (the reference is the key: re-importing changes nothing).",
     ),
+    "report": (
+        "report_cmds",
+        "Which providers answer, how fast, and why they refuse: per provider, legal basis, request type, "
+        "agency or month. Compliance % = met / (met + breached) over legal deadlines (printed with the report).",
+    ),
     "setup": (
         "sync_cmds",
         "Print (or with --apply, perform) what makes a configured tracker or liaison TARGET ready.",

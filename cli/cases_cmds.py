@@ -193,14 +193,22 @@ def status(ctx: Context, references: tuple[str, ...], as_json: bool, now: str | 
 @click.argument("state", shell_complete=complete_state)
 @click.option("--at", "at", metavar="ISO", help="When the change happened (default: --now or now).")
 @click.option("--note", metavar="TEXT", help="A comment recorded with the change.")
+@click.option("--reason", metavar="REASON", help="Why the provider refused (with STATE refused).")
 @now_option
 @pass_ctx
-def transition(ctx: Context, reference: str, state: str, at: str | None, note: str | None, now: str | None) -> None:
-    """Move a case to STATE (embedded tracker; in Jira and Redmine people move cases in the tracker)."""
+def transition(
+    ctx: Context, reference: str, state: str, at: str | None, note: str | None, reason: str | None, now: str | None
+) -> None:
+    """Move a case to STATE (embedded tracker; in Jira and Redmine people move cases in the tracker).
+
+    Moving to refused takes --reason (us-legal-process-required, mlat-required, no-data, ...: the
+    workflow's refusal_reasons); `casebridge report` counts refusals by it.
+    """
     settings = ctx.settings
     workflow = settings.workflow()
     if state not in workflow.states:
         raise UserError(f"unknown state {state!r}; states of {workflow.name}: {', '.join(workflow.states)}")
+    _check_reason(workflow, state, reason)
     moment = parse_now(at, "--at") if at else parse_now(now)
     settings.prepare_dirs()
     tracker = _with_clock(settings.tracker(), moment)
@@ -208,6 +216,10 @@ def transition(ctx: Context, reference: str, state: str, at: str | None, note: s
         tracked = tracker.find_case(reference) if tracker.exists() else None
         if tracked is None:
             raise UserError(f"no case with reference {reference} in {settings.tracker_label()}")
+        if reason is not None and not workflow.can_transition(tracked.state, state):  # before writing the reason
+            raise UserError(f"{reference}: the workflow has no transition {tracked.state} -> {state}")
+        if reason is not None and reason != tracked.case.refusal_reason:
+            tracker.update_case(tracked.key, tracked.case.model_copy(update={"refusal_reason": reason}))
         try:
             tracker.transition(tracked.key, state, note=note, at=moment)
         except TransitionNotAllowed as exc:  # the user asked for a move the workflow forbids: input error
@@ -223,11 +235,25 @@ def transition(ctx: Context, reference: str, state: str, at: str | None, note: s
                     "to": state,
                     "at": moment.isoformat(),
                     "note": bool(note),
+                    "reason": reason,
                 },
             )
     finally:
         tracker.close()
     click.echo(f"{reference}: {tracked.state} -> {state} at {moment.isoformat()}")
+
+
+def _check_reason(workflow: Any, state: str, reason: str | None) -> None:
+    if reason is None:
+        return
+    if state not in workflow.report.refused:
+        refused = ", ".join(sorted(workflow.report.refused)) or "(none)"
+        raise UserError(f"--reason is for a refusal: move the case to {refused}, not {state}")
+    if reason not in workflow.refusal_reasons:
+        raise UserError(
+            f"--reason: {reason!r} is not a refusal reason of workflow {workflow.name} "
+            f"(known: {', '.join(workflow.refusal_reasons)}; add yours under [workflow] refusal_reasons)"
+        )
 
 
 COMMANDS = [intake, status, transition]

@@ -60,7 +60,7 @@ class Connector(ABC):
     """Base of every connector. Subclasses set ``name``, ``config_model`` and ``capabilities``.
 
     Construction must not touch the network; ``check_schema`` and the first call do. Every method
-    documents what it raises; all raise subclasses of ``connectors.errors.TrackerError`` for tracker
+    documents what it raises; all raise subclasses of ``casebridge.errors.TrackerError`` for tracker
     failures (``TrackerUnreachable``, ``AuthenticationFailed``, ``PermissionDenied``, ``NotFoundError``,
     ``RejectedError``, ``TransitionNotAllowed``, ``TransientError``).
     """

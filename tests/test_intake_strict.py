@@ -15,7 +15,8 @@ from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.errors import IntakeError
 from casebridge.workflows import load_workflow
 from casebridge.workflows.intake import read_intake_file, submission_states
-from tests.escalate_e2e import cli_logging_restored, run, write_config
+from tests.cli_runner import cli_logging_restored, run
+from tests.escalate_e2e import write_config
 
 NOW = "2026-12-01T09:00:00Z"
 ROW: dict[str, Any] = {

@@ -150,6 +150,9 @@ class Case(BaseModel):
     responded_at: Moment | None = None
     outcome: Outcome | None = None
     refusal_text: NonEmpty | None = None
+    # Why the provider refused (issue 13): one of the workflow's ``refusal_reasons`` (checked against the
+    # workflow where a reason is set: intake, ``transition --reason``, the tracker's field).
+    refusal_reason: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")] | None = None
     preservation_expires_at: Moment | None = None
     extensions_used: Annotated[int, Field(ge=0, le=10)] = 0
     urgency: Urgency = Urgency.ROUTINE

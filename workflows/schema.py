@@ -45,11 +45,28 @@ class _Strict(BaseModel):
 Duration = Annotated[str, Field(min_length=1)]
 
 
+REASON = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
 class WorkflowHeader(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     initial: str
     escalated_state: str | None = None
     description: str = ""
+    # why providers refuse; default: DEFAULT_REFUSAL_REASONS (an agency extends the list in its copy)
+    refusal_reasons: list[Annotated[str, Field(pattern=REASON)]] | None = Field(default=None, min_length=1)
+
+
+class ReportSpec(_Strict):
+    """``[report]``: the states that mark each milestone (unset: the lawful-access defaults that exist)."""
+
+    sent: list[str] | None = None
+    first_response: list[str] | None = None
+    fulfilled: list[str] | None = None
+    partial: list[str] | None = None
+    refused: list[str] | None = None
+    redirected: list[str] | None = None
+    calendar: str | None = None  # working days are counted on it (default: the first business calendar)
 
 
 class StateSpec(_Strict):
@@ -192,6 +209,7 @@ class WorkflowFile(_Strict):
     transitions: list[TransitionSpec] = Field(default_factory=list)
     clocks: dict[StateName, ClockSpec] = Field(default_factory=dict)
     policies: list[PolicySpec] = Field(default_factory=list)
+    report: ReportSpec = Field(default_factory=ReportSpec)
 
 
 def describe_error(exc: ValidationError) -> str:

@@ -46,6 +46,7 @@ def needed_fields(names: Any, workflow: Workflow, *, liaison: bool) -> list[Fiel
         FieldSpec("reference", names.reference, TEXT),
         FieldSpec("case_data", names.case_data, TEXTAREA),
         FieldSpec("escalation_level", names.escalation_level, NUMBER),
+        FieldSpec("refusal_reason", names.refusal_reason, TEXT),
     ]
     for clock in workflow.clocks.values():
         label = clock.label or clock.name
