@@ -38,6 +38,9 @@ def clean_text(value: object, *, multiline: bool = False, limit: int = MAX_FIELD
     """``value`` as text safe to place anywhere: control and bidi-override characters removed, runs of
     whitespace collapsed, at most ``limit`` characters. With ``multiline`` newlines are kept (paragraphs)."""
     text = str(value)
+    if text.isprintable():  # the common case: no control, bidi, line or tab character to remove
+        cleaned = _WS.sub(" ", text).strip()
+        return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
     out = []
     for ch in text.replace("\r\n", "\n").replace("\r", "\n"):
         if ch == "\n":
@@ -59,19 +62,12 @@ def clean_text(value: object, *, multiline: bool = False, limit: int = MAX_FIELD
 _MD_BACKSLASH = set("\\`*_{}[]()#+-.!|")
 # '=' lines would make setext headings, '~~~' would open a fenced code block
 _MD_ENTITY = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "=": "&#61;", "~": "&#126;"}
+_MD_ESCAPES = str.maketrans({**{ch: "\\" + ch for ch in _MD_BACKSLASH}, **_MD_ENTITY})
 
 
 def md_text(value: object) -> str:
     """One line of case data as Markdown that renders back to exactly ``clean_text(value)``."""
-    out = []
-    for ch in clean_text(value):
-        if ch in _MD_ENTITY:
-            out.append(_MD_ENTITY[ch])
-        elif ch in _MD_BACKSLASH:
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-    return "".join(out)
+    return clean_text(value).translate(_MD_ESCAPES)
 
 
 def md_paragraphs(value: object) -> list[str]:
