@@ -12,7 +12,7 @@ case succeeded. ``--dry-run`` prints the plan and writes nothing (tracker, store
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -75,7 +75,7 @@ class CaseEvaluation:
 @dataclass
 class SyncPlan:
     now: datetime
-    evaluations: list[CaseEvaluation] = field(default_factory=list)
+    evaluated: int = 0  # cases evaluated (their results are not kept)
     actions: list[SetFields] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)  # reference -> message (read failures)
 
@@ -127,8 +127,18 @@ def evaluate_cases(
 ) -> tuple[list[CaseEvaluation], dict[str, str]]:
     """Evaluate each case; one that cannot be read or evaluated is a failure of that case only
     (reference -> one-line message), the others go on."""
-    evaluations: list[CaseEvaluation] = []
     failures: dict[str, str] = {}
+    return list(iter_evaluations(cases, history_of, workflow, now, failures)), failures
+
+
+def iter_evaluations(
+    cases: Iterable[TrackedCase],
+    history_of: Callable[[TrackedCase], list[StatusChange]],
+    workflow: Workflow,
+    now: datetime,
+    failures: dict[str, str],
+) -> Iterator[CaseEvaluation]:
+    """As ``evaluate_cases``, one case at a time (a pass keeps none of them); failures go to ``failures``."""
     for tracked in cases:
         try:
             history = history_of(tracked)
@@ -136,11 +146,12 @@ def evaluate_cases(
             failures[tracked.case.reference] = str(exc)
             continue
         try:
-            evaluations.append(evaluate(tracked, history, workflow, now))
+            evaluation = evaluate(tracked, history, workflow, now)
         except EVALUATION_ERRORS as exc:
             log.debug("evaluating %s failed", tracked.case.reference, exc_info=True)
             failures[tracked.case.reference] = f"cannot evaluate its clocks: {redact(str(exc))}"
-    return evaluations, failures
+            continue
+        yield evaluation
 
 
 def plan_pass(
@@ -152,8 +163,8 @@ def plan_pass(
     """Evaluate every case and plan the SLA writes. A case whose history cannot be read is recorded as a
     failure and planned no write (never touch a case whose fetch failed)."""
     plan = SyncPlan(now=now)
-    plan.evaluations, plan.failures = evaluate_cases(cases, history_of, workflow, now)
-    for evaluation in plan.evaluations:
+    for evaluation in iter_evaluations(cases, history_of, workflow, now, plan.failures):
+        plan.evaluated += 1  # the clock results are not kept: 100,000 cases x 3 would be ~150 MB
         tracked = evaluation.tracked
         change = sla_changes(computed_sla(evaluation.clocks), tracked.sla)
         if change is not None:
@@ -219,7 +230,7 @@ class SyncReport:
             "dry_run": self.options.dry_run,
             "full": self.options.full,
             "listed": self.listed,
-            "evaluated": len(self.plan.evaluations),
+            "evaluated": self.plan.evaluated,
             "history_reads": self.history_reads,
             "actions": [a.to_json() for a in self.plan.actions],
             "applied": len(self.result.applied),

@@ -95,7 +95,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _parse(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    return datetime.fromisoformat(text)  # the fixed-width form _iso writes; reads the Z (3.11+), ~10x strptime
 
 
 def _sla_to_json(sla: SlaFields) -> str:

@@ -22,9 +22,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from html import escape as html_escape
 from html.parser import HTMLParser
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
-import markdown
+if TYPE_CHECKING:
+    import markdown
 
 MAX_FIELD_CHARS = 4000  # a runaway field must not make the dossier unpostable (Jira caps text at 32767)
 
@@ -120,6 +121,8 @@ class _TreeBuilder(HTMLParser):
 
 
 def _markdown() -> markdown.Markdown:
+    import markdown  # imported when a dossier is rendered: start-up does not pay for it
+
     md = markdown.Markdown(extensions=["tables", "fenced_code"], output_format="html")
     # No raw HTML, ever: a '<' that slipped past escaping is shown, not interpreted.
     md.preprocessors.deregister("html_block")
