@@ -76,6 +76,7 @@ class CaseEvaluation:
 class SyncPlan:
     now: datetime
     evaluated: int = 0  # cases evaluated (their results are not kept)
+    before: dict[str, TrackedCase] = field(default_factory=dict)  # by key: the cases an action writes
     actions: list[SetFields] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)  # reference -> message (read failures)
 
@@ -168,6 +169,7 @@ def plan_pass(
         tracked = evaluation.tracked
         change = sla_changes(computed_sla(evaluation.clocks), tracked.sla)
         if change is not None:
+            plan.before[tracked.key] = tracked
             plan.actions.append(
                 SetFields(tracked.key, tracked.case.reference, change, tracked.sla, tracked.case.timezone)
             )
@@ -292,12 +294,14 @@ class SyncJob:
             force=opts.force,
             retry=opts.retry,
             dry_run=opts.dry_run,
+            stream=True,
         )
-        chosen = [
+        chosen = (  # streamed: a pass over 100,000 cases holds one unlisted case at a time
             t
-            for k, t in sorted(snap.cases.items(), key=lambda kv: kv[1].case.reference)
-            if k not in recovery.unresolved_keys and (opts.full or k in snap.listed or _is_open(self.workflow, t.state))
-        ]
+            for t in snap.in_reference_order()
+            if t.key not in recovery.unresolved_keys
+            and (opts.full or t.key in snap.listed or _is_open(self.workflow, t.state))
+        )
         plan = plan_pass(chosen, lambda t: t.history or [], self.workflow, now)
         report = SyncReport(
             now,
@@ -317,12 +321,12 @@ class SyncJob:
             report.result.exit_codes[reference] = EXIT_CASES_FAILED
         for key in recovery.unresolved_keys:
             report.result.fail(
-                snap.cases[key].case.reference if key in snap.cases else key,
+                snap.cases[key].case.reference if key in snap.cases else self.store.reference_of(key) or key,
                 "an earlier write is not confirmed yet (tracker unreachable); retried next run",
             )
         if opts.dry_run:
             return report
-        report.stopped = self._apply(plan, report.result, snap.cases, now)
+        report.stopped = self._apply(plan, report.result, plan.before, now)
         if report.result.ok and not report.stopped:
             newest = max((m for m in (watermark, snap.newest, listed_at) if m is not None), default=None)
             if newest is not None:
