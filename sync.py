@@ -25,8 +25,10 @@ from casebridge.connectors.retry import RetryPolicy
 from casebridge.errors import EXIT_CASES_FAILED, EXIT_OK, CasebridgeError, NotFoundError, TrackerError, redact
 from casebridge.state.audit import AuditLog
 from casebridge.state.store import StateStore
+from casebridge.workflows.case_index import LinkPair, link_pairs
 from casebridge.workflows.cases import ClockFields, SlaFields, StatusChange, TrackedCase
 from casebridge.workflows.clocks import ClockResult, evaluate_case
+from casebridge.workflows.directory import Directory
 from casebridge.workflows.model import Workflow
 from casebridge.workflows.sla import computed_sla, sla_changes
 
@@ -219,6 +221,7 @@ class SyncReport:
     recovery: Recovery = field(default_factory=Recovery)
     stopped: bool = False  # SIGTERM: stopped between two actions; the rest waits for the next run
     watermark: datetime | None = None
+    links: list[LinkPair] = field(default_factory=list)  # pairs of open cases linked (dry run: to link)
 
     @property
     def exit_code(self) -> int:
@@ -241,7 +244,16 @@ class SyncReport:
             "recovered": {"completed": self.recovery.completed, "dropped": self.recovery.dropped},
             "stopped": self.stopped,
             "watermark": self.watermark.isoformat() if self.watermark else None,
+            "links": [[p.reference_a, p.reference_b, p.identifier] for p in self.links],
         }
+
+
+def _noting(cases: Iterable[TrackedCase], linkable: list[TrackedCase]) -> Iterator[TrackedCase]:
+    """Pass ``cases`` through, keeping those that name an identifier in ``linkable``."""
+    for tracked in cases:
+        if tracked.case.identifiers:
+            linkable.append(tracked)
+        yield tracked
 
 
 def _is_open(workflow: Workflow, state: str) -> bool:
@@ -262,6 +274,7 @@ class SyncJob:
         *,
         progress: Callable[[list[SetFields], str], Iterable[SetFields]] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        directory: Directory | None = None,
     ) -> None:
         self.tracker = tracker
         self.workflow = workflow
@@ -272,6 +285,7 @@ class SyncJob:
             self.options = replace(self.options, retry=self.options.retry.with_attempts(1))
         self.progress = progress
         self.should_stop = should_stop
+        self.directory = directory  # with it, open cases naming the same identifier are linked
 
     def run(self, now: datetime) -> SyncReport:
         """Raises TrackerError when the tracker cannot be listed, SafetyValveError on a suspicious empty
@@ -302,6 +316,10 @@ class SyncJob:
             if t.key not in recovery.unresolved_keys
             and (opts.full or t.key in snap.listed or _is_open(self.workflow, t.state))
         )
+        # the linking step needs the open cases that name identifiers (only those can share one)
+        linkable: list[TrackedCase] = []
+        if self.directory is not None:
+            chosen = _noting(chosen, linkable)
         plan = plan_pass(chosen, lambda t: t.history or [], self.workflow, now)
         report = SyncReport(
             now,
@@ -324,9 +342,13 @@ class SyncJob:
                 snap.cases[key].case.reference if key in snap.cases else self.store.reference_of(key) or key,
                 "an earlier write is not confirmed yet (tracker unreachable); retried next run",
             )
+        pending = self._pending_links({t.key: t for t in linkable}, recovery.unresolved_keys)
         if opts.dry_run:
+            report.links = pending
             return report
         report.stopped = self._apply(plan, report.result, plan.before, now)
+        if not report.stopped:
+            report.links = self._link(pending, report.result)
         if report.result.ok and not report.stopped:
             newest = max((m for m in (watermark, snap.newest, listed_at) if m is not None), default=None)
             if newest is not None:
@@ -362,6 +384,37 @@ class SyncJob:
             result.applied.append(action)
             self._remember_write(action, cases[action.key])
         return False
+
+    def _pending_links(self, cases: dict[str, TrackedCase], skip: Iterable[str]) -> list[LinkPair]:
+        """Pairs of open cases sharing an identifier that the store has no record of linking."""
+        if self.directory is None:
+            return []
+        done = self.store.linked_pairs()
+        skipped = set(skip)
+        listed = [t for k, t in cases.items() if k not in skipped]
+        return [p for p in link_pairs(listed, self.directory, self.workflow) if (p.key_a, p.key_b) not in done]
+
+    def _link(self, pairs: list[LinkPair], result: SyncResult) -> list[LinkPair]:
+        """Link each pair once: the tracker's link (idempotent where it can tell), then the store's record
+        and an audit record. A failure is the pair's first case's failure; the next pass retries it."""
+        linked = []
+        for pair in pairs:
+            note = (
+                f"Linked by casebridge: {pair.reference_a} and {pair.reference_b} both name {pair.identifier}. "
+                "Coordinate before sending either request."
+            )
+            try:
+                self.options.retry.call(lambda p=pair, n=note: self.tracker.link_cases(p.key_a, p.key_b, note=n))
+            except TrackerError as exc:
+                log.warning("link %s <-> %s: %s", pair.reference_a, pair.reference_b, exc)
+                result.fail(pair.reference_a, exc)
+                continue
+            self.store.record_link(pair.key_a, pair.key_b)
+            self.audit.append(
+                "sync.link", {"keys": [pair.key_a, pair.key_b], "references": [pair.reference_a, pair.reference_b]}
+            )
+            linked.append(pair)
+        return linked
 
     def _remember_write(self, action: SetFields, before: TrackedCase) -> None:
         """Record what the tracker holds now and its new updated_at, so our own write does not make the

@@ -131,6 +131,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "escalate_cmds",
         "Post every breached clock whose policy escalates to the NCB liaison queue, exactly once.",
     ),
+    "find": (
+        "find_cmds",
+        'List every case naming IDENTIFIER (phone, e-mail, URL, IP, username...), normalised: "+92 300\n    '
+        '1234567" finds "0092-300-1234567". Reads the sync job\'s cache (one listing when it is empty).',
+    ),
     "info": (
         "info_cmds",
         "Which config file is in force (or the embedded defaults), the tracker, the workflow and every file "
@@ -140,6 +145,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cases_cmds",
         "Import cases from CSV or JSON files (the reference is the key: re-importing changes nothing).",
     ),
+    "providers": ("provider_cmds", "The provider directory: legal entities, request channels, sources."),
     "report": (
         "report_cmds",
         "Which providers answer, how fast, and why they refuse: per provider, legal basis, request type, "

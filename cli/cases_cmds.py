@@ -20,7 +20,10 @@ from casebridge.errors import EXIT_CASES_FAILED, TransitionNotAllowed, UserError
 from casebridge.state.lock import run_lock
 from casebridge.state.store import StateStore
 from casebridge.sync import CaseEvaluation, evaluate_cases, history_reader
+from casebridge.workflows.case_index import canonical_provider, check_providers, overlap_warnings
+from casebridge.workflows.cases import TrackedCase
 from casebridge.workflows.clocks import ClockResult
+from casebridge.workflows.directory import Directory
 from casebridge.workflows.intake import IntakeAction, IntakeRow, read_intake_file
 from casebridge.workflows.model import ClockState
 
@@ -34,9 +37,10 @@ def _with_clock(connector: Connector, now: datetime) -> Connector:
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate and print the plan; write nothing.")
+@click.option("--strict", is_flag=True, help="A provider missing from the provider directory is an error.")
 @now_option
 @pass_ctx
-def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None) -> None:
+def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, strict: bool, now: str | None) -> None:
     """Import cases from CSV or JSON files (the reference is the key: re-importing changes nothing).
 
     Every file is validated before anything is written; a bad row rejects the whole run with
@@ -53,12 +57,18 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None
                 f"{row.where}: reference: {row.case.reference} already appears at {seen[row.case.reference]}"
             )
         seen[row.case.reference] = row.where
+    directory = settings.directory()
+    for warning in check_providers([(row.where, row.case) for row in rows], directory, strict=strict):
+        click.echo(f"warning: {warning}", err=True)
     with nullcontext() if dry_run else run_lock(settings.lock_path):  # one of intake, sync, escalate
-        _intake(ctx, rows, dry_run, moment)
+        _intake(ctx, rows, dry_run, moment, directory)
 
 
-def _intake(ctx: Context, rows: list[IntakeRow], dry_run: bool, moment: datetime) -> None:
+def _intake(ctx: Context, rows: list[IntakeRow], dry_run: bool, moment: datetime, directory: Directory) -> None:
     settings = ctx.settings
+    workflow = settings.workflow()
+    named = [(row.where, row.case) for row in rows]
+    references = {row.case.reference for row in rows}
     if not dry_run:
         settings.prepare_dirs()
     tracker = _with_clock(settings.tracker(), moment)
@@ -67,6 +77,8 @@ def _intake(ctx: Context, rows: list[IntakeRow], dry_run: bool, moment: datetime
             actions = [IntakeAction("create", row) for row in rows]
         else:
             actions = plan_intake(rows, tracker)
+        for warning in overlap_warnings(named, _known_cases(settings, tracker, references), directory, workflow):
+            click.echo(f"warning: {warning}", err=True)
         for action in actions:
             if action.kind != "unchanged" or ctx.verbose:
                 ctx.say(("would " if dry_run else "") + action.describe())
@@ -75,6 +87,7 @@ def _intake(ctx: Context, rows: list[IntakeRow], dry_run: bool, moment: datetime
             store = StateStore(settings.state_path)  # intake seeds it: the next sync reads no history
             audit = ctx.audit_log()
             try:
+                store.claim(tracker.identity())
                 apply_intake(actions, tracker, audit=audit, now=moment, store=store)
             finally:
                 store.close()
@@ -87,6 +100,21 @@ def _intake(ctx: Context, rows: list[IntakeRow], dry_run: bool, moment: datetime
             ctx.say(f"created {created}, updated {updated}, unchanged {unchanged}")
     finally:
         tracker.close()
+
+
+def _known_cases(settings: Any, tracker: Connector, exclude: set[str]) -> list[TrackedCase]:
+    """The cases the sync job's state store caches (no tracker request); the tracker's listing when the
+    store is empty (never synced). Cases of this intake are left out (they are checked as new)."""
+    cached: list[TrackedCase] = []
+    if settings.state_path.is_file():
+        store = StateStore(settings.state_path)
+        try:
+            cached = [c.tracked for c in store.load().values() if c.tracked is not None]
+        finally:
+            store.close()
+    if not cached and tracker.exists():
+        cached = list(tracker.list_cases())
+    return [t for t in cached if t.case.reference not in exclude]
 
 
 def _case_zone(name: str) -> zoneinfo.ZoneInfo:
@@ -134,10 +162,18 @@ def _human_remaining(seconds: float | None) -> str:
     return f"{sign}{days}d{hours:02d}h" if days else f"{sign}{hours}h{rest // 60:02d}m"
 
 
-def _print_text(evaluations: list[CaseEvaluation]) -> None:
+def _provider_label(case: Any, directory: Directory | None) -> str:
+    canonical = None if directory is None else canonical_provider(case, directory)
+    if canonical is None or canonical == case.provider:
+        return case.provider
+    return f"{canonical} ({case.provider})"
+
+
+def _print_text(evaluations: list[CaseEvaluation], directory: Directory | None = None) -> None:
     for ev in evaluations:
         case = ev.tracked.case
-        click.echo(f"{case.reference}  [{ev.tracked.state}]  {case.request_type} x {case.legal_basis}  {case.provider}")
+        provider = _provider_label(case, directory)
+        click.echo(f"{case.reference}  [{ev.tracked.state}]  {case.request_type} x {case.legal_basis}  {provider}")
         zone = _case_zone(case.timezone)
         # clocks that never started (the MLA clock of a case never refused...) are noise in the list
         for c in (c for c in ev.clocks if c.state != ClockState.NOT_STARTED):

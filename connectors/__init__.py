@@ -86,6 +86,11 @@ class Connector(ABC):
         self.config = config
         self.workflow = workflow
 
+    def identity(self) -> str:
+        """Which tracker this is, stable across runs (the state store remembers it, so a store is never
+        used with another tracker's cases). Default: the connector's name."""
+        return self.name
+
     def exists(self) -> bool:
         """False when the tracker has never been written (the embedded tracker before its first case):
         read-only commands then say so instead of creating it. Default: True (a remote tracker)."""
@@ -205,6 +210,13 @@ class Connector(ABC):
         """Add a comment rendered from Markdown into the tracker's text format.
         Raises: NotFoundError, TrackerError subclasses."""
         raise NotImplementedError
+
+    def link_cases(self, key_a: str, key_b: str, *, note: str) -> None:
+        """Relate two case items that name the same identifier (Redmine relation, Jira issue link, the
+        embedded tracker's link row). Idempotent where the tracker can tell (linking a linked pair does
+        nothing); the sync job also remembers the pairs it linked. Default: ``note`` as a comment on
+        ``key_a`` (a tracker without relations). Raises: NotFoundError, TrackerError subclasses."""
+        self.comment(key_a, note)
 
     # -- liaison queue ------------------------------------------------------------------------
     def find_escalation(self, dedupe_key: str) -> PostedEscalation | None:

@@ -265,3 +265,24 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
         env={**os.environ, "SYSTEMD_LOG_LEVEL": "warning"},
     )
     assert done.returncode == 0 and done.stderr.strip() == "", done.stderr
+
+
+def test_a_state_store_refuses_another_trackers_cases(cli: Cli, tmp_path: Path) -> None:
+    write(tmp_path / "casebridge.toml", '[tracker]\nconnector = "local"\npath = "first.db"\n')
+    assert cli("intake", str(EXAMPLES), "--now", "2026-12-01T02:00:00Z")[0] == 0
+    assert cli("sync", "--now", NOW)[0] == 0
+    write(tmp_path / "casebridge.toml", '[tracker]\nconnector = "local"\npath = "second.db"\n')
+    code, out, err = cli("sync", "--now", NOW)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "this state store belongs to local:" in err and "first.db" in err
+
+
+def test_an_unreachable_jira_is_named_by_its_url(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(
+        tmp_path / "casebridge.toml",
+        '[tracker]\nconnector = "jira"\nurl = "http://127.0.0.1:9"\nemail = "cb@agency.example"\n'
+        'api_token = { env = "CB_TEST_JIRA_TOKEN" }\nproject = "DR"\nmax_attempts = 1\n',
+    )
+    monkeypatch.setenv("CB_TEST_JIRA_TOKEN", KEY)
+    code, out, err = cli("check")
+    assert code == 3 and "http://127.0.0.1:9/rest/api/" in err and KEY not in out + err

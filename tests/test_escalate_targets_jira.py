@@ -336,3 +336,14 @@ def test_check_and_setup_cover_a_liaison_queue_on_another_target(
     assert (code, out.strip()) == (0, "tracker local and liaison jira: ready for workflow lawful-access")
     code, _, err = cli("setup", "redmine")
     assert code == 2 and "'redmine' is not configured here (configured: local, jira" in err
+
+
+def test_setup_apply_that_creates_nothing_fails(
+    cli: Cli, tmp_path: Path, jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every field create refused: setup says so and exits 2 (it used to exit 0 having created nothing)."""
+    write_config(tmp_path, {**jira_section(jira_server, monkeypatch), "max_attempts": 1})
+    jira_server.faults.add("500", method="POST", path=r"/field$", times=1000)
+    code, out, err = cli("setup", "--apply")
+    assert code == 2 and "could not create custom field" in out
+    assert "still missing after --apply" in err

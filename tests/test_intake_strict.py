@@ -156,3 +156,10 @@ def test_iso_writes_four_digit_years() -> None:
     moment = datetime(999, 6, 1, tzinfo=UTC)
     assert iso(moment) == "0999-06-01T00:00:00.000000Z" and parse_iso(iso(moment)) == moment
     assert iso(datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)) == "2026-01-02T03:04:05.000006Z"
+
+
+def test_a_300_character_time_zone_is_a_clear_error() -> None:
+    from casebridge.workflows.cases import known_timezone
+
+    with pytest.raises(ValueError, match=r"unknown IANA time zone 'AAAA.*\.\.\.' \(for example Asia/Karachi\)"):
+        known_timezone("A" * 300)

@@ -293,14 +293,21 @@ def _check_clock(name: str, clock: ClockDef, wf: Workflow, need_state) -> None:
 
 
 def _check_reachable(wf: Workflow) -> None:
-    seen = {wf.initial}
-    queue = deque([wf.initial])
+    # edges indexed by source once, so the walk is linear in states + transitions (10,000 states took 9 s
+    # when every state scanned every transition)
+    targets: dict[str, list[str]] = {}
+    anywhere: list[str] = []
+    for t in wf.transitions:
+        for source in t.sources:
+            (anywhere if source == WILDCARD else targets.setdefault(source, [])).append(t.target)
+    seen = {wf.initial, *anywhere}  # a "*" transition leaves every state, the initial one included
+    queue = deque(seen)
     while queue:
         here = queue.popleft()
-        for t in wf.transitions:
-            if (here in t.sources or WILDCARD in t.sources) and t.target not in seen:
-                seen.add(t.target)
-                queue.append(t.target)
+        for target in targets.get(here, ()):
+            if target not in seen:
+                seen.add(target)
+                queue.append(target)
     unreachable = [s for s in wf.states if s not in seen]
     if unreachable:
         raise _Problem(

@@ -50,10 +50,13 @@ Day = Annotated[date, BeforeValidator(_strict_date)]
 
 def known_timezone(value: str) -> str:
     """``value`` when it names an IANA time zone; else ValueError (a pydantic validator's message)."""
+    shown = value if len(value) <= 60 else value[:57] + "..."
     try:
+        if len(value) > 255:  # longer than any file name: zoneinfo would fail with an OS error
+            raise ValueError(value)
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown IANA time zone {value!r} (for example Asia/Karachi)") from None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown IANA time zone {shown!r} (for example Asia/Karachi)") from None
     return value
 
 

@@ -17,6 +17,9 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "w": 7 * 86400}
 
 
+MAX_DURATION = 50 * 366 * 86400.0
+
+
 def parse_duration(text: str, *, day_seconds: float = 86400) -> float:
     """``"1d12h"`` -> seconds. ``day_seconds`` is the length of a "d" (a working day on business
     calendars). Raises ValueError with the accepted form."""
@@ -30,6 +33,9 @@ def parse_duration(text: str, *, day_seconds: float = 86400) -> float:
         pos = match.end()
     if not cleaned or pos != len(cleaned) or cleaned[pos:].strip():
         raise ValueError(f'bad duration {text!r}: use a number and a unit s, m, h, d or w, like "8h" or "10d"')
+    if total > MAX_DURATION:
+        # beyond this no date arithmetic ends before year 9999 (and no deadline is meant)
+        raise ValueError(f"duration {text!r} is longer than 50 years; no legal or operational period is")
     return total
 
 

@@ -220,6 +220,9 @@ class JiraConnector(Connector):
             return status
         return found
 
+    def identity(self) -> str:
+        return f"jira:{self.config.url} project {self.config.project}"
+
     # -- schema --------------------------------------------------------------------------------------
     def check_schema(self) -> list[Missing]:
         self._field_ids = None
@@ -332,6 +335,10 @@ class JiraConnector(Connector):
 
     def link_escalation(self, key: str, posted: PostedEscalation) -> None:
         self.ops().link(key, posted.key)
+
+    def link_cases(self, key_a: str, key_b: str, *, note: str) -> None:
+        """An issue link of the configured link type between two case issues (idempotent)."""
+        self.ops().link(key_a, key_b)
 
     def close(self) -> None:
         if self._http is not None:

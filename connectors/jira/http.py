@@ -158,7 +158,8 @@ class JiraHttp:
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
             maybe_applied = failure_outcome(exc) is Outcome.MAYBE_APPLIED
             kind = _LostAnswer if (writes and maybe_applied) else TransientError
-            error = kind(f"jira {method} {path}: connection failed ({type(exc).__name__})", case=case)
+            # the URL (never with credentials: config refuses user-info) says which Jira could not be reached
+            error = kind(f"jira {method} {url}: connection failed ({type(exc).__name__})", case=case)
             error.connection = True  # type: ignore[attr-defined]
             raise error from None
         if response.ok:

@@ -188,6 +188,9 @@ class RedmineConnector(RedmineLiaison, Connector):
         return hits
 
     # -- schema -------------------------------------------------------------------------------
+    def identity(self) -> str:
+        return f"redmine:{self.config.url} project {self.config.project}"
+
     def check_schema(self) -> list[Missing]:
         """Everything the workflow needs that Redmine lacks. Settings (cross-project relations) have
         no REST API and are not checked; transitions are judged from existing issues only.
