@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from casebridge.app.fetch import RetryPolicy, refresh
 from casebridge.app.intents import SET_FIELDS, Recovery, intent_data, merged, recover
+from casebridge.app.remind import ReminderOutcome, ReminderRecovery, apply_reminders, recover_reminders
 from casebridge.connectors import Connector
 from casebridge.errors import EXIT_CASES_FAILED, EXIT_OK, CasebridgeError, NotFoundError, TrackerError, redact
 from casebridge.state.audit import AuditLog
@@ -27,6 +28,7 @@ from casebridge.state.store import StateStore
 from casebridge.workflows.cases import ClockFields, SlaFields, StatusChange, TrackedCase
 from casebridge.workflows.clocks import ClockResult, evaluate_case
 from casebridge.workflows.model import Workflow
+from casebridge.workflows.reminders import PlannedReminder, plan_reminders
 from casebridge.workflows.sla import computed_sla, sla_changes
 
 log = logging.getLogger(__name__)
@@ -209,6 +211,7 @@ class SyncOptions:
     overlap: timedelta = timedelta(minutes=2)
     safety_valve: int = 20
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    remind: bool = True  # after the pass, post the reminders due (sync --no-remind: not this run)
 
 
 @dataclass
@@ -223,11 +226,16 @@ class SyncReport:
     recovery: Recovery = field(default_factory=Recovery)
     stopped: bool = False  # SIGTERM: stopped between two actions; the rest waits for the next run
     watermark: datetime | None = None
+    reminders: list[PlannedReminder] = field(default_factory=list)  # due at now (planned)
+    reminded: list[ReminderOutcome] = field(default_factory=list)  # what posting them did
+    reminder_recovery: ReminderRecovery = field(default_factory=ReminderRecovery)
 
     @property
     def exit_code(self) -> int:
         # duplicates need a person: report them like a failed case so cron mails someone
         codes = [*self.result.exit_codes.values(), *([EXIT_CASES_FAILED] if self.duplicates else [])]
+        if any(not o.ok for o in self.reminded):
+            codes.append(EXIT_CASES_FAILED)
         return max(codes, default=EXIT_OK)
 
     def to_json(self) -> dict[str, Any]:
@@ -245,6 +253,8 @@ class SyncReport:
             "recovered": {"completed": self.recovery.completed, "dropped": self.recovery.dropped},
             "stopped": self.stopped,
             "watermark": self.watermark.isoformat() if self.watermark else None,
+            "reminders": [r.to_json() for r in self.reminders] if self.options.remind else None,
+            "reminded": [o.to_json() for o in self.reminded],
         }
 
 
@@ -326,6 +336,9 @@ class SyncJob:
                 snap.cases[key].case.reference if key in snap.cases else key,
                 "an earlier write is not confirmed yet (tracker unreachable); retried next run",
             )
+        if opts.remind:
+            evaluated = ((ev.tracked, ev.clocks) for ev in plan.evaluations)
+            report.reminders = plan_reminders(evaluated, self.workflow, now=now)
         if opts.dry_run:
             return report
         report.stopped = self._apply(plan, report.result, snap.cases, now)
@@ -334,7 +347,24 @@ class SyncJob:
             if newest is not None:
                 self.store.set_watermark(newest)
             report.watermark = newest
+        if opts.remind and not report.stopped:
+            self._remind(report, now)
         return report
+
+    def _remind(self, report: SyncReport, now: datetime) -> None:
+        """Post the reminders due, after the pass: reminders never hold back an SLA write nor the
+        watermark (they are planned from every open case on every pass)."""
+        call = self.options.retry.call
+        report.reminder_recovery = recover_reminders(self.tracker, self.audit, call)
+        report.reminded = apply_reminders(
+            report.reminders,
+            self.tracker,
+            self.audit,
+            now=now,
+            call=call,
+            skip=report.reminder_recovery.unresolved,
+            should_stop=self.should_stop,
+        )
 
     def _apply(self, plan: SyncPlan, result: SyncResult, cases: dict[str, TrackedCase], now: datetime) -> bool:
         """Apply each action; returns True when stopped early (SIGTERM)."""

@@ -128,12 +128,27 @@ def _tracker_exists(settings: Settings) -> bool:
         tracker.close()
 
 
+def _print_reminders(ctx: Context, report: SyncReport) -> None:
+    if report.options.dry_run:
+        for item in report.reminders:
+            ctx.say(f"would remind {item.reference}: {item.title} (key {item.dedupe_key})")
+        return
+    for o in report.reminded:
+        if o.status == "posted":
+            ctx.say(f"reminded {o.reference}: key {o.dedupe_key}")
+        elif o.status == "already_posted" and ctx.verbose:
+            ctx.say(f"already reminded {o.reference}: key {o.dedupe_key}")
+        elif not o.ok:
+            click.echo(f"FAILED reminder {o.dedupe_key}: {o.error}", err=True)
+
+
 def _print_report(ctx: Context, report: SyncReport) -> None:
     dry = report.options.dry_run
     prefix = "would " if dry else ""
     for action in report.plan.actions:
         if dry or action in report.result.applied:
             ctx.say(prefix + action.describe())
+    _print_reminders(ctx, report)
     for ref, keys in report.duplicates.items():
         click.echo(f"DUPLICATE {ref}: tracker items {', '.join(keys)} carry this reference; merge them", err=True)
     for ref, message in sorted(report.result.failures.items()):
@@ -161,6 +176,7 @@ def _print_report(ctx: Context, report: SyncReport) -> None:
 @click.option("--every", metavar="DURATION", help="Run as a loop, e.g. --every 5m (at least 30s); SIGTERM stops it.")
 @click.option("--escalate", "escalate", is_flag=True, help="Then run `escalate --yes` (also: [sync] escalate).")
 @click.option("--strict", is_flag=True, help="With --escalate: a blocked case (no Article 3 check...) fails the run.")
+@click.option("--no-remind", "no_remind", is_flag=True, help="Post no reminders this run (before-deadline comments).")
 @now_option
 @pass_ctx
 def sync(
@@ -172,6 +188,7 @@ def sync(
     every: str | None,
     escalate: bool,
     strict: bool,
+    no_remind: bool,
     now: str | None,
 ) -> None:
     """Evaluate every open case's clocks and write the SLA fields that changed.
@@ -187,6 +204,7 @@ def sync(
         force=force,
         overlap=timedelta(seconds=_duration(conf.overlap, "[sync] overlap")),
         safety_valve=conf.safety_valve,
+        remind=not no_remind,
     )
     stop = StopFlag()
     then = _escalation(ctx, as_json, now, strict) if (escalate or conf.escalate) else None

@@ -177,9 +177,7 @@ def _country_holidays(country: str, subdiv: str | None, years: tuple[int, ...]) 
     try:
         return frozenset(holidays.country_holidays(country, subdiv=subdiv, years=years).keys())
     except NotImplementedError:
-        raise WorkflowError(
-            f"calendar holidays <- the holidays package knows no country {country!r}"
-        ) from None
+        raise WorkflowError(f"calendar holidays <- the holidays package knows no country {country!r}") from None
 
 
 def _is_working_day(cal: Calendar, day: date, holidays: frozenset[date]) -> bool:
@@ -211,9 +209,7 @@ def calendar_named(workflow: Workflow, name: str) -> Calendar:
     if name == CALENDAR_24X7:
         return DEFAULT_24X7
     known = ", ".join(sorted({*workflow.calendars, CALENDAR_24X7}))
-    raise WorkflowError(
-        f"{workflow.source_path or workflow.name}: calendar {name!r} is not defined (known: {known})"
-    )
+    raise WorkflowError(f"{workflow.source_path or workflow.name}: calendar {name!r} is not defined (known: {known})")
 
 
 def working_seconds_between(cal: Calendar, a: datetime, b: datetime) -> float:

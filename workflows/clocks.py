@@ -100,8 +100,7 @@ class _WorkflowPlan:
     def __init__(self, workflow: Workflow) -> None:
         self.workflow = workflow
         self.specs = {
-            name: _spec(clock, calendar_named(workflow, clock.calendar))
-            for name, clock in workflow.clocks.items()
+            name: _spec(clock, calendar_named(workflow, clock.calendar)) for name, clock in workflow.clocks.items()
         }
         self._pairs: dict[tuple[str, str], list[tuple[_ClockSpec, ClockTarget]]] = {}
 
@@ -157,9 +156,7 @@ def _prepare(history: Sequence[StatusChange], now_e: float) -> _History:
     return _History(history, times, tuple([history[i].state for i in range(seen)]))
 
 
-def evaluate_case(
-    case: Case, history: Sequence[StatusChange], workflow: Workflow, now: datetime
-) -> list[ClockResult]:
+def evaluate_case(case: Case, history: Sequence[StatusChange], workflow: Workflow, now: datetime) -> list[ClockResult]:
     """Every clock that has a target for this case, in workflow clock order."""
     pairs = _plan_for(workflow).pairs_for(case.request_type, case.legal_basis)
     if not pairs:
@@ -226,8 +223,8 @@ def _latest_cycle(spec: _ClockSpec, states: tuple[str, ...]) -> tuple[int, int, 
 
 def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History, now_e: float) -> ClockResult:
     target_s = target.target
-    if target.max_extensions and case.extensions_used:
-        target_s += min(case.extensions_used, target.max_extensions) * target.extension
+    if target.max_extensions and (case.extensions_used or case.extensions):
+        target_s += min(case.extensions_for(spec.name), target.max_extensions) * target.extension
     states = hist.states
     cycle, begin, stop = _latest_cycle(spec, states)
     if cycle == 0:
@@ -243,7 +240,12 @@ def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History,
     stopped = stop >= 0
     seg_end = stop if stopped else len(states)
     end = times[stop] if stopped else now_e
-    pause_in, tl, warn_s = spec.pause_in, spec.timeline, target.warn
+    ended_at = _ends_on(target, case, start, end) if target.ends_on_field else None
+    if ended_at is not None:  # the clock gave way to another regime (Budapest Art. 29(7)) at ended_at
+        stopped, end = True, ended_at.timestamp()
+        seg_end = bisect_right(times, end, begin + 1, seg_end)
+    # an extension moves the warn time with the due time: a clock just extended is not at risk
+    pause_in, tl, warn_s = spec.pause_in, spec.timeline, target.warn + (target_s - target.target)
     elapsed = paused = 0.0
     warn_x = due_x = None  # instants the warn / target thresholds were reached
     running = False  # is the last stretch (up to the stop or now) running?
@@ -282,7 +284,7 @@ def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History,
             ClockState.BREACHED
             if breached
             else ClockState.MET
-            if states[stop] in spec.met_on
+            if ended_at is not None or states[stop] in spec.met_on
             else ClockState.STOPPED
         )
     else:
@@ -304,7 +306,7 @@ def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History,
         started_at,  # the case's own datetime objects are reused (aware, any zone): no conversion
         None if due is None else _fromtimestamp(due, UTC),
         None if warn is None else _fromtimestamp(warn, UTC),
-        hist.changes[stop].at if stopped else None,
+        ended_at if ended_at is not None else hist.changes[stop].at if stopped else None,
         elapsed,
         target_s - elapsed,
         paused,
@@ -313,6 +315,15 @@ def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History,
         target,
         overdue,
     )
+
+
+def _ends_on(target: ClockTarget, case: Case, start: float, end: float) -> datetime | None:
+    """The case's ``ends_on_field`` instant when it falls inside this cycle (from its start up to its stop
+    or now), else None."""
+    moment = getattr(case, target.ends_on_field or "", None)
+    if not isinstance(moment, datetime) or not start <= moment.timestamp() <= end:
+        return None
+    return moment
 
 
 def _advance(tl: BusinessTimeline | None, a: float, seconds: float) -> float:
