@@ -226,11 +226,16 @@ class WorkflowFile(_Strict):
     policies: list[PolicySpec] = Field(default_factory=list)
 
 
+_UNION_MEMBER = re.compile(r"[A-Z][A-Za-z]*Spec")  # names in the file are lower case
+
+
 def describe_error(exc: ValidationError) -> str:
     """The first pydantic error as ``path.to.key <- problem``."""
     first = exc.errors()[0]
     parts: list[str] = []
     for item in first["loc"]:
+        if isinstance(item, str) and (_UNION_MEMBER.fullmatch(item) or (item == "str" and parts[-1:] == ["extension"])):
+            continue  # the member of a union (extension: a table or a duration) is no key of the file
         if isinstance(item, int):
             parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
         else:
