@@ -21,6 +21,7 @@ from casebridge.errors import EXIT_USAGE, CasebridgeError, LockHeldError, Safety
 from casebridge.state.lock import RunLock
 from casebridge.state.store import StateStore
 from casebridge.sync import SetFields, SyncJob, SyncOptions, SyncReport
+from casebridge.workflows.render import to_plain
 from casebridge.workflows.schema import parse_duration
 
 log = logging.getLogger(__name__)
@@ -130,8 +131,9 @@ def _tracker_exists(settings: Settings) -> bool:
 
 def _print_reminders(ctx: Context, report: SyncReport) -> None:
     if report.options.dry_run:
-        for item in report.reminders:
+        for item in report.reminders:  # the text as the case's tracker will show it
             ctx.say(f"would remind {item.reference}: {item.title} (key {item.dedupe_key})")
+            ctx.say("\n".join(("    " + line).rstrip() for line in to_plain(item.markdown).splitlines()))
         return
     for o in report.reminded:
         if o.status == "posted":
@@ -140,6 +142,11 @@ def _print_reminders(ctx: Context, report: SyncReport) -> None:
             ctx.say(f"already reminded {o.reference}: key {o.dedupe_key}")
         elif not o.ok:
             click.echo(f"FAILED reminder {o.dedupe_key}: {o.error}", err=True)
+
+
+def _reminded(report: SyncReport) -> str:
+    posted = sum(1 for o in report.reminded if o.status == "posted")
+    return f", {posted} reminder{'s' if posted != 1 else ''} posted" if posted else ""
 
 
 def _print_report(ctx: Context, report: SyncReport) -> None:
@@ -162,10 +169,11 @@ def _print_report(ctx: Context, report: SyncReport) -> None:
         disagreed = len(report.plan.actions)
         ctx.say(
             f"{evaluated} cases evaluated; {disagreed} disagreed with the engine, "
-            f"{len(report.result.applied)} updated, {failed} failed"
+            f"{len(report.result.applied)} updated, {failed} failed{_reminded(report)}"
         )
     else:
-        ctx.say(f"{evaluated} cases evaluated, {len(report.result.applied)} updated, {failed} failed")
+        updated = len(report.result.applied)
+        ctx.say(f"{evaluated} cases evaluated, {updated} updated, {failed} failed{_reminded(report)}")
 
 
 @click.command()

@@ -36,6 +36,10 @@ __all__ = ["PlannedReminder", "marker_for", "next_reminder", "plan_reminders", "
 # (escalation's job), not stopped
 _COUNTING = frozenset({ClockState.RUNNING, ClockState.AT_RISK})
 _NUMBERS = {1: "one", 2: "two", 3: "three"}
+_ENDS_ON = {
+    "mla_received_at": "Once the MLA request is received (record mla_received_at), the data stays preserved "
+    "until that request is decided",
+}
 
 
 @dataclass(frozen=True)
@@ -184,9 +188,10 @@ def _text(tracked: TrackedCase, clock: ClockResult, label: str, used: int, key: 
     ]
     if target.extension and used:
         lines.append(f"- Extensions used: {min(used, target.max_extensions)} of {target.max_extensions}")
-    if target.ends_on_field and target.ends_on_source:
+    if target.ends_on_field:
         lines.append(
-            f"- Ends early: once {md_text(target.ends_on_field)} is recorded ({md_text(target.ends_on_source)})"
+            f"- {md_text(_ENDS_ON.get(target.ends_on_field, 'Ends once ' + target.ends_on_field + ' is recorded'))}"
+            + (f" ({md_text(target.ends_on_source)})" if target.ends_on_source else "")
         )
     lines += [f"- Source: {md_text(target.source)}", "", f"Reminder key: {md_text(key)} ({marker})"]
     return "\n".join(lines)
