@@ -133,7 +133,9 @@ def test_tables_grow_lazily_in_both_directions() -> None:
 
 
 def test_timelines_are_cached_per_calendar() -> None:
-    assert timeline_for(PK) is timeline_for(Calendar("agency", "business", "Asia/Karachi", holidays_country="PK"))
+    assert timeline_for(PK) is timeline_for(
+        Calendar("agency", "business", "Asia/Karachi", holidays_country="PK")
+    )
     assert not isinstance(timeline_for(DEFAULT_24X7), BusinessTimeline)
 
 
