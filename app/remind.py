@@ -124,8 +124,18 @@ def _apply_one(
     if call(lambda: tracker.has_comment_marker(item.case_key, item.marker)):
         return ReminderOutcome(item.dedupe_key, item.reference, "already_posted")
     intent = None if audit is None else audit.begin_intent(REMINDER_POST, _audit_data(item, tracker.name, now))
+    sent = False
+
+    def post() -> None:
+        # a retry after a lost answer first asks whether the comment landed: comments are not idempotent
+        nonlocal sent
+        if sent and tracker.has_comment_marker(item.case_key, item.marker):
+            return
+        sent = True
+        tracker.post_reminder(item.case_key, item.markdown, notify=item.notify)
+
     # on a TrackerError the intent stays pending: the next run asks the tracker whether the comment landed
-    call(lambda: tracker.post_reminder(item.case_key, item.markdown, notify=item.notify))
+    call(post)
     if audit is not None and intent is not None:
         audit.complete_intent(intent)
     log.info("posted reminder %s on %s", item.dedupe_key, item.case_key)

@@ -307,3 +307,25 @@ def test_cli_sync_no_remind(cli_case: None, capsys: pytest.CaptureFixture[str]) 
     assert code == 0 and "reminded" not in out
     code, out, _ = run(capsys, "sync", "--dry-run", "--now", now)
     assert f"would remind {REF}: Reminder: {REF}: Preservation lapses in 2 d (key {REF}/preservation/T8d)" in out
+
+
+def test_a_retry_after_a_lost_answer_does_not_comment_twice(
+    tracker: LocalConnector, audit: AuditLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # found by the fault harness: the comment landed, its answer was lost, and the retry posted again
+    from casebridge.app.fetch import RetryPolicy
+
+    now = DUE - timedelta(days=13)
+    (item,) = _plan(tracker, now)
+    real, lost = tracker.post_reminder, [True]
+
+    def lost_answer(key: str, markdown: str, *, notify: frozenset[str] = frozenset()) -> None:
+        real(key, markdown, notify=notify)
+        if lost.pop() if lost else False:
+            raise TransientError("connection dropped after the request was sent")
+
+    monkeypatch.setattr(tracker, "post_reminder", lost_answer)
+    retry = RetryPolicy(attempts=3, sleep=lambda _s: None)
+    (outcome,) = apply_reminders([item], tracker, audit, now=now, call=retry.call)
+    assert outcome.status == "posted" and len(tracker.comments(item.case_key)) == 1
+    assert len(_records(audit)) == 1 and audit.pending() == []
