@@ -46,6 +46,10 @@ class WorkflowError(UserError):
     """A workflow definition is invalid (``FILE: path.to.key <- problem``)."""
 
 
+class DirectoryError(UserError):
+    """A provider directory file is invalid (``FILE: path.to.key <- problem``)."""
+
+
 class IntakeError(UserError):
     """An intake file is invalid (``FILE:LINE: field: problem``); nothing was written."""
 

@@ -1,11 +1,11 @@
 """The sync job: plan a pass, then apply it.
 
 Plan (reads only): ask the tracker what changed since the watermark (minus an overlap), read history only
-for those (``state.fetch``; the rest comes from the state store), evaluate every open case's clocks at
+for those (``app.fetch``; the rest comes from the state store), evaluate every open case's clocks at
 ``now`` (pure code in ``workflows.clocks``; unchanged cases too, since time passing crosses thresholds),
 and compare the SLA fields the engine computes with what the tracker holds. Apply: write only the
 differences, one small action per case, each announced and then audited exactly once
-(``state.intents``); one failing case never stops the others. The watermark advances only when every
+(``app.intents``); one failing case never stops the others. The watermark advances only when every
 case succeeded. ``--dry-run`` prints the plan and writes nothing (tracker, store and audit log alike).
 """
 
@@ -18,15 +18,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from casebridge.app.fetch import RetryPolicy, refresh
+from casebridge.app.fetch import refresh
 from casebridge.app.intents import SET_FIELDS, Recovery, intent_data, merged, recover
 from casebridge.app.remind import ReminderOutcome, ReminderRecovery, apply_reminders, recover_reminders
 from casebridge.connectors import Connector
+from casebridge.connectors.retry import RetryPolicy
 from casebridge.errors import EXIT_CASES_FAILED, EXIT_OK, CasebridgeError, NotFoundError, TrackerError, redact
 from casebridge.state.audit import AuditLog
 from casebridge.state.store import StateStore
+from casebridge.workflows.case_index import LinkPair, link_pairs
 from casebridge.workflows.cases import ClockFields, SlaFields, StatusChange, TrackedCase
 from casebridge.workflows.clocks import ClockResult, evaluate_case
+from casebridge.workflows.directory import Directory
 from casebridge.workflows.model import Workflow
 from casebridge.workflows.reminders import PlannedReminder, plan_reminders
 from casebridge.workflows.sla import computed_sla, sla_changes
@@ -165,7 +168,8 @@ def plan_pass(
 
 
 def history_reader(tracker: Connector) -> Callable[[TrackedCase], list[StatusChange]]:
-    """Per-case history, with the embedded tracker's bulk read when available."""
+    """Per-case history, with the embedded tracker's bulk read when available (the read-only commands
+    that evaluate clocks without a pass: ``status``, ``escalate``)."""
     cache: dict[str, list[StatusChange]] | None = None
 
     def read(tracked: TrackedCase) -> list[StatusChange]:
@@ -182,27 +186,6 @@ def history_reader(tracker: Connector) -> Callable[[TrackedCase], list[StatusCha
     return read
 
 
-def run_sync(
-    tracker: Connector, workflow: Workflow, now: datetime, *, dry_run: bool = False
-) -> tuple[SyncPlan, SyncResult]:
-    """One pass over every case without state store, watermark or audit log (benchmarks, one-off checks).
-    The scheduled job is ``SyncJob``."""
-    plan = plan_pass(tracker.list_cases(), history_reader(tracker), workflow, now)
-    result = SyncResult()
-    for reference, message in plan.failures.items():
-        result.fail(reference, message)
-    if dry_run:
-        return plan, result
-    for action in plan.actions:
-        try:
-            tracker.set_sla_fields(action.key, action.sla)
-        except TrackerError as exc:
-            result.fail(action.reference, exc)
-            continue
-        result.applied.append(action)
-    return plan, result
-
-
 @dataclass
 class SyncOptions:
     dry_run: bool = False
@@ -210,7 +193,9 @@ class SyncOptions:
     force: bool = False  # accept an empty tracker despite the safety valve
     overlap: timedelta = timedelta(minutes=2)
     safety_valve: int = 20
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # 3 attempts, Retry-After within 1-60 s. Writes set fields to values, so a retry after a lost answer
+    # is safe. Connectors that retry themselves (``owns_retries``) get one attempt.
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=3, floor=1.0, ceiling=60.0, label="sync"))
     remind: bool = True  # after the pass, post the reminders due (sync --no-remind: not this run)
 
 
@@ -226,6 +211,7 @@ class SyncReport:
     recovery: Recovery = field(default_factory=Recovery)
     stopped: bool = False  # SIGTERM: stopped between two actions; the rest waits for the next run
     watermark: datetime | None = None
+    links: list[LinkPair] = field(default_factory=list)  # pairs of open cases linked (dry run: to link)
     reminders: list[PlannedReminder] = field(default_factory=list)  # due at now (planned)
     reminded: list[ReminderOutcome] = field(default_factory=list)  # what posting them did
     reminder_recovery: ReminderRecovery = field(default_factory=ReminderRecovery)
@@ -253,6 +239,7 @@ class SyncReport:
             "recovered": {"completed": self.recovery.completed, "dropped": self.recovery.dropped},
             "stopped": self.stopped,
             "watermark": self.watermark.isoformat() if self.watermark else None,
+            "links": [[p.reference_a, p.reference_b, p.identifier] for p in self.links],
             "reminders": [r.to_json() for r in self.reminders] if self.options.remind else None,
             "reminded": [o.to_json() for o in self.reminded],
         }
@@ -276,6 +263,7 @@ class SyncJob:
         *,
         progress: Callable[[list[SetFields], str], Iterable[SetFields]] | None = None,
         should_stop: Callable[[], bool] = lambda: False,
+        directory: Directory | None = None,
     ) -> None:
         self.tracker = tracker
         self.workflow = workflow
@@ -286,6 +274,7 @@ class SyncJob:
             self.options = replace(self.options, retry=self.options.retry.with_attempts(1))
         self.progress = progress
         self.should_stop = should_stop
+        self.directory = directory  # with it, open cases naming the same identifier are linked
 
     def run(self, now: datetime) -> SyncReport:
         """Raises TrackerError when the tracker cannot be listed, SafetyValveError on a suspicious empty
@@ -336,12 +325,16 @@ class SyncJob:
                 snap.cases[key].case.reference if key in snap.cases else key,
                 "an earlier write is not confirmed yet (tracker unreachable); retried next run",
             )
+        pending = self._pending_links(snap.cases, recovery.unresolved_keys)
         if opts.remind:
             evaluated = ((ev.tracked, ev.clocks) for ev in plan.evaluations)
             report.reminders = plan_reminders(evaluated, self.workflow, now=now)
         if opts.dry_run:
+            report.links = pending
             return report
         report.stopped = self._apply(plan, report.result, snap.cases, now)
+        if not report.stopped:
+            report.links = self._link(pending, report.result)
         if report.result.ok and not report.stopped:
             newest = max((m for m in (watermark, snap.newest, listed_at) if m is not None), default=None)
             if newest is not None:
@@ -394,6 +387,37 @@ class SyncJob:
             result.applied.append(action)
             self._remember_write(action, cases[action.key])
         return False
+
+    def _pending_links(self, cases: dict[str, TrackedCase], skip: Iterable[str]) -> list[LinkPair]:
+        """Pairs of open cases sharing an identifier that the store has no record of linking."""
+        if self.directory is None:
+            return []
+        done = self.store.linked_pairs()
+        skipped = set(skip)
+        listed = [t for k, t in cases.items() if k not in skipped]
+        return [p for p in link_pairs(listed, self.directory, self.workflow) if (p.key_a, p.key_b) not in done]
+
+    def _link(self, pairs: list[LinkPair], result: SyncResult) -> list[LinkPair]:
+        """Link each pair once: the tracker's link (idempotent where it can tell), then the store's record
+        and an audit record. A failure is the pair's first case's failure; the next pass retries it."""
+        linked = []
+        for pair in pairs:
+            note = (
+                f"Linked by casebridge: {pair.reference_a} and {pair.reference_b} both name {pair.identifier}. "
+                "Coordinate before sending either request."
+            )
+            try:
+                self.options.retry.call(lambda p=pair, n=note: self.tracker.link_cases(p.key_a, p.key_b, note=n))
+            except TrackerError as exc:
+                log.warning("link %s <-> %s: %s", pair.reference_a, pair.reference_b, exc)
+                result.fail(pair.reference_a, exc)
+                continue
+            self.store.record_link(pair.key_a, pair.key_b)
+            self.audit.append(
+                "sync.link", {"keys": [pair.key_a, pair.key_b], "references": [pair.reference_a, pair.reference_b]}
+            )
+            linked.append(pair)
+        return linked
 
     def _remember_write(self, action: SetFields, before: TrackedCase) -> None:
         """Record what the tracker holds now and its new updated_at, so our own write does not make the

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
 
 from casebridge.connectors import Connector
-from casebridge.connectors.retry import RetryPolicy as BaseRetryPolicy
+from casebridge.connectors.retry import RetryPolicy
 from casebridge.errors import SafetyValveError, TrackerError
 from casebridge.state.store import CachedCase, StateStore
 from casebridge.workflows.cases import StatusChange, TrackedCase
@@ -28,21 +27,6 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # Fetching every history in one bulk call pays off above this many (embedded tracker only).
 BULK_HISTORY_THRESHOLD = 50
-
-
-class RetryPolicy(BaseRetryPolicy):
-    """The sync job's retries of tracker calls (3 attempts, Retry-After within 1-60 s). Writes set fields
-    to values, so a retry after a lost answer is safe. Connectors that retry themselves get one attempt."""
-
-    def __init__(
-        self,
-        *,
-        attempts: int = 3,
-        floor: float = 1.0,
-        ceiling: float = 60.0,
-        sleep: Callable[[float], None] | None = None,
-    ) -> None:
-        super().__init__(attempts=attempts, floor=floor, ceiling=ceiling, base=floor, sleep=sleep, label="sync")
 
 
 @dataclass

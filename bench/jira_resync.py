@@ -4,9 +4,11 @@ The fake Jira runs in a child process (so tracemalloc's peak is the sync side on
 client get a core each), seeded with N cases whose histories run through the workflow. Then, with a
 fresh connector each time (so serverInfo and /field are counted):
 
-1. first sync: ``sync.run_sync`` computes every case's clocks and writes the SLA fields (all empty yet);
-2. no-change resync: the same pass again at the same ``now``: it must write nothing and send at most the
-   search pages it needs + 2 requests (serverInfo, /field);
+1. first sync: ``SyncJob`` (as ``casebridge sync --full`` runs it, with a state store and an audit log)
+   computes every case's clocks and writes the SLA fields (all empty yet); after each write it reads the
+   case back once (its new ``updated``, so the next pass needs no history request);
+2. no-change resync: the same full pass again at the same ``now``: it must write nothing and send at most
+   the search pages it needs + 2 requests (serverInfo, /field);
 3. baseline, in the same run: the resync a connector without the changelog in its search would need
    (one history request per case), measured on a sample and scaled to N.
 
@@ -25,6 +27,7 @@ import multiprocessing as mp
 import os
 import random
 import sys
+import tempfile
 import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
@@ -36,7 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from casebridge.connectors.jira import JiraConnector, JiraFieldNames
 from casebridge.connectors.jira.schema import needed_fields
-from casebridge.sync import run_sync
+from casebridge.state.audit import AuditLog
+from casebridge.state.store import StateStore
+from casebridge.sync import SyncJob, SyncOptions
 from casebridge.workflows import load_workflow
 from casebridge.workflows.cases import Case
 from tests.jira_fixtures import CLOUD_TOKEN, DC_PAT, EMAIL, build_jira
@@ -152,12 +157,17 @@ def measured(conn: Any, label: str, work: Any) -> dict[str, Any]:
     }
 
 
-def sync_pass(url: str, mode: str) -> Any:
+def sync_pass(url: str, mode: str, folder: Path) -> Any:
+    """A full pass (every case listed and reconciled) with the state store and audit log in ``folder``."""
     jira = connector(url, mode)
+    store, audit = StateStore(folder / "state.db"), AuditLog(folder / "state.audit.db")
     try:
-        plan, result = run_sync(jira, jira.workflow, NOW)
+        report = SyncJob(jira, jira.workflow, store, audit, SyncOptions(full=True)).run(NOW)
     finally:
+        store.close()
+        audit.close()
         jira.close()
+    plan, result = report.plan, report.result
     return {"cases": len(plan.evaluations), "actions": len(plan.actions), "failures": len(result.failures)}
 
 
@@ -208,11 +218,13 @@ def run_mode(mode: str, n: int, validate_every: int, sample: int) -> None:
     process.start()
     url = parent.recv()
     print(f"[{mode}] fake Jira seeded with {n} cases in {time.perf_counter() - seeded:.1f} s at {url}")
-    runs = [
-        measured(parent, "first sync (writes the SLA fields)", lambda: sync_pass(url, mode)),
-        measured(parent, "no-change resync", lambda: sync_pass(url, mode)),
-        measured(parent, f"baseline resync sample ({sample} cases)", lambda: baseline_pass(url, mode, sample)),
-    ]
+    with tempfile.TemporaryDirectory(prefix="cb-bench-") as tmp:
+        folder = Path(tmp)
+        runs = [
+            measured(parent, "first sync (writes the SLA fields)", lambda: sync_pass(url, mode, folder)),
+            measured(parent, "no-change resync", lambda: sync_pass(url, mode, folder)),
+            measured(parent, f"baseline resync sample ({sample} cases)", lambda: baseline_pass(url, mode, sample)),
+        ]
     parent.send("stop")
     parent.recv()
     process.join(timeout=10)

@@ -43,8 +43,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from casebridge.app.fetch import RetryPolicy
 from casebridge.connectors.local import LocalConfig, LocalConnector
+from casebridge.connectors.retry import RetryPolicy
 from casebridge.state.audit import AuditLog
 from casebridge.state.store import StateStore
 from casebridge.sync import SyncJob, SyncOptions

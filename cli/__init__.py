@@ -233,9 +233,20 @@ def _show_error(exc: CasebridgeError, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from casebridge.cli import audit_cmds, cases_cmds, escalate_cmds, info_cmds, sync_cmds, workflow_cmds
+    from casebridge.cli import (
+        audit_cmds,
+        cases_cmds,
+        escalate_cmds,
+        find_cmds,
+        info_cmds,
+        provider_cmds,
+        report_cmds,
+        sync_cmds,
+        workflow_cmds,
+    )
 
-    for module in (cases_cmds, workflow_cmds, sync_cmds, escalate_cmds, audit_cmds, info_cmds):
+    modules = (cases_cmds, workflow_cmds, sync_cmds, escalate_cmds, audit_cmds, info_cmds, report_cmds)
+    for module in (*modules, provider_cmds, find_cmds):
         for command in module.COMMANDS:
             cli.add_command(command)
 

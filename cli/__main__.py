@@ -1,4 +1,4 @@
-"""``python -m cli``: the same as the ``casebridge`` command."""
+"""``python -m casebridge.cli``: the same as the ``casebridge`` command."""
 
 from casebridge.cli import main
 

@@ -20,7 +20,10 @@ from casebridge.errors import EXIT_CASES_FAILED, TransitionNotAllowed, UserError
 from casebridge.state.lock import run_lock
 from casebridge.state.store import StateStore
 from casebridge.sync import CaseEvaluation, evaluate_cases, history_reader
+from casebridge.workflows.case_index import canonical_provider, check_providers, overlap_warnings
+from casebridge.workflows.cases import TrackedCase
 from casebridge.workflows.clocks import ClockResult
+from casebridge.workflows.directory import Directory
 from casebridge.workflows.intake import IntakeAction, IntakeRow, read_intake_file
 from casebridge.workflows.model import ClockState
 from casebridge.workflows.reminders import next_reminder
@@ -35,9 +38,10 @@ def _with_clock(connector: Connector, now: datetime) -> Connector:
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--dry-run", is_flag=True, help="Validate and print the plan; write nothing.")
+@click.option("--strict", is_flag=True, help="A provider missing from the provider directory is an error.")
 @now_option
 @pass_ctx
-def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None) -> None:
+def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, strict: bool, now: str | None) -> None:
     """Import cases from CSV or JSON files (the reference is the key: re-importing changes nothing).
 
     Every file is validated before anything is written; a bad row rejects the whole run with
@@ -54,12 +58,18 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, now: str | None
                 f"{row.where}: reference: {row.case.reference} already appears at {seen[row.case.reference]}"
             )
         seen[row.case.reference] = row.where
+    directory = settings.directory()
+    for warning in check_providers([(row.where, row.case) for row in rows], directory, strict=strict):
+        click.echo(f"warning: {warning}", err=True)
     with nullcontext() if dry_run else run_lock(settings.lock_path):  # one of intake, sync, escalate
-        _intake(ctx, rows, dry_run, moment)
+        _intake(ctx, rows, dry_run, moment, directory)
 
 
-def _intake(ctx: Context, rows: list[IntakeRow], dry_run: bool, moment: datetime) -> None:
+def _intake(ctx: Context, rows: list[IntakeRow], dry_run: bool, moment: datetime, directory: Directory) -> None:
     settings = ctx.settings
+    workflow = settings.workflow()
+    named = [(row.where, row.case) for row in rows]
+    references = {row.case.reference for row in rows}
     if not dry_run:
         settings.prepare_dirs()
     tracker = _with_clock(settings.tracker(), moment)
@@ -68,6 +78,8 @@ def _intake(ctx: Context, rows: list[IntakeRow], dry_run: bool, moment: datetime
             actions = [IntakeAction("create", row) for row in rows]
         else:
             actions = plan_intake(rows, tracker)
+        for warning in overlap_warnings(named, _known_cases(settings, tracker, references), directory, workflow):
+            click.echo(f"warning: {warning}", err=True)
         for action in actions:
             if action.kind != "unchanged" or ctx.verbose:
                 ctx.say(("would " if dry_run else "") + action.describe())
@@ -76,6 +88,7 @@ def _intake(ctx: Context, rows: list[IntakeRow], dry_run: bool, moment: datetime
             store = StateStore(settings.state_path)  # intake seeds it: the next sync reads no history
             audit = ctx.audit_log()
             try:
+                store.claim(tracker.identity())
                 apply_intake(actions, tracker, audit=audit, now=moment, store=store)
             finally:
                 store.close()
@@ -88,6 +101,21 @@ def _intake(ctx: Context, rows: list[IntakeRow], dry_run: bool, moment: datetime
             ctx.say(f"created {created}, updated {updated}, unchanged {unchanged}")
     finally:
         tracker.close()
+
+
+def _known_cases(settings: Any, tracker: Connector, exclude: set[str]) -> list[TrackedCase]:
+    """The cases the sync job's state store caches (no tracker request); the tracker's listing when the
+    store is empty (never synced). Cases of this intake are left out (they are checked as new)."""
+    cached: list[TrackedCase] = []
+    if settings.state_path.is_file():
+        store = StateStore(settings.state_path)
+        try:
+            cached = [c.tracked for c in store.load().values() if c.tracked is not None]
+        finally:
+            store.close()
+    if not cached and tracker.exists():
+        cached = list(tracker.list_cases())
+    return [t for t in cached if t.case.reference not in exclude]
 
 
 def _case_zone(name: str) -> zoneinfo.ZoneInfo:
@@ -137,10 +165,18 @@ def _human_remaining(seconds: float | None) -> str:
     return f"{sign}{days}d{hours:02d}h" if days else f"{sign}{hours}h{rest // 60:02d}m"
 
 
-def _print_text(evaluations: list[CaseEvaluation]) -> None:
+def _provider_label(case: Any, directory: Directory | None) -> str:
+    canonical = None if directory is None else canonical_provider(case, directory)
+    if canonical is None or canonical == case.provider:
+        return case.provider
+    return f"{canonical} ({case.provider})"
+
+
+def _print_text(evaluations: list[CaseEvaluation], directory: Directory | None = None) -> None:
     for ev in evaluations:
         case = ev.tracked.case
-        click.echo(f"{case.reference}  [{ev.tracked.state}]  {case.request_type} x {case.legal_basis}  {case.provider}")
+        provider = _provider_label(case, directory)
+        click.echo(f"{case.reference}  [{ev.tracked.state}]  {case.request_type} x {case.legal_basis}  {provider}")
         zone = _case_zone(case.timezone)
         # clocks that never started (the MLA clock of a case never refused...) are noise in the list
         for c in (c for c in ev.clocks if c.state != ClockState.NOT_STARTED):
@@ -200,14 +236,22 @@ def status(ctx: Context, references: tuple[str, ...], as_json: bool, now: str | 
 @click.argument("state", shell_complete=complete_state)
 @click.option("--at", "at", metavar="ISO", help="When the change happened (default: --now or now).")
 @click.option("--note", metavar="TEXT", help="A comment recorded with the change.")
+@click.option("--reason", metavar="REASON", help="Why the provider refused (with STATE refused).")
 @now_option
 @pass_ctx
-def transition(ctx: Context, reference: str, state: str, at: str | None, note: str | None, now: str | None) -> None:
-    """Move a case to STATE (embedded tracker; in Jira and Redmine people move cases in the tracker)."""
+def transition(
+    ctx: Context, reference: str, state: str, at: str | None, note: str | None, reason: str | None, now: str | None
+) -> None:
+    """Move a case to STATE (embedded tracker; in Jira and Redmine people move cases in the tracker).
+
+    Moving to refused takes --reason (us-legal-process-required, mlat-required, no-data, ...: the
+    workflow's refusal_reasons); `casebridge report` counts refusals by it.
+    """
     settings = ctx.settings
     workflow = settings.workflow()
     if state not in workflow.states:
         raise UserError(f"unknown state {state!r}; states of {workflow.name}: {', '.join(workflow.states)}")
+    _check_reason(workflow, state, reason)
     moment = parse_now(at, "--at") if at else parse_now(now)
     settings.prepare_dirs()
     tracker = _with_clock(settings.tracker(), moment)
@@ -215,6 +259,10 @@ def transition(ctx: Context, reference: str, state: str, at: str | None, note: s
         tracked = tracker.find_case(reference) if tracker.exists() else None
         if tracked is None:
             raise UserError(f"no case with reference {reference} in {settings.tracker_label()}")
+        if reason is not None and not workflow.can_transition(tracked.state, state):  # before writing the reason
+            raise UserError(f"{reference}: the workflow has no transition {tracked.state} -> {state}")
+        if reason is not None and reason != tracked.case.refusal_reason:
+            tracker.update_case(tracked.key, tracked.case.model_copy(update={"refusal_reason": reason}))
         try:
             tracker.transition(tracked.key, state, note=note, at=moment)
         except TransitionNotAllowed as exc:  # the user asked for a move the workflow forbids: input error
@@ -230,11 +278,25 @@ def transition(ctx: Context, reference: str, state: str, at: str | None, note: s
                     "to": state,
                     "at": moment.isoformat(),
                     "note": bool(note),
+                    "reason": reason,
                 },
             )
     finally:
         tracker.close()
     click.echo(f"{reference}: {tracked.state} -> {state} at {moment.isoformat()}")
+
+
+def _check_reason(workflow: Any, state: str, reason: str | None) -> None:
+    if reason is None:
+        return
+    if state not in workflow.report.refused:
+        refused = ", ".join(sorted(workflow.report.refused)) or "(none)"
+        raise UserError(f"--reason is for a refusal: move the case to {refused}, not {state}")
+    if reason not in workflow.refusal_reasons:
+        raise UserError(
+            f"--reason: {reason!r} is not a refusal reason of workflow {workflow.name} "
+            f"(known: {', '.join(workflow.refusal_reasons)}; add yours under [workflow] refusal_reasons)"
+        )
 
 
 @click.command()

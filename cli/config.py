@@ -22,6 +22,7 @@ from casebridge.connectors import CASES, LIAISON, Connector, connector_class, ma
 from casebridge.errors import ConfigError, validation_problem
 from casebridge.state.sqlite_file import private_dirs
 from casebridge.workflows import DEFAULT_WORKFLOW, load_workflow, read_toml, resolve_workflow_path
+from casebridge.workflows.directory import Directory, load_directory
 from casebridge.workflows.model import Workflow
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,12 @@ class SyncSettings(BaseModel):
     escalate: bool = False  # `sync` also runs `escalate --yes` (same as `sync --escalate`)
 
 
+class ProviderSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    extra: list[str] = Field(default_factory=list)  # agency directory files: add or override shipped entries
+
+
 class AppConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -52,6 +59,7 @@ class AppConfig(BaseModel):
     liaison: dict[str, Any] | None = None
     escalation: dict[str, Any] = Field(default_factory=dict)
     sync: SyncSettings = Field(default_factory=SyncSettings)
+    providers: ProviderSettings = Field(default_factory=ProviderSettings)
 
 
 @dataclass
@@ -63,6 +71,7 @@ class Settings:
     data_dir: Path  # relative tracker paths (the embedded tracker's file) resolve here
     state_dir: Path  # the state store, audit log and run lock
     _workflow: Workflow | None = field(default=None, repr=False)
+    _directory: Directory | None = field(default=None, repr=False)
 
     @property
     def label(self) -> str:
@@ -99,6 +108,13 @@ class Settings:
             resolve_workflow_path(name)
             self._workflow = load_workflow(name)
         return self._workflow
+
+    def directory(self) -> Directory:
+        """The provider directory: shipped entries plus ``[providers] extra`` (relative to this file)."""
+        if self._directory is None:
+            extra = [self.base_dir / Path(p).expanduser() for p in self.app.providers.extra]
+            self._directory = load_directory(extra)
+        return self._directory
 
     def tracker(self) -> Connector:
         return self._connector("tracker", dict(self.app.tracker), CASES)

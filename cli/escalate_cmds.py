@@ -39,10 +39,12 @@ def build_plan(
     settings = ctx.settings
     workflow = settings.workflow()
     config = EscalationConfig.from_raw(settings.app.escalation)
+    directory = settings.directory()
     chosen = [t for t in tracker.list_cases() if not only or t.case.reference in only]
     evaluations, failures = evaluate_cases(chosen, history_reader(tracker), workflow, now)
     evaluated = [(ev.tracked, ev.clocks) for ev in evaluations]
-    plan = plan_escalations(evaluated, workflow, now=now, config=config, only=list(only) if only else None)
+    only_refs = list(only) if only else None
+    plan = plan_escalations(evaluated, workflow, now=now, config=config, only=only_refs, directory=directory)
     return plan, failures
 
 

@@ -91,6 +91,8 @@ def run_once(
         store = StateStore(settings.state_path)
         audit = ctx.audit_log()
         try:
+            if not options.dry_run:
+                store.claim(tracker.identity())
             job = SyncJob(
                 tracker,
                 settings.workflow(),
@@ -99,6 +101,7 @@ def run_once(
                 options,
                 progress=_progress if show_bar else None,
                 should_stop=stop.is_set,
+                directory=settings.directory(),
             )
             report = job.run(parse_now(now_text))
         finally:
@@ -155,6 +158,8 @@ def _print_report(ctx: Context, report: SyncReport) -> None:
     for action in report.plan.actions:
         if dry or action in report.result.applied:
             ctx.say(prefix + action.describe())
+    for pair in report.links:
+        ctx.say(f"{prefix}link {pair.reference_a} <-> {pair.reference_b} (both name {pair.identifier})")
     _print_reminders(ctx, report)
     for ref, keys in report.duplicates.items():
         click.echo(f"DUPLICATE {ref}: tracker items {', '.join(keys)} carry this reference; merge them", err=True)
@@ -337,6 +342,9 @@ def setup(ctx: Context, target: str | None, apply: bool) -> None:
                 param_hint="TARGET",
             )
         click.echo(chosen[0].setup(apply=apply))
+        if apply and (remaining := chosen[0].check_schema()):
+            click.echo(f"{len(remaining)} still missing after --apply; an administrator must add them", err=True)
+            ctx_exit(EXIT_USAGE)
     finally:
         for _, t in targets:
             t.close()

@@ -60,7 +60,7 @@ class Connector(ABC):
     """Base of every connector. Subclasses set ``name``, ``config_model`` and ``capabilities``.
 
     Construction must not touch the network; ``check_schema`` and the first call do. Every method
-    documents what it raises; all raise subclasses of ``connectors.errors.TrackerError`` for tracker
+    documents what it raises; all raise subclasses of ``casebridge.errors.TrackerError`` for tracker
     failures (``TrackerUnreachable``, ``AuthenticationFailed``, ``PermissionDenied``, ``NotFoundError``,
     ``RejectedError``, ``TransitionNotAllowed``, ``TransientError``).
     """
@@ -85,6 +85,11 @@ class Connector(ABC):
     def __init__(self, config: ConnectorConfig, workflow: Workflow) -> None:
         self.config = config
         self.workflow = workflow
+
+    def identity(self) -> str:
+        """Which tracker this is, stable across runs (the state store remembers it, so a store is never
+        used with another tracker's cases). Default: the connector's name."""
+        return self.name
 
     def exists(self) -> bool:
         """False when the tracker has never been written (the embedded tracker before its first case):
@@ -205,6 +210,13 @@ class Connector(ABC):
         """Add a comment rendered from Markdown into the tracker's text format.
         Raises: NotFoundError, TrackerError subclasses."""
         raise NotImplementedError
+
+    def link_cases(self, key_a: str, key_b: str, *, note: str) -> None:
+        """Relate two case items that name the same identifier (Redmine relation, Jira issue link, the
+        embedded tracker's link row). Idempotent where the tracker can tell (linking a linked pair does
+        nothing); the sync job also remembers the pairs it linked. Default: ``note`` as a comment on
+        ``key_a`` (a tracker without relations). Raises: NotFoundError, TrackerError subclasses."""
+        self.comment(key_a, note)
 
     def comments(self, key: str) -> list[str]:
         """The comments on item ``key`` as the tracker holds them (its own markup), oldest first.

@@ -75,6 +75,13 @@ CREATE TABLE IF NOT EXISTS liaison (
     clock TEXT NOT NULL,
     posted_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS case_links (
+    case_a INTEGER NOT NULL REFERENCES cases(id),
+    case_b INTEGER NOT NULL REFERENCES cases(id),  -- case_a < case_b: one row per pair
+    note TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (case_a, case_b)
+);
 CREATE TABLE IF NOT EXISTS links (
     case_id INTEGER NOT NULL REFERENCES cases(id),
     posted_key TEXT NOT NULL,  -- the item's key in whatever liaison target holds it (may be another tracker)
@@ -172,6 +179,9 @@ class LocalConnector(Connector):
     def find_case(self, reference: str) -> TrackedCase | None:
         row = self.db.execute("SELECT * FROM cases WHERE reference = ?", (reference,)).fetchone()
         return None if row is None else self._tracked(row)
+
+    def identity(self) -> str:
+        return f"local:{Path(self.config.path).resolve()}"
 
     def exists(self) -> bool:
         return self._db is not None or Path(self.config.path).exists()
@@ -323,6 +333,21 @@ class LocalConnector(Connector):
         row = self._row(key)
         with self._write() as db:
             db.execute("INSERT OR IGNORE INTO links VALUES (?, ?, ?)", (row["id"], posted.key, posted.url))
+
+    def link_cases(self, key_a: str, key_b: str, *, note: str) -> None:
+        a, b = sorted((self._row(key_a)["id"], self._row(key_b)["id"]))
+        with self._write() as db:
+            db.execute("INSERT OR IGNORE INTO case_links VALUES (?, ?, ?, ?)", (a, b, note, _iso(self.clock())))
+
+    def linked_cases(self, key: str) -> list[str]:
+        """Keys of the cases linked to ``key`` (either side of the pair)."""
+        k = _int_key(key)
+        rows = self.db.execute(
+            "SELECT CASE WHEN case_a = ? THEN case_b ELSE case_a END FROM case_links WHERE ? IN (case_a, case_b)"
+            " ORDER BY 1",
+            (k, k),
+        )
+        return [str(r[0]) for r in rows]
 
     def links(self, key: str) -> list[tuple[str, str | None]]:
         rows = self.db.execute("SELECT posted_key, url FROM links WHERE case_id = ? ORDER BY rowid", (_int_key(key),))

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from casebridge.errors import ConfigError
+from casebridge.errors import ConfigError, UserError
 
 log = logging.getLogger(__name__)
 
@@ -57,26 +57,62 @@ def private_file(path: Path) -> Path:
 def open_sqlite(path: Path, setting: str) -> sqlite3.Connection:
     """``path`` (0600, its folders 0700, see ``private_file``) in autocommit and WAL mode, rows by column
     name. ``setting`` names the configuration key for the error, e.g. ``[tracker] path``. Raises ConfigError."""
+    if _read_only(path):
+        # read-only media or folder (an audit log on a write-protected stick): readers still work, and
+        # the first write says which file it could not write (write_transaction)
+        try:
+            db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"{setting} <- cannot open {path} read-only: {exc}") from None
+        db.row_factory = sqlite3.Row
+        return db
     try:
         private_file(path)
         db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT)
+        db.execute("PRAGMA journal_mode=WAL")
     except (OSError, sqlite3.Error) as exc:
         raise ConfigError(f"{setting} <- cannot open {path}: {exc}") from None
     db.row_factory = sqlite3.Row
-    db.execute("PRAGMA journal_mode=WAL")
     return db
+
+
+def _read_only(path: Path) -> bool:
+    """An existing file casebridge may not write, or in a folder where SQLite cannot put its journal."""
+    return path.exists() and not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK))
+
+
+# SQLite's words for a file or disk it cannot write: the user fixes those, not casebridge
+_STORAGE_PROBLEMS = ("readonly", "read-only", "disk is full", "disk i/o error", "unable to open")
 
 
 @contextmanager
 def write_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     """Everything in the block commits together or not at all (rolled back on any exception)."""
-    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        raise _storage_error(db, exc) from None
     try:
         yield db
+    except sqlite3.OperationalError as exc:
+        db.execute("ROLLBACK")
+        if any(word in str(exc).lower() for word in _STORAGE_PROBLEMS):
+            raise _storage_error(db, exc) from None
+        raise
     except BaseException:
         db.execute("ROLLBACK")
         raise
-    db.execute("COMMIT")
+    try:
+        db.execute("COMMIT")
+    except sqlite3.OperationalError as exc:
+        db.execute("ROLLBACK")
+        raise _storage_error(db, exc) from None
+
+
+def _storage_error(db: sqlite3.Connection, exc: sqlite3.Error) -> UserError:
+    row = db.execute("PRAGMA database_list").fetchone()
+    where = row[2] if row is not None and row[2] else "a casebridge file"
+    return UserError(f"{where}: cannot write ({exc}); check the disk's free space and the folder's permissions")
 
 
 def stored_schema_version(

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from casebridge.errors import ConfigError
 from casebridge.state.sqlite_file import (
     open_sqlite,
     record_schema_version,
@@ -44,6 +45,11 @@ CREATE TABLE IF NOT EXISTS cases (
     history TEXT                   -- [[iso, state], ...] or NULL when never read
 );
 CREATE INDEX IF NOT EXISTS cases_reference ON cases (reference);
+CREATE TABLE IF NOT EXISTS case_links (  -- pairs of cases the sync job linked (key_a < key_b)
+    key_a TEXT NOT NULL,
+    key_b TEXT NOT NULL,
+    PRIMARY KEY (key_a, key_b)
+);
 """
 
 
@@ -88,6 +94,21 @@ class StateStore:
     def close(self) -> None:
         self._db.close()
 
+    def claim(self, tracker: str) -> None:
+        """Remember which tracker this store caches (the first writer names it); refuse another one.
+        Raises ConfigError: a store filled from one tracker would make a sync of another write nothing
+        and report nothing wrong."""
+        with self.transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'tracker'").fetchone()
+            if row is None:
+                db.execute("INSERT INTO meta VALUES ('tracker', ?)", (tracker,))
+                return
+        if row["value"] != tracker:
+            raise ConfigError(
+                f"{self.path}: this state store belongs to {row['value']}, not {tracker}; "
+                "point `state` at that tracker's store, or give this tracker a state file of its own"
+            )
+
     # -- watermark ----------------------------------------------------------------------------------
     def watermark(self) -> datetime | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'watermark'").fetchone()
@@ -96,6 +117,14 @@ class StateStore:
     def set_watermark(self, moment: datetime) -> None:
         with self.transaction() as db:
             db.execute("INSERT OR REPLACE INTO meta VALUES ('watermark', ?)", (iso(moment),))
+
+    # -- links between cases naming the same identifier ---------------------------------------------
+    def linked_pairs(self) -> set[tuple[str, str]]:
+        return {(r["key_a"], r["key_b"]) for r in self._db.execute("SELECT key_a, key_b FROM case_links")}
+
+    def record_link(self, key_a: str, key_b: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO case_links VALUES (?, ?)", tuple(sorted((key_a, key_b))))
 
     # -- cases --------------------------------------------------------------------------------------
     def references(self) -> list[str]:

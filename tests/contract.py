@@ -131,6 +131,13 @@ class ConnectorContract:
         connector.link_escalation(created.key, posted)
 
     # -- abilities declared on the contract (each has a default; a connector may do better) ----------
+    def test_link_cases_twice_is_harmless(self, connector: Connector) -> None:
+        a = connector.create_case(make_case("FIA-CCW-2026-0190"))
+        b = connector.create_case(make_case("FIA-CCW-2026-0191"))
+        note = "Linked by casebridge: both name phone:+923001234567."
+        connector.link_cases(a.key, b.key, note=note)
+        connector.link_cases(a.key, b.key, note=note)  # a rerun after a lost answer or a lost store
+
     def test_find_cases_returns_exactly_the_known_references(self, connector: Connector) -> None:
         a = connector.create_case(make_case("FIA-BULK-1"))
         b = connector.create_case(make_case("FIA-BULK-2"))

@@ -1,31 +1,32 @@
 """Shared helpers of the end-to-end escalation tests (tests/test_escalate_targets*.py).
 
 Every test drives the real ``casebridge`` command with a real casebridge.toml written into tmp_path:
-in-process through ``cli.main`` (SystemExit caught) or, where the process must be killed, as a real
-subprocess (``python -m cli``).
+in-process through ``casebridge.cli.main`` (SystemExit caught) or, where the process must be killed, as
+a real subprocess (``python -m casebridge.cli``).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
+import re
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from casebridge.cli import main
 from casebridge.workflows.render import _TreeBuilder
 from tests.hostile_cases import FIELD_LIMITS, HOSTILE
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "cases.json"
 NOW = "2026-12-01T09:00:00Z"
+NOW_AT = datetime.fromisoformat(NOW.replace("Z", "+00:00"))
+# when the embedded tracker imports the samples (it stamps the creation with --now, not the real clock):
+# the samples' latest moment, since intake refuses moments after --now
+INTAKE_NOW = "2026-12-01T02:00:00Z"
 # the breached, escalating clocks of examples/cases.json at NOW (see tests/test_cli_escalate.py)
 EXPECTED_KEYS = {
     "FIA-CCW-2026-0151/legal_deadline/L2",
@@ -45,35 +46,6 @@ BLOCKED = [{"reference": "FIA-CCW-2026-0159", "field": "article3_checked_by"}]
 HOSTILE_TEXT = " ".join(text for name, text in HOSTILE if name in ("html", "script", "style-iframe", "jira"))
 HTML_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "ul", "li", "strong"}
 HTML_TAGS |= {"table", "thead", "tbody", "tr", "th", "td", "a", "em", "code", "br", "hr"}
-
-
-@contextmanager
-def cli_logging_restored() -> Iterator[None]:
-    """The CLI installs a root handler on the test's captured stderr; server threads that log after
-    the test would write to a closed stream. Put the root logger back afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """``casebridge ARGS`` in this process: (exit code, stdout, stderr)."""
-    with pytest.raises(SystemExit) as done:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(done.value.code or 0), out, err
-
-
-def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, dict[str, Any]]:
-    code, out, err = run(capsys, *args, "--json")
-    try:
-        return code, json.loads(out)
-    except ValueError:
-        raise AssertionError(f"not JSON (exit {code}):\n{out}\n{err}") from None
 
 
 def posted_keys(data: dict[str, Any]) -> set[str]:
@@ -117,9 +89,47 @@ def write_config(folder: Path, tracker: dict[str, Any], liaison: dict[str, Any] 
     return path
 
 
-def hostile_examples(folder: Path, text: str = HOSTILE_TEXT) -> Path:
-    """examples/cases.json with ``text`` in every free-text field of the cases that escalate at NOW."""
-    rows = json.loads(EXAMPLES.read_text(encoding="utf-8"))
+_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _shift(value: Any, delta: timedelta) -> Any:
+    if isinstance(value, dict):
+        return {k: _shift(v, delta) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shift(v, delta) for v in value]
+    if isinstance(value, str) and _INSTANT.match(value):
+        moved = datetime.fromisoformat(value.replace("Z", "+00:00")) + delta  # keeps the row's own offset
+        return moved.isoformat().replace("+00:00", "Z") if value.endswith("Z") else moved.isoformat()
+    if isinstance(value, str) and _DAY.match(value):
+        return (date.fromisoformat(value) + timedelta(days=round(delta / timedelta(days=1)))).isoformat()
+    return value
+
+
+def shifted_examples(folder: Path, now: datetime, source: Path = EXAMPLES) -> Path:
+    """``source`` (default examples/cases.json) with every timestamp moved by ``now - NOW``, so that
+    at ``now`` the cases stand where they stand at NOW: the same clocks breached, at the same levels,
+    with the same dedupe keys (EXPECTED_KEYS).
+
+    For trackers that stamp creations and status changes with their own clock (Redmine): cases
+    created "today" from samples dated around NOW are created after NOW once the real date has
+    passed it, and nothing is due. ``now`` is the tracker's time when the test starts; every clock of
+    the samples except the business-day legal review (which starts at the tracker's creation stamp
+    anyway) runs 24x7, so any shift keeps their order. The shift is whole seconds (trackers keep
+    seconds); dates without a time move by the nearest whole number of days. Commands that run later
+    in a test (``--now`` = the tracker's time then) evaluate a little past the shifted NOW: the next
+    escalation of the samples after NOW comes an hour later (0150's follow-up, at 10:00Z)."""
+    delta = timedelta(seconds=round((now - NOW_AT).total_seconds()))
+    rows = json.loads(source.read_text(encoding="utf-8"))
+    path = folder / f"shifted-{source.name}"
+    path.write_text(json.dumps(_shift(rows, delta), ensure_ascii=False, indent=1), encoding="utf-8")
+    return path
+
+
+def hostile_examples(folder: Path, text: str = HOSTILE_TEXT, source: Path = EXAMPLES) -> Path:
+    """``source`` (default examples/cases.json) with ``text`` in every free-text field of the cases
+    that escalate at NOW."""
+    rows = json.loads(source.read_text(encoding="utf-8"))
     for row in rows:
         if row["reference"] in ESCALATED_REFS:
             row.update({name: text[:limit] for name, limit in FIELD_LIMITS.items()})

@@ -27,6 +27,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -81,10 +82,35 @@ class RedmineServer:
         os.environ[env] = key or self.admin_key
         return RedmineConnector(self.config(env, **overrides), self.workflow, sleep=lambda s: None)
 
-    def api(self, method: str, path: str, *, key: str | None = None, **kwargs) -> requests.Response:
+    def api(
+        self, method: str, path: str, *, key: str | None = None, headers_extra: dict[str, str] | None = None, **kwargs
+    ) -> requests.Response:
         """A raw REST call, as a person's client (or a careless script) would make it."""
-        headers = {"X-Redmine-API-Key": key or self.admin_key}
+        headers = {"X-Redmine-API-Key": key or self.admin_key, **(headers_extra or {})}
         return requests.request(method, self.url + path, headers=headers, timeout=30, **kwargs)
+
+    def clock(self) -> datetime:
+        """Redmine's own time, to the second: what it stamps a creation or a journal with right now.
+
+        Redmine stamps ``created_on`` and journals with the server's clock, which is not the test
+        process's (a clock moved with libfaketime, another host, or simply a later day than the one a
+        test was written on). Tests that compare server stamps with a moment take that moment from here.
+        Redmine sends no ``Date`` header, so this reads the stamp of a throwaway upload: unattached, it
+        touches no project or issue, and it is deleted at once. One-thread puma answers in order, so a
+        later creation is never stamped before the time read here."""
+        upload = self.api(
+            "POST",
+            "/uploads.json",
+            params={"filename": "clock.txt"},
+            data=b".",
+            headers_extra={"Content-Type": "application/octet-stream"},
+        )
+        assert upload.status_code == 201, upload.text
+        attachment_id = upload.json()["upload"]["id"]
+        shown = self.api("GET", f"/attachments/{attachment_id}.json")
+        shown.raise_for_status()
+        self.api("DELETE", f"/attachments/{attachment_id}.json").raise_for_status()
+        return datetime.fromisoformat(shown.json()["attachment"]["created_on"].replace("Z", "+00:00"))
 
     def rails_runner(self, ruby: str) -> str:
         with tempfile.NamedTemporaryFile("w", suffix=".rb", delete=False) as f:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from casebridge.cli import main
 from casebridge.errors import remember
 from casebridge.state.audit import GENESIS, AuditLog, canonical, read_export, record_hash, verify_records
+from tests.cli_runner import Cli
 
 
 @pytest.fixture
@@ -170,29 +170,22 @@ def test_concurrent_appenders_keep_one_chain(tmp_path: Path) -> None:
     assert report.ok and report.count == 100
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(done.value.code or 0), out, err
-
-
-def test_cli_verify_and_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_verify_and_export(tmp_path: Path, cli: Cli) -> None:
     config = tmp_path / "casebridge.toml"
     config.write_text('state = "st.db"\n[tracker]\nconnector = "local"\npath = "t.db"\n')
     log = AuditLog(tmp_path / "st.audit.db")
     for i in range(3):
         log.append("intake.create", {"reference": f"R-{i}"})
     log.close()
-    code, out, _ = _cli(capsys, "--config", str(config), "audit", "verify")
+    code, out, _ = cli("--config", str(config), "audit", "verify")
     assert code == 0 and "3 records, chain intact" in out
-    code, out, _ = _cli(capsys, "--config", str(config), "audit", "export", "--format", "csv")
+    code, out, _ = cli("--config", str(config), "audit", "export", "--format", "csv")
     assert code == 0 and out.splitlines()[0] == "seq,at,kind,data,prev_hash,hash" and len(out.splitlines()) == 4
     export = tmp_path / "audit.jsonl"
-    code, _, _ = _cli(capsys, "--config", str(config), "audit", "export", "-o", str(export))
+    code, _, _ = cli("--config", str(config), "audit", "export", "-o", str(export))
     assert code == 0 and len(export.read_text().splitlines()) == 3
-    code, out, _ = _cli(capsys, "--config", str(config), "audit", "verify", "--file", str(export))
+    code, out, _ = cli("--config", str(config), "audit", "verify", "--file", str(export))
     assert code == 0
     _tamper(AuditLog(tmp_path / "st.audit.db"), "DELETE FROM records WHERE seq = 2")
-    code, _, err = _cli(capsys, "--config", str(config), "audit", "verify")
+    code, _, err = cli("--config", str(config), "audit", "verify")
     assert code == 1 and "BROKEN seq 2: missing before seq 3 (deleted)" in err

@@ -13,7 +13,8 @@ import pytest
 
 from casebridge.state.audit import AuditLog
 from casebridge.state.audit_anchor import AuditAnchor
-from tests.escalate_e2e import EXAMPLES, cli_logging_restored, run, write_config
+from tests.cli_runner import cli_logging_restored, run
+from tests.escalate_e2e import EXAMPLES, write_config
 
 NOW = "2026-12-01T09:00:00Z"
 AUDIT = "casebridge-state.audit.db"

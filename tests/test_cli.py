@@ -10,33 +10,25 @@ from pathlib import Path
 
 import pytest
 
-from casebridge.cli import main
+from tests.cli_runner import Cli
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "cases.json"
 NOW = "2026-12-01T09:00:00Z"
+# when the samples are imported (README's worked example): the embedded tracker stamps the creation with
+# --now, so a fixed --now later never meets cases created "today" by the real clock
+INTAKE_NOW = "2026-12-01T02:00:00Z"  # the samples' latest moment: intake refuses later ones
 
 
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    with pytest.raises(SystemExit) as done:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return int(done.value.code or 0), out, err
+pytestmark = pytest.mark.usefixtures("cli_dir")  # tests/conftest.py: cwd tmp_path
 
 
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CASEBRIDGE_CONFIG", raising=False)
-    return tmp_path
-
-
-def test_intake_sync_status_json_is_deterministic(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "intake", str(EXAMPLES))[0] == 0
-    code, out, _ = run(capsys, "sync", "--now", NOW)
+def test_intake_sync_status_json_is_deterministic(cli: Cli) -> None:
+    assert cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)[0] == 0
+    code, out, _ = cli("sync", "--now", NOW)
     assert code == 0 and "14 cases evaluated" in out
-    first = run(capsys, "status", "--json", "--now", NOW)
-    second = run(capsys, "status", "--json", "--now", NOW)
+    first = cli("status", "--json", "--now", NOW)
+    second = cli("status", "--json", "--now", NOW)
     assert first == second
     data = json.loads(first[1])
     assert [c["reference"] for c in data] == sorted(c["reference"] for c in data)
@@ -56,59 +48,59 @@ def test_intake_sync_status_json_is_deterministic(capsys: pytest.CaptureFixture[
     }
 
 
-def test_second_sync_writes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    run(capsys, "intake", str(EXAMPLES))
-    run(capsys, "sync", "--now", NOW)
-    code, out, _ = run(capsys, "sync", "--now", NOW)
+def test_second_sync_writes_nothing(cli: Cli) -> None:
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
+    cli("sync", "--now", NOW)
+    code, out, _ = cli("sync", "--now", NOW)
     assert code == 0
     assert "set " not in out
 
 
-def test_reimport_changes_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    run(capsys, "intake", str(EXAMPLES))
-    code, out, _ = run(capsys, "intake", str(EXAMPLES))
+def test_reimport_changes_nothing(cli: Cli) -> None:
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
+    code, out, _ = cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     assert code == 0 and out.strip().endswith("created 0, updated 0, unchanged 14")
 
 
-def test_bad_intake_is_one_line_exit_2_and_writes_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_bad_intake_is_one_line_exit_2_and_writes_nothing(cli: Cli, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text(
         "reference,title,provider,request_type,legal_basis,submitted_at\n"
         "X-1,t,p,subscriber,voluntary,2026-11-01T10:00:00\n"
     )
-    code, out, err = run(capsys, "intake", str(bad))
+    code, out, err = cli("intake", str(bad))
     assert code == 2
     assert err.strip().splitlines() == [
         f"casebridge: {bad}:2: submitted_at: '2026-11-01T10:00:00' has no offset; "
         "timestamps need Z or an offset like +05:00"
     ]
     assert "Traceback" not in err
-    code, out, _ = run(capsys, "status", "--json", "--now", NOW)
+    code, out, _ = cli("status", "--json", "--now", NOW)
     assert json.loads(out) == []
 
 
-def test_forbidden_transition_is_an_input_error_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    run(capsys, "intake", str(EXAMPLES))
-    code, _, err = run(capsys, "transition", "FIA-CCW-2026-0160", "fulfilled", "--at", NOW)
+def test_forbidden_transition_is_an_input_error_exit_2(cli: Cli) -> None:
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
+    code, _, err = cli("transition", "FIA-CCW-2026-0160", "fulfilled", "--at", NOW)
     assert code == 2
     assert "no transition legal_review -> fulfilled" in err
 
 
-def test_transition_pauses_operational_clock(capsys: pytest.CaptureFixture[str]) -> None:
-    run(capsys, "intake", str(EXAMPLES))
-    code, _, _ = run(capsys, "transition", "FIA-CCW-2026-0142", "awaiting_requester", "--at", "2026-11-01T00:00:00Z")
+def test_transition_pauses_operational_clock(cli: Cli) -> None:
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
+    code, _, _ = cli("transition", "FIA-CCW-2026-0142", "awaiting_requester", "--at", "2026-11-01T00:00:00Z")
     assert code == 0
-    _, out, _ = run(capsys, "status", "FIA-CCW-2026-0142", "--json", "--now", NOW)
+    _, out, _ = cli("status", "FIA-CCW-2026-0142", "--json", "--now", NOW)
     followup = next(c for c in json.loads(out)[0]["clocks"] if c["name"] == "followup")
     assert followup["state"] == "paused" and followup["due_at"] is None
 
 
-def test_workflow_check_broken_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_workflow_check_broken_file(cli: Cli, tmp_path: Path) -> None:
     broken = tmp_path / "wf.toml"
     legal_clock = 'kind = "legal"\ncalendar = "24x7"\n'
     text = (ROOT / "workflows" / "lawful-access.toml").read_text()
     broken.write_text(text.replace(legal_clock, legal_clock + 'pause_in = ["awaiting_requester"]\n', 1))
-    code, _, err = run(capsys, "workflow", "check", str(broken))
+    code, _, err = cli("workflow", "check", str(broken))
     assert code == 2
     assert err.strip() == (
         f"casebridge: {broken}: clocks.legal_deadline.pause_in <- a legal clock never pauses; "
@@ -116,29 +108,29 @@ def test_workflow_check_broken_file(capsys: pytest.CaptureFixture[str], tmp_path
     )
 
 
-def test_workflow_show_mermaid(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "workflow", "show", "--format", "mermaid")
+def test_workflow_show_mermaid(cli: Cli) -> None:
+    code, out, _ = cli("workflow", "show", "--format", "mermaid")
     assert code == 0
     assert out.startswith("stateDiagram-v2\n    [*] --> draft\n")
     assert "    approved --> submitted" in out
 
 
-def test_config_error_names_file_and_key(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_config_error_names_file_and_key(cli: Cli, tmp_path: Path) -> None:
     cfg = tmp_path / "casebridge.toml"
     cfg.write_text('[tracker]\nconnector = "local"\npaht = "x.db"\n')
-    code, _, err = run(capsys, "status")
+    code, _, err = cli("status")
     assert code == 2
     assert err.strip() == "casebridge: casebridge.toml: tracker.paht <- unknown key; did you mean 'path'?"
 
 
-def test_unknown_connector(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_unknown_connector(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "casebridge.toml").write_text('[tracker]\nconnector = "trello"\n')
-    code, _, err = run(capsys, "status")
+    code, _, err = cli("status")
     assert code == 2 and "unknown connector 'trello' (installed: " in err
 
 
-def test_bad_now_is_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "status", "--now", "2026-12-01T09:00:00")
+def test_bad_now_is_usage_error(cli: Cli) -> None:
+    code, _, err = cli("status", "--now", "2026-12-01T09:00:00")
     assert code == 2 and "has no offset" in err
 
 
@@ -166,13 +158,13 @@ def test_verbose_shows_traceback_in_a_real_process(tmp_path: Path) -> None:
     assert "Traceback" not in quiet.stderr and "Traceback" in loud.stderr
 
 
-def test_replayed_transition_before_the_last_sync_is_still_synced(capsys: pytest.CaptureFixture[str]) -> None:
+def test_replayed_transition_before_the_last_sync_is_still_synced(cli: Cli) -> None:
     # the README walk-through: sync at 09:00, then a person's move recorded --at 08:00 (a replay out of
     # wall-clock order); the next incremental sync must still see it and resume the paused clock
-    run(capsys, "intake", str(EXAMPLES), "--now", "2026-12-01T02:00:00Z")
-    run(capsys, "sync", "--now", NOW)
-    run(capsys, "transition", "FIA-CCW-2026-0143", "acknowledged", "--at", "2026-12-01T08:00:00Z")
-    code, out, _ = run(capsys, "sync", "--now", NOW)
+    cli("intake", str(EXAMPLES), "--now", "2026-12-01T02:00:00Z")
+    cli("sync", "--now", NOW)
+    cli("transition", "FIA-CCW-2026-0143", "acknowledged", "--at", "2026-12-01T08:00:00Z")
+    code, out, _ = cli("sync", "--now", NOW)
     assert code == 0
     # times in the case's zone (Asia/Karachi), as `status` shows them
     assert "set FIA-CCW-2026-0143: followup: paused due - -> running due 2026-12-31T13:00:00+05:00" in out

@@ -10,7 +10,8 @@ import pytest
 
 from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.workflows import load_workflow
-from tests.test_cli import EXAMPLES, run
+from tests.cli_runner import Cli
+from tests.test_cli import EXAMPLES, INTAKE_NOW
 
 NOW = "2026-12-01T09:00:00Z"
 # at NOW these escalating clocks are breached (see examples/cases.json):
@@ -25,11 +26,7 @@ EXPECTED_KEYS = {
 }
 
 
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CASEBRIDGE_CONFIG", raising=False)
-    return tmp_path
+pytestmark = pytest.mark.usefixtures("cli_dir")  # tests/conftest.py: cwd tmp_path, no CASEBRIDGE_CONFIG
 
 
 def _tracker(tmp_path: Path) -> LocalConnector:
@@ -38,11 +35,9 @@ def _tracker(tmp_path: Path) -> LocalConnector:
     return LocalConnector(LocalConfig(path=str(data_dir / "casebridge.db")), load_workflow())
 
 
-def test_escalate_posts_once_per_breached_clock_then_nothing(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    run(capsys, "intake", str(EXAMPLES))
-    code, out, _ = run(capsys, "escalate", "--yes", "--json", "--now", NOW)
+def test_escalate_posts_once_per_breached_clock_then_nothing(cli: Cli, tmp_path: Path) -> None:
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
+    code, out, _ = cli("escalate", "--yes", "--json", "--now", NOW)
     assert code == 1  # one case blocked (no Article 3 self-check)
     data = json.loads(out)
     assert {o["dedupe_key"] for o in data["outcomes"] if o["status"] == "posted"} == EXPECTED_KEYS
@@ -54,16 +49,16 @@ def test_escalate_posts_once_per_breached_clock_then_nothing(
     assert len(tracker.links(case.key)) == 1
     tracker.close()
 
-    code, out, _ = run(capsys, "escalate", "--yes", "--json", "--now", NOW)
+    code, out, _ = cli("escalate", "--yes", "--json", "--now", NOW)
     assert [o for o in json.loads(out)["outcomes"] if o["status"] == "posted"] == []
     tracker = _tracker(tmp_path)
     assert len(tracker.liaison_items()) == 3
     tracker.close()
 
 
-def test_dry_run_posts_nothing_and_shows_the_dossier(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    run(capsys, "intake", str(EXAMPLES))
-    code, out, _ = run(capsys, "escalate", "--dry-run", "--now", NOW)
+def test_dry_run_posts_nothing_and_shows_the_dossier(cli: Cli, tmp_path: Path) -> None:
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
+    code, out, _ = cli("escalate", "--dry-run", "--now", NOW)
     assert code == 1
     assert out.count("would post: ") == 3
     assert "Article 3" in out
@@ -72,9 +67,9 @@ def test_dry_run_posts_nothing_and_shows_the_dossier(capsys: pytest.CaptureFixtu
     tracker.close()
 
 
-def test_no_terminal_without_yes_is_refused(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    run(capsys, "intake", str(EXAMPLES))
-    code, _, err = run(capsys, "escalate", "--now", NOW)
+def test_no_terminal_without_yes_is_refused(cli: Cli, tmp_path: Path) -> None:
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
+    code, _, err = cli("escalate", "--now", NOW)
     assert code == 2
     assert "standard input is not a terminal: pass --yes" in err
     tracker = _tracker(tmp_path)
@@ -82,8 +77,8 @@ def test_no_terminal_without_yes_is_refused(capsys: pytest.CaptureFixture[str], 
     tracker.close()
 
 
-def test_named_case_not_due_says_why(capsys: pytest.CaptureFixture[str]) -> None:
-    run(capsys, "intake", str(EXAMPLES))
-    code, out, _ = run(capsys, "escalate", "--yes", "--case", "FIA-CCW-2026-0152", "--now", NOW)
+def test_named_case_not_due_says_why(cli: Cli) -> None:
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
+    code, out, _ = cli("escalate", "--yes", "--case", "FIA-CCW-2026-0152", "--now", NOW)
     assert code == 0
     assert "not due: FIA-CCW-2026-0152/legal_deadline: clock is running, not breached" in out

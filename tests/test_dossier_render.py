@@ -324,3 +324,19 @@ def test_clock_without_escalation_rule_still_listed_in_dossier() -> None:
 def test_textile_keeps_dimensions_as_written(value: str) -> None:
     # Textile's glyph rule renders 3x4 as 3×4; case data must come back exactly as written
     assert textile_text(textile_lib.textile("p. " + textile_escape(value))).strip() == value
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["see https://evil.example/x", "HTTP://EVIL.EXAMPLE", "mailto:bad@x.example", "file:///etc/passwd", "ftp://x"],
+)
+def test_jira_wiki_leaves_no_bare_link_from_case_data(text: str) -> None:
+    """Jira's wiki renderer links bare scheme://... and mailto: in text; from case data it must stay text
+    (the other targets neutralise such links already)."""
+    import re
+
+    from casebridge.workflows.render_targets import jira_escape
+
+    escaped = jira_escape(text)
+    assert not re.search(r"(?i)\b[a-z][a-z0-9+.-]*:(//|[^\s@:]+@)", escaped), escaped
+    assert escaped.replace("&#58;", ":").replace("\\", "") == text.replace("\\", "")

@@ -79,8 +79,10 @@ def cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         .issuer_name(name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
+        # OpenSSL checks these against the machine's clock, not this process's (which pytest
+        # --clock-shift moves): a window wide enough for both
+        .not_valid_before(now - dt.timedelta(days=3650))
+        .not_valid_after(now + dt.timedelta(days=3650))
         .add_extension(
             x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False,

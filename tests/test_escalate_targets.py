@@ -12,7 +12,6 @@ import email
 import json
 import os
 import signal
-from collections.abc import Iterator
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -23,20 +22,19 @@ import pytest
 from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.workflows import load_workflow
 from casebridge.workflows.render import to_plain
+from tests.cli_runner import Cli
 from tests.escalate_e2e import (
     BLOCKED,
     EXAMPLES,
     EXPECTED_KEYS,
     HOSTILE_TEXT,
+    INTAKE_NOW,
     NOW,
     STATE_AFTER,
-    cli_logging_restored,
     dry_run_dossiers,
     hostile_examples,
     inert_html_text,
     posted_keys,
-    run,
-    run_json,
     spawn,
     write_config,
 )
@@ -48,12 +46,9 @@ FROM, TO = "casebridge@fia.example.gov.pk", "ncb-liaison@ncb.example.org"
 
 
 @pytest.fixture(autouse=True)
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CASEBRIDGE_CONFIG", raising=False)
+def in_tmp(cli_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
-    with cli_logging_restored():
-        yield tmp_path
+    return cli_dir
 
 
 def mail_config(tmp_path: Path, port: int, cert_files: tuple[Path, Path]) -> Path:
@@ -108,13 +103,13 @@ def secret_forms(password: str) -> list[str]:
 
 # ---------------------------------------------------------------------------------------------- SMTP
 def test_smtp_posts_one_mail_per_breached_clock_then_none(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, starttls_server: tuple[Sink, int], cert: Any
+    cli: Cli, tmp_path: Path, starttls_server: tuple[Sink, int], cert: Any
 ) -> None:
     sink, port = starttls_server
     mail_config(tmp_path, port, cert)
-    assert run(capsys, "intake", str(EXAMPLES))[0] == 0
+    assert cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)[0] == 0
 
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", NOW)
     assert code == 1  # FIA-CCW-2026-0159 has no Article 3 self-check
     assert data["blocked_cases"] == BLOCKED
     assert posted_keys(data) == EXPECTED_KEYS
@@ -135,21 +130,21 @@ def test_smtp_posts_one_mail_per_breached_clock_then_none(
     assert cases.liaison_items() == []  # the mail target was used, not the embedded queue
     cases.close()
 
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", NOW)
     assert code == 1 and posted_keys(data) == set()
     assert len(sink.messages) == 3
-    code, out, _ = run(capsys, "escalate", "--yes", "--now", NOW)
+    code, out, _ = cli("escalate", "--yes", "--now", NOW)
     assert "0 posted, 3 already posted, 0 failed, 1 blocked" in out
     assert len(sink.messages) == 3
 
 
 def test_smtp_hostile_case_data_is_inert_in_the_html_part(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, starttls_server: tuple[Sink, int], cert: Any
+    cli: Cli, tmp_path: Path, starttls_server: tuple[Sink, int], cert: Any
 ) -> None:
     sink, port = starttls_server
     mail_config(tmp_path, port, cert)
-    assert run(capsys, "intake", str(hostile_examples(tmp_path)))[0] == 0
-    _, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    assert cli("intake", str(hostile_examples(tmp_path)), "--now", INTAKE_NOW)[0] == 0
+    _, data = cli.json("escalate", "--yes", "--now", NOW)
     assert posted_keys(data) == EXPECTED_KEYS, data
     first_line = " ".join(HOSTILE_TEXT.split())[:120]
     for msg in messages(sink):
@@ -163,11 +158,11 @@ def test_smtp_hostile_case_data_is_inert_in_the_html_part(
 
 
 def test_smtp_killed_after_the_server_accepted_is_resent_never_lost(
-    tmp_path: Path, starttls_server: tuple[Sink, int], cert: Any, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, starttls_server: tuple[Sink, int], cert: Any, cli: Cli
 ) -> None:
     sink, port = starttls_server
     mail_config(tmp_path, port, cert)
-    assert run(capsys, "intake", str(EXAMPLES))[0] == 0
+    assert cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)[0] == 0
     sink.hold = True  # the server has the first message but does not answer until the process is dead
     child = spawn(tmp_path, "-vv", "escalate", "--yes", "--now", NOW)
     try:
@@ -206,12 +201,12 @@ def test_smtp_killed_after_the_server_accepted_is_resent_never_lost(
 
 
 def test_smtp_password_never_shown_at_debug_verbosity(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, starttls_server: tuple[Sink, int], cert: Any
+    cli: Cli, tmp_path: Path, starttls_server: tuple[Sink, int], cert: Any
 ) -> None:
     sink, port = starttls_server
     mail_config(tmp_path, port, cert)
-    assert run(capsys, "-vv", "intake", str(EXAMPLES))[0] == 0
-    code, out, err = run(capsys, "-vv", "escalate", "--yes", "--now", NOW)
+    assert cli("-vv", "intake", str(EXAMPLES), "--now", INTAKE_NOW)[0] == 0
+    code, out, err = cli("-vv", "escalate", "--yes", "--now", NOW)
     assert code == 1 and len(sink.messages) == 3
     assert "DEBUG" in err or "INFO" in err  # -vv really logged
     for form in secret_forms(PASSWORD):
@@ -219,7 +214,7 @@ def test_smtp_password_never_shown_at_debug_verbosity(
 
 
 def test_smtp_wrong_password_is_one_line_and_posts_nothing(
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli,
     tmp_path: Path,
     starttls_server: tuple[Sink, int],
     cert: Any,
@@ -227,28 +222,26 @@ def test_smtp_wrong_password_is_one_line_and_posts_nothing(
 ) -> None:
     sink, port = starttls_server
     mail_config(tmp_path, port, cert)
-    run(capsys, "intake", str(EXAMPLES))
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     monkeypatch.setenv(PASSWORD_ENV, "wrong-password-4711")
-    code, out, err = run(capsys, "-vv", "escalate", "--yes", "--now", NOW)
+    code, out, err = cli("-vv", "escalate", "--yes", "--now", NOW)
     assert code == 1 and sink.messages == []
     assert "refused the login of 'liaison'" in err  # failures go to stderr
     assert "wrong-password-4711" not in out + err
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)  # fixed: the next run posts all three
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", NOW)
     assert posted_keys(data) == EXPECTED_KEYS and len(sink.messages) == 3
 
 
 # ------------------------------------------------------------------------------------------ --dry-run
-def test_dry_run_posts_nothing_and_prints_what_escalate_then_posts_embedded(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
+def test_dry_run_posts_nothing_and_prints_what_escalate_then_posts_embedded(cli: Cli, tmp_path: Path) -> None:
     write_config(tmp_path, {"connector": "local", "path": "casebridge.db"})
-    run(capsys, "intake", str(EXAMPLES))
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     before = case_states(tmp_path)
-    code, text, _ = run(capsys, "escalate", "--dry-run", "--now", NOW)
+    code, text, _ = cli("escalate", "--dry-run", "--now", NOW)
     assert code == 1
     shown = dry_run_dossiers(text)
-    code, planned = run_json(capsys, "escalate", "--dry-run", "--now", NOW)
+    code, planned = cli.json("escalate", "--dry-run", "--now", NOW)
     cases = tracker(tmp_path)
     assert cases.liaison_items() == []  # posted nothing...
     assert all(cases.comments(c.key) == [] and cases.links(c.key) == [] for c in cases.list_cases())
@@ -258,26 +251,26 @@ def test_dry_run_posts_nothing_and_prints_what_escalate_then_posts_embedded(
     # text and JSON agree: the text view shows the JSON's Markdown as the NCB reads it (plain text)
     assert {p["dedupe_key"]: to_plain(p["markdown"]).strip("\n") for p in planned["planned"]} == shown
 
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", NOW)
     assert posted_keys(data) == EXPECTED_KEYS
     cases = tracker(tmp_path)
     posted = {p.dedupe_key: cases.liaison_markdown(p.dedupe_key) for p in cases.liaison_items()}
     cases.close()
     assert posted == {p["dedupe_key"]: p["markdown"] for p in planned["planned"]}  # exactly what was shown
-    code, text, _ = run(capsys, "escalate", "--dry-run", "--now", NOW)
+    code, text, _ = cli("escalate", "--dry-run", "--now", NOW)
     assert "would post" not in text and text.count("already posted: ") == 3
 
 
 def test_dry_run_posts_no_mail_and_prints_what_is_then_mailed(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, starttls_server: tuple[Sink, int], cert: Any
+    cli: Cli, tmp_path: Path, starttls_server: tuple[Sink, int], cert: Any
 ) -> None:
     sink, port = starttls_server
     mail_config(tmp_path, port, cert)
-    run(capsys, "intake", str(EXAMPLES))
-    _, text, _ = run(capsys, "escalate", "--dry-run", "--now", NOW)
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
+    _, text, _ = cli("escalate", "--dry-run", "--now", NOW)
     shown = dry_run_dossiers(text)
     assert set(shown) == EXPECTED_KEYS and sink.messages == []
-    run_json(capsys, "escalate", "--yes", "--now", NOW)
+    cli.json("escalate", "--yes", "--now", NOW)
     mailed = {m["X-Casebridge-Dedupe-Key"]: m for m in messages(sink)}
     assert set(mailed) == set(shown)
     for key, plain in shown.items():

@@ -16,7 +16,6 @@ import os
 import re
 import signal
 import tomllib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +25,17 @@ from casebridge.connectors.jira import JiraConnector
 from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.workflows import load_workflow
 from casebridge.workflows.render import to_plain
+from tests.cli_runner import Cli
 from tests.escalate_e2e import (
     BLOCKED,
     EXAMPLES,
     EXPECTED_KEYS,
+    INTAKE_NOW,
     NOW,
     STATE_AFTER,
-    cli_logging_restored,
     dry_run_dossiers,
     hostile_examples,
     posted_keys,
-    run,
-    run_json,
     spawn,
     write_config,
 )
@@ -45,16 +43,9 @@ from tests.jira_server import JiraServer
 from tests.jira_server.state import Issue
 
 pytest_plugins = ["tests.jira_fixtures"]
+pytestmark = pytest.mark.usefixtures("cli_dir")  # tests/conftest.py
 WF = load_workflow()
 ESCALATED = WF.states["escalated"].status_for("jira")
-
-
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CASEBRIDGE_CONFIG", raising=False)
-    with cli_logging_restored():
-        yield tmp_path
 
 
 def jira_section(server: JiraServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
@@ -111,27 +102,27 @@ def comment_texts(issue: Issue) -> str:
     return "\n".join(str(c["body"]) for c in issue.comments)
 
 
-def setup_jira(capsys: pytest.CaptureFixture[str], tmp_path: Path, section: dict[str, Any]) -> None:
+def setup_jira(cli: Cli, tmp_path: Path, section: dict[str, Any]) -> None:
     """``casebridge setup --apply`` with Jira as the tracker: creates the custom fields over the API.
     (``setup`` knows only [tracker]; a liaison-only Jira is set up through a config naming it tracker.)"""
     folder = tmp_path / "setup"
     folder.mkdir(exist_ok=True)
     config = write_config(folder, section)
-    code, out, err = run(capsys, "--config", str(config), "setup", "--apply")
+    code, out, err = cli("--config", str(config), "setup", "--apply")
     assert code == 0 and "is ready for workflow 'lawful-access'" in out, out + err
 
 
 # ----------------------------------------------------------------------- Jira: cases and liaison queue
 def test_jira_cases_and_liaison_queue(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, tmp_path: Path, jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_config(tmp_path, jira_section(jira_server, monkeypatch))
-    assert run(capsys, "setup", "--apply")[0] == 0
-    code, out, err = run(capsys, "intake", str(EXAMPLES))
+    assert cli("setup", "--apply")[0] == 0
+    code, out, err = cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     assert code == 0 and "created 14" in out, out + err
     assert len(issues(jira_server, "CASE")) == 14
 
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", NOW)
     assert code == 1 and data["blocked_cases"] == BLOCKED
     assert posted_keys(data) == EXPECTED_KEYS
     queue = liaison_by_key(jira_server)
@@ -149,7 +140,7 @@ def test_jira_cases_and_liaison_queue(
     assert case_issue(jira_server, "FIA-CCW-2026-0159").links == []  # blocked: nothing posted or linked
 
     before = jira_server.counter.writes
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", NOW)
     assert code == 1 and posted_keys(data) == set()
     # every planned item is already in the queue: nothing is applied (so no outcomes are listed)
     assert {o["status"] for o in data["outcomes"]} <= {"already_posted"}
@@ -158,16 +149,16 @@ def test_jira_cases_and_liaison_queue(
 
 
 def test_jira_dropped_connections_after_applied_writes_still_one(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, tmp_path: Path, jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_config(tmp_path, jira_section(jira_server, monkeypatch))
-    run(capsys, "setup", "--apply")
-    run(capsys, "intake", str(EXAMPLES))
+    cli("setup", "--apply")
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     # Jira applies the write, then the connection drops without an answer
     create = jira_server.faults.add("drop_after_write", method="POST", path=r"/issue$")
     link = jira_server.faults.add("drop_after_write", method="POST", path=r"/issueLink$")
     move = jira_server.faults.add("drop_after_write", method="POST", path=r"/transitions$")
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", NOW)
     assert (create.fired, link.fired, move.fired) == (1, 1, 1)
     assert code == 1 and posted_keys(data) == EXPECTED_KEYS
     assert all(o["error"] is None for o in data["outcomes"]), data["outcomes"]
@@ -178,7 +169,7 @@ def test_jira_dropped_connections_after_applied_writes_still_one(
         assert linked_keys(jira_server, case) == [ncb.key] and len(case.comments) == 1
         moves = [c for c in case.changelog if any(i.get("toString") == ESCALATED for i in c["items"])]
         assert len(moves) == (1 if STATE_AFTER[case_ref(jira_server, case)] == "escalated" else 0)
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", NOW)
     assert posted_keys(data) == set() and len(issues(jira_server, "NCB")) == 3
 
 
@@ -187,21 +178,21 @@ def case_ref(server: JiraServer, issue: Issue) -> str:
 
 
 def test_jira_dry_run_posts_nothing_and_shows_what_is_then_posted(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, tmp_path: Path, jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_config(tmp_path, jira_section(jira_server, monkeypatch))
-    run(capsys, "setup", "--apply")
-    run(capsys, "intake", str(EXAMPLES))
+    cli("setup", "--apply")
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     before = jira_server.counter.writes
-    _, text, _ = run(capsys, "escalate", "--dry-run", "--now", NOW)
-    _, planned = run_json(capsys, "escalate", "--dry-run", "--now", NOW)
+    _, text, _ = cli("escalate", "--dry-run", "--now", NOW)
+    _, planned = cli.json("escalate", "--dry-run", "--now", NOW)
     assert jira_server.counter.writes == before and issues(jira_server, "NCB") == []
     shown = dry_run_dossiers(text)
     assert set(shown) == EXPECTED_KEYS
     assert {p["dedupe_key"]: to_plain(p["markdown"]).strip("\n") for p in planned["planned"]} == shown
     titles = {p["dedupe_key"]: p["title"] for p in planned["planned"]}
     markdown = {p["dedupe_key"]: p["markdown"] for p in planned["planned"]}
-    run_json(capsys, "escalate", "--yes", "--now", NOW)
+    cli.json("escalate", "--yes", "--now", NOW)
     queue = liaison_by_key(jira_server)
     assert set(queue) == set(shown)
     renderer = JiraConnector(JiraConnector.config_model.model_validate(_without_connector(tmp_path)), WF)
@@ -219,16 +210,16 @@ def _without_connector(tmp_path: Path) -> dict[str, Any]:
 
 # --------------------------------------------------------------------- embedded cases, Jira liaison queue
 def test_embedded_cases_with_jira_liaison_queue(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, tmp_path: Path, jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     section = jira_section(jira_server, monkeypatch)
-    setup_jira(capsys, tmp_path, section)
+    setup_jira(cli, tmp_path, section)
     write_config(tmp_path, {"connector": "local", "path": "casebridge.db"}, section)
-    assert run(capsys, "intake", str(EXAMPLES))[0] == 0
+    assert cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)[0] == 0
     assert issues(jira_server, "CASE") == []  # the cases stay in the embedded tracker
     create = jira_server.faults.add("drop_after_write", method="POST", path=r"/issue$")
 
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", NOW)
     assert code == 1 and data["blocked_cases"] == BLOCKED and create.fired == 1
     assert posted_keys(data) == EXPECTED_KEYS
     queue = liaison_by_key(jira_server)
@@ -247,19 +238,19 @@ def test_embedded_cases_with_jira_liaison_queue(
     finally:
         cases.close()
 
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", NOW)
     assert posted_keys(data) == set() and len(issues(jira_server, "NCB")) == 3
 
 
 # -------------------------------------------------------------------------------- hostile case data
 def test_jira_hostile_case_data_is_inert_in_the_liaison_issue(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, tmp_path: Path, jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_config(tmp_path, jira_section(jira_server, monkeypatch))
-    run(capsys, "setup", "--apply")
-    code, out, err = run(capsys, "intake", str(hostile_examples(tmp_path)))
+    cli("setup", "--apply")
+    code, out, err = cli("intake", str(hostile_examples(tmp_path)), "--now", INTAKE_NOW)
     assert code == 0, out + err
-    _, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    _, data = cli.json("escalate", "--yes", "--now", NOW)
     assert posted_keys(data) == EXPECTED_KEYS, data
     for key, ncb in liaison_by_key(jira_server).items():
         case_url = f"{jira_server.url}/browse/{case_issue(jira_server, key.split('/')[0]).key}"
@@ -293,11 +284,11 @@ def adf_texts_and_marks(doc: dict[str, Any]) -> tuple[list[str], list[dict[str, 
 
 # ----------------------------------------------------------------------------- killed after the post
 def test_jira_killed_after_the_liaison_issue_was_created_still_one(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, tmp_path: Path, jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_config(tmp_path, jira_section(jira_server, monkeypatch))
-    run(capsys, "setup", "--apply")
-    run(capsys, "intake", str(EXAMPLES))
+    cli("setup", "--apply")
+    cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)
     # Jira creates the first liaison issue; its answer waits until the process is dead
     hold = jira_server.faults.add("hold_after_write", method="POST", path=r"/issue$")
     child = spawn(tmp_path, "escalate", "--yes", "--now", NOW)
@@ -315,7 +306,7 @@ def test_jira_killed_after_the_liaison_issue_was_created_still_one(
     assert len(first) == 1 and first[0].links == []  # posted, never linked: the process died first
     killed_ref = case_ref(jira_server, first[0])
 
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", NOW)
     assert code == 1
     statuses = {o["dedupe_key"]: o["status"] for o in data["outcomes"]}
     assert {k for k, s in statuses.items() if s == "already_posted"} == {f"{killed_ref}/legal_deadline/L2"}
@@ -325,23 +316,34 @@ def test_jira_killed_after_the_liaison_issue_was_created_still_one(
     case = case_issue(jira_server, killed_ref)  # the rerun repaired the case side
     assert linked_keys(jira_server, case) == [first[0].key] and case.status == ESCALATED
     assert len(case.comments) == 1
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", NOW)
     assert posted_keys(data) == set() and len(issues(jira_server, "NCB")) == 3
 
 
 def test_check_and_setup_cover_a_liaison_queue_on_another_target(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path, jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, tmp_path: Path, jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Cases in the embedded tracker, the NCB queue in Jira: `check` reports what Jira lacks, and
     `setup jira --apply` (the liaison's name) creates it."""
     write_config(tmp_path, {"connector": "local", "path": "casebridge.db"}, jira_section(jira_server, monkeypatch))
-    code, out, err = run(capsys, "check")
+    code, out, err = cli("check")
     assert code == 2
     assert "jira: missing custom field 'Escalation key'" in out
     assert "run `casebridge setup jira`" in err
-    code, out, _ = run(capsys, "setup", "jira", "--apply")
+    code, out, _ = cli("setup", "jira", "--apply")
     assert code == 0, out
-    code, out, _ = run(capsys, "check")
+    code, out, _ = cli("check")
     assert (code, out.strip()) == (0, "tracker local and liaison jira: ready for workflow lawful-access")
-    code, _, err = run(capsys, "setup", "redmine")
+    code, _, err = cli("setup", "redmine")
     assert code == 2 and "'redmine' is not configured here (configured: local, jira" in err
+
+
+def test_setup_apply_that_creates_nothing_fails(
+    cli: Cli, tmp_path: Path, jira_server: JiraServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every field create refused: setup says so and exits 2 (it used to exit 0 having created nothing)."""
+    write_config(tmp_path, {**jira_section(jira_server, monkeypatch), "max_attempts": 1})
+    jira_server.faults.add("500", method="POST", path=r"/field$", times=1000)
+    code, out, err = cli("setup", "--apply")
+    assert code == 2 and "could not create custom field" in out
+    assert "still missing after --apply" in err

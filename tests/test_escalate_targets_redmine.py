@@ -4,6 +4,10 @@ the real CLI and a real casebridge.toml, as the non-admin case officer: the case
 the projects. A rerun posts nothing; a process killed right after Redmine created the liaison issue
 (its answer held back by a loopback proxy) leaves one issue, and the rerun repairs the case side.
 Under CI=true an unreachable Redmine fails these tests instead of skipping them (the fixtures do it).
+
+Redmine stamps creations and status changes with its own clock, so no moment here is a calendar date:
+the sample cases are shifted to the server's time when the test starts (``samples``), and every
+``--now`` is the server's time when the command runs (``redmine.clock()``).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import html as html_lib
 import os
 import re
 import signal
-from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,38 +25,27 @@ import pytest
 
 from casebridge.workflows import load_workflow
 from casebridge.workflows.render import to_plain
+from tests.cli_runner import Cli
 from tests.escalate_e2e import (
     BLOCKED,
-    EXAMPLES,
     EXPECTED_KEYS,
-    NOW,
     STATE_AFTER,
-    cli_logging_restored,
     dry_run_dossiers,
     hostile_examples,
     posted_keys,
-    run,
-    run_json,
+    shifted_examples,
     spawn,
     write_config,
 )
 from tests.hold_proxy import HoldProxy
 
 pytest_plugins = ["tests.redmine_fixtures"]
-pytestmark = pytest.mark.redmine
+pytestmark = [pytest.mark.redmine, pytest.mark.usefixtures("cli_dir")]  # cli_dir: tests/conftest.py
 WF = load_workflow()
 ESCALATED = WF.states["escalated"].status_for("redmine")
 CASES, LIAISON = "data-requests", "interpol-liaison"
 KEY_ENV = "CB_E2E_REDMINE_KEY"
 REDMINE_TAGS = {"a", "h1", "h2", "h3", "p", "ul", "ol", "li", "strong", "em", "table", "tr", "th", "td", "br"}
-
-
-@pytest.fixture(autouse=True)
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CASEBRIDGE_CONFIG", raising=False)
-    with cli_logging_restored():
-        yield tmp_path
 
 
 @pytest.fixture
@@ -72,6 +65,18 @@ def officer_config(redmine: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         return write_config(tmp_path, section)
 
     return write
+
+
+@pytest.fixture
+def samples(redmine: Any, tmp_path: Path) -> Path:
+    """examples/cases.json moved so that the server's time now is the samples' NOW."""
+    return shifted_examples(tmp_path, redmine.clock())
+
+
+def server_now(redmine: Any) -> str:
+    """``--now`` for a command run now: Redmine's time, which is never before a stamp it already made."""
+    moment: datetime = redmine.clock()
+    return moment.isoformat()
 
 
 def issues(redmine: Any, project: str) -> list[dict[str, Any]]:
@@ -129,14 +134,14 @@ def assert_escalated(redmine: Any, key: str, liaison: dict[str, Any]) -> None:
 
 # ------------------------------------------------------------------------------------------- tests
 def test_redmine_two_projects_posts_once_then_nothing(
-    capsys: pytest.CaptureFixture[str], redmine: Any, officer_config: Any
+    cli: Cli, redmine: Any, officer_config: Any, samples: Path
 ) -> None:
     officer_config()
-    code, out, err = run(capsys, "intake", str(EXAMPLES))
+    code, out, err = cli("intake", str(samples), "--now", server_now(redmine))
     assert code == 0 and "created 14" in out, out + err
     assert len(issues(redmine, CASES)) == 14
 
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", server_now(redmine))
     assert code == 1 and data["blocked_cases"] == BLOCKED
     assert posted_keys(data) == EXPECTED_KEYS, data
     queue = liaison_by_key(redmine)
@@ -148,7 +153,7 @@ def test_redmine_two_projects_posts_once_then_nothing(
         assert_escalated(redmine, outcome["dedupe_key"], liaison)
     assert related_ids(redmine, case_issue(redmine, "FIA-CCW-2026-0159")["id"]) == []  # blocked
 
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", server_now(redmine))  # a rerun, later
     assert code == 1 and posted_keys(data) == set()
     assert set(liaison_by_key(redmine)) == EXPECTED_KEYS and len(issues(redmine, LIAISON)) == 3
     for key, liaison in queue.items():
@@ -156,15 +161,15 @@ def test_redmine_two_projects_posts_once_then_nothing(
 
 
 def test_redmine_killed_after_the_liaison_issue_was_created_still_one(
-    capsys: pytest.CaptureFixture[str], redmine: Any, officer_config: Any, tmp_path: Path
+    cli: Cli, redmine: Any, officer_config: Any, tmp_path: Path, samples: Path
 ) -> None:
     officer_config()
-    run(capsys, "intake", str(EXAMPLES))
+    cli("intake", str(samples), "--now", server_now(redmine))
     proxy = HoldProxy(redmine.url).start()
     try:
         officer_config(proxy.url)  # the killed process talks to Redmine through the proxy
         hold = proxy.arm("POST", r"^/issues\.json")  # during escalate, only liaison issues are created
-        child = spawn(tmp_path, "escalate", "--yes", "--now", NOW)
+        child = spawn(tmp_path, "escalate", "--yes", "--now", server_now(redmine))
         try:
             assert hold.applied.wait(timeout=300), "the escalate process never created the liaison issue"
             os.kill(child.pid, signal.SIGKILL)
@@ -183,7 +188,7 @@ def test_redmine_killed_after_the_liaison_issue_was_created_still_one(
     assert related_ids(redmine, case_issue(redmine, killed_key.split("/")[0])["id"]) == []
 
     officer_config()
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", server_now(redmine))
     assert code == 1
     assert {o["dedupe_key"] for o in data["outcomes"] if o["status"] == "already_posted"} == {killed_key}
     assert posted_keys(data) == EXPECTED_KEYS - {killed_key}
@@ -191,26 +196,28 @@ def test_redmine_killed_after_the_liaison_issue_was_created_still_one(
     assert set(queue) == EXPECTED_KEYS and len(issues(redmine, LIAISON)) == 3
     for key, liaison in queue.items():
         assert_escalated(redmine, key, liaison)  # the killed case was repaired on the rerun
-    code, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    code, data = cli.json("escalate", "--yes", "--now", server_now(redmine))
     assert posted_keys(data) == set() and len(issues(redmine, LIAISON)) == 3
 
 
 def test_redmine_dry_run_posts_nothing_and_shows_what_is_then_posted(
-    capsys: pytest.CaptureFixture[str], redmine: Any, officer_config: Any
+    cli: Cli, redmine: Any, officer_config: Any, samples: Path
 ) -> None:
     from casebridge.connectors.redmine.text import render
 
     officer_config()
-    run(capsys, "intake", str(EXAMPLES))
-    _, text, _ = run(capsys, "escalate", "--dry-run", "--now", NOW)
-    _, planned = run_json(capsys, "escalate", "--dry-run", "--now", NOW)
+    cli("intake", str(samples), "--now", server_now(redmine))
+    # one moment for the dry runs and the post: the dossiers (overdue times included) must be the same
+    now = server_now(redmine)
+    _, text, _ = cli("escalate", "--dry-run", "--now", now)
+    _, planned = cli.json("escalate", "--dry-run", "--now", now)
     assert issues(redmine, LIAISON) == []
     assert all(related_ids(redmine, i["id"]) == [] for i in issues(redmine, CASES))
     shown = dry_run_dossiers(text)
     markdown = {p["dedupe_key"]: p["markdown"] for p in planned["planned"]}
     assert set(shown) == EXPECTED_KEYS and {k: to_plain(v).strip("\n") for k, v in markdown.items()} == shown
     titles = {p["dedupe_key"]: p["title"] for p in planned["planned"]}
-    run_json(capsys, "escalate", "--yes", "--now", NOW)
+    cli.json("escalate", "--yes", "--now", now)
     queue = liaison_by_key(redmine)
     assert set(queue) == set(shown)
     for key, liaison in queue.items():
@@ -220,12 +227,13 @@ def test_redmine_dry_run_posts_nothing_and_shows_what_is_then_posted(
 
 
 def test_redmine_hostile_case_data_is_inert_as_redmine_renders_it(
-    capsys: pytest.CaptureFixture[str], redmine: Any, officer_config: Any, tmp_path: Path
+    cli: Cli, redmine: Any, officer_config: Any, tmp_path: Path, samples: Path
 ) -> None:
     officer_config()
-    code, out, err = run(capsys, "intake", str(hostile_examples(tmp_path)))
+    hostile = hostile_examples(tmp_path, source=samples)
+    code, out, err = cli("intake", str(hostile), "--now", server_now(redmine))
     assert code == 0, out + err
-    _, data = run_json(capsys, "escalate", "--yes", "--now", NOW)
+    _, data = cli.json("escalate", "--yes", "--now", server_now(redmine))
     assert posted_keys(data) == EXPECTED_KEYS, data
     queue = liaison_by_key(redmine)
     # Redmine's own formatter renders each liaison issue's description (what the NCB officer sees)

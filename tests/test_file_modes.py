@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from casebridge.state.sqlite_file import private_file
-from tests.escalate_e2e import EXAMPLES, cli_logging_restored, run, write_config
+from tests.escalate_e2e import EXAMPLES, write_config
 from tests.smtp_fixtures import cert, starttls_server  # noqa: F401  (fixtures)
 from tests.test_email import PASSWORD, USER
 
@@ -30,10 +30,10 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-def test_every_file_and_folder_casebridge_creates_is_private(capsys, tmp_path, monkeypatch, starttls_server, cert):  # noqa: F811
+def test_every_file_and_folder_casebridge_creates_is_private(
+    cli, cli_dir, tmp_path, monkeypatch, starttls_server, cert  # noqa: F811
+):
     _, port = starttls_server
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CASEBRIDGE_CONFIG", raising=False)
     monkeypatch.setenv("CB_MODES_PASSWORD", PASSWORD)
     write_config(
         tmp_path,
@@ -50,11 +50,10 @@ def test_every_file_and_folder_casebridge_creates_is_private(capsys, tmp_path, m
             "ca_file": str(cert[0]),
         },
     )
-    with cli_logging_restored():
-        assert run(capsys, "intake", str(EXAMPLES), "--now", NOW)[0] == 0
-        assert run(capsys, "sync", "--now", NOW)[0] == 0
-        assert run(capsys, "escalate", "--yes", "--now", NOW)[0] == 1  # 1: the examples' blocked case
-        assert run(capsys, "audit", "export", "-o", "exports/deep/audit.jsonl")[0] == 0
+    assert cli("intake", str(EXAMPLES), "--now", NOW)[0] == 0
+    assert cli("sync", "--now", NOW)[0] == 0
+    assert cli("escalate", "--yes", "--now", NOW)[0] == 1  # 1: the examples' blocked case
+    assert cli("audit", "export", "-o", "exports/deep/audit.jsonl")[0] == 0
     created = [p for p in tmp_path.rglob("*") if p.name != "casebridge.toml"]
     files = [p for p in created if p.is_file()]
     folders = [p for p in created if p.is_dir()]

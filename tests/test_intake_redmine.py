@@ -10,6 +10,7 @@ the first sync is one listing: no journals read, no field written.
 from __future__ import annotations
 
 import re
+import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -81,13 +82,31 @@ def sync_once(conn, tmp_path: Path, now: datetime):
             audit.close()
 
 
-def test_intake_then_sync_costs_one_post_per_case_and_the_sync_one_listing(redmine, tmp_path: Path) -> None:
+@pytest.fixture
+def intake_on_redmine_time(redmine, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Intake predicts the ``created_on`` Redmine will stamp (a clock without a start field starts
+    there) from the process's clock: a deployment's clocks agree (NTP), but a test process's may be
+    moved on purpose (tests/clock_shift.sh). Give intake Redmine's time, read once: the error is below
+    a second, which the start-field clocks these rows run do not see."""
+    offset = redmine.clock() + timedelta(seconds=0.5) - datetime.now(UTC)  # Redmine shows whole seconds
+
+    class RedmineTime(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return datetime.now(tz) + offset
+
+    monkeypatch.setattr(sys.modules[apply_intake.__module__], "datetime", RedmineTime)  # intake's clock
+
+
+def test_intake_then_sync_costs_one_post_per_case_and_the_sync_one_listing(
+    redmine, tmp_path: Path, intake_on_redmine_time: None
+) -> None:
     conn = redmine.connector(key=redmine.officer_key)
     conn.workflow = WORKFLOW  # the bundled workflow, as the CLI loads it (the fixture's is the same file)
     counted = Requests(conn.client.engine.session)
     _ = conn.schema  # resolved once per connector; not part of the per-case cost
     counted.take()
-    now = datetime.now(UTC)  # Redmine stamps created_on with its own clock
+    now = redmine.clock()  # Redmine stamps created_on with its own clock: the cases are dated by it
     planned = plan_intake(rows(now), conn)
     assert [a.kind for a in planned] == ["create"] * N
     assert counted.take() == {"GET /issues.json": 2}  # two filtered lookups (<= 1,000 bytes of references)
@@ -102,18 +121,18 @@ def test_intake_then_sync_costs_one_post_per_case_and_the_sync_one_listing(redmi
     assert len(written) == N and all(r["data"]["fields"]["clocks"] for r in written)
 
     # the fields are in Redmine at once, and they are the engine's from Redmine's own journals
-    checked = datetime.now(UTC)
+    checked = redmine.clock()
     for tracked in list(conn.list_cases())[::13]:
         expected = computed_sla(evaluate_case(tracked.case, conn.read_history(tracked.key), WORKFLOW, checked))
         assert tracked.sla == expected
     counted.take()
 
-    report = sync_once(conn, tmp_path, datetime.now(UTC))
+    report = sync_once(conn, tmp_path, redmine.clock())
     assert report.exit_code == 0 and report.listed == N
     assert report.history_reads == 0 and report.plan.actions == []
     assert counted.take() == {"GET /issues.json": 2}  # the listing's two pages: no journals, no PUT
 
-    again = sync_once(conn, tmp_path, datetime.now(UTC))  # no change: listing only (cached histories)
+    again = sync_once(conn, tmp_path, redmine.clock())  # no change: listing only (cached histories)
     assert again.plan.actions == [] and again.history_reads == 0
     assert set(counted.take()) == {"GET /issues.json"}
 
@@ -123,9 +142,9 @@ def test_intake_then_sync_costs_one_post_per_case_and_the_sync_one_listing(redmi
 
 def test_bulk_lookup_keeps_the_oldest_duplicate_and_detects_an_ignored_filter(redmine) -> None:
     conn = redmine.connector()
-    now = datetime.now(UTC)
+    now = redmine.clock()
     cases = [r.case for r in rows(now)[:3]]
-    first = {t.case.reference: t.key for t in conn.create_cases(cases)}
+    first = {t.case.reference: t.key for t in conn.create_cases(cases, states={}, at={})}
     # a careless script creates a second issue with the first reference
     dup = redmine.api(
         "POST",

@@ -15,7 +15,8 @@ from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.errors import IntakeError
 from casebridge.workflows import load_workflow
 from casebridge.workflows.intake import read_intake_file, submission_states
-from tests.escalate_e2e import cli_logging_restored, run, write_config
+from tests.cli_runner import cli_logging_restored, run
+from tests.escalate_e2e import write_config
 
 NOW = "2026-12-01T09:00:00Z"
 ROW: dict[str, Any] = {
@@ -155,3 +156,10 @@ def test_iso_writes_four_digit_years() -> None:
     moment = datetime(999, 6, 1, tzinfo=UTC)
     assert iso(moment) == "0999-06-01T00:00:00.000000Z" and parse_iso(iso(moment)) == moment
     assert iso(datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC)) == "2026-01-02T03:04:05.000006Z"
+
+
+def test_a_300_character_time_zone_is_a_clear_error() -> None:
+    from casebridge.workflows.cases import known_timezone
+
+    with pytest.raises(ValueError, match=r"unknown IANA time zone 'AAAA.*\.\.\.' \(for example Asia/Karachi\)"):
+        known_timezone("A" * 300)

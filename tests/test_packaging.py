@@ -102,7 +102,7 @@ def test_wheel_has_one_top_level_name_and_works_beside_pypi_namesakes(tmp_path: 
     cli = ("-m", "casebridge.cli")
     check = _run(python, work, *cli, "workflow", "check")
     assert check.returncode == 0, check.stderr
-    intake = _run(python, work, *cli, "intake", "cases.json", "--now=2026-11-30T09:00:00Z")
+    intake = _run(python, work, *cli, "intake", "cases.json", "--now=2026-12-01T02:00:00Z")
     assert intake.returncode == 0, intake.stderr
     assert "created 14, updated 0, unchanged 0" in intake.stdout
     status = _run(python, work, *cli, "status", NOW)

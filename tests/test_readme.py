@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import run
+from tests.cli_runner import Cli
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -64,15 +64,13 @@ def check_output(command: list[str], shown: list[str], out: str, err: str) -> No
     assert gap or at == len(lines), f"casebridge {' '.join(command)}: more than the README shows: {lines[at:]}"
 
 
-def test_readme_worked_example_is_what_casebridge_prints(
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_readme_worked_example_is_what_casebridge_prints(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)  # the README's paths (examples/cases.json) are relative to the repository
     steps = list(console_steps(README.read_text(encoding="utf-8")))
     assert len(steps) >= 8
     homes = {os.environ["XDG_STATE_HOME"]: "~/.local/state", os.environ["XDG_DATA_HOME"]: "~/.local/share"}
     for command, shown in steps:
-        _, out, err = run(capsys, *command)
+        _, out, err = cli(*command)
         for real, shown_as in homes.items():
             out, err = out.replace(real, shown_as), err.replace(real, shown_as)
         check_output(command, shown, out, err)

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from redminelib import Redmine
 
-from casebridge.connectors.redmine.http import CasebridgeEngine, OutcomeUnknown, RetryPolicy
+from casebridge.connectors.redmine.http import CasebridgeEngine, OutcomeUnknown, default_policy
 from casebridge.errors import AuthenticationFailed, RejectedError, TrackerUnreachable, TransientError
 
 
@@ -73,7 +73,7 @@ OK = (
 
 def client(server, sleeps: list[float], *, attempts: int = 4, timeout: float = 5.0) -> Redmine:
     url = f"http://127.0.0.1:{server.server_port}" if server else "http://127.0.0.1:9"
-    policy = RetryPolicy(attempts=attempts, ceiling=10.0, sleep=sleeps.append)
+    policy = default_policy(attempts=attempts, ceiling=10.0, sleep=sleeps.append)
     return Redmine(url, key="k" * 40, engine=CasebridgeEngine, retry=policy, timeout=timeout)
 
 
@@ -128,7 +128,7 @@ def test_refused_connection_is_retried_then_unreachable():
         f"http://127.0.0.1:{port}",
         key="k",
         engine=CasebridgeEngine,
-        retry=RetryPolicy(attempts=3, sleep=sleeps.append),
+        retry=default_policy(attempts=3, sleep=sleeps.append),
     )
     with pytest.raises(TrackerUnreachable, match=r"cannot connect to Redmine at http://127\.0\.0\.1"):
         redmine.engine.request("get", f"http://127.0.0.1:{port}/issues.json")

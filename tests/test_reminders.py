@@ -22,7 +22,7 @@ from casebridge.workflows.extension import ExtensionRefused, plan_extension
 from casebridge.workflows.reminders import marker_for, next_reminder, plan_reminders, reminder_key
 from casebridge.workflows.render import to_plain
 from tests.factories import make_case
-from tests.test_cli import run
+from tests.cli_runner import run
 
 WF = load_workflow()
 D = 86400.0

@@ -15,7 +15,8 @@ from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.errors import TransitionNotAllowed
 from casebridge.state.lock import RunLock, lock_path_for, run_lock
 from casebridge.workflows import load_workflow
-from tests.escalate_e2e import EXAMPLES, cli_logging_restored, run, write_config
+from tests.cli_runner import cli_logging_restored, run
+from tests.escalate_e2e import EXAMPLES, write_config
 from tests.factories import T0, make_case
 
 NOW = "2026-12-01T09:00:00Z"

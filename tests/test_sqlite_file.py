@@ -5,6 +5,7 @@ Real SQLite files in tmp_path; nothing mocked.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from pathlib import Path
@@ -65,3 +66,25 @@ def test_the_schema_version_is_recorded_once(tmp_path: Path) -> None:
     AuditLog(tmp_path / "a.db").close()
     db = sqlite3.connect(tmp_path / "a.db")
     assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("1",)]
+
+
+def test_a_read_only_file_is_read_and_a_write_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An audit log on write-protected media: reading works; writing names the file (no traceback).
+    Root may write anything, and CI runs as root: ``os.access`` is made to answer as it would for a
+    user on read-only media (the one thing mocked); SQLite's own read-only mode does the rest."""
+    from casebridge.errors import UserError
+
+    path = tmp_path / "ro.db"
+    db = open_sqlite(path, "[test] path")
+    with write_transaction(db):
+        db.execute("CREATE TABLE t (x)")
+        db.execute("INSERT INTO t VALUES (1)")
+    db.close()
+    monkeypatch.setattr(os, "access", lambda *_args, **_kw: False)
+    db = open_sqlite(path, "[test] path")
+    assert db.execute("SELECT x FROM t").fetchone()[0] == 1
+    with pytest.raises(UserError, match=r"ro\.db: cannot write .*permissions"), write_transaction(db):
+        db.execute("INSERT INTO t VALUES (2)")
+    db.close()

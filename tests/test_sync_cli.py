@@ -14,7 +14,7 @@ import pytest
 
 from casebridge.state.audit import AuditLog
 from casebridge.state.lock import RunLock
-from tests.test_cli import run
+from tests.cli_runner import Cli
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "cases.json"
@@ -23,11 +23,9 @@ INTAKE_NOW = "2026-12-01T02:00:00Z"  # the examples' latest moment: intake refus
 
 
 @pytest.fixture(autouse=True)
-def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Path:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CASEBRIDGE_CONFIG", raising=False)
-    assert run(capsys, "intake", str(EXAMPLES), "--now", INTAKE_NOW)[0] == 0
-    return tmp_path
+def in_tmp(cli_dir: Path, cli: Cli) -> Path:
+    assert cli("intake", str(EXAMPLES), "--now", INTAKE_NOW)[0] == 0
+    return cli_dir
 
 
 def state_dir() -> Path:
@@ -44,39 +42,39 @@ def audit_records(tmp_path: Path, kind: str) -> list[dict]:
         log.close()
 
 
-def test_dry_run_json_prints_the_plan_and_writes_nothing(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_dry_run_json_prints_the_plan_and_writes_nothing(cli: Cli, tmp_path: Path) -> None:
     # intake wrote each case's fields as of its --now; 7 hours later 3 cases' clocks have moved on
     assert len(audit_records(tmp_path, "intake.set_fields")) == 14
-    code, out, _ = run(capsys, "sync", "--dry-run", "--json", "--now", NOW)
+    code, out, _ = cli("sync", "--dry-run", "--json", "--now", NOW)
     plan = json.loads(out)
     assert code == 0 and plan["dry_run"] is True and len(plan["actions"]) == 3 and plan["applied"] == 0
     assert audit_records(tmp_path, "sync.set_fields") == []
-    code, out, _ = run(capsys, "sync", "--now", NOW)
+    code, out, _ = cli("sync", "--now", NOW)
     assert code == 0 and "14 cases evaluated, 3 updated, 0 failed" in out
     assert "writing SLA fields" not in out  # no progress bar when not on a terminal
     assert len(audit_records(tmp_path, "sync.set_fields")) == 3
-    code, out, _ = run(capsys, "audit", "verify")
+    code, out, _ = cli("audit", "verify")
     assert code == 0 and "chain intact" in out
 
 
-def test_full_reports_the_reconcile(capsys: pytest.CaptureFixture[str]) -> None:
-    run(capsys, "sync", "--now", NOW)
-    code, out, _ = run(capsys, "sync", "--full", "--now", NOW)
+def test_full_reports_the_reconcile(cli: Cli) -> None:
+    cli("sync", "--now", NOW)
+    code, out, _ = cli("sync", "--full", "--now", NOW)
     assert code == 0 and "14 cases evaluated; 0 disagreed with the engine, 0 updated, 0 failed" in out
 
 
-def test_a_held_lock_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_a_held_lock_is_one_line_and_exit_2(cli: Cli, tmp_path: Path) -> None:
     with RunLock(state_dir() / "casebridge-state.db.lock"):
-        code, out, err = run(capsys, "sync", "--now", NOW)
+        code, out, err = cli("sync", "--now", NOW)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "holds the run lock" in err and f"pid {os.getpid()}" in err
     # a dry run takes no lock: it writes nothing
     with RunLock(state_dir() / "casebridge-state.db.lock"):
-        assert run(capsys, "sync", "--dry-run", "--now", NOW)[0] == 0
+        assert cli("sync", "--dry-run", "--now", NOW)[0] == 0
 
 
-def test_every_rejects_now(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "sync", "--every", "5m", "--now", NOW)
+def test_every_rejects_now(cli: Cli) -> None:
+    code, _, err = cli("sync", "--every", "5m", "--now", NOW)
     assert code == 2 and "--every" in err
 
 
@@ -105,12 +103,12 @@ def test_every_loops_until_sigterm_then_exits_cleanly(tmp_path: Path) -> None:
     assert len(audit_records(tmp_path, "sync.set_fields")) == updated
 
 
-def test_sync_escalate_runs_escalation_after_the_pass(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, _ = run(capsys, "sync", "--escalate", "--now", "2026-12-20T09:00:00Z")
+def test_sync_escalate_runs_escalation_after_the_pass(cli: Cli, tmp_path: Path) -> None:
+    code, out, _ = cli("sync", "--escalate", "--now", "2026-12-20T09:00:00Z")
     assert "cases evaluated" in out and " posted, " in out
     assert out.index("cases evaluated") < out.index(" posted, ")
     posted = audit_records(tmp_path, "escalation.posted")
     assert posted and code in (0, 1)
     # a rerun posts nothing twice
-    run(capsys, "sync", "--escalate", "--now", "2026-12-20T09:00:00Z")
+    cli("sync", "--escalate", "--now", "2026-12-20T09:00:00Z")
     assert len(audit_records(tmp_path, "escalation.posted")) == len(posted)

@@ -277,17 +277,6 @@ def test_history_that_comes_with_the_listing_costs_no_request(env: Env) -> None:
     assert check_invariants(env, NOW).ok
 
 
-def test_store_less_run_sync_still_works(env: Env) -> None:
-    from casebridge.sync import run_sync
-    from tests.test_sync_support import WORKFLOW
-
-    tracker = env.tracker(NOW)
-    plan, result = run_sync(tracker, WORKFLOW, NOW)
-    again, _ = run_sync(tracker, WORKFLOW, NOW)
-    tracker.close()
-    assert result.ok and len(result.applied) == len(plan.actions) > 0 and again.actions == []
-
-
 def test_no_stacked_retries_when_the_connector_owns_them(tmp_path: Path) -> None:
     """Jira and Redmine retry inside the connector; the sync job must then make a single attempt."""
     from casebridge.connectors.jira import JiraConnector

@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from casebridge.app.fetch import RetryPolicy
 from casebridge.app.intents import SET_FIELDS, merged
 from casebridge.connectors import Connector
 from casebridge.connectors.local import LocalConfig, LocalConnector
+from casebridge.connectors.retry import RetryPolicy
 from casebridge.errors import TrackerUnreachable, TransientError
 from casebridge.state.audit import AuditLog
 from casebridge.state.lock import RunLock, lock_path_for

@@ -356,3 +356,30 @@ def test_older_extension_form_still_loads(tmp_path: Path) -> None:
     )
     target = load_workflow(path).targets_for("subscriber", "voluntary")["response"]
     assert (target.extension, target.max_extensions, target.extension_label) == (8 * 3600, 2, "1d")
+
+
+def test_absurd_durations_are_refused_by_workflow_check(tmp_path: Path) -> None:
+    from casebridge.workflows.schema import parse_duration
+
+    assert parse_duration("50w") == 50 * 7 * 86400
+    with pytest.raises(ValueError, match="longer than 50 years"):
+        parse_duration("99999999999w")
+
+
+def test_reachability_of_a_long_chain_is_checked_in_linear_time() -> None:
+    """10,000 states in a chain: every one reachable; the first one cut off is named. (Not timed: the old
+    walk scanned every transition from every state, 10^8 steps here; this one makes 10^4.)"""
+    from casebridge.workflows import _check_reachable
+    from casebridge.workflows.model import Transition
+
+    class Chain:
+        def __init__(self, n: int, cut: int | None = None) -> None:
+            self.initial = "s0"
+            self.states = {f"s{i}": None for i in range(n)}
+            self.transitions = tuple(
+                Transition(frozenset({f"s{i}"}), f"s{i + 1}") for i in range(n - 1) if i + 1 != cut
+            )
+
+    _check_reachable(Chain(10_000))  # type: ignore[arg-type]
+    with pytest.raises(Exception, match=r"states\.s5000"):
+        _check_reachable(Chain(10_000, cut=5000))  # type: ignore[arg-type]

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from casebridge.errors import UserError, WorkflowError
 from casebridge.workflows import schema
 from casebridge.workflows.model import (
+    DEFAULT_REFUSAL_REASONS,
     WILDCARD,
     Calendar,
     ClockDef,
@@ -28,6 +29,7 @@ from casebridge.workflows.model import (
     EscalationRule,
     Policy,
     ReminderRule,
+    ReportStates,
     State,
     Transition,
     Workflow,
@@ -133,8 +135,39 @@ def _build(raw: schema.WorkflowFile) -> Workflow:
         clocks=clocks,
         policies=policies,
         escalated_state=raw.workflow.escalated_state,
+        refusal_reasons=_refusal_reasons(raw.workflow.refusal_reasons),
+        report=_report_states(raw.report, states, calendars),
         description=raw.workflow.description,
     )
+
+
+def _refusal_reasons(listed: list[str] | None) -> tuple[str, ...]:
+    if listed is None:
+        return DEFAULT_REFUSAL_REASONS
+    if len(set(listed)) != len(listed):
+        raise _Problem("workflow.refusal_reasons", "a reason is listed twice")
+    return tuple(listed)
+
+
+def _report_states(spec: schema.ReportSpec, states: dict[str, State], calendars: dict[str, Calendar]) -> ReportStates:
+    """``[report]``: listed states must exist; unset milestones take the defaults this workflow has."""
+    defaults = ReportStates()
+    chosen: dict[str, frozenset[str]] = {}
+    for name in ("sent", "first_response", "fulfilled", "partial", "refused", "redirected"):
+        listed = getattr(spec, name)
+        if listed is None:
+            chosen[name] = frozenset(s for s in getattr(defaults, name) if s in states)
+            continue
+        for state in listed:
+            if state not in states:
+                raise _Problem(f"report.{name}", f"unknown state {state!r} (states: {', '.join(states)})")
+        chosen[name] = frozenset(listed)
+    calendar = spec.calendar
+    if calendar is None:
+        calendar = next((c.name for c in calendars.values() if c.kind == "business"), CALENDAR_24X7)
+    elif calendar not in calendars:
+        raise _Problem("report.calendar", f"unknown calendar {calendar!r} (known: {', '.join(calendars)})")
+    return ReportStates(calendar=calendar, **chosen)
 
 
 def _build_calendar(name: str, c: schema.CalendarSpec) -> Calendar:
@@ -305,14 +338,21 @@ def _check_clock(name: str, clock: ClockDef, wf: Workflow, need_state) -> None:
 
 
 def _check_reachable(wf: Workflow) -> None:
-    seen = {wf.initial}
-    queue = deque([wf.initial])
+    # edges indexed by source once, so the walk is linear in states + transitions (10,000 states took 9 s
+    # when every state scanned every transition)
+    targets: dict[str, list[str]] = {}
+    anywhere: list[str] = []
+    for t in wf.transitions:
+        for source in t.sources:
+            (anywhere if source == WILDCARD else targets.setdefault(source, [])).append(t.target)
+    seen = {wf.initial, *anywhere}  # a "*" transition leaves every state, the initial one included
+    queue = deque(seen)
     while queue:
         here = queue.popleft()
-        for t in wf.transitions:
-            if (here in t.sources or WILDCARD in t.sources) and t.target not in seen:
-                seen.add(t.target)
-                queue.append(t.target)
+        for target in targets.get(here, ()):
+            if target not in seen:
+                seen.add(target)
+                queue.append(target)
     unreachable = [s for s in wf.states if s not in seen]
     if unreachable:
         raise _Problem(

@@ -112,9 +112,6 @@ class BusinessTimeline(Timeline):
         # instant (same working-time count); never go back in time.
         return landed if seconds < 0 or landed >= start else start
 
-    def is_working_day(self, day: date) -> bool:
-        return _is_working_day(self.calendar, day, _holiday_dates(self.calendar, day.year))
-
     # -- internals -------------------------------------------------------------------------------
     def _worked_before(self, t: float) -> float:
         """Working seconds from the table's origin up to instant t (t must be covered)."""

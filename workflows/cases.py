@@ -50,10 +50,13 @@ Day = Annotated[date, BeforeValidator(_strict_date)]
 
 def known_timezone(value: str) -> str:
     """``value`` when it names an IANA time zone; else ValueError (a pydantic validator's message)."""
+    shown = value if len(value) <= 60 else value[:57] + "..."
     try:
+        if len(value) > 255:  # longer than any file name: zoneinfo would fail with an OS error
+            raise ValueError(value)
         zoneinfo.ZoneInfo(value)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown IANA time zone {value!r} (for example Asia/Karachi)") from None
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"unknown IANA time zone {shown!r} (for example Asia/Karachi)") from None
     return value
 
 
@@ -160,6 +163,9 @@ class Case(BaseModel):
     responded_at: Moment | None = None
     outcome: Outcome | None = None
     refusal_text: NonEmpty | None = None
+    # Why the provider refused (issue 13): one of the workflow's ``refusal_reasons`` (checked against the
+    # workflow where a reason is set: intake, ``transition --reason``, the tracker's field).
+    refusal_reason: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")] | None = None
     preservation_expires_at: Moment | None = None
     # extensions granted before casebridge tracked the case (intake): count for every clock that has an
     # extension rule; ``extensions`` are the ones recorded since, per clock

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from casebridge.errors import ConfigError, validation_problem
 from casebridge.workflows.cases import Case, TrackedCase
+from casebridge.workflows.directory import Fact, Provider
 from casebridge.workflows.model import ClockTarget, Workflow
 from casebridge.workflows.render import md_link, md_paragraphs, md_text
 
@@ -175,8 +176,10 @@ def build_dossier(
     now: datetime,
     requesting_ncb: str | None = None,
     default_restrictions: str = DEFAULT_RESTRICTIONS,
+    provider: Provider | None = None,
 ) -> str:
-    """The dossier's Markdown. ``allowed`` comes from ``check_allowlist``."""
+    """The dossier's Markdown. ``allowed`` comes from ``check_allowlist``; ``provider`` is the case's
+    provider directory entry (its addressee and channels are cited with their sources)."""
     case, doc = tracked.case, _Doc(tracked.case, allowed | ALWAYS_INCLUDED)
     clock = next((c for c in clocks if c.name == step.clock), None)
     label = md_text(_clock_label(workflow, step.clock))
@@ -194,7 +197,7 @@ def build_dossier(
     _urgency(doc, clock, label)
     _authority(doc, requesting_ncb)
     _offence(doc)
-    _provider_and_identifiers(doc)
+    _provider_and_identifiers(doc, provider)
     _order_and_requests(doc, tracked, workflow)
     _clocks(doc, clocks, workflow)
     doc.heading("Article 3 self-check")
@@ -263,13 +266,38 @@ def _offence(doc: _Doc) -> None:
         doc.paragraphs("facts")
 
 
-def _provider_and_identifiers(doc: _Doc) -> None:
+def _cited(text: str, fact: Fact) -> str:
+    return f"{md_text(text)} ({md_link('source', fact.source)}, checked {fact.checked.isoformat()})"
+
+
+def _directory_lines(doc: _Doc, provider: Provider) -> list[tuple[str, str | None]]:
+    """What the provider directory says: the addressee for this legal basis and the channels, cited."""
+    entity = provider.addressee(str(doc.case.legal_basis))
+    lines: list[tuple[str, str | None]] = [("Directory entry", md_text(provider.name))]
+    if entity is not None:
+        role = entity.role.replace("_", " ")
+        lines.append(("Addressee", _cited(f"{entity.name} ({entity.country or '?'}, {role})", entity.fact)))
+    for channel in provider.request_channels():
+        lines.append(("Request channel", _cited(f"{channel.kind}: {channel.address}", channel.fact)))
+    for channel in provider.emergency_channels():
+        lines.append(("Emergency channel", _cited(f"{channel.kind}: {channel.address}", channel.fact)))
+    if provider.foreign_orders_fact is not None:
+        answer = "yes" if provider.foreign_orders else "no"
+        lines.append(("Accepts foreign orders directly", _cited(answer, provider.foreign_orders_fact)))
+    if provider.preservation_fact is not None:
+        ext = f", +{provider.preservation_extension} on request" if provider.preservation_extension else ""
+        lines.append(("Preservation", _cited(f"{provider.preservation}{ext}", provider.preservation_fact)))
+    return lines
+
+
+def _provider_and_identifiers(doc: _Doc, provider: Provider | None = None) -> None:
     doc.heading("Provider")
     doc.bullets(
         [
             ("Provider", doc.value("provider")),
             ("Legal entity", doc.value("provider_legal_entity")),
             ("Country", doc.value("provider_country")),
+            *(_directory_lines(doc, provider) if provider is not None and doc.ok("provider") else []),
         ]
     )
     if doc.ok("identifiers"):

@@ -21,6 +21,7 @@ from typing import Any
 
 from casebridge.errors import EscalationBlocked
 from casebridge.workflows.cases import Escalation, TrackedCase
+from casebridge.workflows.directory import Directory
 from casebridge.workflows.dossier import (
     ClockLike,
     EscalationConfig,
@@ -179,6 +180,7 @@ def plan_escalations(
     now: datetime,
     config: EscalationConfig | None = None,
     only: Collection[str] | None = None,
+    directory: Directory | None = None,
 ) -> EscalationPlan:
     """Pure: what to post at ``now``. ``only`` restricts to these references (``--case``); for them the
     plan also says why each clock is not due. Cases without the Art. 3 self-check land in ``blocked``."""
@@ -203,7 +205,9 @@ def plan_escalations(
             plan.blocked.append(problem)
             continue
         for clock, level, repeat in steps:
-            plan.escalations.append(_planned(tracked, clocks, clock, level, repeat, workflow, allowed, config, now))
+            plan.escalations.append(
+                _planned(tracked, clocks, clock, level, repeat, workflow, allowed, config, now, directory)
+            )
     for ref in sorted((wanted or set()) - seen):
         plan.not_due.append(NotDue(ref, None, "no such case among the tracked cases"))
     plan.escalations.sort(key=lambda p: (not p.threat_to_life, -p.overdue_seconds, p.dedupe_key))
@@ -236,6 +240,7 @@ def _planned(
     allowed: frozenset[str],
     config: EscalationConfig,
     now: datetime,
+    directory: Directory | None = None,
 ) -> PlannedEscalation:
     case = tracked.case
     key = dedupe_key(case.reference, clock.name, level.level, repeat, int(getattr(clock, "cycle", 1) or 1))
@@ -249,6 +254,9 @@ def _planned(
         now=now,
         requesting_ncb=config.requesting_ncb,
         default_restrictions=config.handling_restrictions,
+        provider=None
+        if directory is None
+        else directory.resolve(case.provider) or directory.resolve(case.provider_legal_entity),
     )
     label = workflow.clocks[clock.name].label if clock.name in workflow.clocks else clock.name
     title = f"NCB escalation L{level.level}{f' R{repeat}' if repeat else ''}: {case.reference}: {label} overdue"

@@ -202,6 +202,12 @@ def _validate_row(where: str, raw: dict[str, Any], workflow: Workflow, now: date
         case = Case.model_validate(fields)
     except ValidationError as exc:
         raise IntakeError(f"{where}: {_describe(exc)}") from None
+    if case.refusal_reason is not None and case.refusal_reason not in workflow.refusal_reasons:
+        known = ", ".join(workflow.refusal_reasons)
+        raise IntakeError(
+            f"{where}: refusal_reason: {case.refusal_reason!r} is not a reason of workflow {workflow.name} "
+            f"(known: {known}; an agency adds its own under [workflow] refusal_reasons)"
+        )
     state = raw.get("state")
     if state is not None and (not isinstance(state, str) or state not in workflow.states):
         known = ", ".join(workflow.states)

@@ -165,6 +165,39 @@ class Policy:
         return (WILDCARD not in self.request_types) + (WILDCARD not in self.legal_bases)
 
 
+# Why providers refuse (issue 13; Europol SIRIUS counts refusals by reason). A workflow may list more.
+DEFAULT_REFUSAL_REASONS = (
+    "us-legal-process-required",
+    "mlat-required",
+    "no-data",
+    "data-not-retained",
+    "not-our-service",
+    "overbroad",
+    "identifier-invalid",
+    "jurisdiction",
+    "other",
+)
+
+
+@dataclass(frozen=True)
+class ReportStates:
+    """Which workflow states mark a request's milestones in ``casebridge report`` (``[report]`` in the
+    TOML). A milestone is the first entry into one of its states in the status history."""
+
+    sent: frozenset[str] = frozenset(
+        {"submitted", "acknowledged", "awaiting_requester", "partial", "fulfilled", "refused", "redirected_mla",
+         "escalated"}
+    )  # fmt: skip
+    first_response: frozenset[str] = frozenset(
+        {"acknowledged", "partial", "fulfilled", "refused", "awaiting_requester", "redirected_mla"}
+    )
+    fulfilled: frozenset[str] = frozenset({"fulfilled"})
+    partial: frozenset[str] = frozenset({"partial"})
+    refused: frozenset[str] = frozenset({"refused"})
+    redirected: frozenset[str] = frozenset({"redirected_mla"})
+    calendar: str = "24x7"  # working days are counted on this calendar (the loader picks the agency's)
+
+
 @dataclass
 class Workflow:
     name: str
@@ -175,6 +208,8 @@ class Workflow:
     clocks: dict[str, ClockDef]
     policies: tuple[Policy, ...]
     escalated_state: str | None = None
+    refusal_reasons: tuple[str, ...] = DEFAULT_REFUSAL_REASONS
+    report: ReportStates = field(default_factory=ReportStates)
     source_path: str = ""
     description: str = ""
 

@@ -69,6 +69,12 @@ _JIRA_LINE_START = re.compile(r"^(h[1-6]|bq|fn\d+)\.", re.I)
 _JIRA_URL_UNSAFE = r"[|\]\[\s]"
 
 
+# Jira's wiki renderer turns bare "scheme://..." and "mailto:..." in text into live links; in case data
+# that would put an attacker's link (or a file:/// path) into the NCB's queue. The colon after a scheme
+# becomes an entity: it still reads as ":", but no longer starts a link.
+_JIRA_AUTOLINK = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*):(?=//|[^\s@:]+@)")
+
+
 def jira_escape(text: str) -> str:
     out = []
     for ch in text:
@@ -80,7 +86,7 @@ def jira_escape(text: str) -> str:
             out.append("\\" + ch)
         else:
             out.append(ch)
-    return "".join(out)
+    return _JIRA_AUTOLINK.sub(r"\1&#58;", "".join(out))
 
 
 def _jira_line_start(text: str) -> str:

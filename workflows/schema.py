@@ -17,6 +17,9 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "w": 7 * 86400}
 
 
+MAX_DURATION = 50 * 366 * 86400.0
+
+
 def parse_duration(text: str, *, day_seconds: float = 86400) -> float:
     """``"1d12h"`` -> seconds. ``day_seconds`` is the length of a "d" (a working day on business
     calendars). Raises ValueError with the accepted form."""
@@ -30,6 +33,9 @@ def parse_duration(text: str, *, day_seconds: float = 86400) -> float:
         pos = match.end()
     if not cleaned or pos != len(cleaned) or cleaned[pos:].strip():
         raise ValueError(f'bad duration {text!r}: use a number and a unit s, m, h, d or w, like "8h" or "10d"')
+    if total > MAX_DURATION:
+        # beyond this no date arithmetic ends before year 9999 (and no deadline is meant)
+        raise ValueError(f"duration {text!r} is longer than 50 years; no legal or operational period is")
     return total
 
 
@@ -45,11 +51,28 @@ class _Strict(BaseModel):
 Duration = Annotated[str, Field(min_length=1)]
 
 
+REASON = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
 class WorkflowHeader(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     initial: str
     escalated_state: str | None = None
     description: str = ""
+    # why providers refuse; default: DEFAULT_REFUSAL_REASONS (an agency extends the list in its copy)
+    refusal_reasons: list[Annotated[str, Field(pattern=REASON)]] | None = Field(default=None, min_length=1)
+
+
+class ReportSpec(_Strict):
+    """``[report]``: the states that mark each milestone (unset: the lawful-access defaults that exist)."""
+
+    sent: list[str] | None = None
+    first_response: list[str] | None = None
+    fulfilled: list[str] | None = None
+    partial: list[str] | None = None
+    refused: list[str] | None = None
+    redirected: list[str] | None = None
+    calendar: str | None = None  # working days are counted on it (default: the first business calendar)
 
 
 class StateSpec(_Strict):
@@ -224,6 +247,7 @@ class WorkflowFile(_Strict):
     transitions: list[TransitionSpec] = Field(default_factory=list)
     clocks: dict[StateName, ClockSpec] = Field(default_factory=dict)
     policies: list[PolicySpec] = Field(default_factory=list)
+    report: ReportSpec = Field(default_factory=ReportSpec)
 
 
 _UNION_MEMBER = re.compile(r"[A-Z][A-Za-z]*Spec")  # names in the file are lower case

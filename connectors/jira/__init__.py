@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 from casebridge.connectors import CASES, LIAISON, Connector, ConnectorConfig, Escalation, Missing, PostedEscalation
 from casebridge.connectors.field_names import TrackerFieldNames
 from casebridge.connectors.jira.cases import CaseOps
-from casebridge.connectors.jira.http import JiraHttp, RetryPolicy
+from casebridge.connectors.jira.http import JiraHttp
 from casebridge.connectors.jira.schema import (
     TYPE_LABELS,
     FieldSpec,
@@ -34,6 +34,7 @@ from casebridge.connectors.jira.schema import (
     missing_field,
     needed_fields,
 )
+from casebridge.connectors.retry import RetryPolicy
 from casebridge.connectors.secrets import SecretRef, TrackerUrl
 from casebridge.errors import ConfigError, NotFoundError, SchemaMissing, TrackerError, remember
 from casebridge.workflows.cases import Case, SlaFields, StatusChange, TrackedCase
@@ -148,11 +149,11 @@ class JiraConnector(Connector):
         # the client's own retry loop is off (one attempt, no sleeping); ours wraps every call
         client._session.max_retries = 0
         policy = RetryPolicy(
-            max_attempts=cfg.max_attempts,
+            attempts=cfg.max_attempts,
             floor=cfg.retry_floor,
             ceiling=cfg.retry_ceiling,
-            backoff_base=cfg.backoff_base,
-            near_limit=cfg.near_rate_limit,
+            base=cfg.backoff_base,
+            label="jira",
         )
         http = JiraHttp(
             client._session,
@@ -161,6 +162,7 @@ class JiraConnector(Connector):
             policy=policy,
             sleep=self._sleep,
             timeout=cfg.timeout,
+            near_limit=cfg.near_rate_limit,
             now=self.now,
         )
         try:
@@ -217,6 +219,9 @@ class JiraConnector(Connector):
             log.warning("jira: status %r maps to no workflow state; add it to [jira] status_names", status)
             return status
         return found
+
+    def identity(self) -> str:
+        return f"jira:{self.config.url} project {self.config.project}"
 
     # -- schema --------------------------------------------------------------------------------------
     def check_schema(self) -> list[Missing]:
@@ -336,6 +341,10 @@ class JiraConnector(Connector):
 
     def link_escalation(self, key: str, posted: PostedEscalation) -> None:
         self.ops().link(key, posted.key)
+
+    def link_cases(self, key_a: str, key_b: str, *, note: str) -> None:
+        """An issue link of the configured link type between two case issues (idempotent)."""
+        self.ops().link(key_a, key_b)
 
     def close(self) -> None:
         if self._http is not None:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import ValidationError
 
 from casebridge.connectors import Escalation, PostedEscalation
+from casebridge.connectors.field_names import with_refusal_reason
 from casebridge.connectors.jira.render import adf_plain_text, md_escape, to_adf, to_wiki
 from casebridge.errors import NotFoundError, RejectedError, TrackerError, TransitionNotAllowed
 from casebridge.workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
@@ -106,6 +107,7 @@ class CaseOps:
             "description": self.rich(self.describe(case)),
             self.c.field_id("reference"): case.reference,
             self.c.field_id("case_data"): self.plain(json.dumps(case.to_record(), sort_keys=True)),
+            self.c.field_id("refusal_reason"): case.refusal_reason,
         }
 
     # -- search ----------------------------------------------------------------------------------------
@@ -143,7 +145,8 @@ class CaseOps:
             self.c.field_id("reference"),
             self.c.field_id("case_data"),
         )  # SchemaMissing if absent
-        return ["summary", "status", "updated", "created", reference, data, *sla]
+        reason = self.c.field_id("refusal_reason")
+        return ["summary", "status", "updated", "created", reference, data, reason, *sla]
 
     def by_reference(self, project: str, role: str, value: str, fields: list[str]) -> list[dict[str, Any]]:
         """Issues of ``project`` whose ``role`` field equals ``value`` exactly, oldest first."""
@@ -165,6 +168,8 @@ class CaseOps:
         except (ValueError, ValidationError):
             log.warning("jira: %s has no valid case data in %r; skipped", issue.get("key"), self.cfg.fields.case_data)
             return None
+        reason = fields.get(ids.get("refusal_reason", ""))
+        case = with_refusal_reason(case, reason, self.c.workflow.refusal_reasons, f"jira: {issue.get('key')}")
         return TrackedCase(
             key=issue["key"],
             case=case,

@@ -10,8 +10,9 @@ stacked; this module owns the policy with tenacity:
   full jitter, capped at the ceiling;
 - ``X-RateLimit-*`` headers slow us down *before* the limit (a pause when fewer than ``near_limit`` of
   the budget remains or Jira says ``X-RateLimit-NearLimit: true``);
-- a non-idempotent write whose answer was lost (dropped connection, 5xx) is first checked for with the
-  caller's ``landed`` probe; only if it did not land is it sent again.
+- a non-idempotent write whose answer was lost (``connectors.http_outcome``: maybe applied) is first
+  checked for with the caller's ``landed`` probe; only if it did not land is it sent again. A POST that
+  never left the machine (refused, DNS, connect timeout) is sent again without a probe.
 
 Messages never carry ``JIRAError`` text (it includes headers) nor the secret (everything passes
 ``redact``).
@@ -20,7 +21,6 @@ Messages never carry ``JIRAError`` text (it includes headers) nor the secret (ev
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -28,7 +28,8 @@ from typing import Any, TypeVar
 import requests
 from jira.exceptions import JIRAError
 
-from casebridge.connectors.retry import RetryPolicy as BaseRetryPolicy
+from casebridge.connectors.http_outcome import Outcome, answer_outcome, failure_outcome
+from casebridge.connectors.retry import RetryPolicy
 from casebridge.errors import (
     AuthenticationFailed,
     NotFoundError,
@@ -42,45 +43,26 @@ from casebridge.errors import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-AMBIGUOUS_STATUSES = frozenset({500, 502, 503, 504})
 
 
 class _LostAnswer(TransientError):
     """A write may or may not have been applied (connection dropped after sending, or 5xx)."""
 
 
-class RetryPolicy(BaseRetryPolicy):
-    """The shared policy, plus slowing down before Jira's rate limit (X-RateLimit-* headers)."""
-
-    def __init__(
-        self,
-        *,
-        max_attempts: int = 6,
-        floor: float = 1.0,
-        ceiling: float = 120.0,
-        backoff_base: float = 1.0,
-        near_limit: float = 0.1,
-        rng: random.Random | None = None,
-    ) -> None:
-        super().__init__(attempts=max_attempts, floor=floor, ceiling=ceiling, base=backoff_base, rng=rng, label="jira")
-        self.near_limit = near_limit
-
-    @property
-    def max_attempts(self) -> int:
-        return self.attempts
-
-    def pause_for_rate_limit(self, headers: Any, now: datetime) -> float:
-        """Seconds to pause before the next call, from the X-RateLimit-* headers of the last answer."""
-        remaining = _number(headers.get("X-RateLimit-Remaining"))
-        limit = _number(headers.get("X-RateLimit-Limit"))
-        near = str(headers.get("X-RateLimit-NearLimit", "")).lower() == "true"
-        if not near and (remaining is None or not limit or remaining / limit > self.near_limit):
-            return 0.0
-        reset = _parse_reset(headers.get("X-RateLimit-Reset"))
-        if reset is not None:
-            spread = (reset - now).total_seconds() / max(remaining or 0, 1)
-            return min(self.ceiling, max(self.floor, spread))
-        return self.floor
+def pause_for_rate_limit(headers: Any, now: datetime, policy: RetryPolicy, near_limit: float) -> float:
+    """Seconds to pause before the next call, from the X-RateLimit-* headers of the last answer: when
+    fewer than ``near_limit`` of the budget remains, spread what is left until the reset (within the
+    policy's floor and ceiling)."""
+    remaining = _number(headers.get("X-RateLimit-Remaining"))
+    limit = _number(headers.get("X-RateLimit-Limit"))
+    near = str(headers.get("X-RateLimit-NearLimit", "")).lower() == "true"
+    if not near and (remaining is None or not limit or remaining / limit > near_limit):
+        return 0.0
+    reset = _parse_reset(headers.get("X-RateLimit-Reset"))
+    if reset is not None:
+        spread = (reset - now).total_seconds() / max(remaining or 0, 1)
+        return min(policy.ceiling, max(policy.floor, spread))
+    return policy.floor
 
 
 def _number(value: Any) -> float | None:
@@ -112,6 +94,7 @@ class JiraHttp:
         policy: RetryPolicy,
         sleep: Callable[[float], None],
         timeout: float = 30.0,
+        near_limit: float = 0.1,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.session = session
@@ -120,6 +103,7 @@ class JiraHttp:
         self.policy = policy
         self.sleep = sleep
         self.timeout = timeout
+        self.near_limit = near_limit
         self.now = now
         self.requests_sent = 0
 
@@ -138,7 +122,7 @@ class JiraHttp:
     ) -> Any:
         """The decoded JSON answer (None for an empty one). ``landed``: for non-idempotent writes, a probe
         returning the result if a lost write did apply (then it is not sent again).
-        Raises the connectors.errors types (TransientError only once the retries are used up)."""
+        Raises the casebridge.errors types (TransientError only once the retries are used up)."""
         retrying = self.policy.with_sleep(self.sleep).retrying(label=f"jira {method} {path}")
         lost_once = False
         try:
@@ -156,9 +140,7 @@ class JiraHttp:
                         raise
         except TransientError as exc:
             if getattr(exc, "connection", False):
-                raise TrackerUnreachable(
-                    f"{exc} (gave up after {self.policy.max_attempts} attempts)", case=case
-                ) from None
+                raise TrackerUnreachable(f"{exc} (gave up after {self.policy.attempts} attempts)", case=case) from None
             raise TransientError(str(exc), case=case, retry_after=exc.retry_after) from None
         raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
 
@@ -174,13 +156,14 @@ class JiraHttp:
             if response is None:
                 raise TrackerError(f"jira {method} {path}: no answer", case=case) from None
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
-            sent = not isinstance(exc, requests.exceptions.ConnectTimeout) and not _never_sent(exc)
-            kind = _LostAnswer if (writes and sent) else TransientError
-            error = kind(f"jira {method} {path}: connection failed ({type(exc).__name__})", case=case)
+            maybe_applied = failure_outcome(exc) is Outcome.MAYBE_APPLIED
+            kind = _LostAnswer if (writes and maybe_applied) else TransientError
+            # the URL (never with credentials: config refuses user-info) says which Jira could not be reached
+            error = kind(f"jira {method} {url}: connection failed ({type(exc).__name__})", case=case)
             error.connection = True  # type: ignore[attr-defined]
             raise error from None
         if response.ok:
-            pause = self.policy.pause_for_rate_limit(response.headers, self.now())
+            pause = pause_for_rate_limit(response.headers, self.now(), self.policy, self.near_limit)
             if pause > 0:
                 log.info("jira: near the rate limit; pausing %.1fs", pause)
                 self.sleep(pause)
@@ -191,12 +174,6 @@ class JiraHttp:
             except ValueError:
                 raise TrackerError(f"jira {method} {path}: answer is not JSON", case=case) from None
         raise map_failure(method, path, response, case=case, ambiguous=writes and method.upper() == "POST")
-
-
-def _never_sent(exc: BaseException) -> bool:
-    """True when the connection could not even be opened (nothing reached the server)."""
-    text = repr(exc.args[0]) if exc.args else ""
-    return "NewConnectionError" in text or "Connection refused" in text or "Name or service not known" in text
 
 
 def map_failure(
@@ -214,7 +191,7 @@ def map_failure(
         return NotFoundError(f"{where}: not found (404){detail}", case=case)
     if status == 429 or status >= 500:
         retry_after = _number(response.headers.get("Retry-After"))
-        cls = _LostAnswer if ambiguous and status in AMBIGUOUS_STATUSES else TransientError
+        cls = _LostAnswer if ambiguous and answer_outcome(status) is Outcome.MAYBE_APPLIED else TransientError
         return cls(f"{where}: Jira answered {status}{detail}", case=case, retry_after=retry_after)
     return RejectedError(f"{where}: Jira rejected the request ({status}){detail}", case=case)
 

@@ -46,6 +46,7 @@ def needed_fields(names: Any, workflow: Workflow, *, liaison: bool) -> list[Fiel
         FieldSpec("reference", names.reference, TEXT),
         FieldSpec("case_data", names.case_data, TEXTAREA),
         FieldSpec("escalation_level", names.escalation_level, NUMBER),
+        FieldSpec("refusal_reason", names.refusal_reason, TEXT),
     ]
     for clock in workflow.clocks.values():
         label = clock.label or clock.name
@@ -168,7 +169,10 @@ class SchemaChecks:
             )
             try:
                 sample = next(iter(self.search(jql, ["status"], page_size=1)), None)
-            except RejectedError:  # the status does not exist: reported as a missing status already
+            except RejectedError as exc:
+                # an unknown status is reported as a missing status already; anything else (405 from a
+                # proxy, a search the account may not run) must not pass as "nothing missing"
+                log.warning("jira: transitions from %r not checked: the search was refused (%s)", state, exc)
                 continue
             if sample is None:
                 log.info("jira: no issue in status %r; its transitions are checked on first use", state)

@@ -27,8 +27,9 @@ from typing import Any, TypeVar
 from redminelib import Redmine
 
 from casebridge.connectors import CASES, LIAISON, Connector, Missing
+from casebridge.connectors.field_names import with_refusal_reason
 from casebridge.connectors.redmine.config import RedmineConfig, status_names
-from casebridge.connectors.redmine.http import CasebridgeEngine, OutcomeUnknown, RetryPolicy
+from casebridge.connectors.redmine.http import CasebridgeEngine, OutcomeUnknown, default_policy
 from casebridge.connectors.redmine.liaison import RedmineLiaison
 from casebridge.connectors.redmine.lookup import ignored_filter, search_values
 from casebridge.connectors.redmine.mapping import (
@@ -71,7 +72,7 @@ class RedmineConnector(RedmineLiaison, Connector):
         ``sleep`` is what retries wait with. Neither touches the network."""
         super().__init__(config, workflow)
         self._client = client
-        self._policy = RetryPolicy(attempts=config.retry_attempts, ceiling=config.retry_ceiling, sleep=sleep)
+        self._policy = default_policy(attempts=config.retry_attempts, ceiling=config.retry_ceiling, sleep=sleep)
         self._schema: Schema | None = None
         # custom field ids Redmine has been seen to store on this tracker: later writes skip the re-read
         self._accepted: set[int] = set()
@@ -142,6 +143,8 @@ class RedmineConnector(RedmineLiaison, Connector):
         case = case_from(issue, values, ids)
         if case is None:
             return None
+        reason = values.get(ids.get("refusal_reason", -1))
+        case = with_refusal_reason(case, reason, self.workflow.refusal_reasons, f"redmine: issue #{issue['id']}")
         return TrackedCase(
             key=str(issue["id"]),
             case=case,
@@ -185,6 +188,9 @@ class RedmineConnector(RedmineLiaison, Connector):
         return hits
 
     # -- schema -------------------------------------------------------------------------------
+    def identity(self) -> str:
+        return f"redmine:{self.config.url} project {self.config.project}"
+
     def check_schema(self) -> list[Missing]:
         """Everything the workflow needs that Redmine lacks. Settings (cross-project relations) have
         no REST API and are not checked; transitions are judged from existing issues only.

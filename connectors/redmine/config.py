@@ -84,6 +84,7 @@ def field_specs(config: RedmineConfig, workflow: Workflow) -> list[FieldSpec]:
         FieldSpec("court_order", n.court_order, "bool"),
         FieldSpec("submitted_at", n.submitted_at, "string", regexp=TIME_REGEXP),
         FieldSpec("case_data", n.case_data, "text", filter=False),
+        FieldSpec("refusal_reason", n.refusal_reason, "list", possible_values=workflow.refusal_reasons),
         FieldSpec("escalation_level", n.escalation_level, "int", liaison=True),
         FieldSpec("escalation_key", n.escalation_key, "string", liaison=True, cases=False),
     ]

@@ -2,12 +2,13 @@
 
 python-redmine's own engine turns 401/403/404/422 into its exceptions and loses the response (no
 ``Retry-After``, no request path). ``CasebridgeEngine`` replaces that mapping so every python-redmine call
-raises the errors of ``connectors.errors`` with a one-line message, and retries what is safe to retry:
+raises the errors of ``casebridge.errors`` with a one-line message, and retries what is safe to retry:
 
 * reads (GET) on 429, 5xx, timeouts and dropped connections;
-* writes only when the request certainly did not take effect (connection refused, connect timeout,
-  429). A write that may have been applied (read timeout, reset connection, 5xx) raises
-  ``OutcomeUnknown``; the connector then checks whether it took effect before trying again.
+* writes only when the request certainly did not take effect (``connectors.http_outcome``: never sent,
+  i.e. connection refused, DNS failure, connect timeout; or a 429). A write that may have been applied
+  (read timeout, reset connection, 500/502/503/504) raises ``OutcomeUnknown``; the connector then checks
+  whether it took effect before trying again.
 
 Backoff is exponential with full jitter and a ceiling; ``Retry-After`` is honoured between a floor and
 that ceiling. ``sleep`` is injectable so tests never wait.
@@ -16,16 +17,14 @@ that ceiling. ``sleep`` is injectable so tests never wait.
 from __future__ import annotations
 
 import logging
-import random
-import time
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 from redminelib.engines.sync import SyncEngine
 
-from casebridge.connectors.retry import RetryPolicy as BaseRetryPolicy
+from casebridge.connectors.http_outcome import Outcome, answer_outcome, failure_outcome
+from casebridge.connectors.retry import RetryPolicy
 from casebridge.errors import (
     AuthenticationFailed,
     NotFoundError,
@@ -48,27 +47,11 @@ class OutcomeUnknown(TransientError):
     applied. Callers check the tracker before writing again."""
 
 
-class RetryPolicy(BaseRetryPolicy):
+def default_policy(*, attempts: int = 5, ceiling: float = 30.0, sleep: Any = None) -> RetryPolicy:
     """Redmine's defaults: 5 attempts, backoff from 0.5 s, at most 30 s between attempts."""
-
-    def __init__(
-        self,
-        *,
-        attempts: int = 5,
-        base: float = 0.5,
-        ceiling: float = 30.0,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
-    ) -> None:
-        super().__init__(
-            attempts=attempts,
-            floor=RETRY_AFTER_FLOOR,
-            ceiling=ceiling,
-            base=base,
-            sleep=sleep,
-            rng=rng,
-            label="redmine",
-        )
+    return RetryPolicy(
+        attempts=attempts, floor=RETRY_AFTER_FLOOR, ceiling=ceiling, base=0.5, sleep=sleep, label="redmine"
+    )
 
 
 def _path(url: str) -> str:
@@ -101,7 +84,7 @@ class CasebridgeEngine(SyncEngine):
 
     def __init__(self, **options: Any) -> None:
         self.timeout: float = options.pop("timeout", 30.0)
-        self.retry: RetryPolicy = options.pop("retry", None) or RetryPolicy()
+        self.retry: RetryPolicy = options.pop("retry", None) or default_policy()
         self.key_hint: str = options.pop("key_hint", "the configured API key")
         super().__init__(**options)
 
@@ -120,21 +103,25 @@ class CasebridgeEngine(SyncEngine):
         verb, path = method.upper(), _path(url)
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
-        except requests.exceptions.ConnectTimeout:
-            raise TrackerUnreachable(
-                f"Redmine at {self._base(url)} did not accept a connection within "
-                f"{self.timeout:g} s; check url and that the server is up"
-            ) from None
-        except requests.exceptions.ReadTimeout:
-            raise OutcomeUnknown(f"Redmine did not answer {verb} {path} within {self.timeout:g} s") from None
-        except requests.exceptions.ConnectionError as exc:
-            if _never_connected(exc):
-                raise TrackerUnreachable(
-                    f"cannot connect to Redmine at {self._base(url)} (connection refused or DNS); "
-                    "check url and that the server is up"
-                ) from None
-            raise OutcomeUnknown(f"connection to Redmine dropped during {verb} {path}") from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+            raise self.transport_error(exc, verb, path, url) from None
         return self.process_response(response)
+
+    def transport_error(self, exc: requests.RequestException, verb: str, path: str, url: str) -> TrackerError:
+        """Never sent -> TrackerUnreachable (any request may be retried); maybe applied -> OutcomeUnknown."""
+        if failure_outcome(exc) is Outcome.NEVER_SENT:
+            if isinstance(exc, requests.exceptions.ConnectTimeout):
+                return TrackerUnreachable(
+                    f"Redmine at {self._base(url)} did not accept a connection within "
+                    f"{self.timeout:g} s; check url and that the server is up"
+                )
+            return TrackerUnreachable(
+                f"cannot connect to Redmine at {self._base(url)} (connection refused or DNS); "
+                "check url and that the server is up"
+            )
+        if isinstance(exc, requests.exceptions.ReadTimeout):
+            return OutcomeUnknown(f"Redmine did not answer {verb} {path} within {self.timeout:g} s")
+        return OutcomeUnknown(f"connection to Redmine dropped during {verb} {path}")
 
     @staticmethod
     def _base(url: str) -> str:
@@ -163,21 +150,9 @@ class CasebridgeEngine(SyncEngine):
             return RejectedError(f"Redmine rejected {where} ({status}): {messages}")
         if status == 429:
             return TransientError(f"Redmine throttled {where} (429)", retry_after=_retry_after(response))
-        if status >= 500:
+        if answer_outcome(status) is Outcome.MAYBE_APPLIED:
             # the server may have committed before failing: a write must be checked before a retry
             return OutcomeUnknown(f"Redmine failed on {where} ({status})", retry_after=_retry_after(response))
+        if status >= 500:
+            return TransientError(f"Redmine failed on {where} ({status})", retry_after=_retry_after(response))
         return TrackerError(f"Redmine answered {where} with unexpected HTTP {status}")
-
-
-def _never_connected(exc: requests.exceptions.ConnectionError) -> bool:
-    """True when the request cannot have reached the server (refused, DNS, unreachable)."""
-    text = repr(exc.args[0] if exc.args else exc)
-    return any(
-        s in text
-        for s in (
-            "NewConnectionError",
-            "NameResolutionError",
-            "Connection refused",
-            "Failed to establish a new connection",
-        )
-    )

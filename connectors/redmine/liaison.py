@@ -62,13 +62,20 @@ class RedmineLiaison:
 
     def link_escalation(self, key: str, posted: PostedEscalation) -> None:
         """A 'relates' relation from the case issue to the escalation issue (idempotent)."""
-        if self._linked(key, posted.key):
+        self._relate(key, posted.key)
+
+    def link_cases(self, key_a: str, key_b: str, *, note: str) -> None:
+        """A 'relates' relation between two case issues (idempotent); ``note`` is not needed."""
+        self._relate(key_a, key_b)
+
+    def _relate(self, key: str, other: str) -> None:
+        if self._linked(key, other):
             return
-        data = {"relation": {"issue_to_id": int(posted.key), "relation_type": "relates"}}
+        data = {"relation": {"issue_to_id": int(other), "relation_type": "relates"}}
         try:
             self._write(
                 lambda: self._send("post", f"/issues/{int(key)}/relations.json", data),
-                applied=lambda: True if self._linked(key, posted.key) else None,
+                applied=lambda: True if self._linked(key, other) else None,
             )
         except RejectedError as exc:
             if "same project" in str(exc):

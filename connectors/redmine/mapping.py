@@ -51,14 +51,6 @@ def encode_bool(value: bool) -> str:
     return "1" if value else "0"
 
 
-def decode_bool(value: Any, field: str) -> bool | None:
-    if value in ("1", "0"):
-        return value == "1"
-    if value not in (None, ""):
-        log.warning("redmine: bool field %r holds %r, not '1'/'0'; treated as unknown", field, value)
-    return None
-
-
 def case_field_values(case: Case, ids: dict[str, int]) -> list[dict[str, Any]]:
     values = {
         "reference": case.reference,
@@ -68,6 +60,7 @@ def case_field_values(case: Case, ids: dict[str, int]) -> list[dict[str, Any]]:
         "court_order": encode_bool(case.court_order_ref is not None),
         "submitted_at": fmt_time(case.submitted_at),
         "case_data": json.dumps(case.to_record(), ensure_ascii=False, sort_keys=True),
+        "refusal_reason": case.refusal_reason or "",
     }
     return [{"id": ids[k], "value": v} for k, v in values.items()]
 

@@ -1,0 +1,99 @@
+"""Cases x provider directory x identifier index: intake's provider check and overlap warnings, the
+pairs of open cases the sync job links, and what ``find`` lists. Pure: callers pass the cases in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from casebridge.errors import IntakeError
+from casebridge.workflows.cases import Case, TrackedCase
+from casebridge.workflows.directory import Directory
+from casebridge.workflows.identifiers import IdentifierIndex, Key, identifier_keys
+from casebridge.workflows.model import Workflow
+
+
+def canonical_provider(case: Case, directory: Directory) -> str | None:
+    """The directory's name for the case's provider (by provider, else by legal entity), or None."""
+    found = directory.resolve(case.provider) or directory.resolve(case.provider_legal_entity)
+    return None if found is None else found.name
+
+
+def case_keys(case: Case, directory: Directory) -> set[Key]:
+    return identifier_keys(case, canonical_provider(case, directory))
+
+
+def check_providers(cases: Iterable[tuple[str, Case]], directory: Directory, *, strict: bool) -> list[str]:
+    """A warning per case whose provider is not in the directory (``where: provider: ...``), naming the
+    nearest entries; with ``strict`` the first one raises IntakeError instead."""
+    warnings = []
+    for where, case in cases:
+        if canonical_provider(case, directory) is not None:
+            continue
+        near = directory.nearest(case.provider)
+        hint = f"nearest: {', '.join(near)}" if near else "no close entry"
+        message = (
+            f"{where}: provider: {case.provider!r} is not in the provider directory ({hint}); "
+            "fix the spelling or add it in a [providers] extra file"
+        )
+        if strict:
+            raise IntakeError(message)
+        warnings.append(message)
+    return warnings
+
+
+def is_open(workflow: Workflow, state: str) -> bool:
+    known = workflow.states.get(state)
+    return known is None or not known.terminal
+
+
+def build_index(cases: Iterable[TrackedCase], directory: Directory) -> IdentifierIndex:
+    index = IdentifierIndex()
+    for tracked in cases:
+        index.add(tracked.case.reference, case_keys(tracked.case, directory))
+    return index
+
+
+def overlap_warnings(
+    new: Iterable[tuple[str, Case]], tracked: Iterable[TrackedCase], directory: Directory, workflow: Workflow
+) -> list[str]:
+    """A warning per new case naming an identifier that an open case (another reference) already names:
+    one in the tracker, or one earlier in the same intake."""
+    index = build_index((t for t in tracked if is_open(workflow, t.state)), directory)
+    warnings = []
+    for where, case in new:
+        keys = case_keys(case, directory)
+        for key in sorted(keys):
+            others = sorted(index.find([key]) - {case.reference})
+            if others:
+                named = ", ".join(others)
+                warnings.append(f"{where}: {case.reference} names {key}, already named by open case {named}")
+        index.add(case.reference, keys)
+    return warnings
+
+
+@dataclass(frozen=True, order=True)
+class LinkPair:
+    """Two open cases naming the same identifier (keys ordered so a pair has one spelling)."""
+
+    key_a: str
+    key_b: str
+    reference_a: str
+    reference_b: str
+    identifier: str
+
+
+def link_pairs(cases: Iterable[TrackedCase], directory: Directory, workflow: Workflow) -> list[LinkPair]:
+    """Every pair of open cases that share an identifier, once per pair (the first shared key named)."""
+    by_ref = {t.case.reference: t for t in cases if is_open(workflow, t.state)}
+    index = build_index(by_ref.values(), directory)
+    pairs: dict[tuple[str, str], LinkPair] = {}
+    for key, refs in index.shared():
+        ordered = sorted(refs)
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1 :]:
+                ta, tb = by_ref[a], by_ref[b]
+                ka, kb = sorted((ta.key, tb.key))
+                ra, rb = (a, b) if ka == ta.key else (b, a)
+                pairs.setdefault((ka, kb), LinkPair(ka, kb, ra, rb, str(key)))
+    return sorted(pairs.values())
