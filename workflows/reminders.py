@@ -193,5 +193,7 @@ def _text(tracked: TrackedCase, clock: ClockResult, label: str, used: int, key: 
             f"- {md_text(_ENDS_ON.get(target.ends_on_field, 'Ends once ' + target.ends_on_field + ' is recorded'))}"
             + (f" ({md_text(target.ends_on_source)})" if target.ends_on_source else "")
         )
+    if "officer" in (target.remind.notify if target.remind else ()) and case.officer:
+        lines.append(f"- Officer: {md_text(case.officer)}")
     lines += [f"- Source: {md_text(target.source)}", "", f"Reminder key: {md_text(key)} ({marker})"]
     return "\n".join(lines)
