@@ -21,8 +21,8 @@ from casebridge.workflows.clocks import evaluate_case
 from casebridge.workflows.extension import ExtensionRefused, plan_extension
 from casebridge.workflows.reminders import marker_for, next_reminder, plan_reminders, reminder_key
 from casebridge.workflows.render import to_plain
-from tests.factories import make_case
 from tests.cli_runner import run
+from tests.factories import make_case
 
 WF = load_workflow()
 D = 86400.0
@@ -329,3 +329,25 @@ def test_a_retry_after_a_lost_answer_does_not_comment_twice(
     (outcome,) = apply_reminders([item], tracker, audit, now=now, call=retry.call)
     assert outcome.status == "posted" and len(tracker.comments(item.case_key)) == 1
     assert len(_records(audit)) == 1 and audit.pending() == []
+
+
+def test_an_escalation_posted_for_the_old_due_time_is_not_repeated(tracker: LocalConnector, audit: AuditLog) -> None:
+    from casebridge.app.escalate import apply_escalations
+    from casebridge.workflows.escalation import plan_escalations
+
+    def escalate(now: datetime):
+        pairs = [(t, evaluate_case(t.case, tracker.read_history(t.key), WF, now)) for t in tracker.list_cases()]
+        return apply_escalations(plan_escalations(pairs, WF, now=now), tracker, tracker, audit, now=now)
+
+    lapsed = DUE + timedelta(hours=2)
+    assert [o.status for o in escalate(lapsed)] == ["posted"]  # the renewal was sent but not yet recorded
+    # recorded late: the renewed request went out a day before the old due time
+    tracked = tracker.find_case(REF)
+    assert tracked is not None
+    history = tracker.read_history(tracked.key)
+    plan = plan_extension(tracked.case, history, WF, "preservation", DUE - timedelta(days=1))
+    tracker.update_case(tracked.key, plan.case)
+    assert escalate(lapsed + timedelta(hours=1)) == []  # running again: nothing to escalate
+    # the extended period lapses too: same key (case x clock x level), already in the queue
+    assert [o.status for o in escalate(DUE + timedelta(days=91))] == ["already_posted"]
+    assert len(tracker.liaison_items()) == 1
