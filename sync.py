@@ -12,7 +12,7 @@ case succeeded. ``--dry-run`` prints the plan and writes nothing (tracker, store
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -79,9 +79,11 @@ class CaseEvaluation:
 @dataclass
 class SyncPlan:
     now: datetime
-    evaluations: list[CaseEvaluation] = field(default_factory=list)
+    evaluated: int = 0  # cases evaluated (their results are not kept)
+    before: dict[str, TrackedCase] = field(default_factory=dict)  # by key: the cases an action writes
     actions: list[SetFields] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)  # reference -> message (read failures)
+    reminders: list[PlannedReminder] = field(default_factory=list)  # due at now (with remind=True)
 
 
 @dataclass
@@ -131,8 +133,18 @@ def evaluate_cases(
 ) -> tuple[list[CaseEvaluation], dict[str, str]]:
     """Evaluate each case; one that cannot be read or evaluated is a failure of that case only
     (reference -> one-line message), the others go on."""
-    evaluations: list[CaseEvaluation] = []
     failures: dict[str, str] = {}
+    return list(iter_evaluations(cases, history_of, workflow, now, failures)), failures
+
+
+def iter_evaluations(
+    cases: Iterable[TrackedCase],
+    history_of: Callable[[TrackedCase], list[StatusChange]],
+    workflow: Workflow,
+    now: datetime,
+    failures: dict[str, str],
+) -> Iterator[CaseEvaluation]:
+    """As ``evaluate_cases``, one case at a time (a pass keeps none of them); failures go to ``failures``."""
     for tracked in cases:
         try:
             history = history_of(tracked)
@@ -140,11 +152,12 @@ def evaluate_cases(
             failures[tracked.case.reference] = str(exc)
             continue
         try:
-            evaluations.append(evaluate(tracked, history, workflow, now))
+            evaluation = evaluate(tracked, history, workflow, now)
         except EVALUATION_ERRORS as exc:
             log.debug("evaluating %s failed", tracked.case.reference, exc_info=True)
             failures[tracked.case.reference] = f"cannot evaluate its clocks: {redact(str(exc))}"
-    return evaluations, failures
+            continue
+        yield evaluation
 
 
 def plan_pass(
@@ -152,18 +165,25 @@ def plan_pass(
     history_of: Callable[[TrackedCase], list[StatusChange]],
     workflow: Workflow,
     now: datetime,
+    *,
+    remind: bool = False,
 ) -> SyncPlan:
-    """Evaluate every case and plan the SLA writes. A case whose history cannot be read is recorded as a
-    failure and planned no write (never touch a case whose fetch failed)."""
+    """Evaluate every case and plan the SLA writes (and, with ``remind``, the reminders due). A case whose
+    history cannot be read is recorded as a failure and planned no write (never touch a case whose fetch
+    failed)."""
     plan = SyncPlan(now=now)
-    plan.evaluations, plan.failures = evaluate_cases(cases, history_of, workflow, now)
-    for evaluation in plan.evaluations:
+    for evaluation in iter_evaluations(cases, history_of, workflow, now, plan.failures):
+        plan.evaluated += 1  # the clock results are not kept: 100,000 cases x 3 would be ~150 MB
         tracked = evaluation.tracked
+        if remind:
+            plan.reminders += plan_reminders([(tracked, evaluation.clocks)], workflow, now=now)
         change = sla_changes(computed_sla(evaluation.clocks), tracked.sla)
         if change is not None:
+            plan.before[tracked.key] = tracked
             plan.actions.append(
                 SetFields(tracked.key, tracked.case.reference, change, tracked.sla, tracked.case.timezone)
             )
+    plan.reminders.sort(key=lambda r: (r.remaining_seconds, r.dedupe_key))
     return plan
 
 
@@ -230,7 +250,7 @@ class SyncReport:
             "dry_run": self.options.dry_run,
             "full": self.options.full,
             "listed": self.listed,
-            "evaluated": len(self.plan.evaluations),
+            "evaluated": self.plan.evaluated,
             "history_reads": self.history_reads,
             "actions": [a.to_json() for a in self.plan.actions],
             "applied": len(self.result.applied),
@@ -243,6 +263,14 @@ class SyncReport:
             "reminders": [r.to_json() for r in self.reminders] if self.options.remind else None,
             "reminded": [o.to_json() for o in self.reminded],
         }
+
+
+def _noting(cases: Iterable[TrackedCase], linkable: list[TrackedCase]) -> Iterator[TrackedCase]:
+    """Pass ``cases`` through, keeping those that name an identifier in ``linkable``."""
+    for tracked in cases:
+        if tracked.case.identifiers:
+            linkable.append(tracked)
+        yield tracked
 
 
 def _is_open(workflow: Workflow, state: str) -> bool:
@@ -297,13 +325,19 @@ class SyncJob:
             force=opts.force,
             retry=opts.retry,
             dry_run=opts.dry_run,
+            stream=True,
         )
-        chosen = [
+        chosen = (  # streamed: a pass over 100,000 cases holds one unlisted case at a time
             t
-            for k, t in sorted(snap.cases.items(), key=lambda kv: kv[1].case.reference)
-            if k not in recovery.unresolved_keys and (opts.full or k in snap.listed or _is_open(self.workflow, t.state))
-        ]
-        plan = plan_pass(chosen, lambda t: t.history or [], self.workflow, now)
+            for t in snap.in_reference_order()
+            if t.key not in recovery.unresolved_keys
+            and (opts.full or t.key in snap.listed or _is_open(self.workflow, t.state))
+        )
+        # the linking step needs the open cases that name identifiers (only those can share one)
+        linkable: list[TrackedCase] = []
+        if self.directory is not None:
+            chosen = _noting(chosen, linkable)
+        plan = plan_pass(chosen, lambda t: t.history or [], self.workflow, now, remind=opts.remind)
         report = SyncReport(
             now,
             opts,
@@ -322,17 +356,15 @@ class SyncJob:
             report.result.exit_codes[reference] = EXIT_CASES_FAILED
         for key in recovery.unresolved_keys:
             report.result.fail(
-                snap.cases[key].case.reference if key in snap.cases else key,
+                snap.cases[key].case.reference if key in snap.cases else self.store.reference_of(key) or key,
                 "an earlier write is not confirmed yet (tracker unreachable); retried next run",
             )
-        pending = self._pending_links(snap.cases, recovery.unresolved_keys)
-        if opts.remind:
-            evaluated = ((ev.tracked, ev.clocks) for ev in plan.evaluations)
-            report.reminders = plan_reminders(evaluated, self.workflow, now=now)
+        pending = self._pending_links({t.key: t for t in linkable}, recovery.unresolved_keys)
+        report.reminders = plan.reminders
         if opts.dry_run:
             report.links = pending
             return report
-        report.stopped = self._apply(plan, report.result, snap.cases, now)
+        report.stopped = self._apply(plan, report.result, plan.before, now)
         if not report.stopped:
             report.links = self._link(pending, report.result)
         if report.result.ok and not report.stopped:

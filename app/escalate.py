@@ -1,8 +1,9 @@
 """Posting planned escalations exactly once (the plan is the domain's: ``casebridge.workflows.escalation``).
 
-``apply_escalations`` posts the plan to a liaison connector: it searches the target for the dedupe key
-first, so a rerun, a crash between posting and recording, or a lost state file never posts twice; then
-it links the case to the posted item and moves it to the workflow's escalated state with a comment.
+``apply_escalations`` posts the plan to a liaison connector: it asks the target for the dedupe keys
+first (``find_escalations``: one search per page of keys), so a rerun, a crash between posting and
+recording, or a lost state file never posts twice; then it links the case to the posted item and moves
+it to the workflow's escalated state with a comment.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from casebridge.workflows.escalation import PlannedEscalation
 from casebridge.workflows.render import md_link, md_text
 
 log = logging.getLogger(__name__)
+
+LOOKUP_PAGE = 100  # planned items whose keys are looked up on the target in one bulk call
 
 
 class AuditLog(Protocol):
@@ -65,20 +68,46 @@ def apply_escalations(
     *,
     now: datetime,
 ) -> list[EscalationOutcome]:
-    """Post each planned escalation exactly once; one failing case never stops the others."""
+    """Post each planned escalation exactly once; one failing case never stops the others. The target is
+    asked which keys it holds one page of ``LOOKUP_PAGE`` items at a time, just before they are posted
+    (one search per page, not per key); a page whose lookup fails fails its items only."""
     states: dict[str, str] = {}
     outcomes = []
-    for item in plan:
-        states.setdefault(item.case_key, item.case_state)
+    items = list(plan)
+    for start in range(0, len(items), LOOKUP_PAGE):
+        page = items[start : start + LOOKUP_PAGE]
         try:
-            outcome = _apply_one(item, liaison, cases, audit, states, now)
+            held, problem = liaison.find_escalations(item.dedupe_key for item in page), None
         except CasebridgeError as exc:
-            outcome = _failed(item, redact(str(exc)), audit, now)
-        except Exception as exc:  # a connector bug must not stop the other cases
-            log.exception("escalation %s failed", item.dedupe_key)
-            outcome = _failed(item, redact(f"{type(exc).__name__}: {exc}"), audit, now)
-        outcomes.append(outcome)
+            held, problem = {}, redact(str(exc))
+        except Exception as exc:  # a connector bug must not stop the other pages
+            log.exception("looking up %d escalation keys failed", len(page))
+            held, problem = {}, redact(f"{type(exc).__name__}: {exc}")
+        for item in page:
+            states.setdefault(item.case_key, item.case_state)
+            outcomes.append(_guarded(item, held.get(item.dedupe_key), problem, liaison, cases, audit, states, now))
     return outcomes
+
+
+def _guarded(
+    item: PlannedEscalation,
+    held: PostedEscalation | None,
+    problem: str | None,
+    liaison: Connector,
+    cases: Connector,
+    audit: AuditLog | None,
+    states: dict[str, str],
+    now: datetime,
+) -> EscalationOutcome:
+    if problem is not None:
+        return _failed(item, problem, audit, now)
+    try:
+        return _apply_one(item, held, liaison, cases, audit, states, now)
+    except CasebridgeError as exc:
+        return _failed(item, redact(str(exc)), audit, now)
+    except Exception as exc:  # a connector bug must not stop the other cases
+        log.exception("escalation %s failed", item.dedupe_key)
+        return _failed(item, redact(f"{type(exc).__name__}: {exc}"), audit, now)
 
 
 def find_posted(
@@ -87,12 +116,7 @@ def find_posted(
     """Read-only: the planned items the target already holds, by dedupe key, so a dry run can print
     "already posted" instead of "would post". Raises TrackerError subclasses. (``audit`` is accepted
     for compatibility and not consulted: the target's own record decides.)"""
-    found = {}
-    for item in plan:
-        posted = liaison.find_escalation(item.dedupe_key)
-        if posted is not None:
-            found[item.dedupe_key] = posted
-    return found
+    return liaison.find_escalations(item.dedupe_key for item in plan)
 
 
 def _failed(item: PlannedEscalation, error: str, audit: AuditLog | None, now: datetime) -> EscalationOutcome:
@@ -104,13 +128,13 @@ def _failed(item: PlannedEscalation, error: str, audit: AuditLog | None, now: da
 
 def _apply_one(
     item: PlannedEscalation,
+    posted: PostedEscalation | None,
     liaison: Connector,
     cases: Connector,
     audit: AuditLog | None,
     states: dict[str, str],
     now: datetime,
 ) -> EscalationOutcome:
-    posted = liaison.find_escalation(item.dedupe_key)
     fresh = posted is None
     if posted is None:
         posted = liaison.post_escalation(item.escalation())

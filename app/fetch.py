@@ -9,8 +9,10 @@ next pass retries it.
 
 from __future__ import annotations
 
+import heapq
 import logging
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypeVar
@@ -39,6 +41,18 @@ class Snapshot:
     newest: datetime | None = None  # newest updated_at listed (the next watermark)
     history_reads: int = 0
     duplicates: dict[str, list[str]] = field(default_factory=dict)  # reference -> keys (full pass only)
+    # with ``refresh(stream=True)``: ``cases`` holds only the listed (and re-read) cases, and this yields the
+    # store's other cases in reference order, one at a time
+    stored: Callable[[], Iterator[TrackedCase]] = field(default=lambda: iter(()))
+
+    def in_reference_order(self) -> Iterator[TrackedCase]:
+        """Every case of the pass, by reference: ``cases`` merged with the streamed ``stored`` ones."""
+        held = sorted(self.cases.values(), key=_reference)
+        return heapq.merge(held, self.stored(), key=_reference)
+
+
+def _reference(tracked: TrackedCase) -> str:
+    return tracked.case.reference
 
 
 def refresh(
@@ -51,9 +65,11 @@ def refresh(
     force: bool,
     retry: RetryPolicy,
     dry_run: bool = False,
+    stream: bool = False,
 ) -> Snapshot:
     """List what changed, read the histories that are not cached, update the store; raises
-    SafetyValveError on a suspicious empty full listing, TrackerError when listing fails."""
+    SafetyValveError on a suspicious empty full listing, TrackerError when listing fails. With ``stream``
+    the cases not listed are not loaded here: ``Snapshot.stored`` streams them from the store."""
     listed = retry.call(lambda: list(tracker.list_cases(updated_since=since)))
     known = store.count()
     if since is None and not listed and known >= safety_valve and not force:
@@ -64,7 +80,13 @@ def refresh(
     if full and not dry_run:
         store.reset()
     snap = Snapshot(listed={t.key for t in listed})
-    cached = {} if full else store.load(light=snap.listed)
+    if full:
+        cached: dict[str, CachedCase] = {}
+    elif stream:
+        cached = store.cached(snap.listed)
+        cached.update((t.key, CachedCase(None, "", t)) for t in store.stale() if t.key not in snap.listed)
+    else:
+        cached = store.load(light=snap.listed)
     need: list[TrackedCase] = []
     for tracked in listed:
         entry = cached.get(tracked.key)
@@ -91,6 +113,9 @@ def refresh(
             snap.cases[tracked.key] = tracked
     if full:
         snap.duplicates = _duplicates(listed)
+    if stream and not full:
+        skip = frozenset(snap.cases) | frozenset(snap.listed)
+        snap.stored = lambda: store.stream(skip)
     return snap
 
 

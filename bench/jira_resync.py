@@ -168,7 +168,7 @@ def sync_pass(url: str, mode: str, folder: Path) -> Any:
         audit.close()
         jira.close()
     plan, result = report.plan, report.result
-    return {"cases": len(plan.evaluations), "actions": len(plan.actions), "failures": len(result.failures)}
+    return {"cases": plan.evaluated, "actions": len(plan.actions), "failures": len(result.failures)}
 
 
 def baseline_pass(url: str, mode: str, sample: int) -> Any:

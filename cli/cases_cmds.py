@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import zoneinfo
+from collections.abc import Iterable
 from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
@@ -188,6 +189,26 @@ def _print_text(evaluations: list[CaseEvaluation], directory: Directory | None =
                 click.echo(f"    {'':<15} next reminder {upcoming[0]} before due, at {_iso(upcoming[1], zone)}")
 
 
+STATUS_CHUNK = 2000  # cases evaluated before their lines are printed (memory stays flat at 100,000 cases)
+
+
+class JsonArrayWriter:
+    """Prints exactly what ``click.echo(json.dumps(items, indent=2, ensure_ascii=False))`` prints, one
+    item at a time, so a list of 100,000 cases is never held as one string."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def write(self, items: Iterable[dict[str, Any]]) -> None:
+        for item in items:
+            text = json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n  ")  # JSON escapes \n in strings
+            click.echo(("[\n  " if self.count == 0 else ",\n  ") + text, nl=False)
+            self.count += 1
+
+    def close(self) -> None:
+        click.echo("[]" if self.count == 0 else "\n]")
+
+
 @click.command()
 @click.argument("references", nargs=-1, shell_complete=complete_reference)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -218,13 +239,19 @@ def status(ctx: Context, references: tuple[str, ...], as_json: bool, now: str | 
         else:
             cases = sorted(tracker.list_cases(), key=lambda t: t.case.reference)
         read = history_reader(tracker)
-        evaluations, failures = evaluate_cases(cases, read, workflow, moment)
+        failures: dict[str, str] = {}
+        out = JsonArrayWriter() if as_json else None
+        for start in range(0, len(cases), STATUS_CHUNK):  # evaluated and printed a chunk at a time
+            evaluations, failed = evaluate_cases(cases[start : start + STATUS_CHUNK], read, workflow, moment)
+            failures.update(failed)
+            if out is not None:
+                out.write(evaluation_json(ev) for ev in evaluations)
+            else:
+                _print_text(evaluations)
+        if out is not None:
+            out.close()
     finally:
         tracker.close()
-    if as_json:
-        click.echo(json.dumps([evaluation_json(ev) for ev in evaluations], indent=2, ensure_ascii=False))
-    else:
-        _print_text(evaluations)
     for reference, message in sorted(failures.items()):
         click.echo(f"not evaluated: {reference}: {message}", err=True)
     if failures:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Collection
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
@@ -119,7 +120,7 @@ def run_escalation(
     finally:
         tracker.close()
         liaison.close()
-    report = _plan_json(plan, moment, dry_run=dry_run)
+    report = _plan_json(plan, moment, dry_run=dry_run, already=already)
     report["already_posted"] = sorted(already)
     if not dry_run:
         report["outcomes"] = [o.to_json() for o in outcomes]
@@ -169,11 +170,17 @@ def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_
     click.get_current_context().exit(run.code)
 
 
-def _plan_json(plan: EscalationPlan, now: datetime, *, dry_run: bool) -> dict[str, Any]:
+def _plan_json(plan: EscalationPlan, now: datetime, *, dry_run: bool, already: Collection[str] = ()) -> dict[str, Any]:
+    """A dry run's report carries the dossier of each item it would post (not of those already posted:
+    dossiers are written only for what is posted or shown)."""
+    shown = dry_run and set(already)
     return {
         "now": now.isoformat(),
         "dry_run": dry_run,
-        "planned": [item.to_json() | ({"markdown": item.markdown} if dry_run else {}) for item in plan],
+        "planned": [
+            item.to_json() | ({"markdown": item.markdown} if dry_run and item.dedupe_key not in shown else {})
+            for item in plan
+        ],
         "blocked_cases": [{"reference": b.reference, "field": b.field} for b in plan.blocked],
         "blocked": [str(b) for b in plan.blocked],
         "not_due": [str(n) for n in plan.not_due],

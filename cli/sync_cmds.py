@@ -167,7 +167,7 @@ def _print_report(ctx: Context, report: SyncReport) -> None:
         click.echo(f"FAILED {ref}: {message}", err=True)
     if report.stopped:
         click.echo("stopped on request between two actions; the rest is done by the next run", err=True)
-    evaluated, failed = len(report.plan.evaluations), len(report.result.failures)
+    evaluated, failed = report.plan.evaluated, len(report.result.failures)
     if dry:
         ctx.say(f"{evaluated} cases evaluated, {len(report.plan.actions)} would be updated, {failed} failed")
     elif report.options.full:

@@ -240,6 +240,13 @@ class Connector(ABC):
         """The item posted earlier with this dedupe key, or None. Raises: TrackerError subclasses."""
         raise NotImplementedError
 
+    def find_escalations(self, dedupe_keys: Iterable[str]) -> dict[str, PostedEscalation]:
+        """The items posted earlier with these dedupe keys, by key (absent ones left out). Default:
+        ``find_escalation`` per key; targets with an index or a filtered search override it (the embedded
+        tracker: one query per chunk; Redmine and Jira: one search per page of keys).
+        Raises: TrackerError subclasses."""
+        return {key: p for key in dict.fromkeys(dedupe_keys) if (p := self.find_escalation(key)) is not None}
+
     def post_escalation(self, escalation: Escalation) -> PostedEscalation:
         """Post ``escalation`` to the liaison queue, storing its dedupe key with the item.
         Callers check ``find_escalation`` first. Raises: TrackerError subclasses."""
@@ -271,12 +278,18 @@ def available_connectors() -> dict[str, type[Connector]]:
 
 
 def connector_class(name: str) -> type[Connector]:
-    """Raises ConfigError naming the known connectors when ``name`` is not registered."""
-    known = available_connectors()
-    if name not in known:
-        listed = ", ".join(sorted(known)) or "none"
-        raise ConfigError(f"unknown connector {name!r} (installed: {listed}); install its package or fix the name")
-    return known[name]
+    """Imports only the connector named (the embedded tracker never pays for jira, requests, smtplib).
+    Raises ConfigError naming the installed connectors when ``name`` is not registered or cannot load."""
+    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        try:
+            cls = ep.load()
+        except Exception as exc:
+            raise ConfigError(f"connector {name!r} could not be loaded: {exc}; reinstall its package") from None
+        if isinstance(cls, type) and issubclass(cls, Connector):
+            return cls
+        raise ConfigError(f"connector {name!r} is not a Connector subclass; fix or remove its package")
+    listed = ", ".join(sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})) or "none"
+    raise ConfigError(f"unknown connector {name!r} (installed: {listed}); install its package or fix the name")
 
 
 def make_connector(name: str, raw_config: dict[str, Any], workflow: Workflow, *, section: str) -> Connector:

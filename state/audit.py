@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS records (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
+-- find_posted looks a key up through this index instead of scanning every record
+CREATE INDEX IF NOT EXISTS records_posted ON records (json_extract(data, '$.dedupe_key'), seq)
+    WHERE kind = 'escalation.posted';
 CREATE TABLE IF NOT EXISTS pending (
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -313,4 +316,3 @@ def read_export(lines: Iterable[str], fmt: str = "jsonl") -> Iterator[dict[str, 
         return
     for row in csv.DictReader(lines):
         yield {**row, "seq": int(row["seq"]), "data": json.loads(row["data"])}
-

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -139,23 +139,40 @@ class StateStore:
         re-lists 10,000 cases would otherwise hold two copies of each)."""
         out: dict[str, CachedCase] = {}
         for row in self._db.execute("SELECT * FROM cases"):
-            history = None
-            if row["history"] is not None:
-                history = [StatusChange(at=parse_iso(at), state=st) for at, st in json.loads(row["history"])]
+            history = _history(row["history"])
             history_for = row["updated_at"] if history is not None else ""
             if row["key"] in light:
                 out[row["key"]] = CachedCase(history, history_for)
                 continue
-            tracked = TrackedCase(
-                key=row["key"],
-                case=Case.model_validate_json(row["data"]),
-                state=row["state"],
-                updated_at=parse_iso(row["updated_at"]) if row["updated_at"] else datetime.min.replace(tzinfo=UTC),
-                sla=sla_from_json(json.loads(row["sla"])),
-                history=history,
-            )
-            out[row["key"]] = CachedCase(history, history_for, tracked)
+            out[row["key"]] = CachedCase(history, history_for, _tracked(row, history))
         return out
+
+    def cached(self, keys: Iterable[str]) -> dict[str, CachedCase]:
+        """The cached histories of these keys, without the cases (the tracker has just listed them)."""
+        wanted, out = list(keys), {}
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for row in self._db.execute(f"SELECT key, updated_at, history FROM cases WHERE key IN ({marks})", chunk):
+                history = _history(row["history"])
+                out[row["key"]] = CachedCase(history, row["updated_at"] if history is not None else "")
+        return out
+
+    def stale(self) -> list[TrackedCase]:
+        """Cases whose history must be read again (the store never saw it, or our write left it unknown)."""
+        return [_tracked(row, None) for row in self._db.execute("SELECT * FROM cases WHERE history IS NULL")]
+
+    def stream(self, skip: Collection[str] = frozenset()) -> Iterator[TrackedCase]:
+        """Every cached case with its history, in reference order, one row at a time (a pass over 100,000
+        cases never holds them all), leaving out the keys in ``skip``."""
+        rows = self._db.execute("SELECT * FROM cases WHERE history IS NOT NULL ORDER BY reference, key")
+        for row in rows:
+            if row["key"] not in skip:
+                yield _tracked(row, _history(row["history"]))
+
+    def reference_of(self, key: str) -> str | None:
+        row = self._db.execute("SELECT reference FROM cases WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row["reference"])
 
     def save(self, cases: Iterable[TrackedCase]) -> int:
         """Remember these cases as listed, each with the history read for its ``updated_at``."""
@@ -202,6 +219,21 @@ class StateStore:
         with self.transaction() as db:
             db.execute("DELETE FROM cases")
             db.execute("DELETE FROM meta WHERE key = 'watermark'")
+
+
+def _history(text: str | None) -> list[StatusChange] | None:
+    return None if text is None else [StatusChange(at=parse_iso(at), state=st) for at, st in json.loads(text)]
+
+
+def _tracked(row: sqlite3.Row, history: list[StatusChange] | None) -> TrackedCase:
+    return TrackedCase(
+        key=row["key"],
+        case=Case.model_validate_json(row["data"]),
+        state=row["state"],
+        updated_at=parse_iso(row["updated_at"]) if row["updated_at"] else datetime.min.replace(tzinfo=UTC),
+        sla=sla_from_json(json.loads(row["sla"])),
+        history=history,
+    )
 
 
 def _row(t: TrackedCase) -> tuple[str, str, str, str, str, str, str | None]:

@@ -130,6 +130,33 @@ class ConnectorContract:
         assert connector.find_escalation(key + "/R1") is None
         connector.link_escalation(created.key, posted)
 
+    def test_find_escalations_answers_exactly_the_posted_keys(self, connector: Connector) -> None:
+        if LIAISON not in connector.capabilities:
+            pytest.skip("not a liaison target")
+        created = connector.create_case(make_case("FIA-CCW-2026-0108"))
+        keys = [f"FIA-CCW-2026-0108/followup/L{n}" for n in (1, 2)]
+        assert connector.find_escalations(keys) == {}
+        posted = {}
+        for n, key in enumerate(keys, 1):
+            escalation = Escalation(
+                dedupe_key=key,
+                case_reference="FIA-CCW-2026-0108",
+                case_key=created.key,
+                case_url=None,
+                title=f"Escalation L{n}: FIA-CCW-2026-0108",
+                markdown="# Dossier",
+                level=n,
+                clock="followup",
+            )
+            posted[key] = connector.post_escalation(escalation)
+        # a prefix, a longer key and a case variant of a posted key are not that key
+        asked = [keys[1], keys[0] + "/R1", "FIA-CCW-2026-0108/followup/L", keys[0], keys[0].lower(), keys[1]]
+        found = connector.find_escalations(asked)
+        assert set(found) == set(keys)
+        assert {k: p.key for k, p in found.items()} == {k: p.key for k, p in posted.items()}
+        assert all(found[k].dedupe_key == k for k in keys)
+        assert connector.find_escalations([]) == {}
+
     # -- abilities declared on the contract (each has a default; a connector may do better) ----------
     def test_link_cases_twice_is_harmless(self, connector: Connector) -> None:
         a = connector.create_case(make_case("FIA-CCW-2026-0190"))

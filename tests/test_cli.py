@@ -168,3 +168,40 @@ def test_replayed_transition_before_the_last_sync_is_still_synced(cli: Cli) -> N
     assert code == 0
     # times in the case's zone (Asia/Karachi), as `status` shows them
     assert "set FIA-CCW-2026-0143: followup: paused due - -> running due 2026-12-31T13:00:00+05:00" in out
+
+
+def test_the_lazy_command_table_matches_every_command() -> None:
+    # `casebridge --help` lists commands from cli.COMMANDS without importing them: it must say what they say
+    import importlib
+
+    import click
+
+    from casebridge.cli import COMMANDS, cli
+
+    found = {}
+    for module_name in {module for module, _ in COMMANDS.values()}:
+        for command in importlib.import_module(f"casebridge.cli.{module_name}").COMMANDS:
+            found[command.name] = (module_name, command)
+    assert set(found) == set(COMMANDS)
+    for name, (module_name, command) in found.items():
+        assert COMMANDS[name][0] == module_name
+        for limit in (40, 80, 200):
+            listed = click.Command(name, help=COMMANDS[name][1]).get_short_help_str(limit)
+            assert listed == command.get_short_help_str(limit)
+    assert cli.get_command(click.Context(cli), "status") is found["status"][1]
+
+
+def test_help_imports_no_command_module() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from casebridge.cli import main\n"
+        "try: main(['--help'])\n"
+        "except SystemExit: pass\n"
+        "heavy = [m for m in ('pydantic', 'holidays', 'markdown', 'casebridge.connectors', 'casebridge.cli.cases_cmds')"
+        " if m in sys.modules]\n"
+        "print('HEAVY', heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "Commands:" in out and "HEAVY []" in out

@@ -383,3 +383,15 @@ def test_reachability_of_a_long_chain_is_checked_in_linear_time() -> None:
     _check_reachable(Chain(10_000))  # type: ignore[arg-type]
     with pytest.raises(Exception, match=r"states\.s5000"):
         _check_reachable(Chain(10_000, cut=5000))  # type: ignore[arg-type]
+
+
+def test_builtin_workflows_name_holiday_countries_the_holidays_package_knows() -> None:
+    # load_workflow skips this check for the built-in workflows (start-up time): it is made here
+    import holidays
+
+    from casebridge.workflows import builtin_workflows, load_workflow
+
+    for name in builtin_workflows():
+        for cal in load_workflow(name).calendars.values():
+            if cal.holidays_country:
+                holidays.country_holidays(cal.holidays_country, subdiv=cal.holidays_subdiv, years=2026)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property, partial
 from typing import Any
 
 from casebridge.errors import EscalationBlocked
@@ -63,8 +64,14 @@ class PlannedEscalation:
     action: str
     overdue_seconds: float
     title: str
-    markdown: str
+    dossier: Callable[[], str] = field(repr=False, compare=False)  # writes the Markdown dossier
     threat_to_life: bool = False  # emergency request or urgency "threat_to_life": planned first
+
+    @cached_property
+    def markdown(self) -> str:
+        """The dossier, written on first use: only for what is posted or shown (a rerun that finds
+        everything already posted writes none)."""
+        return self.dossier()
 
     def escalation(self) -> Escalation:
         return Escalation(
@@ -245,7 +252,8 @@ def _planned(
     case = tracked.case
     key = dedupe_key(case.reference, clock.name, level.level, repeat, int(getattr(clock, "cycle", 1) or 1))
     step = Step(key, clock.name, level.level, level.name, repeat, level.action)
-    markdown = build_dossier(
+    dossier = partial(
+        build_dossier,
         tracked,
         clocks,
         step,
@@ -275,6 +283,6 @@ def _planned(
         action=case.ncb_action or level.action,
         overdue_seconds=clock.overdue_seconds,
         title=clean_text(title, limit=250),
-        markdown=markdown,
+        dossier=dossier,
         threat_to_life=case.urgency == "threat_to_life" or case.request_type == "emergency",
     )

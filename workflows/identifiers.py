@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 import idna
-import phonenumbers
 
 from casebridge.workflows.cases import Case, IdentifierType
 
@@ -47,6 +46,8 @@ def _host(text: str) -> str:
 
 
 def normalise_phone(value: str, region: str | None = None) -> str:
+    import phonenumbers  # imported when a phone number is met: start-up does not pay for it
+
     text = value.strip()
     if text.startswith("00"):
         text = "+" + text[2:]

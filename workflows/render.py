@@ -22,9 +22,10 @@ import unicodedata
 from dataclasses import dataclass, field
 from html import escape as html_escape
 from html.parser import HTMLParser
-from typing import Any, TypeGuard
+from typing import TYPE_CHECKING, Any, TypeGuard
 
-import markdown
+if TYPE_CHECKING:
+    import markdown
 
 MAX_FIELD_CHARS = 4000  # a runaway field must not make the dossier unpostable (Jira caps text at 32767)
 
@@ -38,6 +39,9 @@ def clean_text(value: object, *, multiline: bool = False, limit: int = MAX_FIELD
     """``value`` as text safe to place anywhere: control and bidi-override characters removed, runs of
     whitespace collapsed, at most ``limit`` characters. With ``multiline`` newlines are kept (paragraphs)."""
     text = str(value)
+    if text.isprintable():  # the common case: no control, bidi, line or tab character to remove
+        cleaned = _WS.sub(" ", text).strip()
+        return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
     out = []
     for ch in text.replace("\r\n", "\n").replace("\r", "\n"):
         if ch == "\n":
@@ -59,19 +63,12 @@ def clean_text(value: object, *, multiline: bool = False, limit: int = MAX_FIELD
 _MD_BACKSLASH = set("\\`*_{}[]()#+-.!|")
 # '=' lines would make setext headings, '~~~' would open a fenced code block
 _MD_ENTITY = {"&": "&amp;", "<": "&lt;", ">": "&gt;", "=": "&#61;", "~": "&#126;"}
+_MD_ESCAPES = str.maketrans({**{ch: "\\" + ch for ch in _MD_BACKSLASH}, **_MD_ENTITY})
 
 
 def md_text(value: object) -> str:
     """One line of case data as Markdown that renders back to exactly ``clean_text(value)``."""
-    out = []
-    for ch in clean_text(value):
-        if ch in _MD_ENTITY:
-            out.append(_MD_ENTITY[ch])
-        elif ch in _MD_BACKSLASH:
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-    return "".join(out)
+    return clean_text(value).translate(_MD_ESCAPES)
 
 
 def md_paragraphs(value: object) -> list[str]:
@@ -124,6 +121,8 @@ class _TreeBuilder(HTMLParser):
 
 
 def _markdown() -> markdown.Markdown:
+    import markdown  # imported when a dossier is rendered: start-up does not pay for it
+
     md = markdown.Markdown(extensions=["tables", "fenced_code"], output_format="html")
     # No raw HTML, ever: a '<' that slipped past escaping is shown, not interpreted.
     md.preprocessors.deregister("html_block")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
@@ -333,6 +333,9 @@ class JiraConnector(Connector):
     # -- liaison queue ---------------------------------------------------------------------------------
     def find_escalation(self, dedupe_key: str) -> PostedEscalation | None:
         return self.ops().find_escalation(dedupe_key)
+
+    def find_escalations(self, dedupe_keys: Iterable[str]) -> dict[str, PostedEscalation]:
+        return self.ops().find_escalations(dedupe_keys)
 
     def post_escalation(self, escalation: Escalation) -> PostedEscalation:
         if not self.config.liaison_project:

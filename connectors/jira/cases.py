@@ -7,7 +7,7 @@ import json
 import logging
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 TZ_MARGIN = timedelta(hours=14)
 _UNKNOWN = object()
 _TOKENS = re.compile(r"[^\W_]+")
+# dedupe keys per JQL search in find_escalations: the query stays a few KiB, well under Jira's limits
+ESCALATION_CHUNK = 50
 
 
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._@-]{0,127}")
@@ -157,6 +159,20 @@ class CaseOps:
         jql = f"project = {jql_string(project)} AND {test} ORDER BY key ASC"
         found = [i for i in self.search(jql, [*fields, fid]) if i["fields"].get(fid) == value]
         return sorted(found, key=lambda i: int(i["id"]))
+
+    def by_references(self, project: str, role: str, values: list[str], fields: list[str]) -> dict[str, dict[str, Any]]:
+        """The oldest issue of ``project`` whose ``role`` field equals each of ``values`` exactly, by
+        value: one search (``cf ~ a OR cf ~ b ...``) for all of them, answers checked for equality."""
+        fid = self.c.field_id(role)
+        number = fid.rsplit("_", 1)[-1]
+        tests = [f"cf[{number}] ~ {p}" if (p := phrase_query(v)) else f"cf[{number}] is not EMPTY" for v in values]
+        jql = f"project = {jql_string(project)} AND ({' OR '.join(dict.fromkeys(tests))}) ORDER BY key ASC"
+        wanted, found = set(values), {}
+        for issue in sorted(self.search(jql, [*fields, fid]), key=lambda i: int(i["id"])):
+            value = issue["fields"].get(fid)
+            if value in wanted and value not in found:
+                found[value] = issue
+        return found
 
     def tracked(self, issue: dict[str, Any]) -> TrackedCase | None:
         fields = issue["fields"]
@@ -420,9 +436,19 @@ class CaseOps:
     def find_escalation(self, dedupe_key: str) -> PostedEscalation | None:
         assert self.cfg.liaison_project
         found = self.by_reference(self.cfg.liaison_project, "escalation_key", dedupe_key, ["created"])
-        if not found:
-            return None
-        issue = found[0]
+        return self.posted(dedupe_key, found[0]) if found else None
+
+    def find_escalations(self, dedupe_keys: Iterable[str]) -> dict[str, PostedEscalation]:
+        """One search per ``ESCALATION_CHUNK`` keys instead of one per key."""
+        assert self.cfg.liaison_project
+        keys, found = list(dict.fromkeys(dedupe_keys)), {}
+        for start in range(0, len(keys), ESCALATION_CHUNK):
+            chunk = keys[start : start + ESCALATION_CHUNK]
+            hits = self.by_references(self.cfg.liaison_project, "escalation_key", chunk, ["created"])
+            found.update({key: self.posted(key, issue) for key, issue in hits.items()})
+        return found
+
+    def posted(self, dedupe_key: str, issue: dict[str, Any]) -> PostedEscalation:
         return PostedEscalation(
             dedupe_key,
             issue["key"],

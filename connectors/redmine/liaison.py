@@ -9,10 +9,12 @@ script).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
 from casebridge.connectors import Escalation, PostedEscalation
+from casebridge.connectors.redmine.lookup import field_value, search_values
 from casebridge.connectors.redmine.mapping import parse_time
 from casebridge.connectors.redmine.text import render
 from casebridge.errors import RejectedError, SchemaMissing
@@ -37,6 +39,19 @@ class RedmineLiaison:
     def find_escalation(self, dedupe_key: str) -> PostedEscalation | None:
         hits = self._search(self._liaison_project(), "escalation_key", dedupe_key)
         return self._posted(hits[0], dedupe_key) if hits else None
+
+    def find_escalations(self, dedupe_keys: Iterable[str]) -> dict[str, PostedEscalation]:
+        """One filtered listing per chunk of keys (``lookup.search_values``), not one search per key;
+        the oldest issue wins when a key was posted twice, as in ``find_escalation``."""
+        project, schema = self._liaison_project(), self.schema
+        field_id, name = schema.fields["escalation_key"], schema.specs["escalation_key"].name
+        found: dict[str, PostedEscalation] = {}
+        hits = search_values(self._get, project, field_id, name, dedupe_keys)
+        for issue in sorted(hits, key=lambda i: i["id"]):
+            key = field_value(issue, field_id)
+            if key not in found:
+                found[key] = self._posted(issue, key)
+        return found
 
     def post_escalation(self, escalation: Escalation) -> PostedEscalation:
         project = self._liaison_project()

@@ -83,7 +83,7 @@ def search_values(
             )
             issues = found["issues"]
             for issue in issues:
-                value = _cf(issue, field_id)
+                value = field_value(issue, field_id)
                 if value in wanted:
                     yield issue
                 elif str(value).casefold() not in folded:
@@ -94,7 +94,7 @@ def search_values(
                 break
 
 
-def _cf(issue: dict[str, Any], field_id: int) -> Any:
+def field_value(issue: dict[str, Any], field_id: int) -> Any:
     for f in issue.get("custom_fields", []):
         if f["id"] == field_id:
             return f.get("value")
