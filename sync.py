@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from casebridge.app.fetch import refresh
 from casebridge.app.intents import SET_FIELDS, Recovery, intent_data, merged, recover
+from casebridge.app.remind import ReminderOutcome, ReminderRecovery, apply_reminders, recover_reminders
 from casebridge.connectors import Connector
 from casebridge.connectors.retry import RetryPolicy
 from casebridge.errors import EXIT_CASES_FAILED, EXIT_OK, CasebridgeError, NotFoundError, TrackerError, redact
@@ -30,6 +31,7 @@ from casebridge.workflows.cases import ClockFields, SlaFields, StatusChange, Tra
 from casebridge.workflows.clocks import ClockResult, evaluate_case
 from casebridge.workflows.directory import Directory
 from casebridge.workflows.model import Workflow
+from casebridge.workflows.reminders import PlannedReminder, plan_reminders
 from casebridge.workflows.sla import computed_sla, sla_changes
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,7 @@ class SyncPlan:
     before: dict[str, TrackedCase] = field(default_factory=dict)  # by key: the cases an action writes
     actions: list[SetFields] = field(default_factory=list)
     failures: dict[str, str] = field(default_factory=dict)  # reference -> message (read failures)
+    reminders: list[PlannedReminder] = field(default_factory=list)  # due at now (with remind=True)
 
 
 @dataclass
@@ -162,19 +165,25 @@ def plan_pass(
     history_of: Callable[[TrackedCase], list[StatusChange]],
     workflow: Workflow,
     now: datetime,
+    *,
+    remind: bool = False,
 ) -> SyncPlan:
-    """Evaluate every case and plan the SLA writes. A case whose history cannot be read is recorded as a
-    failure and planned no write (never touch a case whose fetch failed)."""
+    """Evaluate every case and plan the SLA writes (and, with ``remind``, the reminders due). A case whose
+    history cannot be read is recorded as a failure and planned no write (never touch a case whose fetch
+    failed)."""
     plan = SyncPlan(now=now)
     for evaluation in iter_evaluations(cases, history_of, workflow, now, plan.failures):
         plan.evaluated += 1  # the clock results are not kept: 100,000 cases x 3 would be ~150 MB
         tracked = evaluation.tracked
+        if remind:
+            plan.reminders += plan_reminders([(tracked, evaluation.clocks)], workflow, now=now)
         change = sla_changes(computed_sla(evaluation.clocks), tracked.sla)
         if change is not None:
             plan.before[tracked.key] = tracked
             plan.actions.append(
                 SetFields(tracked.key, tracked.case.reference, change, tracked.sla, tracked.case.timezone)
             )
+    plan.reminders.sort(key=lambda r: (r.remaining_seconds, r.dedupe_key))
     return plan
 
 
@@ -207,6 +216,7 @@ class SyncOptions:
     # 3 attempts, Retry-After within 1-60 s. Writes set fields to values, so a retry after a lost answer
     # is safe. Connectors that retry themselves (``owns_retries``) get one attempt.
     retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(attempts=3, floor=1.0, ceiling=60.0, label="sync"))
+    remind: bool = True  # after the pass, post the reminders due (sync --no-remind: not this run)
 
 
 @dataclass
@@ -222,11 +232,16 @@ class SyncReport:
     stopped: bool = False  # SIGTERM: stopped between two actions; the rest waits for the next run
     watermark: datetime | None = None
     links: list[LinkPair] = field(default_factory=list)  # pairs of open cases linked (dry run: to link)
+    reminders: list[PlannedReminder] = field(default_factory=list)  # due at now (planned)
+    reminded: list[ReminderOutcome] = field(default_factory=list)  # what posting them did
+    reminder_recovery: ReminderRecovery = field(default_factory=ReminderRecovery)
 
     @property
     def exit_code(self) -> int:
         # duplicates need a person: report them like a failed case so cron mails someone
         codes = [*self.result.exit_codes.values(), *([EXIT_CASES_FAILED] if self.duplicates else [])]
+        if any(not o.ok for o in self.reminded):
+            codes.append(EXIT_CASES_FAILED)
         return max(codes, default=EXIT_OK)
 
     def to_json(self) -> dict[str, Any]:
@@ -245,6 +260,8 @@ class SyncReport:
             "stopped": self.stopped,
             "watermark": self.watermark.isoformat() if self.watermark else None,
             "links": [[p.reference_a, p.reference_b, p.identifier] for p in self.links],
+            "reminders": [r.to_json() for r in self.reminders] if self.options.remind else None,
+            "reminded": [o.to_json() for o in self.reminded],
         }
 
 
@@ -320,7 +337,7 @@ class SyncJob:
         linkable: list[TrackedCase] = []
         if self.directory is not None:
             chosen = _noting(chosen, linkable)
-        plan = plan_pass(chosen, lambda t: t.history or [], self.workflow, now)
+        plan = plan_pass(chosen, lambda t: t.history or [], self.workflow, now, remind=opts.remind)
         report = SyncReport(
             now,
             opts,
@@ -343,6 +360,7 @@ class SyncJob:
                 "an earlier write is not confirmed yet (tracker unreachable); retried next run",
             )
         pending = self._pending_links({t.key: t for t in linkable}, recovery.unresolved_keys)
+        report.reminders = plan.reminders
         if opts.dry_run:
             report.links = pending
             return report
@@ -354,7 +372,24 @@ class SyncJob:
             if newest is not None:
                 self.store.set_watermark(newest)
             report.watermark = newest
+        if opts.remind and not report.stopped:
+            self._remind(report, now)
         return report
+
+    def _remind(self, report: SyncReport, now: datetime) -> None:
+        """Post the reminders due, after the pass: reminders never hold back an SLA write nor the
+        watermark (they are planned from every open case on every pass)."""
+        call = self.options.retry.call
+        report.reminder_recovery = recover_reminders(self.tracker, self.audit, call)
+        report.reminded = apply_reminders(
+            report.reminders,
+            self.tracker,
+            self.audit,
+            now=now,
+            call=call,
+            skip=report.reminder_recovery.unresolved,
+            should_stop=self.should_stop,
+        )
 
     def _apply(self, plan: SyncPlan, result: SyncResult, cases: dict[str, TrackedCase], now: datetime) -> bool:
         """Apply each action; returns True when stopped early (SIGTERM)."""

@@ -131,6 +131,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "escalate_cmds",
         "Post every breached clock whose policy escalates to the NCB liaison queue, exactly once.",
     ),
+    "extend": (
+        "cases_cmds",
+        "Record an extension of CLOCK (e.g. preservation) that the case's policy allows.",
+    ),
     "find": (
         "find_cmds",
         'List every case naming IDENTIFIER (phone, e-mail, URL, IP, username...), normalised: "+92 300\n    '

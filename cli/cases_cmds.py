@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from casebridge.app.extend import describe, plan_for, record_extension
 from casebridge.app.intake import apply_intake, plan_intake
 from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
 from casebridge.cli.complete import complete_reference, complete_state
@@ -26,6 +27,7 @@ from casebridge.workflows.clocks import ClockResult
 from casebridge.workflows.directory import Directory
 from casebridge.workflows.intake import IntakeAction, IntakeRow, read_intake_file
 from casebridge.workflows.model import ClockState
+from casebridge.workflows.reminders import next_reminder
 
 
 def _with_clock(connector: Connector, now: datetime) -> Connector:
@@ -127,6 +129,7 @@ def _iso(moment: datetime | None, zone: zoneinfo.ZoneInfo) -> str | None:
 
 def clock_json(result: ClockResult, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
     remaining = None if result.remaining_seconds is None else round(result.remaining_seconds)
+    upcoming = next_reminder(result)
     return {
         "name": result.name,
         "kind": str(result.kind),
@@ -136,6 +139,7 @@ def clock_json(result: ClockResult, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
         "state": str(result.state),
         "remaining_seconds": remaining,
         "source": result.target.source,
+        "next_reminder": None if upcoming is None else {"before": upcoming[0], "at": _iso(upcoming[1], zone)},
     }
 
 
@@ -180,6 +184,9 @@ def _print_text(evaluations: list[CaseEvaluation], directory: Directory | None =
             due = _iso(c.due_at, zone) or "-"
             left = _human_remaining(c.remaining_seconds)
             click.echo(f"    {c.name:<15} {c.kind!s:<12} {c.state!s:<12} due {due:<26} left {left}")
+            upcoming = next_reminder(c)
+            if upcoming is not None:
+                click.echo(f"    {'':<15} next reminder {upcoming[0]} before due, at {_iso(upcoming[1], zone)}")
 
 
 STATUS_CHUNK = 2000  # cases evaluated before their lines are printed (memory stays flat at 100,000 cases)
@@ -319,4 +326,50 @@ def _check_reason(workflow: Any, state: str, reason: str | None) -> None:
         )
 
 
-COMMANDS = [intake, status, transition]
+@click.command()
+@click.argument("reference", shell_complete=complete_reference)
+@click.argument("clock")
+@click.option("--at", "at", metavar="ISO", help="When the renewed request was sent (default: --now or now).")
+@click.option("--note", metavar="TEXT", help="A note recorded with the extension (e.g. the provider's ticket).")
+@click.option("--dry-run", is_flag=True, help="Print the new due time; record nothing.")
+@now_option
+@pass_ctx
+def extend(
+    ctx: Context, reference: str, clock: str, at: str | None, note: str | None, dry_run: bool, now: str | None
+) -> None:
+    """Record an extension of CLOCK (e.g. preservation) that the case's policy allows.
+
+    The due time moves by exactly the extension, counted from the current due time. Refused (exit 2)
+    past the policy's maximum, or when the clock has lapsed or stopped at --at. Works on every tracker:
+    the extension is kept in the case data.
+    """
+    settings = ctx.settings
+    moment = parse_now(now)
+    when = parse_now(at, "--at") if at else moment
+    if when > moment:
+        raise UserError(f"--at {when.isoformat()} is after --now {moment.isoformat()}; record it once it happened")
+    with nullcontext() if dry_run else run_lock(settings.lock_path):
+        if not dry_run:
+            settings.prepare_dirs()
+        tracker = _with_clock(settings.tracker(), moment)
+        try:
+            plan = plan_for(tracker, reference, clock, when, note)
+            if dry_run:
+                ctx.say("would record: " + describe(plan))
+                return
+            audit = ctx.audit_log()
+            try:
+                warnings = record_extension(tracker, plan, audit, now=moment)
+            finally:
+                if audit is not None:
+                    audit.close()
+        finally:
+            tracker.close()
+    click.echo(describe(plan))
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if warnings:
+        click.get_current_context().exit(EXIT_CASES_FAILED)
+
+
+COMMANDS = [intake, status, transition, extend]

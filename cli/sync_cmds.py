@@ -21,6 +21,7 @@ from casebridge.errors import EXIT_USAGE, CasebridgeError, LockHeldError, Safety
 from casebridge.state.lock import RunLock
 from casebridge.state.store import StateStore
 from casebridge.sync import SetFields, SyncJob, SyncOptions, SyncReport
+from casebridge.workflows.render import to_plain
 from casebridge.workflows.schema import parse_duration
 
 log = logging.getLogger(__name__)
@@ -131,6 +132,26 @@ def _tracker_exists(settings: Settings) -> bool:
         tracker.close()
 
 
+def _print_reminders(ctx: Context, report: SyncReport) -> None:
+    if report.options.dry_run:
+        for item in report.reminders:  # the text as the case's tracker will show it
+            ctx.say(f"would remind {item.reference}: {item.title} (key {item.dedupe_key})")
+            ctx.say("\n".join(("    " + line).rstrip() for line in to_plain(item.markdown).splitlines()))
+        return
+    for o in report.reminded:
+        if o.status == "posted":
+            ctx.say(f"reminded {o.reference}: key {o.dedupe_key}")
+        elif o.status == "already_posted" and ctx.verbose:
+            ctx.say(f"already reminded {o.reference}: key {o.dedupe_key}")
+        elif not o.ok:
+            click.echo(f"FAILED reminder {o.dedupe_key}: {o.error}", err=True)
+
+
+def _reminded(report: SyncReport) -> str:
+    posted = sum(1 for o in report.reminded if o.status == "posted")
+    return f", {posted} reminder{'s' if posted != 1 else ''} posted" if posted else ""
+
+
 def _print_report(ctx: Context, report: SyncReport) -> None:
     dry = report.options.dry_run
     prefix = "would " if dry else ""
@@ -139,6 +160,7 @@ def _print_report(ctx: Context, report: SyncReport) -> None:
             ctx.say(prefix + action.describe())
     for pair in report.links:
         ctx.say(f"{prefix}link {pair.reference_a} <-> {pair.reference_b} (both name {pair.identifier})")
+    _print_reminders(ctx, report)
     for ref, keys in report.duplicates.items():
         click.echo(f"DUPLICATE {ref}: tracker items {', '.join(keys)} carry this reference; merge them", err=True)
     for ref, message in sorted(report.result.failures.items()):
@@ -152,10 +174,11 @@ def _print_report(ctx: Context, report: SyncReport) -> None:
         disagreed = len(report.plan.actions)
         ctx.say(
             f"{evaluated} cases evaluated; {disagreed} disagreed with the engine, "
-            f"{len(report.result.applied)} updated, {failed} failed"
+            f"{len(report.result.applied)} updated, {failed} failed{_reminded(report)}"
         )
     else:
-        ctx.say(f"{evaluated} cases evaluated, {len(report.result.applied)} updated, {failed} failed")
+        updated = len(report.result.applied)
+        ctx.say(f"{evaluated} cases evaluated, {updated} updated, {failed} failed{_reminded(report)}")
 
 
 @click.command()
@@ -166,6 +189,7 @@ def _print_report(ctx: Context, report: SyncReport) -> None:
 @click.option("--every", metavar="DURATION", help="Run as a loop, e.g. --every 5m (at least 30s); SIGTERM stops it.")
 @click.option("--escalate", "escalate", is_flag=True, help="Then run `escalate --yes` (also: [sync] escalate).")
 @click.option("--strict", is_flag=True, help="With --escalate: a blocked case (no Article 3 check...) fails the run.")
+@click.option("--no-remind", "no_remind", is_flag=True, help="Post no reminders this run (before-deadline comments).")
 @now_option
 @pass_ctx
 def sync(
@@ -177,6 +201,7 @@ def sync(
     every: str | None,
     escalate: bool,
     strict: bool,
+    no_remind: bool,
     now: str | None,
 ) -> None:
     """Evaluate every open case's clocks and write the SLA fields that changed.
@@ -192,6 +217,7 @@ def sync(
         force=force,
         overlap=timedelta(seconds=_duration(conf.overlap, "[sync] overlap")),
         safety_valve=conf.safety_valve,
+        remind=not no_remind,
     )
     stop = StopFlag()
     then = _escalation(ctx, as_json, now, strict) if (escalate or conf.escalate) else None

@@ -218,6 +218,23 @@ class Connector(ABC):
         ``key_a`` (a tracker without relations). Raises: NotFoundError, TrackerError subclasses."""
         self.comment(key_a, note)
 
+    def comments(self, key: str) -> list[str]:
+        """The comments on item ``key`` as the tracker holds them (its own markup), oldest first.
+        Raises: NotFoundError, TrackerError subclasses."""
+        raise NotImplementedError
+
+    def has_comment_marker(self, key: str, marker: str) -> bool:
+        """Does a comment on item ``key`` carry ``marker`` (letters and digits, e.g. a reminder's
+        ``CBR...`` token)? Comments are not idempotent: callers check this before posting one that must
+        be posted once. Default: scan ``comments``. Raises: as ``comments``."""
+        return any(marker in text for text in self.comments(key))
+
+    def post_reminder(self, key: str, markdown: str, *, notify: frozenset[str] = frozenset()) -> None:
+        """Post a reminder on item ``key``, telling the people in ``notify`` ("assignee", "watchers")
+        the tracker's own way. Default: a ``comment`` (Redmine's journal note notifies the assignee and
+        watchers by itself); Jira mentions the assignee. Raises: as ``comment``."""
+        self.comment(key, markdown)
+
     # -- liaison queue ------------------------------------------------------------------------
     def find_escalation(self, dedupe_key: str) -> PostedEscalation | None:
         """The item posted earlier with this dedupe key, or None. Raises: TrackerError subclasses."""

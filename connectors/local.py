@@ -293,8 +293,16 @@ class LocalConnector(Connector):
             )
 
     def comments(self, key: str) -> list[str]:
+        self._row(key)
         rows = self.db.execute("SELECT markdown FROM comments WHERE case_id = ? ORDER BY id", (_int_key(key),))
         return [r["markdown"] for r in rows]
+
+    def has_comment_marker(self, key: str, marker: str) -> bool:
+        self._row(key)
+        found = self.db.execute(
+            "SELECT 1 FROM comments WHERE case_id = ? AND instr(markdown, ?) > 0 LIMIT 1", (_int_key(key), marker)
+        ).fetchone()
+        return found is not None
 
     # -- liaison queue ----------------------------------------------------------------------------
     def find_escalation(self, dedupe_key: str) -> PostedEscalation | None:

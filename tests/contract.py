@@ -222,3 +222,24 @@ class ConnectorContract:
         created = connector.create_case(make_case("FIA-AT-1"), at=at)
         stamped = connector.read_history(created.key)[0].at
         assert (stamped == at) is connector.back_dates
+
+    # -- reminders: comments are not idempotent, so a marker is searched before each post -------------
+    def test_reminder_marker_is_found_only_on_its_case(self, connector: Connector) -> None:
+        from casebridge.workflows.reminders import marker_for
+
+        one = connector.create_case(make_case("FIA-REMIND-1"))
+        other = connector.create_case(make_case("FIA-REMIND-2"))
+        marker = marker_for("FIA-REMIND-1/preservation/T14d")
+        assert not connector.has_comment_marker(one.key, marker)
+        text = f"**Reminder:** *Preservation* lapses in 14 d (`x_y`, [link](https://example.org)).\n\nKey ({marker})"
+        connector.post_reminder(one.key, text, notify=frozenset({"assignee", "watchers"}))
+        assert connector.has_comment_marker(one.key, marker)
+        assert not connector.has_comment_marker(other.key, marker)
+        assert not connector.has_comment_marker(one.key, marker_for("FIA-REMIND-1/preservation/T3d"))
+        assert sum(marker in c for c in connector.comments(one.key)) == 1
+        connector.comment(one.key, "an unrelated comment")
+        assert connector.has_comment_marker(one.key, marker)
+
+    def test_comments_of_unknown_case_are_not_found(self, connector: Connector) -> None:
+        with pytest.raises(NotFoundError):
+            connector.comments("999999")

@@ -44,6 +44,7 @@ def test_intake_sync_status_json_is_deterministic(cli: Cli) -> None:
         "state": "breached",
         "remaining_seconds": -5 * 3600,
         "source": "Reg. (EU) 2023/1543 Art. 10(4): emergency production within 8 hours of receipt",
+        "next_reminder": None,  # lapsed: no reminder ahead
     }
 
 

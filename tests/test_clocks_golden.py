@@ -83,6 +83,13 @@ T_EMERGENCY_8H = target("followup", 8 * H, 4 * H)
 T_LEGAL_30D = target("legal_deadline", 30 * D, 20 * D)
 T_LEGAL_72H = target("legal_deadline", 72 * H, 48 * H)
 T_2703F = target("preservation", 90 * D, 75 * D, extension=90 * D, max_ext=1)
+# Reg. (EU) 2023/1543 Art. 11(1): 60 days, extendable once by 30 during the 60-day period.
+T_EPO_PR = target("preservation", 60 * D, 45 * D, extension=30 * D, max_ext=1)
+# ETS 185 Art. 29(7): at least 60 days; once the MLA request is received, preserved until it is decided.
+T_BUDAPEST_29 = ClockTarget(
+    "preservation", 60 * D, 45 * D, source="golden test", ends_on_field="mla_received_at",
+    ends_on_source="ETS 185 Art. 29(7)",
+)  # fmt: skip
 T_MLA = target("mla", 300 * D, 180 * D)
 T_REVIEW_2D = target("legal_review", 2 * 8 * H, 8 * H)  # "2d" / "1d" on an 8-hour business calendar
 T_OPS_3D = target("ops", 3 * 8 * H, 2 * 8 * H)
@@ -261,10 +268,64 @@ ROWS = [
         {"state": S.RUNNING, "due_at": z("2026-04-01 00:00"), "warn_at": z("2026-03-17 00:00"),
          "target_seconds": 90 * D}),
     Row("2703f-one-extension", PRESERVATION, T_2703F, DEFAULT_24X7,
-        # One renewal: 180 d -> 1 Jan + 180 d = 30 Jun (day 181). Now 20 Mar (78 d): at risk (warn 75 d).
+        # One renewal: 180 d -> 1 Jan + 180 d = 30 Jun (day 181). The warn time moves with the due time:
+        # 75 + 90 = 165 d -> 15 Jun. Now 20 Mar (78 d): running, not at risk (102 d left).
         hist((JAN1, "submitted")), z("2026-03-20 00:00"),
-        {"state": S.AT_RISK, "due_at": z("2026-06-30 00:00"), "target_seconds": 180 * D},
+        {"state": S.RUNNING, "due_at": z("2026-06-30 00:00"), "warn_at": z("2026-06-15 00:00"),
+         "target_seconds": 180 * D},
         case={"extensions_used": 1}),
+    Row("2703f-recorded-extension", PRESERVATION, T_2703F, DEFAULT_24X7,
+        # Recorded with `casebridge extend` on 20 Mar: the due time 1 Apr (90 d) moves by exactly 90 d,
+        # counted from itself: 1 Apr + 90 d = 30 Jun (Apr 30 + May 31 + Jun 29 = 90).
+        hist((JAN1, "submitted")), z("2026-03-25 00:00"),
+        {"state": S.RUNNING, "due_at": z("2026-06-30 00:00"), "target_seconds": 180 * D},
+        case={"extensions": [{"clock": "preservation", "at": "2026-03-20T00:00:00Z"}]}),
+    Row("2703f-extension-of-another-clock", PRESERVATION, T_2703F, DEFAULT_24X7,
+        # An extension recorded for another clock does not move this one: 1 Jan + 90 d = 1 Apr; day 84
+        # of 90 is past the 75-day warn.
+        hist((JAN1, "submitted")), z("2026-03-26 00:00"),
+        {"state": S.AT_RISK, "due_at": z("2026-04-01 00:00"), "target_seconds": 90 * D},
+        case={"extensions": [{"clock": "followup", "at": "2026-03-20T00:00:00Z"}]}),
+    Row("2703f-lapses-after-the-extension", PRESERVATION, T_2703F, DEFAULT_24X7,
+        # Extended once (due 30 Jun): on 2 Jul the extended period is over 2 days; a second extension
+        # could not have been recorded (max 1), so the clock breaches at the new due time.
+        hist((JAN1, "submitted")), z("2026-07-02 00:00"),
+        {"state": S.BREACHED, "due_at": z("2026-06-30 00:00"), "overdue_seconds": 2 * D},
+        case={"extensions": [{"clock": "preservation", "at": "2026-03-20T00:00:00Z"}]}),
+    Row("eu-epo-pr-no-extension", PRESERVATION, T_EPO_PR, DEFAULT_24X7,
+        # Art. 11(1): 1 Jan + 60 d = 2 Mar (Jan 31 + Feb 28 = 59 -> 1 Mar is day 60 -> due 2 Mar 00:00);
+        # warn 45 d = 15 Feb.
+        hist((JAN1, "submitted")), z("2026-02-20 00:00"),
+        {"state": S.AT_RISK, "due_at": z("2026-03-02 00:00"), "warn_at": z("2026-02-15 00:00"),
+         "target_seconds": 60 * D}),
+    Row("eu-epo-pr-extended-by-30", PRESERVATION, T_EPO_PR, DEFAULT_24X7,
+        # Extended by 30 d (Annex VI form) on 20 Feb: 2 Mar + 30 d = 1 Apr (60 + 30 = 90 d from 1 Jan);
+        # warn 45 + 30 = 75 d = 17 Mar.
+        hist((JAN1, "submitted")), z("2026-02-21 00:00"),
+        {"state": S.RUNNING, "due_at": z("2026-04-01 00:00"), "warn_at": z("2026-03-17 00:00"),
+         "target_seconds": 90 * D},
+        case={"extensions": [{"clock": "preservation", "at": "2026-02-20T00:00:00Z", "note": "Annex VI"}]}),
+    Row("budapest-29-runs-60-days", PRESERVATION, T_BUDAPEST_29, DEFAULT_24X7,
+        # Art. 29(7): at least 60 days: 1 Jan + 60 d = 2 Mar; no MLA request yet on 20 Feb: at risk.
+        hist((JAN1, "submitted")), z("2026-02-20 00:00"),
+        {"state": S.AT_RISK, "due_at": z("2026-03-02 00:00"), "stopped_at": None}),
+    Row("budapest-29-mla-received-ends-the-clock", PRESERVATION, T_BUDAPEST_29, DEFAULT_24X7,
+        # The MLA request was received on 20 Feb (day 50 of 60): from then the data is preserved until the
+        # request is decided (Art. 29(7)), so the 60-day clock ends there, met; 1 Apr is no lapse.
+        hist((JAN1, "submitted")), z("2026-04-01 00:00"),
+        {"state": S.MET, "stopped_at": z("2026-02-20 00:00"), "elapsed_seconds": 50 * D, "overdue_seconds": 0.0},
+        case={"mla_received_at": "2026-02-20T00:00:00Z"}),
+    Row("budapest-29-mla-received-too-late", PRESERVATION, T_BUDAPEST_29, DEFAULT_24X7,
+        # Received on 12 Mar, 10 days after the 60-day period ended (2 Mar): the preservation had lapsed;
+        # the clock stops breached, 10 d overdue.
+        hist((JAN1, "submitted")), z("2026-04-01 00:00"),
+        {"state": S.BREACHED, "stopped_at": z("2026-03-12 00:00"), "overdue_seconds": 10 * D},
+        case={"mla_received_at": "2026-03-12T00:00:00Z"}),
+    Row("budapest-29-mla-received-after-now", PRESERVATION, T_BUDAPEST_29, DEFAULT_24X7,
+        # A receipt recorded for a moment after now has not happened yet at now: still counting.
+        hist((JAN1, "submitted")), z("2026-02-20 00:00"),
+        {"state": S.AT_RISK, "stopped_at": None},
+        case={"mla_received_at": "2026-02-25T00:00:00Z"}),
     Row("2703f-extensions-capped", PRESERVATION, T_2703F, DEFAULT_24X7,
         # Two extensions recorded, but the law allows one: still 180 d.
         hist((JAN1, "submitted")), z("2026-03-20 00:00"),

@@ -14,6 +14,7 @@ import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -70,13 +71,13 @@ def rows(now: datetime) -> list[IntakeRow]:
     return out
 
 
-def sync_once(conn, tmp_path: Path, now: datetime):
+def sync_once(conn, tmp_path: Path, now: datetime, **options: Any):
     """One pass as `casebridge sync` runs it: run lock, state store, audit log, SyncJob."""
     state = tmp_path / "state.db"
     with RunLock(lock_path_for(state)):
         store, audit = StateStore(state), AuditLog(tmp_path / "state.audit.db")
         try:
-            return SyncJob(conn, WORKFLOW, store, audit, SyncOptions()).run(now)
+            return SyncJob(conn, WORKFLOW, store, audit, SyncOptions(**options)).run(now)
         finally:
             store.close()
             audit.close()
@@ -127,14 +128,22 @@ def test_intake_then_sync_costs_one_post_per_case_and_the_sync_one_listing(
         assert tracked.sla == expected
     counted.take()
 
-    report = sync_once(conn, tmp_path, redmine.clock())
+    # the SLA side (reminders, a comment per threshold crossed, are counted below)
+    report = sync_once(conn, tmp_path, redmine.clock(), remind=False)
     assert report.exit_code == 0 and report.listed == N
     assert report.history_reads == 0 and report.plan.actions == []
     assert counted.take() == {"GET /issues.json": 2}  # the listing's two pages: no journals, no PUT
 
-    again = sync_once(conn, tmp_path, redmine.clock())  # no change: listing only (cached histories)
+    again = sync_once(conn, tmp_path, redmine.clock(), remind=False)  # no change: listing only
     assert again.plan.actions == [] and again.history_reads == 0
     assert set(counted.take()) == {"GET /issues.json"}
+
+    # reminders: per reminder due, one read of the case's journals (its marker) and one journal note
+    reminding = sync_once(conn, tmp_path, redmine.clock())
+    posted = sum(o.status == "posted" for o in reminding.reminded)
+    assert posted == len(reminding.reminders) and all(o.ok for o in reminding.reminded)
+    costs = counted.take()
+    assert (costs.get("GET /issues/N.json", 0), costs.get("PUT /issues/N.json", 0)) == (posted, posted)
 
     replan = plan_intake(rows(now), conn)  # re-import: unchanged, found by the same two lookups
     assert [a.kind for a in replan] == ["unchanged"] * N and counted.take() == {"GET /issues.json": 2}

@@ -29,11 +29,14 @@ import pytest
 from casebridge.errors import CasebridgeError
 from tests.factories import T0
 from tests.test_sync_support import (
+    REMINDING_KINDS,
     Check,
     Env,
     FaultyTracker,
+    ReminderCheck,
     arm_kill,
     check_invariants,
+    check_reminders,
     move_people,
     seed_cases,
     tmpfs_dir,
@@ -53,6 +56,9 @@ class Stats:
     writes: int = 0
     duplicates: int = 0
     lost: int = 0
+    reminders: int = 0
+    reminder_duplicates: int = 0
+    reminders_lost: int = 0
     failed: dict[int, str] = field(default_factory=dict)
 
 
@@ -100,16 +106,22 @@ def faulty_run(env: Env, now: datetime, rng: random.Random, stats: Stats) -> int
     return code
 
 
-def run_scenario(seed: int, root: Path, stats: Stats) -> Check:
+def run_scenario(seed: int, root: Path, stats: Stats) -> tuple[Check, ReminderCheck]:
     rng = random.Random(seed)
     env = Env(root / f"s{seed}")
     env.root.mkdir()
     env.write_config()
-    seed_cases(env, rng, rng.randint(4, 10))
+    # half the scenarios: cases that came in late and shorter steps, so reminders fall due between runs
+    late = rng.random() < 0.5
+    if late:
+        seed_cases(env, rng, rng.randint(6, 12), received_spread_days=90, kinds=REMINDING_KINDS)
+    else:
+        seed_cases(env, rng, rng.randint(4, 10))
+    step = 2 * 24 * 60 if late else 14 * 24 * 60
     env.install_write_log()
     now = T0 + timedelta(days=3)
     for _ in range(rng.randint(2, 5)):
-        now += timedelta(minutes=rng.randint(1, 14 * 24 * 60))
+        now += timedelta(minutes=rng.randint(1, step))
         move_people(env, rng, now, share=rng.uniform(0.0, 0.5))
         mode = rng.choices(["clean", "faulty", "kill"], [1, 3, 3])[0]
         stats.sync_runs += 1
@@ -126,7 +138,7 @@ def run_scenario(seed: int, root: Path, stats: Stats) -> Check:
         stats.sync_runs += 1
         if env.sync(now).exit_code == 0:
             break
-    return check_invariants(env, now)
+    return check_invariants(env, now), check_reminders(env, now)
 
 
 @pytest.fixture
@@ -138,21 +150,28 @@ def test_fault_injection_harness(scratch: Path, capsys: pytest.CaptureFixture[st
     stats = Stats()
     seeds = range(BASE_SEED, BASE_SEED + RUNS)
     for seed in seeds:
-        check = run_scenario(seed, scratch, stats)
+        check, reminders = run_scenario(seed, scratch, stats)
         stats.scenarios += 1
         stats.duplicates += check.duplicate_records + check.duplicate_cases
         stats.lost += len(check.lost_updates) + check.missing_records
-        if not check.ok:
-            stats.failed[seed] = repr(check)
+        stats.reminders += reminders.posted
+        stats.reminder_duplicates += reminders.duplicates
+        stats.reminders_lost += len(reminders.lost)
+        if not check.ok or not reminders.ok:
+            stats.failed[seed] = repr((check, reminders))
     faults = sum(stats.faults.values())
     with capsys.disabled():
         print(
             f"\nfault harness: seeds {seeds.start}..{seeds.stop - 1}: {stats.scenarios} scenarios, "
             f"{stats.sync_runs} sync runs, {faults} faults injected ({dict(sorted(stats.faults.items()))}), "
             f"{stats.kills} kills (SIGKILL), {stats.recoveries} recovery runs, "
-            f"duplicates {stats.duplicates}, lost updates {stats.lost}, failed seeds {sorted(stats.failed)}"
+            f"duplicates {stats.duplicates}, lost updates {stats.lost}; reminders posted {stats.reminders}, "
+            f"duplicate reminders {stats.reminder_duplicates}, lost reminders {stats.reminders_lost}; "
+            f"failed seeds {sorted(stats.failed)}"
         )
     assert not stats.failed, f"replay with CASEBRIDGE_FAULT_SEED=<seed> CASEBRIDGE_FAULT_RUNS=1: {stats.failed}"
     assert stats.duplicates == 0 and stats.lost == 0
+    assert stats.reminder_duplicates == 0 and stats.reminders_lost == 0
     if RUNS >= 200:  # the harness must actually have exercised what it claims
         assert faults >= 200 and stats.kills >= 50 and stats.faults["lost_answer"] >= 20
+        assert stats.reminders >= 40

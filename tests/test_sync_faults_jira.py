@@ -33,18 +33,30 @@ from typing import Any
 import pytest
 
 from casebridge.app.intents import SET_FIELDS, merged
+from casebridge.app.remind import REMINDER_POST
 from casebridge.connectors import connector_class
 from casebridge.connectors.jira import JiraFieldNames
 from casebridge.connectors.jira.schema import needed_fields
 from casebridge.state.audit import AuditLog
-from casebridge.workflows.cases import Case, ClockFields, SlaFields, StatusChange
+from casebridge.workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
 from casebridge.workflows.clocks import evaluate_case
+from casebridge.workflows.reminders import marker_for, plan_reminders
 from casebridge.workflows.sla import computed_sla, sla_from_json
 from tests.factories import make_case
 from tests.jira_fixtures import CLOUD_TOKEN, DC_PAT, EMAIL, Clock, build_jira, require_jira_documents
 from tests.jira_server import JiraServer
 from tests.jira_server.state import Issue, adf_text
-from tests.test_sync_support import KINDS, WORKFLOW, Check, arm_kill, random_walk, tmpfs_dir
+from tests.test_sync_support import (
+    _MARKER,
+    KINDS,
+    REMINDING_KINDS,
+    WORKFLOW,
+    Check,
+    ReminderCheck,
+    arm_kill,
+    random_walk,
+    tmpfs_dir,
+)
 
 RUNS = int(os.environ.get("CASEBRIDGE_JIRA_FAULT_RUNS", "200"))
 BASE_SEED = int(os.environ.get("CASEBRIDGE_JIRA_FAULT_SEED", "20261201"))
@@ -54,6 +66,7 @@ TOKEN_ENV = "CB_FAULT_JIRA_TOKEN"
 ANCHOR = min(datetime(2026, 9, 1, 9, 0, tzinfo=UTC), datetime.now(UTC).replace(microsecond=0) - timedelta(days=70))
 FAULT_KINDS = ("429", "500", "503", "drop_after_write")
 WRITE_PATH = r"/issue/[A-Z]+-\d+$"
+COMMENT_PATH = r"/issue/[A-Z]+-\d+/comment$"  # a reminder is a comment: not idempotent
 
 
 @dataclass
@@ -70,6 +83,9 @@ class Stats:
     writes: int = 0  # effective SLA writes (changelog entries)
     duplicates: int = 0
     lost: int = 0
+    reminders: int = 0
+    reminder_duplicates: int = 0
+    reminders_lost: int = 0
     failed: dict[int, str] = field(default_factory=dict)
 
 
@@ -125,14 +141,16 @@ class Site:
     def issues(self) -> list[Issue]:
         return [i for i in self.server.state.issues.values() if i.project == "CASE"]
 
-    def seed_cases(self, rng: random.Random, count: int) -> None:
+    def seed_cases(self, rng: random.Random, count: int, *, late: bool = False) -> None:
         """``count`` cases of mixed kinds created at the anchor, each walked a few random transitions (as
-        people would have done in Jira before casebridge ran)."""
+        people would have done in Jira before casebridge ran). ``late``: cases received up to 90 days
+        before the anchor, moved straight to submitted, of kinds that remind days before they lapse."""
         state = self.server.state
         project = state.projects["CASE"]
         for i in range(count):
-            request_type, basis = rng.choice(KINDS)
-            case = make_case(f"FIA-J-{i:04d}", request_type=request_type, legal_basis=basis, submitted_at=ANCHOR)
+            request_type, basis = rng.choice(REMINDING_KINDS if late else KINDS)
+            received = ANCHOR - timedelta(days=rng.randint(0, 90)) if late else ANCHOR
+            case = make_case(f"FIA-J-{i:04d}", request_type=request_type, legal_basis=basis, submitted_at=received)
             text = json.dumps(case.to_record(), sort_keys=True)
             data: Any = text
             if self.mode == "cloud":
@@ -141,6 +159,10 @@ class Site:
             with state.lock:
                 issue = state.new_issue(project, "Task", values, ANCHOR)
             at = ANCHOR
+            if late:
+                with state.lock:
+                    state.move(issue, WORKFLOW.states["submitted"].status_for("jira"), ANCHOR)
+                continue
             for _ in range(rng.randint(0, 5)):
                 if not self.move(issue, rng, at := at + timedelta(minutes=rng.randint(1, 600))):
                     break
@@ -163,9 +185,11 @@ class Site:
         for _ in range(rng.randint(1, 4)):
             kind = rng.choice(FAULT_KINDS)
             if kind == "drop_after_write":
-                method, path = "PUT", WRITE_PATH
+                method, path = rng.choice([("PUT", WRITE_PATH), ("POST", COMMENT_PATH)])
             else:
-                method, path = rng.choice([(None, ".*"), ("PUT", WRITE_PATH), ("POST", "/search"), ("GET", ".*")])
+                method, path = rng.choice(
+                    [(None, ".*"), ("PUT", WRITE_PATH), ("POST", "/search"), ("GET", ".*"), ("POST", COMMENT_PATH)]
+                )
             retry_after = rng.choice([None, rng.randint(1, 30)]) if kind == "429" else None
             self.server.faults.add(
                 kind,
@@ -322,16 +346,47 @@ def check_invariants(site: Site, now: datetime) -> Check:
     return out
 
 
+def check_reminders(site: Site, now: datetime) -> ReminderCheck:
+    """Ground truth: the fake's comments. Every reminder due at ``now`` is posted, each marker in exactly
+    one comment, each posted one with exactly one audit record."""
+    out = ReminderCheck()
+    markers: Counter[str] = Counter()
+    evaluated = []
+    for issue in site.issues():
+        for comment in issue.comments:
+            body = comment["body"]
+            markers.update(_MARKER.findall(body if isinstance(body, str) else json.dumps(body)))
+        raw = issue.values[site.ids["case_data"]]
+        case = Case.model_validate(json.loads(adf_text(raw) if isinstance(raw, dict) else raw))
+        history = history_of(issue)
+        tracked = TrackedCase(issue.key, case, history[-1].state, issue.updated, history=history)
+        evaluated.append((tracked, evaluate_case(case, history, WORKFLOW, now)))
+    due = plan_reminders(evaluated, WORKFLOW, now=now)
+    audit = AuditLog(site.audit_path)
+    records = Counter(r["data"]["dedupe_key"] for r in audit.records() if r["kind"] == REMINDER_POST)
+    out.pending = sum(1 for _, kind, _ in audit.pending() if kind == REMINDER_POST)
+    audit.close()
+    out.posted = sum(markers.values())
+    out.duplicates = sum(n - 1 for n in markers.values() if n > 1) + sum(n - 1 for n in records.values() if n > 1)
+    out.lost += [f"due, not posted: {item.dedupe_key}" for item in due if markers[item.marker] == 0]
+    posted = {marker_for(key) for key in records}
+    out.lost += [f"posted, not audited: {m}" for m in markers if m not in posted]
+    return out
+
+
 # -- one scenario ----------------------------------------------------------------------------------------
-def run_scenario(seed: int, root: Path, stats: Stats) -> Check:
+def run_scenario(seed: int, root: Path, stats: Stats) -> tuple[Check, ReminderCheck]:
     rng = random.Random(seed)
     mode = ("cloud", "datacenter")[seed % 2]
     site = Site.start(root / f"s{seed}", mode)
     try:
-        site.seed_cases(rng, rng.randint(4, 10))
+        # half the scenarios: cases that came in late and shorter steps, so reminders fall due between runs
+        late = rng.random() < 0.5
+        site.seed_cases(rng, rng.randint(6, 12) if late else rng.randint(4, 10), late=late)
+        step = 2 * 24 * 60 if late else 10 * 24 * 60
         now = ANCHOR + timedelta(days=3)
         for _ in range(rng.randint(2, 5)):
-            now += timedelta(minutes=rng.randint(1, 10 * 24 * 60))
+            now += timedelta(minutes=rng.randint(1, step))
             site.move_people(rng, now, share=rng.uniform(0.0, 0.5))
             kind = rng.choices(["clean", "faulty", "kill"], [1, 3, 3])[0]
             if kind != "clean" and rng.random() < 0.8:
@@ -351,13 +406,14 @@ def run_scenario(seed: int, root: Path, stats: Stats) -> Check:
                 break
         assert code == 0, f"seed {seed}: recovery run exited {code}: {_log(site)}"
         check = check_invariants(site, now)
+        reminders = check_reminders(site, now)
         stats.writes += check.writes
         stats.requests += site.server.counter.total
         stats.modes[mode] += 1
         sleeps = site.root / "sleeps.txt"
         stats.retry_waits += len(sleeps.read_text().split()) if sleeps.exists() else 0
         assert site.server.mismatches == [], f"seed {seed}: traffic off Atlassian's API: {site.server.mismatches[:3]}"
-        return check
+        return check, reminders
     finally:
         site.stop()
 
@@ -384,12 +440,15 @@ def test_fault_injection_harness_on_jira(scratch: Path, capsys: pytest.CaptureFi
     for seed in seeds:
         # each mode has its own credentials: the token travels by environment variable only
         monkeypatch.setenv(TOKEN_ENV, CLOUD_TOKEN if seed % 2 == 0 else DC_PAT)
-        check = run_scenario(seed, scratch, stats)
+        check, reminders = run_scenario(seed, scratch, stats)
         stats.scenarios += 1
         stats.duplicates += check.duplicate_records + check.duplicate_cases
         stats.lost += len(check.lost_updates) + check.missing_records
-        if not check.ok:
-            stats.failed[seed] = repr(check)
+        stats.reminders += reminders.posted
+        stats.reminder_duplicates += reminders.duplicates
+        stats.reminders_lost += len(reminders.lost)
+        if not check.ok or not reminders.ok:
+            stats.failed[seed] = repr((check, reminders))
     faults = sum(stats.faults.values())
     codes = dict(sorted(stats.exit_codes.items()))
     with capsys.disabled():
@@ -399,14 +458,18 @@ def test_fault_injection_harness_on_jira(scratch: Path, capsys: pytest.CaptureFi
             f"{faults} faults injected ({dict(sorted(stats.faults.items()))}), {stats.kills} kills (SIGKILL), "
             f"{stats.recoveries} recovery runs, {stats.retry_waits} retry waits recorded (not slept), "
             f"{stats.requests} requests, {stats.writes} effective SLA writes, "
-            f"duplicates {stats.duplicates}, lost updates {stats.lost}, failed seeds {sorted(stats.failed)}"
+            f"duplicates {stats.duplicates}, lost updates {stats.lost}; reminders posted {stats.reminders}, "
+            f"duplicate reminders {stats.reminder_duplicates}, lost reminders {stats.reminders_lost}; "
+            f"failed seeds {sorted(stats.failed)}"
         )
     replay = "replay with CASEBRIDGE_JIRA_FAULT_SEED=<seed> CASEBRIDGE_JIRA_FAULT_RUNS=1"
     assert not stats.failed, f"{replay}: {stats.failed}"
     assert stats.duplicates == 0 and stats.lost == 0
+    assert stats.reminder_duplicates == 0 and stats.reminders_lost == 0
     if RUNS >= 100:  # the harness must actually have exercised what it claims
         assert faults >= 100 and stats.kills >= 25 and stats.faults["drop_after_write"] >= 10
         assert stats.faults["429"] >= 10 and stats.faults["500"] + stats.faults["503"] >= 10
+        assert stats.reminders >= 20
 
 
 def test_fault_skip_lets_the_first_matches_through() -> None:

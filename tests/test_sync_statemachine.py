@@ -1,7 +1,8 @@
 """A hypothesis state machine over the sync engine and the embedded tracker: people add and move cases,
-time passes, the cache is lost, syncs (incremental, full, dry runs) are interleaved. After every real
-sync the tracker's SLA fields equal what the engine computes at that instant, and the audit log holds
-exactly one record per effective write."""
+record extensions, time passes, the cache is lost, syncs (incremental, full, dry runs, with and without
+reminders) are interleaved. After every real sync the tracker's SLA fields equal what the engine
+computes at that instant, the audit log holds exactly one record per effective write, and every reminder
+due at that instant was posted exactly once (one comment, one audit record)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from casebridge.app.extend import plan_for, record_extension
+from casebridge.state.audit import AuditLog
+from casebridge.workflows.extension import ExtensionRefused
 from tests.factories import T0, make_case
-from tests.test_sync_support import KINDS, WORKFLOW, Env, check_invariants
+from tests.test_sync_support import KINDS, WORKFLOW, Env, check_invariants, check_reminders
 
 
 def _scratch() -> Path:
@@ -36,16 +40,19 @@ class SyncMachine(RuleBasedStateMachine):
         tracker.close()
         self.env.install_write_log()
         self.synced_at: object = None
+        self.reminded_at: object = None  # the last sync that posted reminders (not --no-remind)
         self.store_kept = True  # False once the state store was deleted and not yet rebuilt
 
     def teardown(self) -> None:
         shutil.rmtree(self.env.root, ignore_errors=True)
 
-    @rule(kind=st.sampled_from(KINDS))
-    def add_case(self, kind: tuple[str, str]) -> None:
+    @rule(kind=st.sampled_from(KINDS), submitted=st.booleans())
+    def add_case(self, kind: tuple[str, str], submitted: bool) -> None:
+        # a draft, or a request already with the provider (as intake creates one): its clocks run at once
         tracker = self.env.tracker(self.now)
         ref = f"SM-{self.count:04d}"
-        tracker.create_case(make_case(ref, request_type=kind[0], legal_basis=kind[1], submitted_at=self.now))
+        case = make_case(ref, request_type=kind[0], legal_basis=kind[1], submitted_at=self.now)
+        tracker.create_case(case, state="submitted" if submitted else None)
         tracker.close()
         self.count += 1
         self.synced_at = None
@@ -67,6 +74,35 @@ class SyncMachine(RuleBasedStateMachine):
                 self.synced_at = None
         tracker.close()
 
+    @rule(pick=st.integers(min_value=0, max_value=10_000), clock=st.sampled_from(["preservation", "followup"]))
+    def extend(self, pick: int, clock: str) -> None:
+        """An investigator records an extension: the due time moves by exactly the policy's extension,
+        or it is refused with one line (no extension in the policy, max used, lapsed, not running)."""
+        self.now += timedelta(seconds=1)
+        tracker = self.env.tracker(self.now)
+        audit = AuditLog(self.env.audit_path)
+        try:
+            cases = sorted(tracker.list_cases(), key=lambda t: t.key)
+            if not cases:
+                return
+            reference = cases[pick % len(cases)].case.reference
+            try:
+                plan = plan_for(tracker, reference, clock, self.now, "renewed request sent")
+            except ExtensionRefused as exc:
+                assert "\n" not in str(exc) and str(exc).startswith(reference)
+                event("extension refused")
+                return
+            target = WORKFLOW.targets_for(plan.case.request_type, plan.case.legal_basis)[clock]
+            if plan.old_due is not None:
+                assert plan.new_due is not None
+                assert (plan.new_due - plan.old_due).total_seconds() == target.extension
+            assert record_extension(tracker, plan, audit, now=self.now) == []
+            event("extension recorded")
+            self.synced_at = None
+        finally:
+            audit.close()
+            tracker.close()
+
     @rule(minutes=st.integers(min_value=1, max_value=60 * 24 * 45))
     def time_passes(self, minutes: int) -> None:
         self.now += timedelta(minutes=minutes)
@@ -76,14 +112,30 @@ class SyncMachine(RuleBasedStateMachine):
     def sync(self) -> None:
         report = self.env.sync(self.now)
         assert report.exit_code == 0, report.result.failures
+        assert all(o.ok for o in report.reminded), report.reminded
+        if any(o.status == "posted" for o in report.reminded):
+            event("reminder posted")
+        self.synced_at = self.reminded_at = self.now
+        self.store_kept = True
+
+    @rule()
+    def sync_without_reminders(self) -> None:
+        report = self.env.sync(self.now, remind=False)
+        assert report.exit_code == 0 and report.reminded == []
         self.synced_at = self.now
         self.store_kept = True
+
+    @rule()
+    def remind_again_posts_nothing(self) -> None:
+        if self.reminded_at == self.now:
+            report = self.env.sync(self.now)
+            assert [o for o in report.reminded if o.status != "already_posted"] == []
 
     @rule()
     def full_sync(self) -> None:
         report = self.env.sync(self.now, full=True)
         assert report.exit_code == 0 and not report.duplicates
-        self.synced_at = self.now
+        self.synced_at = self.reminded_at = self.now
         self.store_kept = True
 
     @rule()
@@ -114,6 +166,9 @@ class SyncMachine(RuleBasedStateMachine):
             return
         check = check_invariants(self.env, self.now)
         assert check.ok, check
+        if self.reminded_at == self.now:
+            reminders = check_reminders(self.env, self.now)
+            assert reminders.ok, reminders
 
 
 TestSyncMachine = SyncMachine.TestCase

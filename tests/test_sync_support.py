@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from casebridge.workflows.sla import computed_sla, sla_from_json
 from tests.factories import T0, make_case
 
 WORKFLOW = load_workflow("lawful-access")
+_MARKER = re.compile(r"\bCBR[0-9A-F]{20}\b")
 NO_SLEEP = RetryPolicy(attempts=3, sleep=lambda _s: None)
 KINDS = [
     ("subscriber", "voluntary"),
@@ -45,6 +47,15 @@ KINDS = [
     ("domain_registration", "nis2"),
     ("traffic", "voluntary"),
     ("emergency", "us-2702-emergency"),
+]
+# kinds whose clocks remind days before they lapse (preservations, voluntary follow-ups); used by the
+# scenarios of cases that came in late (KINDS above stays as it was: seeded tests depend on its draws)
+REMINDING_KINDS = [
+    ("preservation", "us-2703f"),
+    ("preservation", "eu-epo-pr"),
+    ("preservation", "budapest-29"),
+    ("subscriber", "voluntary"),
+    ("subscriber", "budapest-2ap-7"),
 ]
 
 _WRITE_LOG = """
@@ -119,17 +130,30 @@ def random_walk(rng: random.Random, workflow: Workflow, state: str) -> str | Non
     return rng.choices(options, weights)[0]
 
 
-def seed_cases(env: Env, rng: random.Random, count: int, start: datetime = T0) -> list[str]:
-    """``count`` cases of mixed kinds, each walked a few random transitions; returns their references."""
+def seed_cases(
+    env: Env,
+    rng: random.Random,
+    count: int,
+    start: datetime = T0,
+    *,
+    received_spread_days: int = 0,
+    kinds: list[tuple[str, str]] = KINDS,
+) -> list[str]:
+    """``count`` cases of mixed kinds, each walked a few random transitions; returns their references.
+    ``received_spread_days``: provider receipt up to that many days before ``start`` (cases that come to
+    casebridge late, imported as ``submitted`` as intake does), so clocks run and reminder thresholds of
+    long clocks fall inside a scenario."""
     tracker = env.tracker(start)
     refs = []
     for i in range(count):
-        request_type, basis = rng.choice(KINDS)
+        request_type, basis = rng.choice(kinds)
         ref = f"FIA-T-{i:04d}"
-        case = make_case(ref, request_type=request_type, legal_basis=basis, submitted_at=start)
-        tracked = tracker.create_case(case, at=start)
+        received = start - timedelta(days=rng.randint(0, received_spread_days)) if received_spread_days else start
+        case = make_case(ref, request_type=request_type, legal_basis=basis, submitted_at=received)
+        late = received_spread_days and rng.random() < 0.8
+        tracked = tracker.create_case(case, at=start, state="submitted" if late else None)
         state, at = tracked.state, start
-        for _ in range(rng.randint(0, 5)):
+        for _ in range(0 if late else rng.randint(0, 5)):
             nxt = random_walk(rng, WORKFLOW, state)
             if nxt is None:
                 break
@@ -158,7 +182,16 @@ def move_people(env: Env, rng: random.Random, now: datetime, share: float = 0.3)
 class CountingTracker:
     """Proxy that counts connector calls (requests) and delegates everything to the real tracker."""
 
-    COUNTED = ("list_cases", "read_history", "read_all_histories", "find_case", "set_sla_fields", "check_schema")
+    COUNTED = (
+        "list_cases",
+        "read_history",
+        "read_all_histories",
+        "find_case",
+        "set_sla_fields",
+        "check_schema",
+        "comment",  # a reminder is a comment (the contract's post_reminder default)
+        "has_comment_marker",
+    )
 
     def __init__(self, inner: Any) -> None:
         object.__setattr__(self, "inner", inner)
@@ -205,7 +238,7 @@ class FaultyTracker(CountingTracker):
     def _call(self, name: str, attr: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if self.rng.random() < self.rate:
             kind = self.rng.choice(["429", "503", "unreachable", "lost_answer"])
-            if kind == "lost_answer" and name == "set_sla_fields":
+            if kind == "lost_answer" and name in ("set_sla_fields", "comment"):
                 attr(*args, **kwargs)
                 self.faults["lost_answer"] += 1
                 raise TransientError("connection dropped after the request was sent")
@@ -284,6 +317,47 @@ def check_invariants(env: Env, now: datetime) -> Check:
     return out
 
 
+@dataclass
+class ReminderCheck:
+    posted: int = 0  # reminder comments in the tracker
+    duplicates: int = 0  # a marker in more than one comment, or a key with more than one audit record
+    lost: list[str] = field(default_factory=list)  # due at the end but never posted, or posted unaudited
+    pending: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.duplicates and not self.lost and not self.pending
+
+
+def check_reminders(env: Env, now: datetime) -> ReminderCheck:
+    """Ground truth: the tracker's comments. Every reminder due at ``now`` (the last runs' moment) is
+    posted, each marker in exactly one comment, each posted one with exactly one audit record."""
+    from casebridge.app.remind import REMINDER_POST
+    from casebridge.workflows.reminders import marker_for, plan_reminders
+
+    out = ReminderCheck()
+    tracker = env.tracker()
+    histories = tracker.read_all_histories()
+    cases = list(tracker.list_cases())
+    markers: Counter[str] = Counter()
+    for (text,) in tracker.db.execute("SELECT markdown FROM comments"):
+        markers.update(m for m in _MARKER.findall(text))
+    due = plan_reminders(
+        [(t, evaluate_case(t.case, histories[t.key], WORKFLOW, now)) for t in cases], WORKFLOW, now=now
+    )
+    tracker.close()
+    audit = AuditLog(env.audit_path)
+    records = Counter(r["data"]["dedupe_key"] for r in audit.records() if r["kind"] == REMINDER_POST)
+    out.pending = sum(1 for _, kind, _ in audit.pending() if kind == REMINDER_POST)
+    audit.close()
+    out.posted = sum(markers.values())
+    out.duplicates = sum(n - 1 for n in markers.values() if n > 1) + sum(n - 1 for n in records.values() if n > 1)
+    out.lost += [f"due, not posted: {item.dedupe_key}" for item in due if markers[item.marker] == 0]
+    posted = {marker_for(key) for key in records}
+    out.lost += [f"posted, not audited: {m}" for m in markers if m not in posted]
+    return out
+
+
 def arm_kill(after: int, tracker_cls: type, intent_methods: tuple[str, ...]) -> None:
     """In a forked child only: SIGKILL ourselves right after the ``after``-th action (a tracker write,
     an audit intent or record, a state-store commit)."""
@@ -308,6 +382,7 @@ def arm_kill(after: int, tracker_cls: type, intent_methods: tuple[str, ...]) -> 
         setattr(cls, name, hooked)
 
     wrap(tracker_cls, "set_sla_fields")
+    wrap(tracker_cls, "post_reminder")  # killed between a reminder's comment and its audit record
     for name in intent_methods:
         wrap(AuditLog, name)
     for name in ("save", "record_write", "set_watermark"):

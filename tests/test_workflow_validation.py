@@ -192,6 +192,75 @@ BROKEN = [
         "policies[0].targets[0].escalate.levels <- levels must be numbered in increasing order without repeats",
     ),
     ("missing-name", 'name = "mini"\n', "", "workflow.name <- required key is missing"),
+    # reminders (remind = { before, notify }) and extensions (extension = { by, max, source })
+    (
+        "reminder-outside-target",
+        'warn = "1d"\nescalate',
+        'warn = "1d"\nremind = { before = ["3d"] }\nescalate',
+        "policies[0].targets[0].remind.before[0] <- 3d is not inside the target (2d); a reminder must come after "
+        "the start",
+    ),
+    (
+        "reminder-at-due-time",
+        'warn = "1d"\nescalate',
+        'warn = "1d"\nremind = { before = ["4h", "0h"] }\nescalate',
+        "policies[0].targets[0].remind.before[1] <- 0h is the due time itself; a reminder comes before it",
+    ),
+    (
+        "reminder-twice",
+        'warn = "1d"\nescalate',
+        'warn = "1d"\nremind = { before = ["4h", "240m"] }\nescalate',
+        "policies[0].targets[0].remind.before[1] <- 240m is the same moment as 4h; list each threshold once",
+    ),
+    (
+        "reminder-bad-duration",
+        'warn = "1d"\nescalate',
+        'warn = "1d"\nremind = { before = ["4 hours"] }\nescalate',
+        "policies[0].targets[0].remind.before <- bad duration '4 hours': use a number and a unit s, m, h, d or w, "
+        'like "8h" or "10d"',
+    ),
+    (
+        "reminder-unknown-recipient",
+        'warn = "1d"\nescalate',
+        'warn = "1d"\nremind = { before = ["4h"], notify = ["boss"] }\nescalate',
+        "policies[0].targets[0].remind.notify[0] <- Input should be 'assignee', 'watchers' or 'officer'",
+    ),
+    (
+        "extension-max-zero",
+        'warn = "1d"\nescalate',
+        'warn = "1d"\nextension = { by = "1d", max = 0, source = "x" }\nescalate',
+        "policies[0].targets[0].extension.max <- Input should be greater than or equal to 1",
+    ),
+    (
+        "extension-adds-nothing",
+        'warn = "1d"\nescalate',
+        'warn = "1d"\nextension = { by = "0h", source = "x" }\nescalate',
+        "policies[0].targets[0].extension.by <- extension 0h adds no time; give a positive duration",
+    ),
+    (
+        "extension-without-source",
+        'warn = "1d"\nescalate',
+        'warn = "1d"\nextension = { by = "1d" }\nescalate',
+        "policies[0].targets[0].extension.source <- required key is missing",
+    ),
+    (
+        "extension-never-granted",
+        'warn = "1d"\nescalate',
+        'warn = "1d"\nextension = "1d"\nescalate',
+        "policies[0].targets[0].max_extensions <- extension 1d is never granted: set max_extensions",
+    ),
+    (
+        "max-extensions-beside-table",
+        'warn = "1d"\nescalate',
+        'warn = "1d"\nextension = { by = "1d", source = "x" }\nmax_extensions = 1\nescalate',
+        "policies[0].targets[0].max_extensions <- give the count as extension.max, not beside the table",
+    ),
+    (
+        "ends-on-unknown-field",
+        'warn = "1d"\nescalate',
+        'warn = "1d"\nends_on = { field = "responded_at", source = "x" }\nescalate',
+        "policies[0].targets[0].ends_on.field <- Input should be 'mla_received_at'",
+    ),
     (
         "clock-without-stop",
         'stop_on = ["done"]\nmet_on = ["done"]',
@@ -257,7 +326,36 @@ def test_bundled_workflow_covers_every_domain_row() -> None:
         target = wf.targets_for(request_type, basis)[clock]
         assert (target.target / 3600, target.warn / 3600) == (target_h, warn_h), (request_type, basis)
         assert target.source
-    assert wf.targets_for("preservation", "us-2703f")["preservation"].extension == 90 * 86400
+    us = wf.targets_for("preservation", "us-2703f")["preservation"]
+    assert (us.extension, us.max_extensions, us.extension_source) == (90 * 86400, 1, "18 U.S.C. 2703(f)(2)")
+    eu = wf.targets_for("preservation", "eu-epo-pr")["preservation"]
+    assert (eu.extension, eu.max_extensions, eu.extension_source) == (30 * 86400, 1, "Reg. (EU) 2023/1543 Art. 11(1)")
+    budapest = wf.targets_for("preservation", "budapest-29")["preservation"]
+    assert (budapest.extension, budapest.ends_on_field) == (0.0, "mla_received_at")
+    assert budapest.ends_on_source == "ETS 185 Art. 29(7)"
+
+
+def test_bundled_workflow_reminds_before_every_legal_deadline() -> None:
+    wf = load_workflow()
+    for request_type, basis, clock, labels in [
+        ("preservation", "us-2703f", "preservation", ("14d", "8d", "1d")),
+        ("preservation", "eu-epo-pr", "preservation", ("14d", "3d", "1d")),
+        ("preservation", "budapest-29", "preservation", ("14d", "3d", "1d")),
+        ("emergency", "eu-epo", "legal_deadline", ("2h", "30m")),
+        ("emergency", "us-2702-emergency", "followup", ("2h", "30m")),
+    ]:
+        rule = wf.targets_for(request_type, basis)[clock].remind
+        assert rule is not None and rule.labels == labels, (request_type, basis)
+        assert list(rule.before) == sorted(rule.before, reverse=True)
+
+
+def test_older_extension_form_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "old.toml"
+    path.write_text(
+        VALID.replace('warn = "1d"\nescalate', 'warn = "1d"\nextension = "1d"\nmax_extensions = 2\nescalate')
+    )
+    target = load_workflow(path).targets_for("subscriber", "voluntary")["response"]
+    assert (target.extension, target.max_extensions, target.extension_label) == (8 * 3600, 2, "1d")
 
 
 def test_absurd_durations_are_refused_by_workflow_check(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from casebridge.workflows.model import (
     EscalationLevel,
     EscalationRule,
     Policy,
+    ReminderRule,
     ReportStates,
     State,
     Transition,
@@ -216,16 +217,22 @@ def _build_policy(
         warn = schema.parse_duration(t.warn, day_seconds=day) if t.warn else target
         if warn > target:
             raise _Problem(f"{key}.warn", f"warn ({t.warn}) is after the target ({t.target}); warn must come first")
+        ext_by, ext_max, ext_label, ext_source = _build_extension(key, t, day)
         targets.append(
             ClockTarget(
                 clock=t.clock,
                 target=target,
                 warn=warn,
-                extension=schema.parse_duration(t.extension, day_seconds=day) if t.extension else 0.0,
-                max_extensions=t.max_extensions,
+                extension=ext_by,
+                max_extensions=ext_max,
                 escalate=_build_escalation(t.escalate),
                 on_lapse=t.on_lapse,
                 source=t.source or p.source,
+                extension_label=ext_label,
+                extension_source=ext_source,
+                remind=_build_reminders(key, t, target, day),
+                ends_on_field=t.ends_on.field if t.ends_on else None,
+                ends_on_source=t.ends_on.source if t.ends_on else "",
             )
         )
     return Policy(
@@ -235,6 +242,47 @@ def _build_policy(
         targets=tuple(targets),
         source=p.source,
         description=p.description,
+    )
+
+
+def _build_extension(key: str, t: schema.TargetSpec, day: float) -> tuple[float, int, str, str]:
+    """(seconds per extension, how many, as written, the article granting it)."""
+    ext = t.extension
+    if ext is None:
+        if t.max_extensions:
+            raise _Problem(f"{key}.max_extensions", "max_extensions without an extension; add extension or remove it")
+        return 0.0, 0, "", ""
+    if isinstance(ext, str):  # the older form: extension = "30d" with max_extensions beside it
+        if not t.max_extensions:
+            raise _Problem(f"{key}.max_extensions", f"extension {ext} is never granted: set max_extensions")
+        return schema.parse_duration(ext, day_seconds=day), t.max_extensions, ext, ""
+    if t.max_extensions:
+        raise _Problem(f"{key}.max_extensions", "give the count as extension.max, not beside the table")
+    by = schema.parse_duration(ext.by, day_seconds=day)
+    if by <= 0:
+        raise _Problem(f"{key}.extension.by", f"extension {ext.by} adds no time; give a positive duration")
+    return by, ext.max, ext.by, ext.source
+
+
+def _build_reminders(key: str, t: schema.TargetSpec, target: float, day: float) -> ReminderRule | None:
+    if t.remind is None:
+        return None
+    pairs: dict[float, str] = {}
+    for i, text in enumerate(t.remind.before):
+        seconds = schema.parse_duration(text, day_seconds=day)
+        where = f"{key}.remind.before[{i}]"
+        if seconds <= 0:
+            raise _Problem(where, f"{text} is the due time itself; a reminder comes before it")
+        if seconds >= target:
+            raise _Problem(where, f"{text} is not inside the target ({t.target}); a reminder must come after the start")
+        if seconds in pairs:
+            raise _Problem(where, f"{text} is the same moment as {pairs[seconds]}; list each threshold once")
+        pairs[seconds] = "".join(text.split()).lower()
+    ordered = sorted(pairs.items(), reverse=True)
+    return ReminderRule(
+        before=tuple(s for s, _ in ordered),
+        labels=tuple(label for _, label in ordered),
+        notify=frozenset(t.remind.notify),
     )
 
 

@@ -123,6 +123,16 @@ class Identifier(BaseModel):
     range_to: Moment | None = Field(default=None, alias="to")
 
 
+class Extension(BaseModel):
+    """One extension of a clock, recorded with ``casebridge extend`` (the renewed request was sent ``at``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    clock: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+    at: Moment
+    note: NonEmpty | None = None
+
+
 class Case(BaseModel):
     """A cross-border data request. Timestamps must carry an offset; naive ones are rejected."""
 
@@ -157,7 +167,13 @@ class Case(BaseModel):
     # workflow where a reason is set: intake, ``transition --reason``, the tracker's field).
     refusal_reason: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")] | None = None
     preservation_expires_at: Moment | None = None
+    # extensions granted before casebridge tracked the case (intake): count for every clock that has an
+    # extension rule; ``extensions`` are the ones recorded since, per clock
     extensions_used: Annotated[int, Field(ge=0, le=10)] = 0
+    extensions: Annotated[tuple[Extension, ...], Field(max_length=20)] = ()
+    # when the requested Party received the mutual-assistance request that follows a preservation
+    # (Budapest Art. 29(7): the data is then preserved until that request is decided)
+    mla_received_at: Moment | None = None
     urgency: Urgency = Urgency.ROUTINE
     # Escalation (issue 6): INTERPOL Art. 3 self-check: who confirmed the matter is not political,
     # military, religious or racial, and when. An escalation without it is refused.
@@ -177,6 +193,10 @@ class Case(BaseModel):
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         return known_timezone(value)
+
+    def extensions_for(self, clock: str) -> int:
+        """Extensions counted for ``clock``: granted before intake plus recorded for this clock."""
+        return self.extensions_used + sum(1 for e in self.extensions if e.clock == clock)
 
     def to_record(self) -> dict[str, Any]:
         """JSON-ready dict (ISO 8601 timestamps), the shape intake JSON accepts back."""

@@ -225,8 +225,8 @@ def _latest_cycle(spec: _ClockSpec, states: tuple[str, ...]) -> tuple[int, int, 
 
 def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History, now_e: float) -> ClockResult:
     target_s = target.target
-    if target.max_extensions and case.extensions_used:
-        target_s += min(case.extensions_used, target.max_extensions) * target.extension
+    if target.max_extensions and (case.extensions_used or case.extensions):
+        target_s += min(case.extensions_for(spec.name), target.max_extensions) * target.extension
     states = hist.states
     cycle, begin, stop = _latest_cycle(spec, states)
     if cycle == 0:
@@ -242,7 +242,12 @@ def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History,
     stopped = stop >= 0
     seg_end = stop if stopped else len(states)
     end = times[stop] if stopped else now_e
-    pause_in, tl, warn_s = spec.pause_in, spec.timeline, target.warn
+    ended_at = _ends_on(target, case, start, end) if target.ends_on_field else None
+    if ended_at is not None:  # the clock gave way to another regime (Budapest Art. 29(7)) at ended_at
+        stopped, end = True, ended_at.timestamp()
+        seg_end = bisect_right(times, end, begin + 1, seg_end)
+    # an extension moves the warn time with the due time: a clock just extended is not at risk
+    pause_in, tl, warn_s = spec.pause_in, spec.timeline, target.warn + (target_s - target.target)
     elapsed = paused = 0.0
     warn_x = due_x = None  # instants the warn / target thresholds were reached
     running = False  # is the last stretch (up to the stop or now) running?
@@ -280,7 +285,11 @@ def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History,
     breached = elapsed > target_s
     if stopped:
         state = (
-            ClockState.BREACHED if breached else ClockState.MET if states[stop] in spec.met_on else ClockState.STOPPED
+            ClockState.BREACHED
+            if breached
+            else ClockState.MET
+            if ended_at is not None or states[stop] in spec.met_on
+            else ClockState.STOPPED
         )
     else:
         # Breached wins over paused: a pause after the due time does not un-breach the clock.
@@ -301,7 +310,7 @@ def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History,
         started_at,  # the case's own datetime objects are reused (aware, any zone): no conversion
         None if due is None else _fromtimestamp(due, UTC),
         None if warn is None else _fromtimestamp(warn, UTC),
-        hist.changes[stop].at if stopped else None,
+        ended_at if ended_at is not None else hist.changes[stop].at if stopped else None,
         elapsed,
         target_s - elapsed,
         paused,
@@ -310,6 +319,15 @@ def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History,
         target,
         overdue,
     )
+
+
+def _ends_on(target: ClockTarget, case: Case, start: float, end: float) -> datetime | None:
+    """The case's ``ends_on_field`` instant when it falls inside this cycle (from its start up to its stop
+    or now), else None."""
+    moment = getattr(case, target.ends_on_field or "", None)
+    if not isinstance(moment, datetime) or not start <= moment.timestamp() <= end:
+        return None
+    return moment
 
 
 def _advance(tl: BusinessTimeline | None, a: float, seconds: float) -> float:

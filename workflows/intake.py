@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 INTAKE_ONLY_FIELDS = ("state", "state_since")
 YEARS = (1990, 2100)  # a moment outside is a typo (or a spreadsheet's serial number), never a real case
 FUTURE_SLACK = timedelta(minutes=5)  # clocks of the sender's machine may be a little ahead
-PAST_FIELDS = ("submitted_at", "acknowledged_at", "responded_at", "article3_checked_at")
+PAST_FIELDS = ("submitted_at", "acknowledged_at", "responded_at", "article3_checked_at", "mla_received_at")
 LIST_SEPARATOR = ";"
 # Audit kinds of intake's writes. Plain records appended after the tracker confirmed the write, like
 # intake.create; not sync intents: intake does not hold the sync's run lock, and a sync starting

@@ -113,17 +113,37 @@ class EscalationRule:
 
 
 @dataclass(frozen=True)
+class ReminderRule:
+    """Remind whoever works the case this long before the due time (clock seconds still left)."""
+
+    before: tuple[float, ...]  # thresholds, largest first
+    labels: tuple[str, ...]  # as written in the TOML ("14d"), same order: they name the dedupe key
+    notify: frozenset[str] = frozenset({"assignee"})  # assignee, watchers, officer (mail)
+
+    def label_for(self, seconds: float) -> str:
+        return self.labels[self.before.index(seconds)]
+
+
+@dataclass(frozen=True)
 class ClockTarget:
     """A policy's target for one clock."""
 
     clock: str
     target: float
     warn: float  # elapsed (clock) seconds after which the clock is at risk
-    extension: float = 0.0  # added to the target per extension used (case.extensions_used)
+    extension: float = 0.0  # added to the target per extension used (case.extensions_used + recorded)
     max_extensions: int = 0
     escalate: EscalationRule | None = None
     on_lapse: str = ""
     source: str = ""
+    extension_label: str = ""  # the extension as written ("90d")
+    extension_source: str = ""  # the article that grants it ("18 U.S.C. 2703(f)(2)")
+    remind: ReminderRule | None = None
+    # A case field (an instant) after which the clock no longer counts: the period it measured gave way
+    # to another regime (Budapest Art. 29(7): once the MLA request is received, preservation continues
+    # until the request is decided). Set before the due time, the clock ends there as met.
+    ends_on_field: str | None = None
+    ends_on_source: str = ""
 
 
 @dataclass(frozen=True)

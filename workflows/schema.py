@@ -164,19 +164,51 @@ class EscalationSpec(_Strict):
         return levels
 
 
+class ExtensionSpec(_Strict):
+    """``extension = { by = "90d", max = 1, source = "18 U.S.C. 2703(f)(2)" }``"""
+
+    by: Duration
+    max: int = Field(default=1, ge=1, le=10)
+    source: str = Field(min_length=1)
+
+    _by = field_validator("by")(classmethod(lambda cls, v: _duration(v)))
+
+
+class RemindSpec(_Strict):
+    """``remind = { before = ["14d", "3d", "1d"], notify = ["assignee", "watchers"] }``"""
+
+    before: list[Duration] = Field(min_length=1, max_length=10)
+    notify: list[Literal["assignee", "watchers", "officer"]] = Field(default_factory=lambda: ["assignee"])
+
+    _before = field_validator("before")(classmethod(lambda cls, v: [_duration(x) for x in v]))
+
+
+class EndsOnSpec(_Strict):
+    """``ends_on = { field = "mla_received_at", source = "ETS 185 Art. 29(7)" }``"""
+
+    field: Literal["mla_received_at"]
+    source: str = Field(min_length=1)
+
+
 class TargetSpec(_Strict):
     clock: str
     target: Duration
     warn: str | None = None
-    extension: str | None = None
+    # a table (by, max, source); the older form, a duration with max_extensions beside it, still reads
+    extension: ExtensionSpec | str | None = None
     max_extensions: int = Field(default=0, ge=0, le=10)
+    remind: RemindSpec | None = None
+    ends_on: EndsOnSpec | None = None
     escalate: EscalationSpec | None = None
     on_lapse: str = ""
     source: str = ""
 
-    _durations = field_validator("target", "warn", "extension")(
-        classmethod(lambda cls, v: v if v is None else _duration(v))
-    )
+    _durations = field_validator("target", "warn")(classmethod(lambda cls, v: v if v is None else _duration(v)))
+
+    @field_validator("extension")
+    @classmethod
+    def _extension(cls, value: ExtensionSpec | str | None) -> ExtensionSpec | str | None:
+        return _duration(value) if isinstance(value, str) else value
 
 
 def _known(values: list[str], allowed: set[str], what: str) -> list[str]:
@@ -218,11 +250,16 @@ class WorkflowFile(_Strict):
     report: ReportSpec = Field(default_factory=ReportSpec)
 
 
+_UNION_MEMBER = re.compile(r"[A-Z][A-Za-z]*Spec")  # names in the file are lower case
+
+
 def describe_error(exc: ValidationError) -> str:
     """The first pydantic error as ``path.to.key <- problem``."""
     first = exc.errors()[0]
     parts: list[str] = []
     for item in first["loc"]:
+        if isinstance(item, str) and (_UNION_MEMBER.fullmatch(item) or (item == "str" and parts[-1:] == ["extension"])):
+            continue  # the member of a union (extension: a table or a duration) is no key of the file
         if isinstance(item, int):
             parts[-1:] = [f"{parts[-1]}[{item}]"] if parts else [f"[{item}]"]
         else:

@@ -327,6 +327,15 @@ class JiraConnector(Connector):
     def comment(self, key: str, markdown: str) -> None:
         self.ops().comment(key, markdown)
 
+    def comments(self, key: str) -> list[str]:
+        return self.ops().comments(key)
+
+    def post_reminder(self, key: str, markdown: str, *, notify: frozenset[str] = frozenset()) -> None:
+        """A comment that mentions the assignee (by account id on Cloud, user name on Data Center), so
+        Jira notifies them; watchers are notified of every comment by Jira itself."""
+        who = self.ops().assignee(key) if "assignee" in notify else None
+        self.ops().comment(key, markdown, mention=who)
+
     # -- liaison queue ---------------------------------------------------------------------------------
     def find_escalation(self, dedupe_key: str) -> PostedEscalation | None:
         return self.ops().find_escalation(dedupe_key)

@@ -34,6 +34,9 @@ _TOKENS = re.compile(r"[^\W_]+")
 ESCALATION_CHUNK = 50
 
 
+_ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._@-]{0,127}")
+
+
 def jql_string(value: str) -> str:
     """``value`` as a JQL string literal: double-quoted, with backslash, quote and control escapes."""
     out = value.replace("\\", "\\\\").replace('"', '\\"')
@@ -392,8 +395,36 @@ class CaseOps:
             fields[self.c.field_id(f"sla:{name}:state")] = clock.state or None
         self.c.http().call("PUT", f"issue/{key}", json={"fields": fields})
 
-    def comment(self, key: str, markdown: str) -> None:
-        body = {"body": self.rich(markdown)}
+    def comments(self, key: str) -> list[str]:
+        """Every comment's body as text (ADF: its JSON, so markers and mentions are found verbatim)."""
+        out: list[str] = []
+        start = 0
+        while True:
+            page = self.c.http().call("GET", f"issue/{key}/comment", params={"startAt": start, "maxResults": 100})
+            batch = page.get("comments", []) if isinstance(page, dict) else []
+            out += [b if isinstance(b := c.get("body"), str) else json.dumps(b) for c in batch]
+            start += len(batch)
+            if not batch or start >= int(page.get("total", 0)):
+                return out
+
+    def assignee(self, key: str) -> str | None:
+        """The assignee's account id (Cloud) or user name (Data Center), when it is a plain token."""
+        fields = self.c.http().call("GET", f"issue/{key}", params={"fields": "assignee"}).get("fields") or {}
+        user = fields.get("assignee") or {}
+        ident = user.get("accountId") if self.c.cloud else user.get("name")
+        return ident if isinstance(ident, str) and _ACCOUNT_ID.fullmatch(ident) else None
+
+    def mention(self, body: Any, who: str) -> Any:
+        """``body`` (ADF or wiki) opened with a mention of ``who``, which notifies them."""
+        if self.c.cloud:
+            mention = [{"type": "mention", "attrs": {"id": who}}, {"type": "text", "text": " "}]
+            lead = {"type": "paragraph", "content": mention}
+            return {**body, "content": [lead, *body.get("content", [])]}
+        return f"[~{who}]\n{body}"
+
+    def comment(self, key: str, markdown: str, *, mention: str | None = None) -> None:
+        rich = self.rich(markdown)
+        body = {"body": self.mention(rich, mention) if mention else rich}
 
         def landed() -> bool | None:
             page = self.c.http().call("GET", f"issue/{key}/comment", params={"orderBy": "-created", "maxResults": 20})

@@ -436,6 +436,11 @@ class RedmineConnector(RedmineLiaison, Connector):
 
         self._write(lambda: self._send("put", f"/issues/{int(key)}.json", {"issue": {"notes": text}}), applied=applied)
 
+    def comments(self, key: str) -> list[str]:
+        """The journal notes (a reminder's note notifies the assignee and watchers by Redmine's own rules)."""
+        journals = self._issue(key, "journals").get("journals", [])
+        return [j["notes"] for j in journals if isinstance(j.get("notes"), str) and j["notes"]]
+
     def close(self) -> None:
         if self._client is not None:
             self._client.engine.session.close()

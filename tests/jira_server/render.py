@@ -89,6 +89,8 @@ class Renderer:
             return {"comments": comments, "maxResults": len(comments), "total": len(comments), "startAt": 0}
         if field_id == "labels":
             return issue.values.get("labels", [])
+        if field_id == "assignee":
+            return issue.values.get("assignee")
         value = issue.values.get(field_id)
         if isinstance(value, datetime):
             return jira_time(value)

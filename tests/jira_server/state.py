@@ -41,6 +41,7 @@ ADF_NODE_TYPES = frozenset(
         "tableHeader",
         "tableCell",
         "panel",
+        "mention",  # inline; attrs.id (the account id) is required
     ]
 )
 ADF_MARKS = frozenset(["strong", "em", "code", "link", "strike", "underline", "subsup", "textColor"])
@@ -84,6 +85,8 @@ def adf_problem(node: Any, *, top: bool = True) -> str | None:
         return f"INVALID_INPUT: unknown ADF node type {kind!r}"
     if kind == "text" and not isinstance(node.get("text"), str):
         return "INVALID_INPUT: text node without text"
+    if kind == "mention" and not isinstance((node.get("attrs") or {}).get("id"), str):
+        return "INVALID_INPUT: mention node without attrs.id"
     for mark in node.get("marks", []):
         if not isinstance(mark, dict) or mark.get("type") not in ADF_MARKS:
             return f"INVALID_INPUT: unknown ADF mark {mark!r}"
@@ -135,6 +138,7 @@ SYSTEM_FIELDS = [
     FieldDef("comment", "Comment", False, "comments-page"),
     FieldDef("labels", "Labels", False, "array"),
     FieldDef("resolution", "Resolution", False, "resolution"),
+    FieldDef("assignee", "Assignee", False, "user"),  # a user object (accountId on Cloud, name on DC) or null
 ]
 
 
