@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from casebridge.errors import CasebridgeError
 from casebridge.workflows.cases import TrackedCase
 from casebridge.workflows.clocks import ClockResult
 from casebridge.workflows.dossier import fmt_duration
@@ -130,11 +131,17 @@ def plan_reminders(
     return planned
 
 
+def _require_running(clock: ClockResult) -> None:
+    """Reminders are planned only for running clocks, which always have a due time; say so if not."""
+    if clock.due_at is None or clock.remaining_seconds is None:
+        raise CasebridgeError(f"clock {clock.name} has no due time: no reminder can be planned for it")
+
+
 def _planned(tracked: TrackedCase, clock: ClockResult, threshold: str, workflow: Workflow) -> PlannedReminder:
     case = tracked.case
     used = case.extensions_for(clock.name)
     key = reminder_key(case.reference, clock.name, threshold, clock.cycle, used)
-    assert clock.due_at is not None and clock.remaining_seconds is not None
+    _require_running(clock)
     label = workflow.clocks[clock.name].label if clock.name in workflow.clocks else clock.name
     left = fmt_duration(clock.remaining_seconds)
     title = clean_text(f"Reminder: {case.reference}: {label} lapses in {left}", limit=250)
@@ -176,7 +183,7 @@ def what_can_be_done(target: ClockTarget, used: int) -> str:
 
 def _text(tracked: TrackedCase, clock: ClockResult, label: str, used: int, key: str, marker: str) -> str:
     case, target = tracked.case, clock.target
-    assert clock.due_at is not None and clock.remaining_seconds is not None
+    _require_running(clock)
     zone = ZoneInfo(case.timezone)
     due = clock.due_at.astimezone(zone).replace(microsecond=0)
     lines = [
