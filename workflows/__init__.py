@@ -278,7 +278,8 @@ def _counting(
     cal = p.counting_calendar
     if cal is not None:
         if cal.timezone is None and counting.zone_of(cal.country) is None:
-            raise _Problem(f"{key}.counting_calendar.timezone", f"{cal.country} is not an EU Member State: name its zone")
+            where = f"{key}.counting_calendar.timezone"
+            raise _Problem(where, f"{cal.country} is not an EU Member State: name its time zone")
         _check_holiday_country(f"{key}.counting_calendar.country", cal.country, cal.subdivision)
     return {
         "counting": p.counting,

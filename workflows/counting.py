@@ -226,7 +226,9 @@ def statement(result: Any, case: Any, establishments: Any) -> DueStatement:
         text = f"due {local_due(result.due_at, zone)} {zone}, counted under {citation}"
     if not counted.known:
         text += f"; {DEFAULT_NOTE}"
-    return DueStatement(rule, citation, zone, counted.country, counted.known, counted.basis, counted.establishment, text)
+    return DueStatement(
+        rule, citation, zone, counted.country, counted.known, counted.basis, counted.establishment, text
+    )
 
 
 def local_due(due: datetime, zone: str) -> str:
@@ -235,4 +237,3 @@ def local_due(due: datetime, zone: str) -> str:
     if local.time() == time(0):
         return f"{(local - timedelta(days=1)).date().isoformat()} 24:00"
     return local.strftime("%Y-%m-%d %H:%M")
-
