@@ -58,7 +58,7 @@ EU_ZONES = {
 EU_ROLES = ("eu_establishment", "eu_legal_representative")
 
 DEFAULT_PLACE = Place(zone="UTC", is_holiday=lambda _day: False, name="")
-DEFAULT_NOTE = "default calendar UTC, weekends only (the provider's EU establishment is not known)"
+DEFAULT_NOTE = "EU establishment not known: default calendar UTC, weekends only"
 
 
 class CountingProblem(ValueError):
