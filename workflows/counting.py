@@ -24,7 +24,7 @@ from __future__ import annotations
 import difflib
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -155,9 +155,14 @@ def counted_place(target: ClockTarget, provider: str | None, legal_basis: str, e
     return Counted(DEFAULT_PLACE, None, False, "default")
 
 
+_BUCKET = 900  # every zone's UTC offset is a multiple of 15 minutes: the law's due is the same in a bucket
+
+
 @lru_cache(maxsize=65536)
-def _law_due(rule: str, start: datetime, period: str, extensions: int, by: str, place: Place) -> datetime:
-    due = legal_periods.due(rule, start, period, place)
+def _law_due(rule: str, bucket: int, period: str, extensions: int, by: str, place: Place) -> datetime:
+    # Art. 3(1) counts from the next hour or the next day, so only the event's local hour (or day)
+    # matters: events in the same 15-minute bucket share one due instant (and one cache entry)
+    due = legal_periods.due(rule, datetime.fromtimestamp(bucket * _BUCKET, UTC), period, place)
     for _ in range(extensions):
         # counted from the current due: the day of the "event" is the period's last day (its 24:00 is
         # the next day's 00:00), so the extension's first day is the day after it
@@ -169,7 +174,8 @@ def law_due(target: ClockTarget, started_at: datetime, case: Any, establishments
     """The instant the law's period ends for ``case``'s clock started at ``started_at``."""
     counted = counted_place(target, case.provider, str(case.legal_basis), establishments)
     used = min(case.extensions_for(target.clock), target.max_extensions) if target.max_extensions else 0
-    return _law_due(target.counting, started_at, target.period, used, target.extension_label, counted.place)
+    bucket = int(started_at.timestamp() // _BUCKET)
+    return _law_due(target.counting, bucket, target.period, used, target.extension_label, counted.place)
 
 
 def law_target(target: ClockTarget, started_at: datetime | None, case: Any, establishments: Any) -> ClockTarget | None:
@@ -179,8 +185,21 @@ def law_target(target: ClockTarget, started_at: datetime | None, case: Any, esta
         return None
     seconds = (law_due(target, started_at, case, establishments) - started_at).total_seconds()
     used = min(case.extensions_for(target.clock), target.max_extensions) if target.max_extensions else 0
+    key = (id(target), seconds, used)
+    found = _LAW_TARGETS.get(key)
+    if found is not None and found[0] is target:
+        return found[1]
     warn = min(target.warn + used * target.extension, seconds)  # the warning stays on elapsed time
-    return replace(target, target=seconds, warn=warn, extension=0.0, max_extensions=0)
+    law = replace(target, target=seconds, warn=warn, extension=0.0, max_extensions=0)
+    if len(_LAW_TARGETS) >= 65536:
+        _LAW_TARGETS.clear()
+    _LAW_TARGETS[key] = (target, law)
+    return law
+
+
+# (id(policy target), seconds, extensions) -> (that target, the law's target): targets live as long as
+# their workflow; the stored target guards against a reused id
+_LAW_TARGETS: dict[tuple[int, float, int], tuple[ClockTarget, ClockTarget]] = {}
 
 
 @dataclass(frozen=True)
