@@ -80,10 +80,11 @@ def intake_streamed(
         raise TrackerError(f"{tracker.name}: a streamed intake needs a transactional tracker; use apply_intake")
     counts: Counter[str] = Counter()
     seeding: AbstractContextManager[Seed | None] = store.seeding() if store is not None else nullcontext()
-    with seeding as seed:  # commits third, after the tracker
-        with tracker.transaction():  # commits second: the moment the intake happened
-            payloads = _apply(rows, tracker, now, report, counts, seed, batch_size or BATCH)
-            ids = _announce(audit, payloads)  # commits first
+    # commits: the intents first (inside), the tracker second (the moment the intake happened), the
+    # store's seeds third, the records fourth
+    with seeding as seed, tracker.transaction():
+        payloads = _apply(rows, tracker, now, report, counts, seed, batch_size or BATCH)
+        ids = _announce(audit, payloads)
     _complete(audit, ids)  # fourth: the intents become records (the anchor is in the store's file)
     return counts
 
