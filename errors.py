@@ -137,13 +137,17 @@ def remember(value: str) -> None:
 
 def redact(text: str) -> str:
     """``text`` with every known secret replaced by ***."""
-    return redactor()(text)
+    mask = redactor()
+    return text if mask is None else mask(text)
 
 
-def redactor() -> Callable[[str], str]:
-    """``redact`` with the secrets known now, for masking many strings at once (an audit record's)."""
+def redactor() -> Callable[[str], str] | None:
+    """``redact`` with the secrets known now, for masking many strings at once (an audit record's);
+    None when no secret is known (nothing to mask)."""
     with _lock:
         secrets = sorted(_known, key=len, reverse=True)
+    if not secrets:
+        return None
 
     def masked(text: str) -> str:
         for secret in secrets:

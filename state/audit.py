@@ -80,15 +80,31 @@ def record_hash(record: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(body).encode("utf-8")).hexdigest()
 
 
-def _scrub(data: Any, mask: Callable[[str], str] | None = None) -> Any:
+def _scrub(data: Any) -> Any:
     """Drop secret-looking keys and mask known secrets, recursively."""
-    mask = mask or redactor()  # the secrets looked up once per record, not per string
-    if isinstance(data, dict):
-        return {str(k): ("***" if _forbidden(str(k)) else _scrub(v, mask)) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [_scrub(v, mask) for v in data]
-    if isinstance(data, str):
-        return mask(data)
+    return _walk(data, redactor())  # the secrets looked up once per record, not per string
+
+
+def _clean_text(data: Any) -> str:
+    """``canonical(_scrub(data))``. Fast path for big records (an intake batch): when no secret is known
+    and no secret-looking word occurs anywhere in the text, scrubbing would change nothing."""
+    text = canonical(data)
+    mask = redactor()
+    if mask is None:
+        lowered = text.lower()
+        if not any(word in lowered for word in _FORBIDDEN_KEYS):
+            return text
+    return canonical(_walk(data, mask))
+
+
+def _walk(data: Any, mask: Callable[[str], str] | None) -> Any:
+    kind = type(data)
+    if kind is str or isinstance(data, str):
+        return data if mask is None else mask(data)
+    if kind is dict or isinstance(data, dict):
+        return {str(k): ("***" if _forbidden(str(k)) else _walk(v, mask)) for k, v in data.items()}
+    if kind is list or isinstance(data, list | tuple):
+        return [_walk(v, mask) for v in data]
     return data
 
 
@@ -215,9 +231,9 @@ class AuditLog:
         return record
 
     def _append(self, db: sqlite3.Connection, kind: str, data: dict[str, Any]) -> dict[str, Any]:
-        clean = _scrub(data)
-        record = self._append_text(db, kind, canonical(clean))
-        record["data"] = clean
+        text = _clean_text(data)
+        record = self._append_text(db, kind, text)
+        record["data"] = json.loads(text)
         return record
 
     def _append_text(self, db: sqlite3.Connection, kind: str, text: str) -> dict[str, Any]:
@@ -254,7 +270,7 @@ class AuditLog:
         with self._transaction() as db:
             cur = db.execute(
                 "INSERT INTO pending (kind, data, created_at) VALUES (?, ?, ?)",
-                (kind, canonical(_scrub(data)), datetime.now(UTC).isoformat()),
+                (kind, _clean_text(data), datetime.now(UTC).isoformat()),
             )
             return int(cur.lastrowid or 0)
 
@@ -278,7 +294,7 @@ class AuditLog:
                 int(
                     db.execute(
                         "INSERT INTO pending (kind, data, created_at) VALUES (?, ?, ?)",
-                        (kind, canonical(_scrub(data)), datetime.now(UTC).isoformat()),
+                        (kind, _clean_text(data), datetime.now(UTC).isoformat()),
                     ).lastrowid
                     or 0
                 )
@@ -295,7 +311,7 @@ class AuditLog:
                 if row is None:
                     continue
                 db.execute("DELETE FROM pending WHERE id = ?", (intent_id,))
-                text = row["data"] if extra is None else canonical({**json.loads(row["data"]), **_scrub(extra)})
+                text = row["data"] if extra is None else _clean_text({**json.loads(row["data"]), **extra})
                 record = self._append_text(db, row["kind"], text)  # pending data was scrubbed when announced
                 made += 1
         self._anchor_head(record)
