@@ -2,8 +2,10 @@
 
 Applying an intake to a tracker is the application's (``casebridge.app.intake``).
 
-The whole file is validated before anything is written: one bad row rejects the file with
-``FILE:LINE: field: problem`` (JSON: ``FILE:item N: field: problem``). The reference is the
+The whole file is validated before anything is written (``read_intake_file``; ``iter_intake_file``
+yields the rows as a CSV file is read, for an intake that writes inside one transaction and rolls
+back on the first bad row): one bad row rejects the file with ``FILE:LINE: field: problem`` (JSON:
+``FILE:item N: field: problem``). The reference is the
 idempotency key, so re-importing a file changes nothing and a changed row updates its case.
 
 Besides the case fields, a row may carry ``state`` (the workflow state to create the case in) and
