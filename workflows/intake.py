@@ -55,9 +55,10 @@ FUTURE_SLACK = timedelta(minutes=5)  # clocks of the sender's machine may be a l
 PAST_FIELDS = ("submitted_at", "acknowledged_at", "responded_at", "article3_checked_at", "mla_received_at")
 LIST_SEPARATOR = ";"
 _CASE_FIELDS = tuple(Case.model_fields)  # looked up once, not per row
-# Audit kinds of intake's writes. Plain records appended after the tracker confirmed the write, like
-# intake.create; not sync intents: intake does not hold the sync's run lock, and a sync starting
-# meanwhile would resolve (drop) an intent whose write is still in flight.
+# Audit kinds of intake's per-case path (Jira, Redmine): plain records appended after the tracker
+# confirmed the write. The embedded tracker's streamed intake records one ``intake.batch`` per batch
+# through intents instead (app.intake_stream): intake holds the run lock sync and escalate take, so no
+# sync resolves an intent whose write is still in flight.
 CREATE, UPDATE, SET_FIELDS = "intake.create", "intake.update", "intake.set_fields"
 
 
