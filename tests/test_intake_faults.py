@@ -230,3 +230,33 @@ def test_the_batch_records_carry_what_recovery_needs(scratch: Path) -> None:
     for entry in (c for d in data for c in d["created"]):
         assert keys[entry["reference"]][0] == entry["key"] and "fields" in entry and entry["state"]
     assert json.dumps(data).count("digest") == 10  # the ten updates, each with what it wrote
+
+
+def test_a_bad_row_after_batches_were_written_leaves_nothing(tmp_path: Path) -> None:
+    """The rows are validated as they are read: a bad one in the third batch rolls back the two written."""
+    from datetime import datetime
+
+    from casebridge.app.intake_stream import intake_streamed
+    from casebridge.errors import IntakeError
+    from casebridge.state.store import StateStore
+    from casebridge.workflows.intake import iter_intake_file
+
+    env = Env(tmp_path)
+    env.write_config()
+    data = write_rows(tmp_path / "cases.csv", range(30), "Row")
+    lines = data.read_text(encoding="utf-8").splitlines()
+    lines[25] = lines[25].replace("subscriber", "no-such-type")
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    now = datetime.fromisoformat(NOW)
+    tracker, audit, store = env.tracker(now), AuditLog(env.audit_path), StateStore(env.state_path)
+    seen: list[str] = []
+    try:
+        with pytest.raises(IntakeError, match=r"cases.csv:26: request_type"):
+            rows = iter_intake_file(data, tracker.workflow, now)
+            intake_streamed(rows, tracker, audit, store, now=now, batch_size=8, report=lambda a: seen.extend(a))
+        assert len(seen) == 24  # three batches planned and written before the bad row was read
+        assert list(tracker.list_cases()) == [] and list(audit.records()) == [] and audit.pending() == []
+    finally:
+        tracker.close()
+        audit.close()
+        store.close()
