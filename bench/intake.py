@@ -203,11 +203,13 @@ class Budget:
         return getattr(self.inner, name)
 
     def create_cases(self, cases, **kwargs):  # type: ignore[no-untyped-def]
-        for case in cases:
-            if self.stop_after is not None and self.created >= self.stop_after:
-                raise Stop
-            yield from self.inner.create_cases([case], **{k: v for k, v in kwargs.items()})  # type: ignore[attr-defined]
+        cases = list(cases)
+        allowed = cases if self.stop_after is None else cases[: max(self.stop_after - self.created, 0)]
+        for tracked in self.inner.create_cases(allowed, **kwargs):  # type: ignore[attr-defined]
             self.created += 1
+            yield tracked
+        if len(allowed) < len(cases):
+            raise Stop
 
 
 def main(argv: list[str] | None = None) -> int:
