@@ -138,7 +138,7 @@ def _intake_streamed(ctx: Context, files: tuple[Path, ...], tracker: Connector, 
     try:
         store.claim(tracker.identity())
         recover_intake(tracker, audit)
-        watch = OverlapWatch(_known_cases(settings, tracker, set()), directory, workflow)
+        watch = OverlapWatch(_known_stream(settings, tracker), directory, workflow)
 
         def report(actions: list[IntakeAction]) -> None:
             for warning in watch.warnings((a.row.where, a.row.case) for a in actions):
@@ -153,6 +153,22 @@ def _intake_streamed(ctx: Context, files: tuple[Path, ...], tracker: Connector, 
         store.close()
         audit.close()
         tracker.close()
+
+
+def _known_stream(settings: Any, tracker: Connector) -> Iterator[TrackedCase]:
+    """``_known_cases`` one at a time (the overlap index keeps identifiers, not cases): at 100,000 cases
+    the list alone is most of a rerun's memory."""
+    if settings.state_path.is_file():
+        store = StateStore(settings.state_path)
+        try:
+            cached = store.load()
+        finally:
+            store.close()
+        if cached:
+            yield from (c.tracked for c in cached.values() if c.tracked is not None)
+            return
+    if tracker.exists():
+        yield from tracker.list_cases()
 
 
 def _known_cases(settings: Any, tracker: Connector, exclude: set[str]) -> list[TrackedCase]:
