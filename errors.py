@@ -11,6 +11,7 @@ error, 3 tracker unreachable or refused authentication.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -136,12 +137,25 @@ def remember(value: str) -> None:
 
 def redact(text: str) -> str:
     """``text`` with every known secret replaced by ***."""
+    mask = redactor()
+    return text if mask is None else mask(text)
+
+
+def redactor() -> Callable[[str], str] | None:
+    """``redact`` with the secrets known now, for masking many strings at once (an audit record's);
+    None when no secret is known (nothing to mask)."""
     with _lock:
         secrets = sorted(_known, key=len, reverse=True)
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return text
+    if not secrets:
+        return None
+
+    def masked(text: str) -> str:
+        for secret in secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+    return masked
 
 
 def validation_problem(exc: ValidationError, model: type[BaseModel], prefix: str = "") -> str:

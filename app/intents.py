@@ -53,8 +53,14 @@ class Recovery:
 def recover(
     tracker: Connector, audit: AuditLog, store: StateStore, call: Callable[[Callable[[], Any]], Any]
 ) -> Recovery:
-    """Resolve the intents a crashed or failed run left behind."""
+    """Resolve the intents a crashed or failed run left behind (a killed intake's too)."""
+    from casebridge.app.intake_stream import recover_intake  # app.intake imports this module
+
     result = Recovery()
+    try:
+        call(lambda: recover_intake(tracker, audit))
+    except TrackerError as exc:
+        log.warning("cannot check an interrupted intake yet: %s", exc)
     for intent_id, kind, data in audit.pending():
         if kind != SET_FIELDS:
             continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +14,7 @@ import click
 
 from casebridge.app.extend import describe, plan_for, record_extension
 from casebridge.app.intake import apply_intake, plan_intake
+from casebridge.app.intake_stream import intake_streamed, recover_intake
 from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
 from casebridge.cli.complete import complete_reference, complete_state
 from casebridge.connectors import Connector
@@ -21,11 +22,17 @@ from casebridge.errors import EXIT_CASES_FAILED, TransitionNotAllowed, UserError
 from casebridge.state.lock import run_lock
 from casebridge.state.store import StateStore
 from casebridge.sync import CaseEvaluation, evaluate_cases, history_reader
-from casebridge.workflows.case_index import canonical_provider, check_providers, overlap_warnings
+from casebridge.workflows.case_index import OverlapWatch, canonical_provider, check_providers, overlap_warnings
 from casebridge.workflows.cases import TrackedCase
 from casebridge.workflows.clocks import ClockResult
 from casebridge.workflows.directory import Directory
-from casebridge.workflows.intake import IntakeAction, IntakeRow, read_intake_file
+from casebridge.workflows.intake import (
+    DuplicateReferences,
+    IntakeAction,
+    IntakeRow,
+    iter_intake_file,
+    read_intake_file,
+)
 from casebridge.workflows.model import ClockState, Workflow
 from casebridge.workflows.reminders import next_reminder
 from casebridge.workflows.sla import due_statement
@@ -52,6 +59,13 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, strict: bool, n
     settings = ctx.settings
     workflow = settings.workflow()
     moment = parse_now(now)
+    if not dry_run:
+        tracker = settings.tracker()
+        if tracker.transactional:  # the embedded tracker: streamed, one transaction, all or nothing
+            with run_lock(settings.lock_path):
+                _intake_streamed(ctx, files, _with_clock(tracker, moment), moment, strict)
+            return
+        tracker.close()
     rows = [row for path in files for row in read_intake_file(path, workflow, moment)]
     seen: dict[str, str] = {}
     for row in rows:
@@ -103,6 +117,59 @@ def _intake(ctx: Context, rows: list[IntakeRow], dry_run: bool, moment: datetime
             ctx.say(f"created {created}, updated {updated}, unchanged {unchanged}")
     finally:
         tracker.close()
+
+
+def _intake_streamed(ctx: Context, files: tuple[Path, ...], tracker: Connector, moment: datetime, strict: bool) -> None:
+    """Intake into a transactional tracker as the files are read (``app.intake_stream``): memory holds a
+    batch, the whole run commits at once; a bad row, an error or a kill leaves the tracker as it was."""
+    settings = ctx.settings
+    workflow, directory = settings.workflow(), settings.directory()
+    seen = DuplicateReferences()
+
+    def rows() -> Iterator[IntakeRow]:
+        for path in files:
+            for row in iter_intake_file(path, workflow, moment):
+                seen.check(row)
+                for warning in check_providers([(row.where, row.case)], directory, strict=strict):
+                    click.echo(f"warning: {warning}", err=True)
+                yield row
+
+    settings.prepare_dirs()
+    store, audit = StateStore(settings.state_path), ctx.audit_log()
+    try:
+        store.claim(tracker.identity())
+        recover_intake(tracker, audit)
+        watch = OverlapWatch(_known_stream(settings, tracker), directory, workflow)
+
+        def report(actions: list[IntakeAction]) -> None:
+            for warning in watch.warnings((a.row.where, a.row.case) for a in actions):
+                click.echo(f"warning: {warning}", err=True)
+            for action in actions:
+                if action.kind != "unchanged" or ctx.verbose:
+                    ctx.say(action.describe())
+
+        counts = intake_streamed(rows(), tracker, audit, store, now=moment, report=report)
+        ctx.say(f"created {counts['create']}, updated {counts['update']}, unchanged {counts['unchanged']}")
+    finally:
+        store.close()
+        audit.close()
+        tracker.close()
+
+
+def _known_stream(settings: Any, tracker: Connector) -> Iterator[TrackedCase]:
+    """``_known_cases`` one at a time (the overlap index keeps identifiers, not cases): at 100,000 cases
+    the list alone is most of a rerun's memory."""
+    if settings.state_path.is_file():
+        store = StateStore(settings.state_path)
+        try:
+            cached = store.load()
+        finally:
+            store.close()
+        if cached:
+            yield from (c.tracked for c in cached.values() if c.tracked is not None)
+            return
+    if tracker.exists():
+        yield from tracker.list_cases()
 
 
 def _known_cases(settings: Any, tracker: Connector, exclude: set[str]) -> list[TrackedCase]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from abc import ABC
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import entry_points
@@ -81,6 +82,9 @@ class Connector(ABC):
     # True when ``read_all_histories`` is one cheap read (the embedded tracker): the sync job then uses it
     # instead of one read per case once many cases need their history.
     bulk_history: ClassVar[bool] = False
+    # True when ``transaction()`` makes every write inside commit together or not at all (the embedded
+    # tracker): intake then creates a whole file in one transaction; a killed run leaves nothing.
+    transactional: ClassVar[bool] = False
 
     def __init__(self, config: ConnectorConfig, workflow: Workflow) -> None:
         self.config = config
@@ -95,6 +99,12 @@ class Connector(ABC):
         """False when the tracker has never been written (the embedded tracker before its first case):
         read-only commands then say so instead of creating it. Default: True (a remote tracker)."""
         return True
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Writes inside commit together when ``transactional``. Default: no grouping (each write is its
+        own, as a remote tracker's requests are). Raises: TrackerError subclasses (storage errors)."""
+        yield
 
     # -- schema -------------------------------------------------------------------------------
     def check_schema(self) -> list[Missing]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import ClassVar
@@ -121,12 +121,15 @@ class LocalConnector(Connector):
     capabilities: ClassVar[frozenset[str]] = frozenset({CASES, LIAISON})
     back_dates: ClassVar[bool] = True  # --at / state_since replays
     bulk_history: ClassVar[bool] = True  # one query reads every history
+    creates_with_sla: ClassVar[bool] = True  # the SLA fields go into the creating INSERT
+    transactional: ClassVar[bool] = True  # ``transaction()``: an intake commits whole or not at all
 
     def __init__(self, config: LocalConfig, workflow: Workflow) -> None:
         super().__init__(config, workflow)
         self.path = Path(config.path).expanduser()
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._db: sqlite3.Connection | None = None
+        self._outer = False  # inside ``transaction()``: writes join it
 
     # -- storage --------------------------------------------------------------------------------
     @property
@@ -145,7 +148,20 @@ class LocalConnector(Connector):
         return db
 
     def _write(self) -> AbstractContextManager[sqlite3.Connection]:
-        return write_transaction(self.db)
+        return nullcontext(self.db) if self._outer else write_transaction(self.db)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Every write inside commits together, or none (one SQLite transaction; nested ones join)."""
+        if self._outer:
+            yield
+            return
+        with write_transaction(self.db):
+            self._outer = True
+            try:
+                yield
+            finally:
+                self._outer = False
 
     @staticmethod
     def _modified(db: sqlite3.Connection, stamp: str) -> str:
@@ -201,22 +217,80 @@ class LocalConnector(Connector):
         at: datetime | None = None,
         sla: SlaFields | None = None,
     ) -> TrackedCase:
-        if sla is not None:
-            raise TrackerError("local tracker: create_case takes no SLA fields (creates_with_sla is False)")
-        state = state or self.workflow.initial
-        if state not in self.workflow.states:
-            raise TrackerError(f"local tracker: unknown workflow state {state!r}", case=case.reference)
-        stamp = _iso(at or self.clock())
-        with self._write() as db:
-            existing = db.execute("SELECT id FROM cases WHERE reference = ?", (case.reference,)).fetchone()
-            if existing is not None:  # idempotent: the reference is the key
-                return self._tracked(self._row(str(existing["id"])))
-            cur = db.execute(
-                "INSERT INTO cases (reference, data, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                (case.reference, case.model_dump_json(), state, stamp, self._modified(db, stamp)),
+        return next(
+            self.create_cases(
+                [case],
+                states={case.reference: state} if state else None,
+                at={case.reference: at},
+                sla={case.reference: sla} if sla is not None else None,
             )
-            db.execute("INSERT INTO history VALUES (?, 0, ?, ?, NULL)", (cur.lastrowid, stamp, state))
-        return self._tracked(self._row(str(cur.lastrowid)))
+        )
+
+    def create_cases(
+        self,
+        cases: Iterable[Case],
+        *,
+        states: Mapping[str, str] | None = None,
+        at: Mapping[str, datetime | None] | None = None,
+        sla: Mapping[str, SlaFields] | None = None,
+    ) -> Iterator[TrackedCase]:
+        """One transaction (or the caller's ``transaction()``) for the lot; an existing reference is
+        returned as it is (the reference is the key). New cases come back with their one-entry history."""
+        cases = list(cases)
+        made: list[TrackedCase] = []
+        with self._write() as db:
+            existing = self._ids([c.reference for c in cases])
+            newest = db.execute("SELECT MAX(updated_at) AS m FROM cases").fetchone()["m"] or ""
+            for case in cases:
+                ref = case.reference
+                if ref in existing:
+                    made.append(self._tracked(self._row(str(existing[ref]))))
+                    continue
+                state = (states or {}).get(ref) or self.workflow.initial
+                if state not in self.workflow.states:
+                    raise TrackerError(f"local tracker: unknown workflow state {state!r}", case=ref)
+                moment = (at or {}).get(ref) or self.clock()
+                fields = sla[ref] if sla is not None else SlaFields()
+                stamp = _iso(moment)
+                newest = max(stamp, newest)  # _modified: never before the newest change
+                cur = db.execute(
+                    "INSERT INTO cases (reference, data, state, created_at, updated_at, sla, escalation_level)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (ref, case.model_dump_json(), state, stamp, newest, _sla_to_json(fields), fields.escalation_level),
+                )
+                db.execute("INSERT INTO history VALUES (?, 0, ?, ?, NULL)", (cur.lastrowid, stamp, state))
+                existing[ref] = int(cur.lastrowid or 0)
+                made.append(
+                    TrackedCase(
+                        key=str(cur.lastrowid),
+                        case=case,
+                        state=state,
+                        updated_at=_parse(newest),
+                        sla=fields,
+                        history=[StatusChange(at=_parse(stamp), state=state)],
+                    )
+                )
+        yield from made
+
+    def _ids(self, references: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for start in range(0, len(references), _CHUNK):
+            chunk = references[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            for row in self.db.execute(f"SELECT id, reference FROM cases WHERE reference IN ({marks})", chunk):
+                found[row["reference"]] = int(row["id"])
+        return found
+
+    def find_cases(self, references: Iterable[str]) -> dict[str, TrackedCase]:
+        """One indexed query per chunk of references (the UNIQUE reference is the index)."""
+        refs = list(dict.fromkeys(references))
+        found: dict[str, TrackedCase] = {}
+        for start in range(0, len(refs), _CHUNK):
+            chunk = refs[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            for row in self.db.execute(f"SELECT * FROM cases WHERE reference IN ({marks})", chunk):
+                found[row["reference"]] = self._tracked(row)
+        return found
 
     def update_case(self, key: str, case: Case) -> TrackedCase:
         row = self._row(key)

@@ -18,19 +18,20 @@ between the tracker write and the audit append is repaired by the next run (see 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import logging
 import sqlite3
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from casebridge.errors import UserError, redact
+from casebridge.errors import UserError, redactor
 from casebridge.state.audit_anchor import RESET_HINT, Anchor, AuditAnchor, AuditAnchorMismatch, anchor_problem
 from casebridge.state.sqlite_file import (
     open_sqlite,
@@ -81,15 +82,36 @@ def record_hash(record: dict[str, Any]) -> str:
 
 def _scrub(data: Any) -> Any:
     """Drop secret-looking keys and mask known secrets, recursively."""
-    if isinstance(data, dict):
-        return {
-            str(k): ("***" if any(f in str(k).lower() for f in _FORBIDDEN_KEYS) else _scrub(v)) for k, v in data.items()
-        }
-    if isinstance(data, list | tuple):
-        return [_scrub(v) for v in data]
-    if isinstance(data, str):
-        return redact(data)
+    return _walk(data, redactor())  # the secrets looked up once per record, not per string
+
+
+def _clean_text(data: Any) -> str:
+    """``canonical(_scrub(data))``. Fast path for big records (an intake batch): when no secret is known
+    and no secret-looking word occurs anywhere in the text, scrubbing would change nothing."""
+    text = canonical(data)
+    mask = redactor()
+    if mask is None:
+        lowered = text.lower()
+        if not any(word in lowered for word in _FORBIDDEN_KEYS):
+            return text
+    return canonical(_walk(data, mask))
+
+
+def _walk(data: Any, mask: Callable[[str], str] | None) -> Any:
+    kind = type(data)
+    if kind is str or isinstance(data, str):
+        return data if mask is None else mask(data)
+    if kind is dict or isinstance(data, dict):
+        return {str(k): ("***" if _forbidden(str(k)) else _walk(v, mask)) for k, v in data.items()}
+    if kind is list or isinstance(data, list | tuple):
+        return [_walk(v, mask) for v in data]
     return data
+
+
+@functools.lru_cache(maxsize=4096)
+def _forbidden(key: str) -> bool:
+    lowered = key.lower()
+    return any(f in lowered for f in _FORBIDDEN_KEYS)
 
 
 @dataclass(frozen=True)
@@ -209,18 +231,29 @@ class AuditLog:
         return record
 
     def _append(self, db: sqlite3.Connection, kind: str, data: dict[str, Any]) -> dict[str, Any]:
+        text = _clean_text(data)
+        record = self._append_text(db, kind, text)
+        record["data"] = json.loads(text)
+        return record
+
+    def _append_text(self, db: sqlite3.Connection, kind: str, text: str) -> dict[str, Any]:
+        """Append a record whose data is ``text``, canonical JSON already scrubbed; returns it without data."""
         last = db.execute("SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1").fetchone()
         record: dict[str, Any] = {
             "seq": (last["seq"] + 1) if last else 1,
             "at": datetime.now(UTC).isoformat(timespec="microseconds"),
             "kind": kind,
-            "data": _scrub(data),
             "prev_hash": last["hash"] if last else GENESIS,
         }
-        record["hash"] = record_hash(record)
+        # record_hash's canonical body, with the data's text spliced in rather than serialised again
+        body = (
+            f'{{"at":{canonical(record["at"])},"data":{text},"kind":{canonical(kind)},'
+            f'"prev_hash":{canonical(record["prev_hash"])},"seq":{record["seq"]}}}'
+        )
+        record["hash"] = hashlib.sha256(body.encode("utf-8")).hexdigest()
         db.execute(
             "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)",
-            (record["seq"], record["at"], kind, canonical(record["data"]), record["prev_hash"], record["hash"]),
+            (record["seq"], record["at"], kind, text, record["prev_hash"], record["hash"]),
         )
         return record
 
@@ -237,7 +270,7 @@ class AuditLog:
         with self._transaction() as db:
             cur = db.execute(
                 "INSERT INTO pending (kind, data, created_at) VALUES (?, ?, ?)",
-                (kind, canonical(_scrub(data)), datetime.now(UTC).isoformat()),
+                (kind, _clean_text(data), datetime.now(UTC).isoformat()),
             )
             return int(cur.lastrowid or 0)
 
@@ -252,6 +285,37 @@ class AuditLog:
             record = self._append(db, row["kind"], {**json.loads(row["data"]), **(extra or {})})
         self._anchor_head(record)
         return record
+
+    def begin_intents(self, kind: str, datas: Iterable[dict[str, Any]]) -> list[int]:
+        """Announce many writes in one transaction (one commit however many): ``datas`` may be a
+        generator that does the writes' preparatory work; if it raises, nothing is announced."""
+        with self._transaction() as db:
+            return [
+                int(
+                    db.execute(
+                        "INSERT INTO pending (kind, data, created_at) VALUES (?, ?, ?)",
+                        (kind, _clean_text(data), datetime.now(UTC).isoformat()),
+                    ).lastrowid
+                    or 0
+                )
+                for data in datas
+            ]
+
+    def complete_intents(self, intent_ids: Iterable[int], extra: dict[str, Any] | None = None) -> int:
+        """``complete_intent`` for many in one transaction, the head anchored once; returns the records made."""
+        record = None
+        made = 0
+        with self._transaction() as db:
+            for intent_id in intent_ids:
+                row = db.execute("SELECT kind, data FROM pending WHERE id = ?", (intent_id,)).fetchone()
+                if row is None:
+                    continue
+                db.execute("DELETE FROM pending WHERE id = ?", (intent_id,))
+                text = row["data"] if extra is None else _clean_text({**json.loads(row["data"]), **extra})
+                record = self._append_text(db, row["kind"], text)  # pending data was scrubbed when announced
+                made += 1
+        self._anchor_head(record)
+        return made
 
     def drop_intent(self, intent_id: int) -> None:
         """The write was not applied (checked against the tracker): forget the intent."""

@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from collections.abc import Collection, Iterable, Iterator
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -188,17 +188,15 @@ class StateStore:
         the tracker reports that very ``updated_at`` and state; any later change means a read. A case
         without history is skipped, and an entry recorded for a newer ``updated_at`` (a pass that ran
         meanwhile) is never overwritten. Does not touch the watermark. Returns how many were seeded."""
-        rows = [_row(t) for t in cases if t.history]
         with self.transaction() as db:
-            before = db.total_changes
-            db.executemany(
-                "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
-                "reference = excluded.reference, updated_at = excluded.updated_at, state = excluded.state, "
-                "data = excluded.data, sla = excluded.sla, history = excluded.history "
-                "WHERE excluded.updated_at > cases.updated_at",  # '' (stale) sorts first: replaced
-                rows,
-            )
-            return db.total_changes - before
+            return _seed(db, cases)
+
+    @contextmanager
+    def seeding(self) -> Iterator[Callable[[Iterable[TrackedCase]], int]]:
+        """``seed`` for many batches in one transaction, committed when the block ends. A streamed intake
+        ends it only after the tracker committed, so no seed names a case of a rolled-back run."""
+        with self.transaction() as db:
+            yield lambda cases: _seed(db, cases)
 
     def record_write(self, key: str, sla: SlaFields, updated_at: datetime | None) -> None:
         """After our own SLA write: the fields the tracker now holds, and its new ``updated_at`` (None when
@@ -234,6 +232,19 @@ def _tracked(row: sqlite3.Row, history: list[StatusChange] | None) -> TrackedCas
         sla=sla_from_json(json.loads(row["sla"])),
         history=history,
     )
+
+
+def _seed(db: sqlite3.Connection, cases: Iterable[TrackedCase]) -> int:
+    rows = [_row(t) for t in cases if t.history]
+    before = db.total_changes
+    db.executemany(
+        "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+        "reference = excluded.reference, updated_at = excluded.updated_at, state = excluded.state, "
+        "data = excluded.data, sla = excluded.sla, history = excluded.history "
+        "WHERE excluded.updated_at > cases.updated_at",  # '' (stale) sorts first: replaced
+        rows,
+    )
+    return db.total_changes - before
 
 
 def _row(t: TrackedCase) -> tuple[str, str, str, str, str, str, str | None]:

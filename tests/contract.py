@@ -190,6 +190,19 @@ class ConnectorContract:
             found = connector.find_case("FIA-BULK-4")
             assert found is not None and found.sla.clocks["followup"].state == "running"
 
+    def test_transaction_groups_writes_only_where_declared(self, connector: Connector) -> None:
+        class Abort(Exception):
+            pass
+
+        with pytest.raises(Abort), connector.transaction():
+            connector.create_case(make_case("FIA-TX-1"))
+            raise Abort
+        # transactional: the create was rolled back with the rest; else each write stood on its own
+        assert (connector.find_case("FIA-TX-1") is None) is connector.transactional
+        with connector.transaction(), connector.transaction():  # nested blocks join the outer one
+            connector.create_case(make_case("FIA-TX-2"))
+        assert connector.find_case("FIA-TX-2") is not None
+
     def test_get_case_reads_the_item_as_it_is_now(self, connector: Connector) -> None:
         created = connector.create_case(make_case("FIA-GET-1"))
         connector.transition(created.key, "legal_review")

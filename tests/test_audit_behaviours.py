@@ -86,6 +86,6 @@ def test_the_audit_path_set_in_the_config_is_where_casebridge_writes(
     assert not list(in_tmp.glob("*.audit.db"))  # not the default beside the state store
     with sqlite3.connect(in_tmp / "records" / "court-audit.db") as db:
         kinds = {k for (k,) in db.execute("SELECT kind FROM records")}
-    assert "intake.create" in kinds
+    assert "intake.batch" in kinds  # one record per intake batch (app/intake_stream.py)
     code, out, _ = run(capsys, "audit", "verify")
     assert code == 0 and "court-audit.db" in out

@@ -1,7 +1,8 @@
-"""Intake then sync on the fake Jira (tests/jira_server): the contract's per-case path. Jira's create
-takes no SLA fields and walks the workflow to the row's state, so intake reads the history once, writes
-the fields, and re-reads the case by key; the sync that follows (changelog with the search) writes
-nothing at the same instant."""
+"""Intake then sync on the fake Jira (tests/jira_server): one search for the plan's lookup and one for the
+create's, one ``POST issue/bulk`` for the new issues; Jira's create takes no SLA fields and walks the
+workflow to the row's state, so intake then reads the history once per case, writes the fields, and
+re-reads the case by key; the sync that follows (changelog with the search) writes nothing at the
+same instant."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ pytest_plugins = ["tests.jira_fixtures"]
 
 
 class IntakeCounting(CountingTracker):
-    COUNTED = (*CountingTracker.COUNTED, "create_case", "get_case")
+    COUNTED = (*CountingTracker.COUNTED, "create_case", "get_case", "find_cases", "create_cases")
 
 
 def test_intake_writes_the_fields_and_the_next_sync_writes_nothing(
@@ -38,15 +39,23 @@ def test_intake_writes_the_fields_and_the_next_sync_writes_nothing(
     ]
     tracker = IntakeCounting(jira)
     store, audit = StateStore(tmp_path / "state.db"), AuditLog(tmp_path / "state.audit.db")
+    jira_server.counter.reset()
     apply_intake(plan_intake(rows, tracker), tracker, audit, now=now, store=store)
     store.close()
     assert dict(tracker.calls) == {
-        "find_case": 3,
-        "create_case": 3,
+        "find_cases": 1,
+        "create_cases": 1,
         "read_history": 3,
         "set_sla_fields": 3,
         "get_case": 3,
     }
+    routes = jira_server.counter.snapshot()
+    posts = {
+        route.rsplit("/", 1)[-1]: n for route, n in routes.items() if route.startswith("POST") and "issue" in route
+    }
+    assert posts.get("bulk") == 1 and posts.get("issue") is None, routes  # one bulk create, no single creates
+    searches = sum(n for route, n in routes.items() if "search" in route)
+    assert searches == 2, routes  # the plan's lookup and the create's check, each one search for all three
     assert len([r for r in audit.records() if r["kind"] == "intake.set_fields"]) == 3
     audit.close()
     for tracked in jira.list_cases():

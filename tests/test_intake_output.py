@@ -3,6 +3,7 @@ and unchanged rows, with and without -v and --dry-run, and the audit records eac
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -72,14 +73,15 @@ def test_a_rerun_prints_only_updates_and_v_lists_the_unchanged(folder: Path, cap
     ]
 
 
-def test_intake_audits_each_create_update_and_sla_write_with_its_reference_and_key(folder: Path, capsys) -> None:
+def test_intake_audits_each_create_and_update_with_its_reference_key_and_fields(folder: Path, capsys) -> None:
     assert run(capsys, "intake", intake_file(folder, ROW1), "--now", NOW)[0] == 0
     changed = intake_file(folder, ROW1.replace("Subscriber info", "Subscriber"))
     assert run(capsys, "intake", changed, "--now", NOW)[0] == 0
     records = audit_records(folder)
-    kinds = [k for k, _ in records]
-    assert kinds[0] == "intake.create" and kinds[-1] == "intake.update"
-    assert '"reference":"FIA-O-1"' in records[0][1] and '"key":"1"' in records[0][1]
-    assert '"reference":"FIA-O-1"' in records[-1][1] and '"key":"1"' in records[-1][1]
-    sla = [data for kind, data in records if kind == "intake.set_fields"]
-    assert len(sla) == 1 and '"evaluated_at":"2026-12-01T09:00:00+00:00"' in sla[0] and '"fields":' in sla[0]
+    # one record per batch (app/intake_stream.py): the cases it created with their SLA fields, the updated
+    assert [k for k, _ in records] == ["intake.batch", "intake.batch"]
+    created, updated = (json.loads(data) for _, data in records)
+    assert created["evaluated_at"] == "2026-12-01T09:00:00+00:00" and created["updated"] == []
+    assert [(c["reference"], c["key"], c["state"]) for c in created["created"]] == [("FIA-O-1", "1", "submitted")]
+    assert set(created["created"][0]["fields"]) == {"clocks", "escalation_level"}
+    assert updated["created"] == [] and [(u["reference"], u["key"]) for u in updated["updated"]] == [("FIA-O-1", "1")]

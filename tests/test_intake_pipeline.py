@@ -1,9 +1,9 @@
 """Intake then sync on the embedded tracker: what each costs, and that the state store intake seeds is
 the tracker's truth (the first sync reads no history and writes nothing at the same instant).
 
-The embedded tracker's create takes no SLA fields and reports no history, so intake takes the
-contract's per-case path: one history read and one SLA write per new case, then the case re-read
-for its new ``updated_at``. The counting proxy wraps the real tracker; nothing is mocked.
+The embedded tracker creates in bulk with the SLA fields in the creating INSERT and reports each new
+case's history: one lookup and one create call for the lot, no history read, no SLA write. The
+counting proxy wraps the real tracker; nothing is mocked.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ NOW = T0 + timedelta(days=1)
 
 
 class IntakeCounting(CountingTracker):
-    COUNTED = (*CountingTracker.COUNTED, "create_case", "update_case")
+    COUNTED = (*CountingTracker.COUNTED, "create_case", "update_case", "find_cases", "create_cases")
 
 
 def rows() -> list[IntakeRow]:
@@ -79,14 +79,9 @@ def records(env: Env, kind: str) -> list[dict]:
 def test_intake_writes_each_new_case_with_its_fields_and_the_next_sync_reads_and_writes_nothing(env: Env) -> None:
     tracker = intake(env)
     n = len(rows())
-    # per new case: the plan's lookup, the create, one history read, one SLA write, one re-read
-    assert dict(tracker.calls) == {
-        "find_case": 2 * n,
-        "create_case": n,
-        "read_history": n,
-        "set_sla_fields": n,
-    }
-    assert len(records(env, "intake.create")) == n and len(records(env, "intake.set_fields")) == n
+    # one bulk lookup, one bulk create with the SLA fields: no history read, no SLA write, no re-read
+    assert dict(tracker.calls) == {"find_cases": 1, "create_cases": 1}
+    assert len(records(env, "intake.create")) == n and records(env, "intake.set_fields") == []
     # the fields in the tracker are the engine's, from the tracker's own history (back-dated included)
     check = env.tracker()
     for tracked in check.list_cases():
@@ -142,7 +137,7 @@ def test_without_a_store_sync_reads_history_as_before_and_still_writes_nothing(e
 def test_reimport_writes_nothing_and_seeds_nothing(env: Env) -> None:
     intake(env)
     tracker = intake(env)
-    assert dict(tracker.calls) == {"find_case": len(rows())}
+    assert dict(tracker.calls) == {"find_cases": 1}  # one bulk lookup, nothing written
     assert len(records(env, "intake.create")) == len(rows())
 
 

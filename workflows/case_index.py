@@ -61,20 +61,31 @@ def overlap_warnings(
 ) -> list[str]:
     """A warning per new case naming an identifier that an open case (another reference) already names:
     one in the tracker, or one earlier in the same intake."""
-    index = build_index((t for t in tracked if is_open(workflow, t.state)), directory)
-    warnings = []
-    for where, case in new:
-        keys = case_keys(case, directory)
-        for key in sorted(keys):
-            others = sorted(index.find([key]) - {case.reference})
-            if others:
-                # a shared identifier may be named by hundreds of cases: the warning names a few
-                named = ", ".join(others[:WARN_NAMES])
-                if len(others) > WARN_NAMES:
-                    named += f" and {len(others) - WARN_NAMES} more (`casebridge find` lists them)"
-                warnings.append(f"{where}: {case.reference} names {key}, already named by open case {named}")
-        index.add(case.reference, keys)
-    return warnings
+    return OverlapWatch(tracked, directory, workflow).warnings(new)
+
+
+class OverlapWatch:
+    """``overlap_warnings`` a batch at a time: each batch is checked against the open tracked cases and
+    every earlier batch (a streamed intake keeps the identifiers, not the cases)."""
+
+    def __init__(self, tracked: Iterable[TrackedCase], directory: Directory, workflow: Workflow) -> None:
+        self.directory = directory
+        self.index = build_index((t for t in tracked if is_open(workflow, t.state)), directory)
+
+    def warnings(self, new: Iterable[tuple[str, Case]]) -> list[str]:
+        warnings = []
+        for where, case in new:
+            keys = case_keys(case, self.directory)
+            for key in sorted(keys):
+                others = sorted(self.index.find([key]) - {case.reference})
+                if others:
+                    # a shared identifier may be named by hundreds of cases: the warning names a few
+                    named = ", ".join(others[:WARN_NAMES])
+                    if len(others) > WARN_NAMES:
+                        named += f" and {len(others) - WARN_NAMES} more (`casebridge find` lists them)"
+                    warnings.append(f"{where}: {case.reference} names {key}, already named by open case {named}")
+            self.index.add(case.reference, keys)
+        return warnings
 
 
 @dataclass(frozen=True, order=True)

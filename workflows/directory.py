@@ -12,6 +12,7 @@ case-insensitively with punctuation, spacing and legal-form spelling ("Limited"/
 from __future__ import annotations
 
 import difflib
+import functools
 import logging
 import re
 import unicodedata
@@ -36,6 +37,7 @@ _LEGAL_FORMS = {"limited": "ltd", "incorporated": "inc", "corporation": "corp", 
 __all__ = ["Directory", "Provider", "load_directory", "normalise_name"]
 
 
+@functools.lru_cache(maxsize=4096)  # an intake names a few providers thousands of times
 def normalise_name(text: str) -> str:
     """The comparison key of a provider name: NFKC, case-folded, punctuation dropped, spaces collapsed,
     legal forms spelled one way ("Meta Platforms Ireland Limited" == "meta platforms ireland ltd.")."""

@@ -17,6 +17,7 @@ A value that does not parse keeps a trimmed, case-folded form: hostile or sloppy
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import unicodedata
@@ -35,6 +36,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
 __all__ = ["IdentifierIndex", "Key", "guess_keys", "identifier_keys", "normalise"]
 
 
+@functools.lru_cache(maxsize=8192)  # a few providers' domains recur in every intake (IDNA is slow)
 def _host(text: str) -> str:
     host = text.strip().rstrip(".").lower()
     if not host:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
@@ -23,6 +23,7 @@ from pydantic import Field, model_validator
 
 from casebridge.connectors import CASES, LIAISON, Connector, ConnectorConfig, Escalation, Missing, PostedEscalation
 from casebridge.connectors.field_names import TrackerFieldNames
+from casebridge.connectors.jira import bulk
 from casebridge.connectors.jira.cases import CaseOps
 from casebridge.connectors.jira.http import JiraHttp
 from casebridge.connectors.jira.schema import (
@@ -287,6 +288,25 @@ class JiraConnector(Connector):
     # -- cases ---------------------------------------------------------------------------------------
     def find_case(self, reference: str) -> TrackedCase | None:
         return self.ops().find_case(reference)
+
+    def find_cases(self, references: Iterable[str]) -> dict[str, TrackedCase]:
+        """One search per 50 references (``bulk.find_cases``)."""
+        return bulk.find_cases(self.ops(), references)
+
+    def create_cases(
+        self,
+        cases: Iterable[Case],
+        *,
+        states: Mapping[str, str] | None = None,
+        at: Mapping[str, datetime | None] | None = None,
+        sla: Mapping[str, SlaFields] | None = None,
+    ) -> Iterator[TrackedCase]:
+        """The batch looked up in one search per 50, the missing created with ``POST issue/bulk`` (50 a
+        request), each then walked to its state (``bulk.create_cases``). Jira stamps its own time
+        (``at`` is ignored) and takes no SLA fields at creation."""
+        if sla is not None:
+            raise ConfigError("jira: create_cases takes no SLA fields (creates_with_sla is False)")
+        return bulk.create_cases(self.ops(), cases, states)
 
     def get_case(self, key: str, reference: str) -> TrackedCase | None:
         """The case of issue ``key``: one GET, no search. None when the issue is gone."""

@@ -205,6 +205,11 @@ def _envelope(response: requests.Response) -> str:
     if not isinstance(body, dict):
         return ""
     parts = [str(m) for m in body.get("errorMessages") or []]
-    parts += [f"{k}: {v}" for k, v in (body.get("errors") or {}).items()]
+    errors = body.get("errors") or {}
+    if isinstance(errors, list):  # a bulk create's answer: one entry per rejected element
+        elements = [e.get("elementErrors") or {} for e in errors if isinstance(e, dict)]
+        parts += [str(m) for e in elements for m in e.get("errorMessages") or []]
+        errors = {k: v for e in elements for k, v in (e.get("errors") or {}).items()}
+    parts += [f"{k}: {v}" for k, v in errors.items()]
     text = "; ".join(parts).replace("\n", " ")
     return f": {redact(text)[:500]}" if text else ""

@@ -236,6 +236,30 @@ def create_issue(ctx: Ctx) -> tuple[int, Any]:
     return 201, {"id": str(issue.id), "key": issue.key, "self": ctx.render.url(f"issue/{issue.id}")}
 
 
+BULK_LIMIT = 50  # Jira's maximum issues per bulk create
+
+
+def create_issues(ctx: Ctx) -> tuple[int, Any]:
+    """POST issue/bulk: each valid element created, the others reported by element number (not atomic);
+    400 when none was created, as Jira answers."""
+    updates = (ctx.body or {}).get("issueUpdates") or []
+    if len(updates) > BULK_LIMIT:
+        raise ApiError(400, [f"Bulk create is limited to {BULK_LIMIT} issues; got {len(updates)}."])
+    created, errors = [], []
+    for n, update in enumerate(updates):
+        fields = dict(update.get("fields") or {})
+        try:
+            project = _project(ctx.state, fields.pop("project", None))
+            issuetype = _issuetype(project, fields.pop("issuetype", None))
+            values = coerce_fields(ctx, fields, creating=True)
+        except ApiError as exc:
+            errors.append({"status": exc.status, "failedElementNumber": n, "elementErrors": exc.body})
+            continue
+        issue = ctx.state.new_issue(project, issuetype, values, ctx.state.now())
+        created.append({"id": str(issue.id), "key": issue.key, "self": ctx.render.url(f"issue/{issue.id}")})
+    return (201 if created or not errors else 400), {"issues": created, "errors": errors}
+
+
 def get_issue(ctx: Ctx) -> tuple[int, Any]:
     issue = ctx.issue()
     fields = _fields_wanted(ctx.state, ctx.list_param("fields"), default_all=True)
