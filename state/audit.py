@@ -60,6 +60,9 @@ CREATE TABLE IF NOT EXISTS records (
 -- find_posted looks a key up through this index instead of scanning every record
 CREATE INDEX IF NOT EXISTS records_posted ON records (json_extract(data, '$.dedupe_key'), seq)
     WHERE kind = 'escalation.posted';
+-- completing an escalation after a crash looks up whether its case side was finished
+CREATE INDEX IF NOT EXISTS records_handled ON records (json_extract(data, '$.dedupe_key'), seq)
+    WHERE kind = 'escalation.handled';
 CREATE TABLE IF NOT EXISTS pending (
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -241,6 +244,21 @@ class AuditLog:
             )
             return int(cur.lastrowid or 0)
 
+    def begin_intents(self, kind: str, items: list[dict[str, Any]]) -> list[int]:
+        """Announce several writes in one transaction (a batch of creations); their ids, in order."""
+        stamp = datetime.now(UTC).isoformat()
+        with self._transaction() as db:
+            return [
+                int(
+                    db.execute(
+                        "INSERT INTO pending (kind, data, created_at) VALUES (?, ?, ?)",
+                        (kind, canonical(_scrub(data)), stamp),
+                    ).lastrowid
+                    or 0
+                )
+                for data in items
+            ]
+
     def complete_intent(self, intent_id: int, extra: dict[str, Any] | None = None) -> dict[str, Any] | None:
         """The write was applied: replace the intent by its audit record, atomically. Returns the record,
         or None when the intent was already completed or dropped (never two records for one intent)."""
@@ -280,6 +298,16 @@ class AuditLog:
         of what it posted, for targets that cannot be searched, e.g. mail)."""
         row = self._db.execute(
             "SELECT data FROM records WHERE kind = 'escalation.posted' AND json_extract(data, '$.dedupe_key') = ?"
+            " ORDER BY seq DESC LIMIT 1",
+            (dedupe_key,),
+        ).fetchone()
+        return None if row is None else json.loads(row["data"])
+
+    def find_handled(self, dedupe_key: str) -> dict[str, Any] | None:
+        """The data of the last ``escalation.handled`` record with this dedupe key (the case side of that
+        escalation, link, comment and move, was completed), or None."""
+        row = self._db.execute(
+            "SELECT data FROM records WHERE kind = 'escalation.handled' AND json_extract(data, '$.dedupe_key') = ?"
             " ORDER BY seq DESC LIMIT 1",
             (dedupe_key,),
         ).fetchone()

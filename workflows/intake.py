@@ -52,9 +52,9 @@ YEARS = (1990, 2100)  # a moment outside is a typo (or a spreadsheet's serial nu
 FUTURE_SLACK = timedelta(minutes=5)  # clocks of the sender's machine may be a little ahead
 PAST_FIELDS = ("submitted_at", "acknowledged_at", "responded_at", "article3_checked_at", "mla_received_at")
 LIST_SEPARATOR = ";"
-# Audit kinds of intake's writes. Plain records appended after the tracker confirmed the write, like
-# intake.create; not sync intents: intake does not hold the sync's run lock, and a sync starting
-# meanwhile would resolve (drop) an intent whose write is still in flight.
+# Audit kinds of intake's writes, appended after the tracker confirmed the write. intake.create is
+# announced first as an intent of its own kind (app/intake_intents.py: a killed intake's creations get
+# their records on the next run); the sync job resolves only its own kind of intent.
 CREATE, UPDATE, SET_FIELDS = "intake.create", "intake.update", "intake.set_fields"
 
 
