@@ -64,7 +64,9 @@ def escalation_gaps(
     escalated case (by reference) must stand in."""
     out = Gaps()
     records, out.pending, out.chain_ok = _records(audit_path)
-    posted = Counter(
+    posted = Counter(r["data"]["dedupe_key"] for r in records if r["kind"] == "escalation.posted")
+    # a resend (an earlier send never confirmed) adds a record marked resent: not a duplicate
+    first_sends = Counter(
         r["data"]["dedupe_key"] for r in records if r["kind"] == "escalation.posted" and not r["data"].get("resent")
     )
     handled = Counter(r["data"]["dedupe_key"] for r in records if r["kind"] == "escalation.handled")
@@ -74,7 +76,8 @@ def escalation_gaps(
         for name, counter in (("escalation.posted", posted), ("escalation.handled", handled)):
             if counter[dedupe_key] == 0:
                 out.audit_gaps.append(f"{dedupe_key}: no {name} record")
-            elif counter[dedupe_key] > 1:
+        for name, counter in (("escalation.posted", first_sends), ("escalation.handled", handled)):
+            if counter[dedupe_key] > 1:
                 out.duplicates.append(f"{dedupe_key}: {counter[dedupe_key]} {name} records")
         if case is None:
             out.missing_links.append(f"{dedupe_key}: no case {reference}")
