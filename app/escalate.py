@@ -18,6 +18,7 @@ from casebridge.app.escalate_followup import (
     POSTED,
     AuditLog,
     complete,
+    finish_item,
     follow_up,
     needs_completion,
     posted_record,
@@ -153,6 +154,7 @@ def _apply_one(
             states[item.case_key],
             notes=("already posted; case already handled",),
         )
+    errors += finish_item(item, posted, liaison)
     if not errors:
         record_handled(audit, item, states[item.case_key], recovered=not fresh)
     if posted.resent:

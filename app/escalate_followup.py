@@ -7,6 +7,9 @@ the audit log behind. The next run finds the item on the target ("already posted
 record of the key decides) and, when the audit log does not say the case side was finished, completes
 what is missing, asking the tracker each time instead of trusting the log:
 
+- the target's own finishing step (``Connector.complete_escalation``, e.g. Jira's dossier attachment),
+  idempotent, after every post and again until it succeeded;
+
 - no ``escalation.posted`` record -> appended now, marked ``recovered``;
 - the link -> made again (every connector's ``link_escalation`` is idempotent);
 - the comment -> posted only when no comment on the case carries the escalation's marker (``CBE`` and a
@@ -155,6 +158,11 @@ def _steps(
         if needs_move:
             notes.append(f"case left in {current}: the workflow has no transition {current} -> {target}")
     return notes, errors
+
+
+def finish_item(item: PlannedEscalation, posted: PostedEscalation, liaison: Connector) -> list[str]:
+    """The target's own finishing step (Jira: attach the whole dossier when it was cut); errors."""
+    return _attempt(lambda: liaison.complete_escalation(item.escalation(), posted), "finishing the posted item")
 
 
 def _attempt(step: Callable[[], None], what: str) -> list[str]:

@@ -115,6 +115,10 @@ def test_kill_9_never_loses_a_mail_escalation(tmp_path: Path, slow_server: tuple
             problems.append(f"run {run}: rerun exited {rerun.returncode}: {err[-500:]}")
             continue
         outcomes = {o["dedupe_key"]: o["status"] for o in json.loads(out)["outcomes"]}
+        # a rerun that could not post (e.g. an SMTP timeout on a loaded machine) says why
+        problems += [
+            f"run {run}: rerun: {o['dedupe_key']}: {o['error']}" for o in json.loads(out)["outcomes"] if o["error"]
+        ]
         figures["resent_reported"] += sum(1 for s in outcomes.values() if s == "resent")
         arrived = messages(_Run(sink, start))  # type: ignore[arg-type]
         per_key = Counter(m["X-Casebridge-Dedupe-Key"] for m in arrived)
