@@ -419,3 +419,31 @@ def test_find_posted_tells_a_dry_run_what_is_already_there(tracker: LocalConnect
     tracker.post_escalation(plan.escalations[0].escalation())
     assert list(find_posted(plan, tracker)) == ["A/followup/L1"]
     assert len(tracker.liaison_items()) == 1  # read-only
+
+
+def test_a_record_from_before_handled_records_existed_is_not_redone(tracker: LocalConnector) -> None:
+    """An `escalation.posted` record without `follow_up_recorded` (written by an earlier version, whose
+    case side ran then and whose comments carry no marker) is left alone: no duplicate comment."""
+    tc = seed(tracker, "A")
+    item = plan_for(tracker).escalations[0]
+    posted = tracker.post_escalation(item.escalation())
+    audit = Audit()
+    audit.append("escalation.posted", {"dedupe_key": item.dedupe_key, "key": posted.key})
+    outcome = apply_escalations([item], tracker, tracker, audit, now=NOW)[0]
+    assert outcome.status == "already_posted" and outcome.notes == ("already posted; case already handled",)
+    assert tracker.comments(tc.key) == [] and [k for k, _ in audit.records] == ["escalation.posted"]
+
+
+def test_a_crash_before_the_audit_record_is_recorded_once_on_rerun(tracker: LocalConnector) -> None:
+    seed(tracker, "A")
+    item = plan_for(tracker).escalations[0]
+    tracker.post_escalation(item.escalation())  # killed right after the target accepted it
+    audit = Audit()
+    first = apply_escalations([item], tracker, tracker, audit, now=NOW)[0]
+    assert first.status == "already_posted" and first.case_state == "escalated"
+    assert [(k, d.get("recovered")) for k, d in audit.records] == [
+        ("escalation.posted", True),
+        ("escalation.handled", True),
+    ]
+    again = apply_escalations([item], tracker, tracker, audit, now=NOW)[0]
+    assert again.notes == ("already posted; case already handled",) and len(audit.records) == 2
