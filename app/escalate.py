@@ -9,28 +9,29 @@ it to the workflow's escalated state with a comment.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
+from casebridge.app.escalate_followup import (
+    POSTED,
+    AuditLog,
+    complete,
+    finish_item,
+    follow_up,
+    needs_completion,
+    posted_record,
+    record_handled,
+)
 from casebridge.connectors import Connector
 from casebridge.errors import CasebridgeError, redact
 from casebridge.workflows.cases import PostedEscalation
 from casebridge.workflows.escalation import PlannedEscalation
-from casebridge.workflows.render import md_link, md_text
 
 log = logging.getLogger(__name__)
 
 LOOKUP_PAGE = 100  # planned items whose keys are looked up on the target in one bulk call
-
-
-class AuditLog(Protocol):
-    """The audit log as escalation uses it: a record of what was done. Whether a key was already
-    posted is the target's own record's answer, never the log's alone (a forged or replayed record
-    must not suppress a real escalation)."""
-
-    def append(self, kind: str, data: dict[str, Any]) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -140,8 +141,22 @@ def _apply_one(
         posted = liaison.post_escalation(item.escalation())
         log.info("posted escalation %s as %s", item.dedupe_key, posted.key)
         if audit is not None:
-            audit.append("escalation.posted", _audit_record(item, posted, liaison.name))
-    notes, errors = _follow_up(item, posted, cases, states, fresh=fresh, now=now)
+            audit.append(POSTED, posted_record(item, posted, liaison.name))
+        notes, errors = follow_up(item, posted, cases, states, now=now)
+    elif needs_completion(item, audit):
+        notes, errors = complete(item, posted, cases, states, audit, liaison.name, now=now)
+    else:
+        return EscalationOutcome(
+            item.dedupe_key,
+            item.reference,
+            "already_posted",
+            posted,
+            states[item.case_key],
+            notes=("already posted; case already handled",),
+        )
+    errors += finish_item(item, posted, liaison)
+    if not errors:
+        record_handled(audit, item, states[item.case_key], recovered=not fresh)
     if posted.resent:
         notes.insert(0, f"resent: an earlier send was never confirmed; the NCB may receive {posted.key} twice")
     return EscalationOutcome(
@@ -150,77 +165,7 @@ def _apply_one(
         ("resent" if posted.resent else "posted") if fresh else "already_posted",
         posted,
         states[item.case_key],
-        # posted, but the case side failed: reported (exit 1), never re-posted
+        # posted, but the case side failed: reported (exit 1), never re-posted; the next run completes it
         error=f"posted, but {'; '.join(errors)}" if errors else None,
         notes=tuple(notes),
-    )
-
-
-def _audit_record(item: PlannedEscalation, posted: PostedEscalation, target: str) -> dict[str, Any]:
-    return {
-        "dedupe_key": item.dedupe_key,
-        "reference": item.reference,
-        "case_key": item.case_key,
-        "clock": item.clock,
-        "level": item.level,
-        "repeat": item.repeat,
-        "key": posted.key,
-        "url": posted.url,
-        "posted_at": posted.posted_at.isoformat(),
-        "target": target,
-        "resent": posted.resent,
-    }
-
-
-def _follow_up(
-    item: PlannedEscalation,
-    posted: PostedEscalation,
-    cases: Connector,
-    states: dict[str, str],
-    *,
-    fresh: bool,
-    now: datetime,
-) -> tuple[list[str], list[str]]:
-    """Link the case, then move it to the escalated state with a comment (or only comment when it
-    cannot move). Each step is tried even if the one before failed. On a rerun that found the item
-    already posted, only a case not yet escalated is repaired: comments are not idempotent, so
-    nothing is repeated for a case already escalated. Returns (notes, errors)."""
-    workflow, current = cases.workflow, states[item.case_key]
-    target = workflow.escalated_state or ""
-    needs_move = bool(target) and current != target
-    can_move = needs_move and workflow.can_transition(current, target)
-    if not fresh and not can_move:
-        return ["already posted; case already handled"], []
-    notes: list[str] = []
-    errors = _attempt(lambda: cases.link_escalation(item.case_key, posted), "linking the case")
-    comment = _comment(item, posted)
-    if can_move:
-        failed = _attempt(lambda: cases.transition(item.case_key, target, note=comment, at=now), "moving the case")
-        if not failed:
-            states[item.case_key] = target
-            notes.append(f"case moved to {target}")
-        errors += failed
-    else:
-        errors += _attempt(lambda: cases.comment(item.case_key, comment), "commenting on the case")
-        if needs_move:
-            notes.append(f"case left in {current}: the workflow has no transition {current} -> {target}")
-    return notes, errors
-
-
-def _attempt(step: Callable[[], None], what: str) -> list[str]:
-    try:
-        step()
-    except CasebridgeError as exc:
-        log.warning("%s failed: %s", what, redact(str(exc)))
-        return [f"{what} failed: {redact(str(exc))}"]
-    return []
-
-
-def _comment(item: PlannedEscalation, posted: PostedEscalation) -> str:
-    label = posted.key if not posted.url or posted.url.lower().startswith(("http://", "https://")) else posted.url
-    where = md_link(md_text(label), posted.url)
-    repeat = f", repeat {item.repeat}" if item.repeat else ""
-    return (
-        f"Escalated to the INTERPOL NCB liaison queue: {where} (level {item.level}: "
-        f"{md_text(item.level_name)}{repeat}). Dedupe key: {md_text(item.dedupe_key)}."
     )

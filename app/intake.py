@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from casebridge.app.intake_intents import announce, announce_creates, forget, record, record_create, recover_creates
 from casebridge.app.intents import intent_data
 from casebridge.connectors import Connector
 from casebridge.errors import TrackerError
@@ -22,7 +23,6 @@ from casebridge.state.store import StateStore
 from casebridge.workflows.cases import SlaFields, TrackedCase
 from casebridge.workflows.clocks import evaluate_case
 from casebridge.workflows.intake import (
-    CREATE,
     SET_FIELDS,
     UPDATE,
     FieldsAtCreation,
@@ -66,6 +66,8 @@ def apply_intake(
     ``store`` (optional, the sync job's state store) is seeded with every created case whose history
     is known (reported by the connector, or read once), so the next sync reads no history for them."""
     moment = now or tracker.now()
+    if audit is not None:  # a killed intake's creations: their records are completed first
+        recover_creates(tracker, audit)
     creator = _Creator(tracker, audit, moment)
     written: list[TrackedCase] = []
     try:
@@ -101,11 +103,12 @@ class _Creator:
 
     def create(self, creates: list[IntakeAction]) -> list[TrackedCase]:
         written = []
+        intents = announce_creates(self.audit, [a.row.case.reference for a in creates])
         for action, tracked, sent in self._created(creates):
             data: dict[str, Any] = {"reference": action.row.case.reference, "key": tracked.key}
             if sent is not None:
                 data["fields"] = sla_to_json(sent)
-            _audit(self.audit, CREATE, data)
+            record_create(self.audit, intents.get(data["reference"]), data)
             written.append(tracked)
             seed = self._settle(tracked, sent)
             if seed is not None:
@@ -156,12 +159,15 @@ class _Creator:
         if change is None:
             return tracked
         ref = tracked.case.reference
+        data = intent_data(tracked.key, ref, change, self.now)
+        intent = announce(self.audit, SET_FIELDS, data)
         try:
             self.tracker.set_sla_fields(tracked.key, change)
         except TrackerError as exc:
+            forget(self.audit, intent)
             log.warning("%s: SLA fields not written at intake (%s); the next sync writes them", ref, exc)
             return None
-        _audit(self.audit, SET_FIELDS, intent_data(tracked.key, ref, change, self.now))
+        record(self.audit, intent, SET_FIELDS, data)
         try:
             after = self.tracker.get_case(tracked.key, ref)
         except TrackerError as exc:

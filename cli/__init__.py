@@ -57,7 +57,8 @@ class Context:
         from casebridge.state.audit_anchor import AuditAnchor
 
         self.settings.prepare_dirs()
-        return AuditLog(self.settings.audit_path, AuditAnchor(self.settings.state_path), check=check)
+        key = self.settings.audit_seal_key()
+        return AuditLog(self.settings.audit_path, AuditAnchor(self.settings.state_path), check=check, seal_key=key)
 
     def say(self, text: str) -> None:
         """Progress and results for a person: silent under -q (cron mails only what -q lets through)."""

@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from casebridge.connectors import CASES, LIAISON, Connector, connector_class, make_connector
+from casebridge.connectors.secrets import SecretRef
 from casebridge.errors import ConfigError, validation_problem
 from casebridge.state.sqlite_file import private_dirs
 from casebridge.workflows import DEFAULT_WORKFLOW, load_workflow, read_toml, resolve_workflow_path
@@ -56,6 +57,7 @@ class AppConfig(BaseModel):
     workflow: str = DEFAULT_WORKFLOW
     state: str = "casebridge-state.db"
     audit: str | None = None  # default: <state stem>.audit.db beside the state store
+    audit_key: SecretRef | None = None  # optional: seals the log's head with an HMAC (state/audit_seal.py)
     tracker: dict[str, Any] = Field(default_factory=lambda: {"connector": "local"})
     liaison: dict[str, Any] | None = None
     escalation: dict[str, Any] = Field(default_factory=dict)
@@ -81,6 +83,11 @@ class Settings:
     @property
     def state_path(self) -> Path:
         return self.state_dir / Path(self.app.state).expanduser()
+
+    def audit_seal_key(self) -> bytes | None:
+        """The audit seal's key (``[app] audit_key``), resolved; None when none is configured."""
+        ref = self.app.audit_key
+        return None if ref is None else ref.resolve(field="audit_key").encode("utf-8")
 
     @property
     def audit_path(self) -> Path:

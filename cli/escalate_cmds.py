@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from casebridge.app.escalate import EscalationOutcome, apply_escalations, find_posted
+from casebridge.app.escalate import EscalationOutcome, apply_escalations, find_posted, needs_completion
 from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
 from casebridge.connectors import Connector
 from casebridge.errors import EXIT_CASES_FAILED, UserError
@@ -111,9 +111,14 @@ def run_escalation(
             already = find_posted(plan, liaison, audit)
             if not as_json:
                 _print_plan(ctx, plan, dry_run, already)
-            if len(already) < len(plan) and not dry_run:
-                _confirm(yes, len(plan) - len(already))
+            # held by the target, but a killed run may have left its audit record or case side undone
+            incomplete = [i for i in plan if i.dedupe_key in already and needs_completion(i, audit)]
+            if not dry_run and (len(already) < len(plan) or incomplete):
+                if len(already) < len(plan):
+                    _confirm(yes, len(plan) - len(already))
                 outcomes = apply_escalations(plan, liaison, tracker, audit, now=moment)
+            elif incomplete:
+                ctx.say(f"would complete {len(incomplete)} already posted (an interrupted run left them unfinished)")
         finally:
             if audit is not None:
                 audit.close()
@@ -137,6 +142,8 @@ def _print_outcomes(
         where = f" -> {o.posted.url or o.posted.key}" if o.posted else ""
         if o.error:
             click.echo(f"{o.status}: {o.dedupe_key}{where} ({o.error})", err=True)
+        elif o.status == "already_posted" and o.notes and "already handled" not in o.notes[0]:
+            ctx.say(f"{o.status}: {o.dedupe_key}{where} (completed: {'; '.join(o.notes)})")
         else:
             ctx.say(f"{o.status}: {o.dedupe_key}{where}")
     if dry_run:

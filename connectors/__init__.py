@@ -262,6 +262,11 @@ class Connector(ABC):
         Callers check ``find_escalation`` first. Raises: TrackerError subclasses."""
         raise NotImplementedError
 
+    def complete_escalation(self, escalation: Escalation, posted: PostedEscalation) -> None:  # noqa: B027
+        """Finish a posted item after it was created, idempotently: called after every post and again
+        on the run after a crash until it succeeded (Jira: attach the whole dossier when the description
+        had to be cut to its text limit). Default: nothing to finish. Raises: TrackerError subclasses."""
+
     def link_escalation(self, key: str, posted: PostedEscalation) -> None:
         """Relate case item ``key`` to the posted escalation (relation, issue link, or a comment).
         Raises: TrackerError subclasses."""

@@ -33,6 +33,7 @@ from typing import IO, Any
 
 from casebridge.errors import UserError, redactor
 from casebridge.state.audit_anchor import RESET_HINT, Anchor, AuditAnchor, AuditAnchorMismatch, anchor_problem
+from casebridge.state.audit_seal import SEAL_ROW, seal_for, seal_problem
 from casebridge.state.sqlite_file import (
     open_sqlite,
     record_schema_version,
@@ -61,6 +62,9 @@ CREATE TABLE IF NOT EXISTS records (
 -- find_posted looks a key up through this index instead of scanning every record
 CREATE INDEX IF NOT EXISTS records_posted ON records (json_extract(data, '$.dedupe_key'), seq)
     WHERE kind = 'escalation.posted';
+-- completing an escalation after a crash looks up whether its case side was finished
+CREATE INDEX IF NOT EXISTS records_handled ON records (json_extract(data, '$.dedupe_key'), seq)
+    WHERE kind = 'escalation.handled';
 CREATE TABLE IF NOT EXISTS pending (
     id INTEGER PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -171,8 +175,11 @@ class AuditLog:
     With ``anchor`` (the state store's file) the head is anchored there after every append, and
     ``check=True`` refuses (AuditAnchorMismatch) a log that no longer holds the anchored head."""
 
-    def __init__(self, path: Path | str, anchor: AuditAnchor | None = None, *, check: bool = True) -> None:
+    def __init__(
+        self, path: Path | str, anchor: AuditAnchor | None = None, *, check: bool = True, seal_key: bytes | None = None
+    ) -> None:
         self.path = Path(path)
+        self.seal_key = seal_key  # with a key, every append seals the new head (state/audit_seal.py)
         self._db = open_sqlite(self.path, "[app] audit")
         self._db.execute("PRAGMA synchronous=FULL")  # an audit record once committed survives power loss
         version = stored_schema_version(self._db, SCHEMA_VERSION, "[app] audit", self.path)
@@ -207,6 +214,9 @@ class AuditLog:
 
     def anchor_problem(self) -> str | None:
         """What is wrong with this log against its anchor; None when it agrees (or nothing is anchored)."""
+        sealed = self.seal_problem()
+        if sealed is not None:
+            return sealed
         if self.anchor is None:
             return None
         anchored = self.anchor.get()
@@ -215,6 +225,14 @@ class AuditLog:
         count = int(self._db.execute("SELECT COUNT(*) FROM records").fetchone()[0])
         row = self._db.execute("SELECT hash FROM records WHERE seq = ?", (anchored.seq,)).fetchone()
         return anchor_problem(anchored, self.log_id, count, row["hash"] if row else None)
+
+    def seal_problem(self) -> str | None:
+        """Without a key: None. With one: what is wrong with the seal of the log's head (None if valid)."""
+        if self.seal_key is None:
+            return None
+        head = self.head()
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (SEAL_ROW,)).fetchone()
+        return seal_problem(self.seal_key, self.log_id, head.seq, head.hash, row["value"] if row else None)
 
     def _anchor_head(self, record: dict[str, Any] | None) -> None:
         if self.anchor is not None and record is not None:
@@ -255,6 +273,9 @@ class AuditLog:
             "INSERT INTO records VALUES (?, ?, ?, ?, ?, ?)",
             (record["seq"], record["at"], kind, text, record["prev_hash"], record["hash"]),
         )
+        if self.seal_key is not None:  # in the append's own transaction
+            seal = seal_for(self.seal_key, self.log_id, record["seq"], record["hash"])
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (SEAL_ROW, seal))
         return record
 
     def append(self, kind: str, data: dict[str, Any], *, anchor: bool = True) -> dict[str, Any]:
@@ -344,6 +365,16 @@ class AuditLog:
         of what it posted, for targets that cannot be searched, e.g. mail)."""
         row = self._db.execute(
             "SELECT data FROM records WHERE kind = 'escalation.posted' AND json_extract(data, '$.dedupe_key') = ?"
+            " ORDER BY seq DESC LIMIT 1",
+            (dedupe_key,),
+        ).fetchone()
+        return None if row is None else json.loads(row["data"])
+
+    def find_handled(self, dedupe_key: str) -> dict[str, Any] | None:
+        """The data of the last ``escalation.handled`` record with this dedupe key (the case side of that
+        escalation, link, comment and move, was completed), or None."""
+        row = self._db.execute(
+            "SELECT data FROM records WHERE kind = 'escalation.handled' AND json_extract(data, '$.dedupe_key') = ?"
             " ORDER BY seq DESC LIMIT 1",
             (dedupe_key,),
         ).fetchone()

@@ -208,6 +208,10 @@ class Audit:
         hits = [d for k, d in self.records if k == "escalation.posted" and d["dedupe_key"] == dedupe_key]
         return hits[-1] if hits else None
 
+    def find_handled(self, dedupe_key: str) -> dict[str, Any] | None:
+        hits = [d for k, d in self.records if k == "escalation.handled" and d["dedupe_key"] == dedupe_key]
+        return hits[-1] if hits else None
+
 
 def seed(tracker: LocalConnector, reference: str, state: str = "acknowledged", **fields: Any):
     return tracker.create_case(make_case(reference, **fields), state=state, at=T0)
@@ -227,14 +231,21 @@ def test_posts_links_comments_and_moves_case_then_rerun_posts_nothing(tracker: L
     assert tracker.find_case("A").state == "escalated"  # type: ignore[union-attr]
     assert "A/followup/L1" in tracker.comments(a.key)[-1] and "level 1: NCB liaison" in tracker.comments(a.key)[-1]
     assert "Escalated to the INTERPOL NCB liaison queue: local:liaison/1 " in to_plain(tracker.comments(a.key)[-1])
-    assert [k for k, _ in audit.records] == ["escalation.posted", "escalation.posted"]
+    kinds = ["escalation.posted", "escalation.handled"]
+    assert [k for k, _ in audit.records] == kinds + kinds  # the post, then its case side done
     assert audit.records[0][1]["dedupe_key"] == "A/followup/L1" and audit.records[0][1]["target"] == "local"
+    assert audit.records[1][1] == {
+        "dedupe_key": "A/followup/L1",
+        "reference": "A",
+        "case_key": a.key,
+        "case_state": "escalated",
+    }
 
     comments_before = tracker.comments(b.key)
     again = apply_escalations(plan_for(tracker), tracker, tracker, audit, now=NOW)
     assert {o.status for o in again} == {"already_posted"}
     assert len(tracker.liaison_items()) == 2 and tracker.comments(b.key) == comments_before
-    assert len(audit.records) == 2
+    assert len(audit.records) == 4
 
 
 def test_crash_after_post_is_repaired_without_reposting(tracker: LocalConnector) -> None:
@@ -408,3 +419,31 @@ def test_find_posted_tells_a_dry_run_what_is_already_there(tracker: LocalConnect
     tracker.post_escalation(plan.escalations[0].escalation())
     assert list(find_posted(plan, tracker)) == ["A/followup/L1"]
     assert len(tracker.liaison_items()) == 1  # read-only
+
+
+def test_a_record_from_before_handled_records_existed_is_not_redone(tracker: LocalConnector) -> None:
+    """An `escalation.posted` record without `follow_up_recorded` (written by an earlier version, whose
+    case side ran then and whose comments carry no marker) is left alone: no duplicate comment."""
+    tc = seed(tracker, "A")
+    item = plan_for(tracker).escalations[0]
+    posted = tracker.post_escalation(item.escalation())
+    audit = Audit()
+    audit.append("escalation.posted", {"dedupe_key": item.dedupe_key, "key": posted.key})
+    outcome = apply_escalations([item], tracker, tracker, audit, now=NOW)[0]
+    assert outcome.status == "already_posted" and outcome.notes == ("already posted; case already handled",)
+    assert tracker.comments(tc.key) == [] and [k for k, _ in audit.records] == ["escalation.posted"]
+
+
+def test_a_crash_before_the_audit_record_is_recorded_once_on_rerun(tracker: LocalConnector) -> None:
+    seed(tracker, "A")
+    item = plan_for(tracker).escalations[0]
+    tracker.post_escalation(item.escalation())  # killed right after the target accepted it
+    audit = Audit()
+    first = apply_escalations([item], tracker, tracker, audit, now=NOW)[0]
+    assert first.status == "already_posted" and first.case_state == "escalated"
+    assert [(k, d.get("recovered")) for k, d in audit.records] == [
+        ("escalation.posted", True),
+        ("escalation.handled", True),
+    ]
+    again = apply_escalations([item], tracker, tracker, audit, now=NOW)[0]
+    assert again.notes == ("already posted; case already handled",) and len(audit.records) == 2

@@ -4,7 +4,9 @@
 server on loopback whose DATA phase takes 300 ms (the message is stored when DATA ends, the 250 comes
 300 ms later); it is SIGKILLed at a random moment around the k-th message, then one rerun completes.
 After every run: each escalation arrived at least once (0 lost); every key that arrived twice carries
-the same Message-ID both times and was reported by the rerun as ``resent``; the cases are escalated.
+the same Message-ID both times and was reported by the rerun as ``resent``; the cases are escalated; and
+the audit log agrees with the sent-record and the tracker (tests/audit_gaps.py): every mail sent has its
+``escalation.posted`` and ``escalation.handled`` records, every case its link and one comment (0 gaps).
 
 Figures: ``CASEBRIDGE_MAIL_KILL_RUNS=100 pytest tests/test_mail_faults.py -s`` (default 12 runs; from 40 runs
 the harness also checks that it really hit the window between the end of DATA and the 250).
@@ -27,6 +29,9 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from casebridge.connectors.local import LocalConfig, LocalConnector
+from casebridge.workflows import load_workflow
+from tests.audit_gaps import Gaps, dump, escalation_gaps, mail_held
 from tests.escalate_e2e import EXAMPLES, EXPECTED_KEYS, NOW, STATE_AFTER, spawn, write_config
 from tests.test_email import free_port
 from tests.test_escalate_targets import case_states, messages
@@ -110,6 +115,10 @@ def test_kill_9_never_loses_a_mail_escalation(tmp_path: Path, slow_server: tuple
             problems.append(f"run {run}: rerun exited {rerun.returncode}: {err[-500:]}")
             continue
         outcomes = {o["dedupe_key"]: o["status"] for o in json.loads(out)["outcomes"]}
+        # a rerun that could not post (e.g. an SMTP timeout on a loaded machine) says why
+        problems += [
+            f"run {run}: rerun: {o['dedupe_key']}: {o['error']}" for o in json.loads(out)["outcomes"] if o["error"]
+        ]
         figures["resent_reported"] += sum(1 for s in outcomes.values() if s == "resent")
         arrived = messages(_Run(sink, start))  # type: ignore[arg-type]
         per_key = Counter(m["X-Casebridge-Dedupe-Key"] for m in arrived)
@@ -130,16 +139,31 @@ def test_kill_9_never_loses_a_mail_escalation(tmp_path: Path, slow_server: tuple
         states = case_states(folder)
         if any(states[ref] != state for ref, state in STATE_AFTER.items()):
             problems.append(f"run {run}: case states {states}")
+        gaps = _gaps(folder)
+        figures["audit_gaps"] += len(gaps.audit_gaps)
+        figures["missing_links"] += len(gaps.missing_links) + len(gaps.missing_comments)
+        if gaps.count:
+            problems.append(f"run {run}: {dump(gaps)}")
     print(
         f"\nmail kill -9 harness: {RUNS} runs, {figures['killed']} killed mid-run, {figures['messages']} messages "
         f"for {RUNS * len(EXPECTED_KEYS)} escalations, {figures['duplicates']} duplicates (same Message-ID), "
-        f"{figures['resent_reported']} reported as resent, {figures['lost']} lost"
+        f"{figures['resent_reported']} reported as resent, {figures['lost']} lost, "
+        f"{figures['audit_gaps']} audit gaps, {figures['missing_links']} missing links or comments"
     )
     assert problems == [], problems[:10]
-    assert figures["lost"] == 0
+    assert figures["lost"] == 0 and figures["audit_gaps"] == 0 and figures["missing_links"] == 0
     assert figures["duplicates"] <= figures["resent_reported"]
     if RUNS >= 40:  # the harness must really have hit the window between the end of DATA and the 250
         assert figures["killed"] >= RUNS // 2 and figures["duplicates"] > 0, figures
+
+
+def _gaps(folder: Path) -> Gaps:
+    tracker = LocalConnector(LocalConfig(path=str(folder / "casebridge.db")), load_workflow("lawful-access"))
+    try:
+        held = mail_held(folder / "casebridge-mail.sqlite")
+        return escalation_gaps(tracker, folder / "casebridge-state.audit.db", held, STATE_AFTER)
+    finally:
+        tracker.close()
 
 
 class _Run:

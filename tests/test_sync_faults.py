@@ -56,6 +56,7 @@ class Stats:
     writes: int = 0
     duplicates: int = 0
     lost: int = 0
+    audit_gaps: int = 0  # an effective write without its audit record, or an intent left pending
     reminders: int = 0
     reminder_duplicates: int = 0
     reminders_lost: int = 0
@@ -154,6 +155,7 @@ def test_fault_injection_harness(scratch: Path, capsys: pytest.CaptureFixture[st
         stats.scenarios += 1
         stats.duplicates += check.duplicate_records + check.duplicate_cases
         stats.lost += len(check.lost_updates) + check.missing_records
+        stats.audit_gaps += check.missing_records + check.pending + len(reminders.lost) + reminders.pending
         stats.reminders += reminders.posted
         stats.reminder_duplicates += reminders.duplicates
         stats.reminders_lost += len(reminders.lost)
@@ -165,12 +167,13 @@ def test_fault_injection_harness(scratch: Path, capsys: pytest.CaptureFixture[st
             f"\nfault harness: seeds {seeds.start}..{seeds.stop - 1}: {stats.scenarios} scenarios, "
             f"{stats.sync_runs} sync runs, {faults} faults injected ({dict(sorted(stats.faults.items()))}), "
             f"{stats.kills} kills (SIGKILL), {stats.recoveries} recovery runs, "
-            f"duplicates {stats.duplicates}, lost updates {stats.lost}; reminders posted {stats.reminders}, "
+            f"duplicates {stats.duplicates}, lost updates {stats.lost}, audit gaps {stats.audit_gaps}; "
+            f"reminders posted {stats.reminders}, "
             f"duplicate reminders {stats.reminder_duplicates}, lost reminders {stats.reminders_lost}; "
             f"failed seeds {sorted(stats.failed)}"
         )
     assert not stats.failed, f"replay with CASEBRIDGE_FAULT_SEED=<seed> CASEBRIDGE_FAULT_RUNS=1: {stats.failed}"
-    assert stats.duplicates == 0 and stats.lost == 0
+    assert stats.duplicates == 0 and stats.lost == 0 and stats.audit_gaps == 0
     assert stats.reminder_duplicates == 0 and stats.reminders_lost == 0
     if RUNS >= 200:  # the harness must actually have exercised what it claims
         assert faults >= 200 and stats.kills >= 50 and stats.faults["lost_answer"] >= 20

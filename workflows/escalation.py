@@ -33,6 +33,7 @@ from casebridge.workflows.dossier import (
 )
 from casebridge.workflows.model import EscalationLevel, EscalationRule, Workflow
 from casebridge.workflows.render import clean_text
+from casebridge.workflows.text_fit import cap_dossier
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +71,8 @@ class PlannedEscalation:
     @cached_property
     def markdown(self) -> str:
         """The dossier, written on first use: only for what is posted or shown (a rerun that finds
-        everything already posted writes none)."""
-        return self.dossier()
+        everything already posted writes none). Capped at ``text_fit.DOSSIER_CAP`` characters."""
+        return cap_dossier(self.dossier())
 
     def escalation(self) -> Escalation:
         return Escalation(

@@ -55,10 +55,12 @@ FUTURE_SLACK = timedelta(minutes=5)  # clocks of the sender's machine may be a l
 PAST_FIELDS = ("submitted_at", "acknowledged_at", "responded_at", "article3_checked_at", "mla_received_at")
 LIST_SEPARATOR = ";"
 _CASE_FIELDS = tuple(Case.model_fields)  # looked up once, not per row
-# Audit kinds of intake's per-case path (Jira, Redmine): plain records appended after the tracker
-# confirmed the write. The embedded tracker's streamed intake records one ``intake.batch`` per batch
-# through intents instead (app.intake_stream): intake holds the run lock sync and escalate take, so no
-# sync resolves an intent whose write is still in flight.
+# Audit kinds of intake's per-case path (Jira, Redmine): appended after the tracker confirmed the write;
+# intake.create is announced first as an intent of its own kind (app/intake_intents.py: a killed
+# intake's creations get their records on the next run); the sync job resolves only its own kind of
+# intent. The embedded tracker's streamed intake records one ``intake.batch`` per batch through intents
+# instead (app.intake_stream): intake holds the run lock sync and escalate take, so no sync resolves an
+# intent whose write is still in flight.
 CREATE, UPDATE, SET_FIELDS = "intake.create", "intake.update", "intake.set_fields"
 
 

@@ -366,6 +366,10 @@ class JiraConnector(Connector):
     def post_escalation(self, escalation: Escalation) -> PostedEscalation:
         return self.ops().post_escalation(escalation)
 
+    def complete_escalation(self, escalation: Escalation, posted: PostedEscalation) -> None:
+        """Attach the whole dossier when the description had to be cut to Jira's limit (once)."""
+        self.ops().limits.complete(escalation, posted)
+
     def link_escalation(self, key: str, posted: PostedEscalation) -> None:
         self.ops().link(key, posted.key)
 

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from casebridge.connectors import Escalation, PostedEscalation
 from casebridge.connectors.field_names import with_refusal_reason
+from casebridge.connectors.jira.limits import TextLimits
 from casebridge.connectors.jira.render import adf_plain_text, md_escape, to_adf, to_wiki
 from casebridge.errors import ConfigError, NotFoundError, RejectedError, TrackerError, TransitionNotAllowed
 from casebridge.workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
@@ -32,6 +33,7 @@ _UNKNOWN = object()
 _TOKENS = re.compile(r"[^\W_]+")
 # dedupe keys per JQL search in find_escalations: the query stays a few KiB, well under Jira's limits
 ESCALATION_CHUNK = 50
+MENTION_RESERVE = 300  # characters a mention adds to a comment (ADF node or [~name]), kept free of the limit
 
 
 _ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._@-]{0,127}")
@@ -70,6 +72,7 @@ class CaseOps:
         self.c = connector
         self.cfg = connector.config
         self._zone: Any = _UNKNOWN
+        self.limits = TextLimits(self)
 
     # -- text ----------------------------------------------------------------------------------------
     def rich(self, markdown: str) -> Any:
@@ -104,11 +107,13 @@ class CaseOps:
         return "\n".join(lines)
 
     def case_fields(self, case: Case) -> dict[str, Any]:
+        data = json.dumps(case.to_record(), sort_keys=True)
+        self.limits.check_plain(self.cfg.fields.case_data, data, case.reference)
         return {
             "summary": case.title[:255],
-            "description": self.rich(self.describe(case)),
+            "description": self.limits.rich(self.describe(case))[0],
             self.c.field_id("reference"): case.reference,
-            self.c.field_id("case_data"): self.plain(json.dumps(case.to_record(), sort_keys=True)),
+            self.c.field_id("case_data"): self.plain(data),
             self.c.field_id("refusal_reason"): case.refusal_reason,
         }
 
@@ -423,7 +428,7 @@ class CaseOps:
         return f"[~{who}]\n{body}"
 
     def comment(self, key: str, markdown: str, *, mention: str | None = None) -> None:
-        rich = self.rich(markdown)
+        rich = self.limits.rich(markdown, reserve=MENTION_RESERVE if mention else 0)[0]
         body = {"body": self.mention(rich, mention) if mention else rich}
 
         def landed() -> bool | None:
@@ -465,7 +470,7 @@ class CaseOps:
             "project": {"key": self.liaison_project()},
             "issuetype": {"name": self.cfg.liaison_issue_type},
             "summary": esc.title[:255],
-            "description": self.rich(esc.markdown),
+            "description": self.limits.dossier_description(esc),  # cut to fit; complete() attaches it whole
             self.c.field_id("escalation_key"): esc.dedupe_key,
             self.c.field_id("reference"): esc.case_reference,
         }

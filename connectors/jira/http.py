@@ -119,9 +119,11 @@ class JiraHttp:
         json: Any = None,
         landed: Callable[[], T | None] | None = None,
         case: str | None = None,
+        files: dict[str, tuple[str, bytes, str]] | None = None,
     ) -> Any:
         """The decoded JSON answer (None for an empty one). ``landed``: for non-idempotent writes, a probe
-        returning the result if a lost write did apply (then it is not sent again).
+        returning the result if a lost write did apply (then it is not sent again). ``files``: a
+        multipart upload (attachments: Jira's XSRF header is added, the session's JSON type dropped).
         Raises the casebridge.errors types (TransientError only once the retries are used up)."""
         retrying = self.policy.with_sleep(self.sleep).retrying(label=f"jira {method} {path}")
         lost_once = False
@@ -134,7 +136,7 @@ class JiraHttp:
                             log.info("jira %s %s: the lost write had been applied; not sent again", method, path)
                             return found
                     try:
-                        return self._once(method, path, params, json, case)
+                        return self._once(method, path, params, json, case, files)
                     except _LostAnswer:
                         lost_once = True
                         raise
@@ -144,13 +146,17 @@ class JiraHttp:
             raise TransientError(str(exc), case=case, retry_after=exc.retry_after) from None
         raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
 
-    def _once(self, method: str, path: str, params: Any, body: Any, case: str | None) -> Any:
+    def _once(self, method: str, path: str, params: Any, body: Any, case: str | None, files: Any = None) -> Any:
         url = self.url(path)
         self.requests_sent += 1
         writes = method.upper() in ("POST", "PUT", "DELETE")
         try:
             # the session carries the timeout (ResilientSession passes its own)
-            response = self.session.request(method, url, params=params, json=body)
+            if files is None:
+                response = self.session.request(method, url, params=params, json=body)
+            else:  # as the jira client's add_attachment: no JSON content type, the XSRF opt-out header
+                upload = {"content-type": None, "X-Atlassian-Token": "no-check"}
+                response = self.session.request(method, url, params=params, files=files, headers=upload)
         except JIRAError as exc:
             response = exc.response
             if response is None:

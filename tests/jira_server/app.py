@@ -25,7 +25,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-from tests.jira_server import routes, validate
+from tests.jira_server import attachments, routes, validate
 from tests.jira_server.faults import FaultPlan, RequestCounter
 from tests.jira_server.render import Renderer
 from tests.jira_server.routes import ApiError, Ctx
@@ -62,6 +62,7 @@ _route("POST", "issue/{issueIdOrKey}/transitions", routes.do_transition)
 _route("GET", "issue/{issueIdOrKey}/changelog", routes.get_changelog, CLOUD)
 _route("GET", "issue/{issueIdOrKey}/comment", routes.get_comments)
 _route("POST", "issue/{issueIdOrKey}/comment", routes.add_comment)
+_route("POST", "issue/{issueIdOrKey}/attachments", attachments.add_attachments)
 _route("POST", "issueLink", routes.create_link)
 _route("GET", "search/jql", routes.search, CLOUD)
 _route("POST", "search/jql", routes.search, CLOUD)
@@ -208,8 +209,9 @@ class JiraServer:
     def _dispatch(
         self, handler: Handler, version: str, params: dict[str, str], request: Request, body: bytes
     ) -> tuple[int, Any]:
+        multipart = (request.mimetype or "") == "multipart/form-data"
         try:
-            parsed = json.loads(body) if body else None
+            parsed = json.loads(body) if body and not multipart else None
         except ValueError:
             return 400, {
                 "errorMessages": ["Unexpected character in the request body: not JSON."],
@@ -225,6 +227,8 @@ class JiraServer:
             body=parsed,
             user_tz=self.user_tz,
             snapshots=self._snapshots,
+            headers=request.headers,
+            files=request.files if multipart else None,
         )
         with self.state.lock:
             try:

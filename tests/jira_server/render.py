@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from tests.jira_server.state import (
     CF,
@@ -87,6 +88,8 @@ class Renderer:
         if field_id == "comment":
             comments = [self.comment(issue, c) for c in issue.comments]
             return {"comments": comments, "maxResults": len(comments), "total": len(comments), "startAt": 0}
+        if field_id == "attachment":
+            return [self.attachment(issue, a) for a in issue.attachments]
         if field_id == "labels":
             return issue.values.get("labels", [])
         if field_id == "assignee":
@@ -129,6 +132,18 @@ class Renderer:
             "updateAuthor": _author(),
             "created": jira_time(comment["created"]),
             "updated": jira_time(comment["updated"]),
+        }
+
+    def attachment(self, issue: Issue, attachment: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "self": self.url(f"attachment/{attachment['id']}"),
+            "id": attachment["id"],
+            "filename": attachment["filename"],
+            "author": _author(),
+            "created": jira_time(attachment["created"]),
+            "size": len(attachment["content"]),
+            "mimeType": attachment["mimeType"],
+            "content": f"{self.base}/secure/attachment/{attachment['id']}/{quote(attachment['filename'])}",
         }
 
     def history(self, entry: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,9 @@ from tests.jira_server import search as jql_search
 from tests.jira_server.render import Renderer
 from tests.jira_server.state import CF, CUSTOM_TYPES, Issue, JiraState, Project, adf_problem
 
-READ_ONLY = frozenset({"status", "created", "updated", "project", "issuetype", "issuelinks", "comment"})
+READ_ONLY = frozenset({"status", "created", "updated", "project", "issuetype", "issuelinks", "comment", "attachment"})
+TEXT_LIMIT = 32_767  # jira.text.field.character.limit, the default of Cloud and Data Center (attachments.py)
+TOO_LONG = f"The entered text is too long. It exceeds the allowed limit of {TEXT_LIMIT:,} characters."
 CLOUD_PAGE_CAP, CLOUD_KEYS_CAP, DC_PAGE_CAP = 100, 5000, 1000
 
 
@@ -37,6 +39,8 @@ class Ctx:
     body: Any
     user_tz: str = "UTC"
     snapshots: dict[str, list[int]] = field(default_factory=dict)
+    headers: Any = None  # the request's headers (attachments need X-Atlassian-Token)
+    files: Any = None  # multipart parts (attachments)
 
     def issue(self) -> Issue:
         key = self.params["issueIdOrKey"]
@@ -102,10 +106,12 @@ def _coerce_one(ctx: Ctx, fid: str, custom_type: str | None, value: Any) -> tupl
         return None, None
     rich = fid == "description" or custom_type == CF + "textarea"
     if rich and ctx.api == "3":
-        return adf_problem(value), value
+        return adf_problem(value) or _too_long(value), value
     if rich or fid == "summary" or custom_type == CF + "textfield":
         if not isinstance(value, str):
             return "Operation value must be a string", None
+        if rich and _too_long(value):
+            return TOO_LONG, None
         if (fid == "summary" or custom_type == CF + "textfield") and len(value) > 255:
             return "The entered text is too long. It exceeds the allowed limit of 255 characters.", None
         return None, value
@@ -128,6 +134,12 @@ def _coerce_one(ctx: Ctx, fid: str, custom_type: str | None, value: Any) -> tupl
             return "The label must not contain spaces.", None
         return None, value
     return None, value
+
+
+def _too_long(value: Any) -> str | None:
+    """Jira's text limit: the wiki string, or (API v3) the ADF document's compact JSON."""
+    size = len(value) if isinstance(value, str) else len(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
+    return TOO_LONG if size > TEXT_LIMIT else None
 
 
 def _change_items(ctx: Ctx, issue: Issue, values: dict[str, Any]) -> list[dict[str, Any]]:
@@ -355,6 +367,7 @@ def add_comment(ctx: Ctx) -> tuple[int, Any]:
         if ctx.api == "3"
         else (None if isinstance(body, str) and body else "Comment body can not be empty!")
     )
+    problem = problem or _too_long(body)
     if problem:
         raise ApiError(400, [], {"comment": problem})
     comment = ctx.state.add_comment(issue, body, ctx.state.now())

@@ -136,6 +136,7 @@ SYSTEM_FIELDS = [
     FieldDef("updated", "Updated", False, "datetime"),
     FieldDef("issuelinks", "Linked Issues", False, "array"),
     FieldDef("comment", "Comment", False, "comments-page"),
+    FieldDef("attachment", "Attachment", False, "array"),
     FieldDef("labels", "Labels", False, "array"),
     FieldDef("resolution", "Resolution", False, "resolution"),
     FieldDef("assignee", "Assignee", False, "user"),  # a user object (accountId on Cloud, name on DC) or null
@@ -189,6 +190,7 @@ class Issue:
     comments: list[dict[str, Any]] = field(default_factory=list)
     links: list[dict[str, Any]] = field(default_factory=list)
     properties: dict[str, Any] = field(default_factory=dict)
+    attachments: list[dict[str, Any]] = field(default_factory=list)  # id, filename, content (bytes), ...
 
 
 class JiraState:
@@ -309,6 +311,14 @@ class JiraState:
         issue.comments.append(comment)
         self.record_change(issue, [], at)
         return comment
+
+    def add_attachment(self, issue: Issue, filename: str, content: bytes, mime: str) -> dict[str, Any]:
+        at = self.now()
+        attachment = {"id": str(next(self._misc_ids)), "filename": filename, "content": content, "mimeType": mime}
+        attachment["created"] = at
+        issue.attachments.append(attachment)
+        self.record_change(issue, [], at)
+        return attachment
 
     def add_link(self, type_name: str, inward: Issue, outward: Issue) -> None:
         ltype = next(t for t in self.link_types if t["name"].casefold() == type_name.casefold())

@@ -15,7 +15,11 @@ Only the minimal patches listed in that directory's README are applied:
   of create/edit) has the same defect and gets the same relaxation.
 - DC 10.3 "array-vs-item" defects (README): ``GET /api/2/field`` and ``GET /api/2/project/{key}/statuses``
   answer arrays but declare one item; their 200 schemas are wrapped in ``{type: array, items: ...}``.
-Three more defects, found here and to be added to that README:
+  ``POST /api/2/issue/{key}/attachments`` has the same defect (to be added to that README) and the same
+  patch.
+Four more defects, found here and to be added to that README:
+- Both type the multipart body of ``POST .../issue/{key}/attachments`` as a non-object (Cloud: an array
+  of ``MultipartFile``; DC: one binary string); it becomes an object with a required binary ``file`` part.
 - DC 10.3 declares only HTTP Basic; Data Center personal access tokens are sent as
   ``Authorization: Bearer``. A ``bearer`` scheme is added as an alternative wherever ``basic`` is required.
 - A ``204`` answer has no body (RFC 9110 15.3.5), but Cloud v3 gives some 204s ``application/json``
@@ -68,8 +72,18 @@ DOCUMENTS = {
 }
 PLACEHOLDER_HOST = "http://jira.invalid"
 # DC 10.3 operations that answer a JSON array but declare a single item (README: "array-vs-item defects")
-DC_ARRAY_RESPONSES = ("/api/2/field", "/api/2/project/{projectIdOrKey}/statuses")
+DC_ARRAY_RESPONSES = (
+    ("get", "/api/2/field"),
+    ("get", "/api/2/project/{projectIdOrKey}/statuses"),
+    # answers the array of attachments added (as Cloud's document says); DC declares one AttachmentJsonBean
+    ("post", "/api/2/issue/{issueIdOrKey}/attachments"),
+)
+UPLOAD_SCHEMA = {"type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}
 _lock = threading.Lock()
+
+
+def _prefix(filename: str) -> str:
+    return "/rest/api/3" if filename == CLOUD_SPEC else "/api/2"
 
 
 class DocumentsUnavailable(RuntimeError):
@@ -145,9 +159,15 @@ def _patched(filename: str, server_url: str) -> dict[str, Any]:
                     answer.pop("content", None)
             if filename == DC_SPEC and operation.get("security") == [{"basic": []}]:
                 operation["security"] = [{"basic": []}, {"bearer": []}]
+    # both documents type the multipart body of the attachments upload as a non-object (Cloud: an array of
+    # MultipartFile, DC: one binary string); a multipart/form-data body is an object of named parts
+    # (OpenAPI 3.0, "Special Considerations for multipart Content"), and the operation's own text says the
+    # part is named "file"
+    upload = spec["paths"][_prefix(filename) + "/issue/{issueIdOrKey}/attachments"]["post"]["requestBody"]
+    upload["content"]["multipart/form-data"]["schema"] = UPLOAD_SCHEMA
     if filename == DC_SPEC:
-        for path in DC_ARRAY_RESPONSES:  # the README's "array-vs-item" defects, for the operations we serve
-            content = spec["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]
+        for method, path in DC_ARRAY_RESPONSES:  # the README's "array-vs-item" defects, for the operations we serve
+            content = spec["paths"][path][method]["responses"]["200"]["content"]["application/json"]
             content["schema"] = {"type": "array", "items": content["schema"]}
         for bean in ("IssueBean", "IssueUpdateBean"):  # the same defect on the way in and out
             spec["components"]["schemas"][bean]["properties"]["fields"]["additionalProperties"] = {}
