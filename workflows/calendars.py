@@ -97,8 +97,13 @@ class BusinessTimeline(Timeline):
         """
         if seconds == 0:
             return start
-        self._cover(start)
-        goal = self._worked_before(start) + seconds
+        # Hot path (the engine's due and warn instants): _cover and _worked_before inlined.
+        if not self._lo <= start < self._hi:
+            self._cover(start)
+        opens = self._opens
+        i = bisect_right(opens, start) - 1
+        closes = self._closes
+        goal = (self._cum[i] + (start if start < closes[i] else closes[i]) - opens[i] if i >= 0 else 0.0) + seconds
         while goal > self._cum[-1]:  # past the table: build further ahead (the origin stays put)
             span = self._last_year - self._first_year + 1
             self._build(self._first_year, self._last_year + span)
