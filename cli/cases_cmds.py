@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import zoneinfo
-from collections.abc import Iterable
 from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +14,7 @@ from casebridge.app.extend import describe, plan_for, record_extension
 from casebridge.app.intake import apply_intake, plan_intake
 from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
 from casebridge.cli.complete import complete_reference, complete_state
+from casebridge.cli.jsonout import JsonArrayWriter
 from casebridge.connectors import Connector
 from casebridge.errors import EXIT_CASES_FAILED, TransitionNotAllowed, UserError
 from casebridge.state.lock import run_lock
@@ -119,12 +118,21 @@ def _known_cases(settings: Any, tracker: Connector, exclude: set[str]) -> list[T
     return [t for t in cached if t.case.reference not in exclude]
 
 
+_ZONES: dict[str, zoneinfo.ZoneInfo] = {}
+
+
 def _case_zone(name: str) -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(name)
+    zone = _ZONES.get(name)
+    if zone is None:
+        zone = _ZONES[name] = zoneinfo.ZoneInfo(name)
+    return zone
 
 
 def _iso(moment: datetime | None, zone: zoneinfo.ZoneInfo) -> str | None:
-    return None if moment is None else moment.astimezone(zone).replace(microsecond=0).isoformat()
+    if moment is None:
+        return None
+    local = moment.astimezone(zone)
+    return (local if local.microsecond == 0 else local.replace(microsecond=0)).isoformat()
 
 
 def clock_json(result: ClockResult, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
@@ -190,23 +198,6 @@ def _print_text(evaluations: list[CaseEvaluation], directory: Directory | None =
 
 
 STATUS_CHUNK = 2000  # cases evaluated before their lines are printed (memory stays flat at 100,000 cases)
-
-
-class JsonArrayWriter:
-    """Prints exactly what ``click.echo(json.dumps(items, indent=2, ensure_ascii=False))`` prints, one
-    item at a time, so a list of 100,000 cases is never held as one string."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def write(self, items: Iterable[dict[str, Any]]) -> None:
-        for item in items:
-            text = json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n  ")  # JSON escapes \n in strings
-            click.echo(("[\n  " if self.count == 0 else ",\n  ") + text, nl=False)
-            self.count += 1
-
-    def close(self) -> None:
-        click.echo("[]" if self.count == 0 else "\n]")
 
 
 @click.command()

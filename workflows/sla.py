@@ -14,10 +14,9 @@ from typing import Any
 
 from casebridge.workflows.cases import ClockFields, SlaFields
 from casebridge.workflows.clocks import ClockResult
-from casebridge.workflows.fastbuild import frozen_builder
 from casebridge.workflows.model import ClockState
 
-_fields = frozen_builder(ClockFields)  # ClockFields(due_at, warn_at, state), built fast
+_fields = ClockFields  # positional: ClockFields(due_at, warn_at, state)
 _fromisoformat = datetime.fromisoformat
 
 
