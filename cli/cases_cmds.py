@@ -3,30 +3,30 @@
 from __future__ import annotations
 
 import zoneinfo
+from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from casebridge.app.extend import describe, plan_for, record_extension
-from casebridge.app.intake import apply_intake, plan_intake
 from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
 from casebridge.cli.complete import complete_reference, complete_state
 from casebridge.cli.jsonout import JsonArrayWriter
-from casebridge.connectors import Connector
 from casebridge.errors import EXIT_CASES_FAILED, TransitionNotAllowed, UserError
-from casebridge.state.lock import run_lock
-from casebridge.state.store import StateStore
-from casebridge.sync import CaseEvaluation, evaluate_cases, history_reader
-from casebridge.workflows.case_index import canonical_provider, check_providers, overlap_warnings
-from casebridge.workflows.cases import TrackedCase
-from casebridge.workflows.clocks import ClockResult
-from casebridge.workflows.directory import Directory
-from casebridge.workflows.intake import IntakeAction, IntakeRow, read_intake_file
 from casebridge.workflows.model import ClockState
-from casebridge.workflows.reminders import next_reminder
+
+if TYPE_CHECKING:
+    from casebridge.connectors import Connector
+    from casebridge.sync import CaseEvaluation
+    from casebridge.workflows.cases import TrackedCase
+    from casebridge.workflows.clocks import ClockResult
+    from casebridge.workflows.directory import Directory
+    from casebridge.workflows.intake import IntakeRow
+
+# The application modules (intake, sync, extensions, the state store) are imported by the commands that
+# use them: `status` on an empty tracker, and --help, pay for none of them.
 
 
 def _with_clock(connector: Connector, now: datetime) -> Connector:
@@ -47,6 +47,10 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, strict: bool, n
     Every file is validated before anything is written; a bad row rejects the whole run with
     FILE:LINE: field: problem.
     """
+    from casebridge.state.lock import run_lock
+    from casebridge.workflows.case_index import check_providers
+    from casebridge.workflows.intake import read_intake_file
+
     settings = ctx.settings
     workflow = settings.workflow()
     moment = parse_now(now)
@@ -66,6 +70,11 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, strict: bool, n
 
 
 def _intake(ctx: Context, rows: list[IntakeRow], dry_run: bool, moment: datetime, directory: Directory) -> None:
+    from casebridge.app.intake import apply_intake, plan_intake
+    from casebridge.state.store import StateStore
+    from casebridge.workflows.case_index import overlap_warnings
+    from casebridge.workflows.intake import IntakeAction
+
     settings = ctx.settings
     workflow = settings.workflow()
     named = [(row.where, row.case) for row in rows]
@@ -106,6 +115,8 @@ def _intake(ctx: Context, rows: list[IntakeRow], dry_run: bool, moment: datetime
 def _known_cases(settings: Any, tracker: Connector, exclude: set[str]) -> list[TrackedCase]:
     """The cases the sync job's state store caches (no tracker request); the tracker's listing when the
     store is empty (never synced). Cases of this intake are left out (they are checked as new)."""
+    from casebridge.state.store import StateStore
+
     cached: list[TrackedCase] = []
     if settings.state_path.is_file():
         store = StateStore(settings.state_path)
@@ -118,6 +129,16 @@ def _known_cases(settings: Any, tracker: Connector, exclude: set[str]) -> list[T
     return [t for t in cached if t.case.reference not in exclude]
 
 
+def _load_next_reminder(clock: ClockResult) -> tuple[str, datetime] | None:
+    """workflows.reminders.next_reminder, imported on first use (it brings the dossier writer along)."""
+    global _next_reminder
+    from casebridge.workflows.reminders import next_reminder
+
+    _next_reminder = next_reminder
+    return next_reminder(clock)
+
+
+_next_reminder: Callable[[ClockResult], tuple[str, datetime] | None] = _load_next_reminder
 _ZONES: dict[str, zoneinfo.ZoneInfo] = {}
 
 
@@ -137,7 +158,7 @@ def _iso(moment: datetime | None, zone: zoneinfo.ZoneInfo) -> str | None:
 
 def clock_json(result: ClockResult, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
     remaining = None if result.remaining_seconds is None else round(result.remaining_seconds)
-    upcoming = next_reminder(result)
+    upcoming = _next_reminder(result)
     return {
         "name": result.name,
         "kind": str(result.kind),
@@ -175,7 +196,11 @@ def _human_remaining(seconds: float | None) -> str:
 
 
 def _provider_label(case: Any, directory: Directory | None) -> str:
-    canonical = None if directory is None else canonical_provider(case, directory)
+    if directory is None:
+        return case.provider  # type: ignore[no-any-return]
+    from casebridge.workflows.case_index import canonical_provider
+
+    canonical = canonical_provider(case, directory)
     if canonical is None or canonical == case.provider:
         return case.provider
     return f"{canonical} ({case.provider})"
@@ -192,7 +217,7 @@ def _print_text(evaluations: list[CaseEvaluation], directory: Directory | None =
             due = _iso(c.due_at, zone) or "-"
             left = _human_remaining(c.remaining_seconds)
             click.echo(f"    {c.name:<15} {c.kind!s:<12} {c.state!s:<12} due {due:<26} left {left}")
-            upcoming = next_reminder(c)
+            upcoming = _next_reminder(c)
             if upcoming is not None:
                 click.echo(f"    {'':<15} next reminder {upcoming[0]} before due, at {_iso(upcoming[1], zone)}")
 
@@ -220,6 +245,8 @@ def status(ctx: Context, references: tuple[str, ...], as_json: bool, now: str | 
         else:
             ctx.say(empty_tracker_hint(settings))
         return
+    from casebridge.sync import evaluate_cases, history_reader
+
     try:
         if references:
             found = [(ref, tracker.find_case(ref)) for ref in references]
@@ -334,6 +361,9 @@ def extend(
     past the policy's maximum, or when the clock has lapsed or stopped at --at. Works on every tracker:
     the extension is kept in the case data.
     """
+    from casebridge.app.extend import describe, plan_for, record_extension
+    from casebridge.state.lock import run_lock
+
     settings = ctx.settings
     moment = parse_now(now)
     when = parse_now(at, "--at") if at else moment
