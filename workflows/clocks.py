@@ -239,14 +239,15 @@ def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History,
     cycle, begin, stop, steady = _latest_cycle(spec, states)
     if cycle == 0:
         return _not_started(spec, target, target_s)
-    started_at = hist.changes[begin].at
+    times = hist.times
+    started_at, start = hist.changes[begin].at, times[begin]
     if cycle == 1 and spec.start_field is not None:
-        started_at = getattr(case, spec.start_field, None) or started_at
-    start = started_at.timestamp()
+        moment = getattr(case, spec.start_field, None)
+        if moment:
+            started_at, start = moment, moment.timestamp()
     if start > now_e:
         return _not_started(spec, target, target_s)
 
-    times = hist.times
     stopped = stop >= 0
     seg_end = stop if stopped else len(states)
     end = times[stop] if stopped else now_e
@@ -262,12 +263,11 @@ def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History,
         # start, so the walk reduces to one span (the same float operations, the same results).
         if tl is None:
             elapsed = _steady_elapsed(times, begin, seg_end, start, end)
+            due, warn = _advance(None, start, target_s), _advance(None, start, warn_s)
         else:
-            elapsed = tl.between(start, end if end > start else start)
+            elapsed, due, warn = tl.stretch(start, end if end > start else start, target_s, warn_s)
         paused, running = 0.0, True
-        due = _advance(tl, start, target_s)
         due_x: float | None = due if elapsed > target_s else None
-        warn = _advance(tl, start, warn_s)
     else:
         elapsed, paused, running, due_x, due, warn = _walk(spec, hist, begin, seg_end, start, end, target_s, warn_s)
     breached = elapsed > target_s
