@@ -15,6 +15,7 @@ from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, p
 from casebridge.cli.complete import complete_reference, complete_state
 from casebridge.cli.jsonout import JsonArrayWriter
 from casebridge.errors import EXIT_CASES_FAILED, TransitionNotAllowed, UserError
+from casebridge.workflows.case_index import canonical_provider, check_providers, overlap_warnings
 from casebridge.workflows.model import ClockState
 
 if TYPE_CHECKING:
@@ -48,7 +49,6 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, strict: bool, n
     FILE:LINE: field: problem.
     """
     from casebridge.state.lock import run_lock
-    from casebridge.workflows.case_index import check_providers
     from casebridge.workflows.intake import read_intake_file
 
     settings = ctx.settings
@@ -72,7 +72,6 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, strict: bool, n
 def _intake(ctx: Context, rows: list[IntakeRow], dry_run: bool, moment: datetime, directory: Directory) -> None:
     from casebridge.app.intake import apply_intake, plan_intake
     from casebridge.state.store import StateStore
-    from casebridge.workflows.case_index import overlap_warnings
     from casebridge.workflows.intake import IntakeAction
 
     settings = ctx.settings
@@ -196,11 +195,7 @@ def _human_remaining(seconds: float | None) -> str:
 
 
 def _provider_label(case: Any, directory: Directory | None) -> str:
-    if directory is None:
-        return case.provider  # type: ignore[no-any-return]
-    from casebridge.workflows.case_index import canonical_provider
-
-    canonical = canonical_provider(case, directory)
+    canonical = None if directory is None else canonical_provider(case, directory)
     if canonical is None or canonical == case.provider:
         return case.provider
     return f"{canonical} ({case.provider})"
