@@ -32,7 +32,7 @@ from casebridge.workflows.clocks import ClockResult, evaluate_case
 from casebridge.workflows.directory import Directory
 from casebridge.workflows.model import Workflow
 from casebridge.workflows.reminders import PlannedReminder, plan_reminders
-from casebridge.workflows.sla import computed_sla, counting_of, sla_changes
+from casebridge.workflows.sla import changed_sla, counting_of
 
 log = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ def plan_pass(
         tracked = evaluation.tracked
         if remind:
             plan.reminders += plan_reminders([(tracked, evaluation.clocks)], workflow, now=now)
-        change = sla_changes(computed_sla(evaluation.clocks), tracked.sla)
+        change = changed_sla(evaluation.clocks, tracked.sla)
         if change is not None:
             plan.before[tracked.key] = tracked
             counting = {n: r for n, r in counting_of(evaluation.clocks).items() if n in change.clocks}

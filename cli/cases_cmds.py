@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import zoneinfo
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from casebridge.app.intake import apply_intake, plan_intake
 from casebridge.app.intake_stream import intake_streamed, recover_intake
 from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
 from casebridge.cli.complete import complete_reference, complete_state
+from casebridge.cli.jsonout import JsonArrayWriter
 from casebridge.connectors import Connector
 from casebridge.errors import EXIT_CASES_FAILED, TransitionNotAllowed, UserError
 from casebridge.state.lock import run_lock
@@ -56,6 +56,7 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, strict: bool, n
     Every file is validated before anything is written; a bad row rejects the whole run with
     FILE:LINE: field: problem.
     """
+
     settings = ctx.settings
     workflow = settings.workflow()
     moment = parse_now(now)
@@ -82,6 +83,7 @@ def intake(ctx: Context, files: tuple[Path, ...], dry_run: bool, strict: bool, n
 
 
 def _intake(ctx: Context, rows: list[IntakeRow], dry_run: bool, moment: datetime, directory: Directory) -> None:
+
     settings = ctx.settings
     workflow = settings.workflow()
     named = [(row.where, row.case) for row in rows]
@@ -175,6 +177,7 @@ def _known_stream(settings: Any, tracker: Connector) -> Iterator[TrackedCase]:
 def _known_cases(settings: Any, tracker: Connector, exclude: set[str]) -> list[TrackedCase]:
     """The cases the sync job's state store caches (no tracker request); the tracker's listing when the
     store is empty (never synced). Cases of this intake are left out (they are checked as new)."""
+
     cached: list[TrackedCase] = []
     if settings.state_path.is_file():
         store = StateStore(settings.state_path)
@@ -187,12 +190,21 @@ def _known_cases(settings: Any, tracker: Connector, exclude: set[str]) -> list[T
     return [t for t in cached if t.case.reference not in exclude]
 
 
+_ZONES: dict[str, zoneinfo.ZoneInfo] = {}
+
+
 def _case_zone(name: str) -> zoneinfo.ZoneInfo:
-    return zoneinfo.ZoneInfo(name)
+    zone = _ZONES.get(name)
+    if zone is None:
+        zone = _ZONES[name] = zoneinfo.ZoneInfo(name)
+    return zone
 
 
 def _iso(moment: datetime | None, zone: zoneinfo.ZoneInfo) -> str | None:
-    return None if moment is None else moment.astimezone(zone).replace(microsecond=0).isoformat()
+    if moment is None:
+        return None
+    local = moment.astimezone(zone)
+    return (local if local.microsecond == 0 else local.replace(microsecond=0)).isoformat()
 
 
 def clock_json(
@@ -268,23 +280,6 @@ def _print_text(
 STATUS_CHUNK = 2000  # cases evaluated before their lines are printed (memory stays flat at 100,000 cases)
 
 
-class JsonArrayWriter:
-    """Prints exactly what ``click.echo(json.dumps(items, indent=2, ensure_ascii=False))`` prints, one
-    item at a time, so a list of 100,000 cases is never held as one string."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def write(self, items: Iterable[dict[str, Any]]) -> None:
-        for item in items:
-            text = json.dumps(item, indent=2, ensure_ascii=False).replace("\n", "\n  ")  # JSON escapes \n in strings
-            click.echo(("[\n  " if self.count == 0 else ",\n  ") + text, nl=False)
-            self.count += 1
-
-    def close(self) -> None:
-        click.echo("[]" if self.count == 0 else "\n]")
-
-
 @click.command()
 @click.argument("references", nargs=-1, shell_complete=complete_reference)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -305,6 +300,7 @@ def status(ctx: Context, references: tuple[str, ...], as_json: bool, now: str | 
         else:
             ctx.say(empty_tracker_hint(settings))
         return
+
     try:
         if references:
             found = [(ref, tracker.find_case(ref)) for ref in references]
@@ -419,6 +415,7 @@ def extend(
     past the policy's maximum, or when the clock has lapsed or stopped at --at. Works on every tracker:
     the extension is kept in the case data.
     """
+
     settings = ctx.settings
     moment = parse_now(now)
     when = parse_now(at, "--at") if at else moment

@@ -7,7 +7,6 @@ turns outcomes into output and an exit code.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Collection
 from contextlib import nullcontext
@@ -19,6 +18,7 @@ import click
 
 from casebridge.app.escalate import EscalationOutcome, apply_escalations, find_posted, needs_completion
 from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
+from casebridge.cli.jsonout import dumps_indented
 from casebridge.connectors import Connector
 from casebridge.errors import EXIT_CASES_FAILED, UserError
 from casebridge.state.lock import run_lock
@@ -51,13 +51,19 @@ def build_plan(
 
 def _print_plan(ctx: Context, plan: EscalationPlan, dry_run: bool, already: dict[str, Any]) -> None:
     verb = "would post" if dry_run else "to post"
+    lines: list[str] = []  # printed a thousand at a time: 100,000 cases make as many lines
     for item in plan:
         if item.dedupe_key in already:
-            ctx.say(f"already posted: {item.dedupe_key}")
-            continue
-        ctx.say(f"{verb}: {item.dedupe_key}  level {item.level} ({item.level_name})  {item.title}")
-        if dry_run:  # the dossier as the NCB will read it (the Markdown source is in --json)
-            ctx.say("\n".join(("    " + line).rstrip() for line in to_plain(item.markdown).splitlines()))
+            lines.append(f"already posted: {item.dedupe_key}")
+        else:
+            lines.append(f"{verb}: {item.dedupe_key}  level {item.level} ({item.level_name})  {item.title}")
+            if dry_run:  # the dossier as the NCB will read it (the Markdown source is in --json)
+                lines.append("\n".join(("    " + line).rstrip() for line in to_plain(item.markdown).splitlines()))
+        if len(lines) >= 1000:
+            ctx.say("\n".join(lines))
+            lines.clear()
+    if lines:
+        ctx.say("\n".join(lines))
     for blocked in plan.blocked:
         click.echo(f"not escalated: {blocked}", err=True)
     for reason in plan.not_due:
@@ -173,7 +179,7 @@ def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_
     with nullcontext() if dry_run else run_lock(ctx.settings.lock_path):  # one of intake, sync, escalate
         run = run_escalation(ctx, dry_run=dry_run, cases=cases, yes=yes, as_json=as_json, now=now, strict=True)
     if as_json:
-        click.echo(json.dumps(run.report, indent=2, ensure_ascii=False))
+        click.echo(dumps_indented(run.report))
     click.get_current_context().exit(run.code)
 
 

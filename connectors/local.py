@@ -317,8 +317,11 @@ class LocalConnector(Connector):
     def read_all_histories(self) -> dict[str, list[StatusChange]]:
         """Every case's history in one query (``bulk_history``)."""
         out: dict[str, list[StatusChange]] = {}
-        for r in self.db.execute("SELECT case_id, at, state FROM history ORDER BY case_id, seq"):
-            out.setdefault(str(r["case_id"]), []).append(StatusChange(at=_parse(r["at"]), state=r["state"]))
+        rows = self.db.cursor()
+        rows.row_factory = None  # plain tuples: 500,000 rows at agency scale
+        change, parse = StatusChange, datetime.fromisoformat  # positional, no call to _parse per row
+        for case_id, at, state in rows.execute("SELECT case_id, at, state FROM history ORDER BY case_id, seq"):
+            out.setdefault(str(case_id), []).append(change(parse(at), state))
         return out
 
     def transition(self, key: str, state: str, *, note: str | None = None, at: datetime | None = None) -> None:

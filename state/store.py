@@ -219,8 +219,14 @@ class StateStore:
             db.execute("DELETE FROM meta WHERE key = 'watermark'")
 
 
+_fromisoformat = datetime.fromisoformat  # parse_iso, without a call per change
+
+
 def _history(text: str | None) -> list[StatusChange] | None:
-    return None if text is None else [StatusChange(at=parse_iso(at), state=st) for at, st in json.loads(text)]
+    if text is None:
+        return None
+    change, parse = StatusChange, _fromisoformat  # positional: a pass reads 500,000
+    return [change(parse(at), state) for at, state in json.loads(text)]
 
 
 def _tracked(row: sqlite3.Row, history: list[StatusChange] | None) -> TrackedCase:

@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from casebridge.app.intake_stream import INTAKE_BATCH
 from casebridge.app.escalate_followup import escalation_marker
+from casebridge.app.intake_stream import INTAKE_BATCH
 from casebridge.connectors.email import SENT
 from casebridge.connectors.local import LocalConnector
 from casebridge.state.audit import AuditLog

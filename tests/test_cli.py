@@ -34,15 +34,29 @@ def test_intake_sync_status_json_is_deterministic(cli: Cli) -> None:
     assert [c["reference"] for c in data] == sorted(c["reference"] for c in data)
     emergency = next(c for c in data if c["reference"] == "FIA-CCW-2026-0151")
     legal = next(c for c in emergency["clocks"] if c["name"] == "legal_deadline")
-    # received 2026-11-30T20:00Z, 8 hours by law: due 04:00Z = 09:00 in the case's Asia/Karachi
+    # received 2026-11-30T20:00Z; 8 hours counted under Reg. 1182/71 Art. 3(1): the hour of the event
+    # (20:00-21:00) is not counted, so 21:00Z + 8 h = 05:00Z = 10:00 in the case's Asia/Karachi; the
+    # warning stays on elapsed time (20:00Z + 4 h = 00:00Z = 05:00+05). Microsoft's EU establishment is
+    # not in the shipped directory (not sourced), so the default calendar is used and said so.
     assert legal == {
         "name": "legal_deadline",
         "kind": "legal",
         "started_at": "2026-12-01T01:00:00+05:00",
-        "due_at": "2026-12-01T09:00:00+05:00",
+        "due_at": "2026-12-01T10:00:00+05:00",
+        "counting": {
+            "rule": "eu-1182-71",
+            "citation": "Reg. (EEC, Euratom) No 1182/71 Art. 3",
+            "zone": "UTC",
+            "country": None,
+            "calendar": "default",
+            "calendar_known": False,
+            "establishment": None,
+            "text": "due 2026-12-01 05:00 UTC, counted under Reg. (EEC, Euratom) No 1182/71 Art. 3; "
+            "EU establishment not known: default calendar UTC, weekends only",
+        },
         "warn_at": "2026-12-01T05:00:00+05:00",
         "state": "breached",
-        "remaining_seconds": -5 * 3600,
+        "remaining_seconds": -4 * 3600,  # NOW 09:00Z = 14:00+05, 4 h past the due 10:00+05
         "source": "Reg. (EU) 2023/1543 Art. 10(4): emergency production within 8 hours of receipt",
         "next_reminder": None,  # lapsed: no reminder ahead
     }

@@ -49,6 +49,35 @@ class Timeline:
     def between(self, a: float, b: float) -> float:
         return b - a
 
+    def stretch(self, start: float, end: float, target: float, warn: float) -> tuple[float, float, float]:
+        """One running stretch from ``start`` to ``end`` (>= start), in one table lookup: (working seconds in
+        it, the instant ``target`` working seconds after ``start``, the same for ``warn``); an amount
+        <= 0 gives ``start``. Each figure is exactly what ``between`` and ``add`` give."""
+        lo, hi = self._lo, self._hi
+        if not (lo <= start < hi and lo <= end < hi):
+            return self.between(start, end), self._add_positive(start, target), self._add_positive(start, warn)
+        opens, closes, cum = self._opens, self._closes, self._cum
+        i = bisect_right(opens, end) - 1
+        worked_end = cum[i] + (end if end < closes[i] else closes[i]) - opens[i] if i >= 0 else 0.0
+        i = bisect_right(opens, start) - 1
+        worked = cum[i] + (start if start < closes[i] else closes[i]) - opens[i] if i >= 0 else 0.0
+        return worked_end - worked, self._landing(start, worked, target), self._landing(start, worked, warn)
+
+    def _landing(self, start: float, worked: float, seconds: float) -> float:
+        # add(start, seconds) given the working seconds before start (start covered by the table)
+        if seconds <= 0:
+            return start
+        goal = worked + seconds
+        cum = self._cum
+        if goal > cum[-1]:  # the table must grow first: the general path
+            return self.add(start, seconds)
+        i = bisect_left(cum, goal, 1) - 1
+        landed = self._opens[i] + (goal - cum[i])
+        return landed if landed >= start else start
+
+    def _add_positive(self, start: float, seconds: float) -> float:
+        return start if seconds <= 0 else self.add(start, seconds)
+
     def add(self, start: float, seconds: float) -> float:
         return start + seconds
 
@@ -97,8 +126,13 @@ class BusinessTimeline(Timeline):
         """
         if seconds == 0:
             return start
-        self._cover(start)
-        goal = self._worked_before(start) + seconds
+        # Hot path (the engine's due and warn instants): _cover and _worked_before inlined.
+        if not self._lo <= start < self._hi:
+            self._cover(start)
+        opens = self._opens
+        i = bisect_right(opens, start) - 1
+        closes = self._closes
+        goal = (self._cum[i] + (start if start < closes[i] else closes[i]) - opens[i] if i >= 0 else 0.0) + seconds
         while goal > self._cum[-1]:  # past the table: build further ahead (the origin stays put)
             span = self._last_year - self._first_year + 1
             self._build(self._first_year, self._last_year + span)

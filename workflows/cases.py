@@ -19,6 +19,7 @@ from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Fiel
 # as a Unix time, which silently turns a spreadsheet's number into a 1970 or 2024 deadline
 _MOMENT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}([.,]\d{1,9})?)?(Z|z|[+-]\d{2}(:?\d{2})?)$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_CONTROL = re.compile("[\x00-\x1f\x7f]")  # C0 control characters and DEL
 
 
 def strict_moment(value: Any) -> Any:
@@ -185,7 +186,7 @@ class Case(BaseModel):
     @field_validator("reference")
     @classmethod
     def _reference_printable(cls, value: str) -> str:
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        if _CONTROL.search(value):
             raise ValueError("must not contain control characters")
         return value
 

@@ -35,6 +35,7 @@ from datetime import UTC, datetime
 from casebridge.workflows.calendars import BusinessTimeline, calendar_named, timeline_for
 from casebridge.workflows.cases import Case, StatusChange
 from casebridge.workflows.counting import law_target
+from casebridge.workflows.fastbuild import frozen_builder
 from casebridge.workflows.legal_periods import ELAPSED
 from casebridge.workflows.model import Calendar, ClockDef, ClockKind, ClockState, ClockTarget, Workflow
 
@@ -64,6 +65,11 @@ class ClockResult:
     overdue_seconds: float
 
 
+# Results are built through a plain twin (workflows.fastbuild): a frozen dataclass's own __init__ costs
+# about five times as much, and a pass builds 300,000 of them.
+_result = frozen_builder(ClockResult)
+
+
 @dataclass(frozen=True, slots=True)
 class _ClockSpec:
     """A clock definition prepared for the hot path."""
@@ -78,7 +84,7 @@ class _ClockSpec:
     timeline: BusinessTimeline | None  # None: 24x7, plain arithmetic
     # states sequence -> (cycle, begin, stop): histories follow few distinct workflow paths, so the
     # start/stop scan is memoised per clock (bounded; see _latest_cycle).
-    cycles: dict[tuple[str, ...], tuple[int, int, int]] = field(default_factory=dict, compare=False)
+    cycles: dict[tuple[str, ...], tuple[int, int, int, bool]] = field(default_factory=dict, compare=False)
     idle_results: dict[tuple[int, float], ClockResult] = field(default_factory=dict, compare=False)
 
 
@@ -214,7 +220,7 @@ def _not_started(spec: _ClockSpec, target: ClockTarget, target_s: float) -> Cloc
     found = spec.idle_results.get(key)
     if found is not None and found.target is target:
         return found
-    found = ClockResult(
+    found = _result(
         spec.name, spec.kind, ClockState.NOT_STARTED, None, None, None, None,
         0.0, None, 0.0, target_s, 0, target, 0.0,
     )  # fmt: skip
@@ -224,8 +230,9 @@ def _not_started(spec: _ClockSpec, target: ClockTarget, target_s: float) -> Cloc
     return found
 
 
-def _latest_cycle(spec: _ClockSpec, states: tuple[str, ...]) -> tuple[int, int, int]:
-    """(cycle number, index that started it, index that stopped it or -1); cycle 0: never started."""
+def _latest_cycle(spec: _ClockSpec, states: tuple[str, ...]) -> tuple[int, int, int, bool]:
+    """(cycle number, index that started it, index that stopped it or -1, whether no state of the cycle
+    pauses the clock); cycle 0: never started."""
     found = spec.cycles.get(states)
     if found is not None:
         return found
@@ -240,9 +247,10 @@ def _latest_cycle(spec: _ClockSpec, states: tuple[str, ...]) -> tuple[int, int, 
                 begin, stop, idle = i, -1, False
         elif state in stop_on:
             stop, idle = i, True
+    steady = cycle > 0 and spec.pause_in.isdisjoint(states[begin : stop if stop >= 0 else len(states)])
     if len(spec.cycles) >= _CYCLE_MEMO_LIMIT:  # unusually many distinct paths: start over
         spec.cycles.clear()
-    found = spec.cycles[states] = (cycle, begin, stop)
+    found = spec.cycles[states] = (cycle, begin, stop, steady)
     return found
 
 
@@ -251,14 +259,15 @@ def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History,
     if target.max_extensions and (case.extensions_used or case.extensions):
         target_s += min(case.extensions_for(spec.name), target.max_extensions) * target.extension
     states = hist.states
-    cycle, begin, stop = _latest_cycle(spec, states)
+    cycle, begin, stop, steady = _latest_cycle(spec, states)
     if cycle == 0:
         return _not_started(spec, target, target_s)
     times = hist.times
-    started_at = hist.changes[begin].at
+    started_at, start = hist.changes[begin].at, times[begin]
     if cycle == 1 and spec.start_field is not None:
-        started_at = getattr(case, spec.start_field, None) or started_at
-    start = started_at.timestamp()
+        moment = getattr(case, spec.start_field, None)
+        if moment:
+            started_at, start = moment, moment.timestamp()
     if start > now_e:
         return _not_started(spec, target, target_s)
 
@@ -270,7 +279,75 @@ def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History,
         stopped, end = True, ended_at.timestamp()
         seg_end = bisect_right(times, end, begin + 1, seg_end)
     # an extension moves the warn time with the due time: a clock just extended is not at risk
-    pause_in, tl, warn_s = spec.pause_in, spec.timeline, target.warn + (target_s - target.target)
+    warn_s = target.warn + (target_s - target.target)
+    tl = spec.timeline
+    if steady and (tl is None or seg_end == begin + 1):
+        # Never paused in this cycle, and 24x7 or one stretch: the stretches are contiguous from the
+        # start, so the walk reduces to one span (the same float operations, the same results).
+        if tl is None:
+            elapsed = _steady_elapsed(times, begin, seg_end, start, end)
+            due, warn = _advance(None, start, target_s), _advance(None, start, warn_s)
+        else:
+            elapsed, due, warn = tl.stretch(start, end if end > start else start, target_s, warn_s)
+        paused, running = 0.0, True
+        due_x: float | None = due if elapsed > target_s else None
+    else:
+        elapsed, paused, running, due_x, due, warn = _walk(spec, hist, begin, seg_end, start, end, target_s, warn_s)
+    breached = elapsed > target_s
+    if stopped:
+        state = (
+            ClockState.BREACHED
+            if breached
+            else ClockState.MET
+            if ended_at is not None or states[stop] in spec.met_on
+            else ClockState.STOPPED
+        )
+    else:
+        # Breached wins over paused: a pause after the due time does not un-breach the clock.
+        state = (
+            ClockState.BREACHED
+            if breached
+            else ClockState.PAUSED
+            if not running
+            else ClockState.AT_RISK
+            if elapsed >= warn_s
+            else ClockState.RUNNING
+        )
+    return _result(
+        spec.name,
+        spec.kind,
+        state,
+        started_at,  # the case's own datetime objects are reused (aware, any zone): no conversion
+        None if due is None else _fromtimestamp(due, UTC),
+        None if warn is None else _fromtimestamp(warn, UTC),
+        ended_at if ended_at is not None else hist.changes[stop].at if stopped else None,
+        elapsed,
+        target_s - elapsed,
+        paused,
+        target_s,
+        cycle,
+        target,
+        end - due_x if breached and due_x is not None else 0.0,
+    )
+
+
+def _steady_elapsed(times: list[float], begin: int, seg_end: int, start: float, end: float) -> float:
+    """Clock time of a cycle with no pause on a 24x7 calendar: from the start to the end, never less
+    than the start of the last stretch (the stretches of ``_walk`` are clipped to the start)."""
+    last = times[seg_end - 1] if seg_end - 1 > begin else start
+    if last < start:
+        last = start
+    return (end if end > last else last) - start
+
+
+def _walk(
+    spec: _ClockSpec, hist: _History, begin: int, seg_end: int, start: float, end: float, target_s: float, warn_s: float
+) -> tuple[float, float, bool, float | None, float | None, float | None]:
+    """Stretch by stretch from the start to the end of the cycle -> (elapsed, paused, whether the last
+    stretch runs, instant the target was exceeded or None, due, warn); due and warn not reached yet are
+    projected from the current running stretch (None while paused)."""
+    times, states = hist.times, hist.states
+    pause_in, tl = spec.pause_in, spec.timeline
     elapsed = paused = 0.0
     warn_x = due_x = None  # instants the warn / target thresholds were reached
     running = False  # is the last stretch (up to the stop or now) running?
@@ -297,51 +374,13 @@ def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History,
             due_x = _advance(tl, a, target_s - elapsed)
         running, run_a, run_e0 = True, a, elapsed
         elapsed = e1
-
-    # Thresholds not reached yet are projected from the current running stretch (None while paused).
     due, warn = due_x, warn_x
     if running:
         if due is None:
             due = run_a + (target_s - run_e0) if tl is None else _advance(tl, run_a, target_s - run_e0)
         if warn is None:
             warn = run_a + max(0.0, warn_s - run_e0) if tl is None else _advance(tl, run_a, warn_s - run_e0)
-    breached = elapsed > target_s
-    if stopped:
-        state = (
-            ClockState.BREACHED
-            if breached
-            else ClockState.MET
-            if ended_at is not None or states[stop] in spec.met_on
-            else ClockState.STOPPED
-        )
-    else:
-        # Breached wins over paused: a pause after the due time does not un-breach the clock.
-        state = (
-            ClockState.BREACHED
-            if breached
-            else ClockState.PAUSED
-            if not running
-            else ClockState.AT_RISK
-            if elapsed >= warn_s
-            else ClockState.RUNNING
-        )
-    overdue = end - due_x if breached and due_x is not None else 0.0
-    return ClockResult(
-        spec.name,
-        spec.kind,
-        state,
-        started_at,  # the case's own datetime objects are reused (aware, any zone): no conversion
-        None if due is None else _fromtimestamp(due, UTC),
-        None if warn is None else _fromtimestamp(warn, UTC),
-        ended_at if ended_at is not None else hist.changes[stop].at if stopped else None,
-        elapsed,
-        target_s - elapsed,
-        paused,
-        target_s,
-        cycle,
-        target,
-        overdue,
-    )
+    return elapsed, paused, running, due_x, due, warn
 
 
 def _ends_on(target: ClockTarget, case: Case, start: float, end: float) -> datetime | None:
