@@ -9,7 +9,7 @@ tracker, not to the store.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -18,7 +18,7 @@ from casebridge.app.fetch import RetryPolicy, refresh
 from casebridge.connectors import Connector
 from casebridge.state.store import StateStore
 from casebridge.sync import history_reader
-from casebridge.workflows.cases import StatusChange, TrackedCase
+from casebridge.workflows.cases import Case, StatusChange, TrackedCase
 from casebridge.workflows.model import Workflow
 from casebridge.workflows.report import Report, build_report
 
@@ -65,6 +65,7 @@ def make_report(
     date_to: date | None,
     aggregate: bool,
     min_count: int,
+    provider_of: Callable[[Case], str] | None = None,
 ) -> tuple[Report, Loaded]:
     loaded = load_cases(tracker, state_path)
     for reference, why in sorted(loaded.failed.items()):
@@ -78,5 +79,6 @@ def make_report(
         date_to=date_to,
         aggregate=aggregate,
         min_count=min_count,
+        provider_of=provider_of,
     )
     return report, loaded

@@ -49,6 +49,14 @@ def without_links(data: dict[str, Any]) -> tuple[dict[str, Any], list[str | None
     return data, links
 
 
+def cached_report(cli: Cli, folder: Path, now: str) -> dict[str, Any]:
+    """The report after a sync pass filled the state store (histories read from its cache)."""
+    code, out, err = cli("--config", str(folder / "casebridge.toml"), "sync", "--no-remind", "--now", now)
+    assert code == 0, out + err
+    assert (folder / "casebridge-state.db").is_file()
+    return without_links(report(cli, folder, now))[0]
+
+
 def embedded_report(
     cli: Cli,
     folder: Path,
@@ -94,6 +102,7 @@ def test_jira_gives_the_embedded_trackers_report(
     from_jira, jira_links = without_links(report(cli, jira_dir, NOW_ISO))
     embedded, local_links = without_links(embedded_report(cli, tmp_path / "embedded", NOW_ISO))
     assert from_jira == embedded
+    assert cached_report(cli, jira_dir, NOW_ISO) == embedded  # from the sync job's cached histories
     assert embedded["total"]["refused"] == 3 and embedded["open_breaches"]  # the comparison is not vacuous
     assert all(link and link.startswith(f"{jira_server.url}/browse/CASE-") for link in jira_links)
     assert len(jira_links) == len(local_links)
@@ -154,6 +163,7 @@ def test_redmine_gives_the_embedded_trackers_report(
     from_redmine, redmine_links = without_links(report(cli, redmine_dir, now))
     embedded, _ = without_links(embedded_report(cli, tmp_path / "embedded", now, replica, created))
     assert from_redmine == embedded
+    assert cached_report(cli, redmine_dir, now) == embedded  # from the sync job's cached histories
     total = embedded["total"]
     assert (total["requests"], total["refused"], total["redirected_mla"], total["escalations"]) == (9, 3, 1, 1)
     assert embedded["groupings"]["provider"] and total["legal_breached"] > 0  # not vacuous
