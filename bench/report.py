@@ -4,10 +4,10 @@
 Prints the time and peak RSS of ``build_report`` (each case evaluated once by the clock engine, then
 counted into every grouping): first with the cases streamed in one at a time (how ``app.report`` reads a
 tracker without a state store: the peak is the report's own memory), then over a list of all of them
-(the input alone is ~300 MB at 100,000 cases), and, in the same run, of a naive baseline that builds each grouping on its
-own (every case re-evaluated per grouping, values kept per group and summarised with ``statistics``),
-plus the ratio; it also checks that both agree on every group's counts. Prints figures; never asserts
-on time. Goal: under 5 s and 300 MB.
+(the input alone is ~300 MB at 100,000 cases), and, in the same run, of a naive baseline that builds
+each grouping on its own (every case re-evaluated per grouping, values kept per group and summarised
+with ``statistics``), plus the ratio; it also checks that both agree on every group's counts. Prints
+figures; never asserts on time. Goal: under 5 s and 300 MB.
 
     .venv/bin/python bench/report.py [--cases 100000] [--seed 7]
 """
