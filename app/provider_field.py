@@ -16,21 +16,11 @@ from dataclasses import dataclass
 from casebridge.connectors import Connector
 from casebridge.errors import NotFoundError, TrackerError
 from casebridge.state.audit import AuditLog
-from casebridge.workflows.case_index import canonical_provider
+from casebridge.workflows.case_index import provider_namer
 from casebridge.workflows.cases import Case, TrackedCase
-from casebridge.workflows.directory import Directory
 
 log = logging.getLogger(__name__)
-
-
-def provider_namer(directory: Callable[[], Directory]) -> Callable[[Case], str]:
-    """The Provider field's value for a case: the directory's canonical name, else the case's own text.
-    ``directory`` is called on the first case (a command that writes no case never loads it)."""
-
-    def name_of(case: Case) -> str:
-        return canonical_provider(case, directory()) or case.provider
-
-    return name_of
+__all__ = ["ProviderWrite", "noting_drift", "provider_namer", "write_providers"]
 
 
 @dataclass(frozen=True)

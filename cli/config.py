@@ -118,7 +118,7 @@ class Settings:
 
     def tracker(self) -> Connector:
         """The case tracker; its Provider field (where it has one) gets the directory's canonical name."""
-        from casebridge.app.provider_field import provider_namer
+        from casebridge.workflows.case_index import provider_namer
 
         tracker = self._connector("tracker", dict(self.app.tracker), CASES)
         tracker.use_provider_names(provider_namer(self.directory))

@@ -87,8 +87,8 @@ def report(
     """Which providers answer, how fast, and why they refuse: per provider, legal basis, request type,
     agency or month. Compliance % = met / (met + breached) over legal deadlines (printed with the report).
     """
-    from casebridge.app.provider_field import provider_namer
     from casebridge.app.report import make_report
+    from casebridge.workflows.case_index import provider_namer
     from casebridge.workflows.report import build_report
 
     moment = parse_now(now)
