@@ -395,3 +395,12 @@ def test_dossier_cites_the_eu_establishment_and_channels_for_an_eu_basis() -> No
         provider=directory.resolve("Facebook"),
     )
     assert r"- **Addressee:** Meta Platforms, Inc\. \(US, us parent\)" in us
+
+
+def test_cases_about_one_account_are_linked_to_the_first_not_each_to_each() -> None:
+    same = [{"type": "email", "value": "threat@example.com"}]
+    tracked = [_tracked(make_case(f"R-{i}", identifiers=same), str(10 + i)) for i in range(5)]
+    pairs = link_pairs(tracked, load_directory(), WORKFLOW)
+    assert [(p.reference_a, p.reference_b) for p in pairs] == [("R-0", f"R-{i}") for i in range(1, 5)]
+    many = [_tracked(make_case(f"M-{i:04d}", identifiers=same), str(i)) for i in range(1500)]
+    assert len(link_pairs(many, load_directory(), WORKFLOW)) == 1499  # not 1,124,250

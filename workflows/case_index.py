@@ -94,16 +94,18 @@ class LinkPair:
 
 
 def link_pairs(cases: Iterable[TrackedCase], directory: Directory, workflow: Workflow) -> list[LinkPair]:
-    """Every pair of open cases that share an identifier, once per pair (the first shared key named)."""
+    """The links that relate the open cases sharing an identifier, once per pair (the first shared key
+    named): each case is linked to the first open case (by reference) that names it, so N cases about one
+    account cost N - 1 links, not N(N - 1)/2 (1,500 cases naming one account: 1,499, not 1,124,250),
+    and every one of them is one step from that first case."""
     by_ref = {t.case.reference: t for t in cases if is_open(workflow, t.state)}
     index = build_index(by_ref.values(), directory)
     pairs: dict[tuple[str, str], LinkPair] = {}
     for key, refs in index.shared():
-        ordered = sorted(refs)
-        for i, a in enumerate(ordered):
-            for b in ordered[i + 1 :]:
-                ta, tb = by_ref[a], by_ref[b]
-                ka, kb = sorted((ta.key, tb.key))
-                ra, rb = (a, b) if ka == ta.key else (b, a)
-                pairs.setdefault((ka, kb), LinkPair(ka, kb, ra, rb, str(key)))
+        first, *others = sorted(refs)
+        for other in others:
+            ta, tb = by_ref[first], by_ref[other]
+            ka, kb = sorted((ta.key, tb.key))
+            ra, rb = (first, other) if ka == ta.key else (other, first)
+            pairs.setdefault((ka, kb), LinkPair(ka, kb, ra, rb, str(key)))
     return sorted(pairs.values())
