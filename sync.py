@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from casebridge.app.fetch import refresh
 from casebridge.app.intents import SET_FIELDS, Recovery, intent_data, merged, recover
+from casebridge.app.provider_field import ProviderWrite, noting_drift, provider_namer, write_providers
 from casebridge.app.remind import ReminderOutcome, ReminderRecovery, apply_reminders, recover_reminders
 from casebridge.connectors import Connector
 from casebridge.connectors.retry import RetryPolicy
@@ -238,6 +239,7 @@ class SyncReport:
     stopped: bool = False  # SIGTERM: stopped between two actions; the rest waits for the next run
     watermark: datetime | None = None
     links: list[LinkPair] = field(default_factory=list)  # pairs of open cases linked (dry run: to link)
+    providers: list[ProviderWrite] = field(default_factory=list)  # Provider fields corrected (dry run: to)
     reminders: list[PlannedReminder] = field(default_factory=list)  # due at now (planned)
     reminded: list[ReminderOutcome] = field(default_factory=list)  # what posting them did
     reminder_recovery: ReminderRecovery = field(default_factory=ReminderRecovery)
@@ -266,6 +268,7 @@ class SyncReport:
             "stopped": self.stopped,
             "watermark": self.watermark.isoformat() if self.watermark else None,
             "links": [[p.reference_a, p.reference_b, p.identifier] for p in self.links],
+            "providers": [w.to_json() for w in self.providers],
             "reminders": [r.to_json() for r in self.reminders] if self.options.remind else None,
             "reminded": [o.to_json() for o in self.reminded],
         }
@@ -341,8 +344,11 @@ class SyncJob:
         )
         # the linking step needs the open cases that name identifiers (only those can share one)
         linkable: list[TrackedCase] = []
+        drift: list[ProviderWrite] = []  # listed cases whose Provider field is not the canonical name
         if self.directory is not None:
             chosen = _noting(chosen, linkable)
+            directory = self.directory
+            chosen = noting_drift(chosen, provider_namer(lambda: directory), drift)
         plan = plan_pass(chosen, lambda t: t.history or [], self.workflow, now, remind=opts.remind)
         report = SyncReport(
             now,
@@ -368,11 +374,13 @@ class SyncJob:
         pending = self._pending_links({t.key: t for t in linkable}, recovery.unresolved_keys)
         report.reminders = plan.reminders
         if opts.dry_run:
-            report.links = pending
+            report.links, report.providers = pending, drift
             return report
         report.stopped = self._apply(plan, report.result, plan.before, now)
         if not report.stopped:
             report.links = self._link(pending, report.result)
+            call, fail = self.options.retry.call, report.result.fail
+            report.providers = write_providers(drift, self.tracker, self.audit, call=call, fail=fail)
         if report.result.ok and not report.stopped:
             newest = max((m for m in (watermark, snap.newest, listed_at) if m is not None), default=None)
             if newest is not None:

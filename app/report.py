@@ -9,7 +9,7 @@ tracker, not to the store.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -18,7 +18,7 @@ from casebridge.app.fetch import RetryPolicy, refresh
 from casebridge.connectors import Connector
 from casebridge.state.store import StateStore
 from casebridge.sync import history_reader
-from casebridge.workflows.cases import StatusChange, TrackedCase
+from casebridge.workflows.cases import Case, StatusChange, TrackedCase
 from casebridge.workflows.model import Workflow
 from casebridge.workflows.report import Report, build_report
 
@@ -27,7 +27,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Loaded:
-    cases: list[tuple[TrackedCase, list[StatusChange]]]
+    # a list from the store's snapshot; without a store, a stream (read while the report counts them, so
+    # 100,000 cases are never held at once; the counters below are final once it has been read)
+    cases: Iterable[tuple[TrackedCase, list[StatusChange]]]
     history_reads: int
     from_cache: int
     failed: dict[str, str]  # reference -> why its history could not be read (left out)
@@ -47,11 +49,17 @@ def load_cases(tracker: Connector, state_path: Path | None) -> Loaded:
         reads = snap.history_reads
         failed = {ref: str(exc) for ref, exc in snap.failures.items()}
         return Loaded(cases, reads, len(cases) - reads, failed)
-    listed = list(tracker.list_cases())
+    loaded = Loaded((), 0, 0, {})
+    loaded.cases = _streamed(tracker, loaded)
+    return loaded
+
+
+def _streamed(tracker: Connector, loaded: Loaded) -> Iterator[tuple[TrackedCase, list[StatusChange]]]:
     read = history_reader(tracker)
-    cases = [(t, read(t)) for t in listed]
-    reads = 1 if tracker.bulk_history and listed else len(listed)
-    return Loaded(cases, reads, 0, {})
+    for tracked in tracker.list_cases():
+        if tracked.history is None:  # listed without it: one read (the embedded tracker: one bulk read)
+            loaded.history_reads = 1 if tracker.bulk_history else loaded.history_reads + 1
+        yield tracked, read(tracked)
 
 
 def make_report(
@@ -65,6 +73,7 @@ def make_report(
     date_to: date | None,
     aggregate: bool,
     min_count: int,
+    provider_of: Callable[[Case], str] | None = None,
 ) -> tuple[Report, Loaded]:
     loaded = load_cases(tracker, state_path)
     for reference, why in sorted(loaded.failed.items()):
@@ -78,5 +87,6 @@ def make_report(
         date_to=date_to,
         aggregate=aggregate,
         min_count=min_count,
+        provider_of=provider_of,
     )
     return report, loaded

@@ -127,7 +127,12 @@ class Settings:
         return self._directory
 
     def tracker(self) -> Connector:
-        return self._connector("tracker", dict(self.app.tracker), CASES)
+        """The case tracker; its Provider field (where it has one) gets the directory's canonical name."""
+        from casebridge.workflows.case_index import provider_namer
+
+        tracker = self._connector("tracker", dict(self.app.tracker), CASES)
+        tracker.use_provider_names(provider_namer(self.directory))
+        return tracker
 
     def liaison(self) -> Connector:
         """The liaison queue: ``[liaison]`` if configured, else the tracker itself."""

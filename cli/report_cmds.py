@@ -88,6 +88,7 @@ def report(
     agency or month. Compliance % = met / (met + breached) over legal deadlines (printed with the report).
     """
     from casebridge.app.report import make_report
+    from casebridge.workflows.case_index import provider_namer
     from casebridge.workflows.report import build_report
 
     moment = parse_now(now)
@@ -103,6 +104,7 @@ def report(
     workflow = settings.workflow()
     tracker = settings.tracker()
     options = {"by": groupings, "date_from": start, "date_to": end, "aggregate": aggregate, "min_count": min_count}
+    options["provider_of"] = provider_namer(settings.directory)  # one group per directory entry
     if not tracker.exists():  # a read-only command creates nothing: an empty report and how to start
         tracker.close()
         click.echo(empty_tracker_hint(settings), err=True)

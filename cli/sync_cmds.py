@@ -160,6 +160,8 @@ def _print_report(ctx: Context, report: SyncReport) -> None:
             ctx.say(prefix + action.describe())
     for pair in report.links:
         ctx.say(f"{prefix}link {pair.reference_a} <-> {pair.reference_b} (both name {pair.identifier})")
+    for write in report.providers:
+        ctx.say(prefix + write.describe())
     _print_reminders(ctx, report)
     for ref, keys in report.duplicates.items():
         click.echo(f"DUPLICATE {ref}: tracker items {', '.join(keys)} carry this reference; merge them", err=True)

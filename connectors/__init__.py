@@ -85,6 +85,7 @@ class Connector(ABC):
     # True when ``transaction()`` makes every write inside commit together or not at all (the embedded
     # tracker): intake then creates a whole file in one transaction; a killed run leaves nothing.
     transactional: ClassVar[bool] = False
+    _provider_names: Callable[[Case], str] | None = None  # see use_provider_names
 
     def __init__(self, config: ConnectorConfig, workflow: Workflow) -> None:
         self.config = config
@@ -195,6 +196,23 @@ class Connector(ABC):
         """Every case's history by key. Default: ``read_history`` per listed case; worth calling only when
         ``bulk_history``. Raises: TrackerError subclasses."""
         return {t.key: self.read_history(t.key) for t in self.list_cases()}
+
+    # -- the Provider field ----------------------------------------------------------------------
+    def use_provider_names(self, name_of: Callable[[Case], str]) -> None:
+        """How the tracker's Provider field names a case's provider: ``name_of(case)`` (the provider
+        directory's canonical name). Trackers with the field (Redmine, Jira) write it on create and
+        update. Default (and until called): the case's own ``provider`` text."""
+        self._provider_names = name_of
+
+    def provider_name(self, case: Case) -> str:
+        """What the Provider field should hold for ``case`` (see ``use_provider_names``)."""
+        return case.provider if self._provider_names is None else self._provider_names(case)
+
+    def set_provider(self, key: str, name: str) -> None:  # noqa: B027 - optional ability
+        """Write ``name`` into the Provider field of item ``key`` (the sync job, when the canonical name
+        differs from what the tracker holds). Trackers with the field read it back into
+        ``TrackedCase.provider``; the default (no field: ``provider`` stays None) does nothing.
+        Raises: NotFoundError, RejectedError, TrackerError subclasses."""
 
     # -- time -----------------------------------------------------------------------------------------
     def use_clock(self, clock: Callable[[], datetime]) -> None:  # noqa: B027 - optional hook

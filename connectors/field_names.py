@@ -26,6 +26,8 @@ class TrackerFieldNames(BaseModel):
     case_data: str = "Case data"
     escalation_level: str = "Escalation level"
     escalation_key: str = "Escalation key"
+    # the provider directory's canonical name of the case's provider (issue 15), for filters and reports
+    provider: str = "Provider"
     # why the provider refused: one of the workflow's refusal_reasons, set by the person who moves the
     # case to Refused (a list field where the tracker has one); read back into Case.refusal_reason
     refusal_reason: str = "Refusal reason"

@@ -24,6 +24,10 @@ HOSTILE_REFERENCES = [
 
 
 class ConnectorContract:
+    # does the tracker keep a Provider field (Redmine, Jira: a custom field setup creates)? The embedded
+    # tracker has none: it resolves the canonical name when it reads (TrackedCase.provider stays None)
+    provider_field = True
+
     @pytest.fixture
     def connector(self) -> Connector:  # pragma: no cover - subclasses override
         raise NotImplementedError
@@ -164,6 +168,25 @@ class ConnectorContract:
         note = "Linked by casebridge: both name phone:+923001234567."
         connector.link_cases(a.key, b.key, note=note)
         connector.link_cases(a.key, b.key, note=note)  # a rerun after a lost answer or a lost store
+
+    def test_provider_field_holds_the_canonical_name(self, connector: Connector) -> None:
+        connector.use_provider_names(lambda case: "Meta" if case.provider == "Facebook" else case.provider)
+        made = connector.create_case(make_case("FIA-PRV-1", provider="Facebook"))
+        assert made.case.provider == "Facebook"  # the case keeps its own text
+        if not self.provider_field:
+            connector.set_provider(made.key, "Meta")  # nothing to write: harmless
+            found = connector.find_case("FIA-PRV-1")
+            assert found is not None and found.provider is None
+            return
+        assert made.provider == "Meta"
+        connector.set_provider(made.key, "Meta Platforms")
+        got = connector.get_case(made.key, "FIA-PRV-1")
+        assert got is not None and got.provider == "Meta Platforms"
+        assert [t.provider for t in connector.list_cases() if t.key == made.key] == ["Meta Platforms"]
+        updated = connector.update_case(made.key, made.case)  # an intake update writes the name again
+        assert updated.provider == "Meta"
+        found = connector.find_case("FIA-PRV-1")
+        assert found is not None and (found.provider, found.case.provider) == ("Meta", "Facebook")
 
     def test_find_cases_returns_exactly_the_known_references(self, connector: Connector) -> None:
         a = connector.create_case(make_case("FIA-BULK-1"))

@@ -8,6 +8,7 @@ All times are UTC; 04:00Z is 09:00 in Asia/Karachi (UTC+5, no DST), the start of
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,13 +90,54 @@ def sample_case(s: Sample, **free_text: Any) -> Case:
     return Case.model_validate(fields)
 
 
-def load_samples(tracker: Connector, samples: tuple[Sample, ...] = SAMPLES, **free_text: Any) -> None:
-    """Create every sample (back-dated) and replay its moves; refused ones carry their reason."""
+def load_samples(
+    tracker: Connector,
+    samples: tuple[Sample, ...] = SAMPLES,
+    *,
+    created_at: Mapping[str, datetime] | None = None,
+    **free_text: Any,
+) -> None:
+    """Create every sample (back-dated, to ``created_at[reference]`` when given, else to its sending) and
+    replay its moves; refused ones carry their reason."""
     for s in samples:
         case = sample_case(s, **free_text)
-        created = s.submitted or at(2, 1)
+        created = (created_at or {}).get(s.reference) or s.submitted or at(2, 1)
         tracked = tracker.create_case(case, state=s.first_state, at=created)
         for when, state in s.moves:
             if state == "refused" and s.reason:
                 tracker.update_case(tracked.key, case.model_copy(update={"refusal_reason": s.reason}))
             tracker.transition(tracked.key, state, at=when)
+
+
+def sample_events(samples: tuple[Sample, ...] = SAMPLES) -> list[tuple[datetime, Sample, str | None]]:
+    """Every creation (state None) and move of ``samples``, in time order (creations first on a tie)."""
+    events: list[tuple[datetime, int, int, Sample, str | None]] = []
+    for n, s in enumerate(samples):
+        events.append((s.submitted or at(2, 1), 0, n, s, None))
+        events += [(when, 1, n, s, state) for when, state in s.moves]
+    return [(when, s, state) for when, _, _, s, state in sorted(events, key=lambda e: e[:3])]
+
+
+def replay_samples(
+    tracker: Connector,
+    set_clock: Callable[[datetime], None],
+    samples: tuple[Sample, ...] = SAMPLES,
+    *,
+    set_reason: Callable[[str, str], None] | None = None,
+) -> None:
+    """As ``load_samples``, for a tracker that stamps its own time: every creation and move in time order,
+    each after ``set_clock(moment)`` moved that tracker's clock (the fake Jira's) to its moment.
+    ``set_reason(key, reason)`` sets a refusal reason the way a person does (the tracker's field); by
+    default it is written into the case."""
+    keys: dict[str, str] = {}
+    for when, s, state in sample_events(samples):
+        set_clock(when)
+        case = sample_case(s)
+        if state is None:
+            keys[s.reference] = tracker.create_case(case, state=s.first_state, at=when).key
+            continue
+        if state == "refused" and s.reason and set_reason is not None:
+            set_reason(keys[s.reference], s.reason)
+        elif state == "refused" and s.reason:
+            tracker.update_case(keys[s.reference], case.model_copy(update={"refusal_reason": s.reason}))
+        tracker.transition(keys[s.reference], state, at=when)

@@ -427,10 +427,12 @@ def test_check_schema_then_setup(make_connector) -> None:
     missing = jira.check_schema()
     names = {m.name for m in missing if m.kind == "custom field"}
     assert {"Case reference", "Case data", "SLA Legal deadline due", "Escalation key"} <= names
+    assert {"Provider", "Refusal reason"} <= names  # issues 13 and 15: set by people / by casebridge
     with pytest.raises(SchemaMissing):
         jira.find_case("x")
     report = jira.setup(apply=True)
     assert "created custom field 'Case reference'" in report
+    assert "created custom field 'Provider'" in report
     assert jira.check_schema() == []
 
 

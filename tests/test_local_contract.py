@@ -13,6 +13,8 @@ from tests.contract import ConnectorContract
 
 
 class TestLocalContract(ConnectorContract):
+    provider_field = False
+
     @pytest.fixture
     def connector(self, tmp_path: Path) -> Iterator[LocalConnector]:
         conn = LocalConnector(LocalConfig(path=str(tmp_path / "tracker.db")), load_workflow())

@@ -59,6 +59,7 @@ def issue_count(redmine, project: str = "data-requests") -> int:
 # -- setup and schema -------------------------------------------------------------------------------
 def test_setup_script_on_fresh_redmine_leaves_nothing_missing_and_is_idempotent(redmine):
     assert "changes" in redmine.setup_output and "custom field Case reference" in redmine.setup_output
+    assert "custom field Provider" in redmine.setup_output  # the canonical provider name (issue 15)
     assert redmine.connector().check_schema() == []
     assert redmine.connector(key=redmine.officer_key).check_schema() == []  # non-admin: project + probe
     again = redmine.rails_runner(redmine.connector().setup())

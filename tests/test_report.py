@@ -226,3 +226,19 @@ def test_workflow_lists_and_extends_refusal_reasons(tmp_path: Path) -> None:
     custom.write_text(text.replace('refused = ["refused"]', 'refused = ["nope"]'), encoding="utf-8")
     with pytest.raises(Exception, match=r"report\.refused <- unknown state 'nope'"):
         load_workflow(custom)
+
+
+# ------------------------------------------------------------------------------ providers (issue 15)
+def test_report_groups_by_the_directorys_canonical_provider(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CASEBRIDGE_CONFIG", raising=False)
+    tracker = LocalConnector(LocalConfig(path=str(write_config(tmp_path))), WORKFLOW)
+    spellings = ("Facebook", "Meta Platforms Ireland Limited", "instagram", "Acme Hosting")
+    load_samples(tracker, tuple(replace(SAMPLES[3], reference=f"P-{i}", provider=p) for i, p in enumerate(spellings)))
+    tracker.close()
+    code, out, err = run(capsys, "report", "--format", "json", "--now", NOW_ISO)
+    assert code == 0, err
+    groups = {g["group"]: g["requests"] for g in json.loads(out)["groupings"]["provider"]}
+    assert groups == {"Meta": 3, "Acme Hosting": 1}  # unknown to the directory: its own text

@@ -3,7 +3,7 @@ pairs of open cases the sync job links, and what ``find`` lists. Pure: callers p
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from casebridge.errors import IntakeError
@@ -19,6 +19,16 @@ def canonical_provider(case: Case, directory: Directory) -> str | None:
     """The directory's name for the case's provider (by provider, else by legal entity), or None."""
     found = directory.resolve(case.provider) or directory.resolve(case.provider_legal_entity)
     return None if found is None else found.name
+
+
+def provider_namer(directory: Callable[[], Directory]) -> Callable[[Case], str]:
+    """A case's provider as the tracker's Provider field and the report name it: the directory's canonical
+    name, else the case's own text. ``directory`` is called on the first case (lazily loaded)."""
+
+    def name_of(case: Case) -> str:
+        return canonical_provider(case, directory()) or case.provider
+
+    return name_of
 
 
 def case_keys(case: Case, directory: Directory) -> set[Key]:

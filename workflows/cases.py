@@ -245,6 +245,9 @@ class TrackedCase:
     sla: SlaFields = field(default_factory=SlaFields)
     history: list[StatusChange] | None = None
     url: str | None = None
+    # the tracker's Provider field (the directory's canonical name) as read; None when the tracker has no
+    # such field (the embedded tracker) or the case came from the state store's cache
+    provider: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,13 +19,13 @@ Definitions (printed under every report, see ``FORMULAS``):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from casebridge.workflows.calendars import calendar_named, timeline_for
-from casebridge.workflows.cases import StatusChange, TrackedCase
+from casebridge.workflows.cases import Case, StatusChange, TrackedCase
 from casebridge.workflows.clocks import evaluate_case
 from casebridge.workflows.model import Calendar, ClockKind, ClockState, Workflow
 
@@ -126,8 +126,10 @@ def case_facts(
     *,
     zone: ZoneInfo,
     durations: _Durations | None = None,
+    provider_of: Callable[[Case], str] | None = None,
 ) -> CaseFacts | None:
-    """The report's view of one case at ``now``; None when the provider has not received it yet."""
+    """The report's view of one case at ``now``; None when the provider has not received it yet.
+    ``provider_of`` names the provider group (the directory's canonical name); default: the case's text."""
     states = workflow.report
     case = tracked.case
     seen = [c for c in history if c.at <= now]
@@ -148,7 +150,7 @@ def case_facts(
         url=tracked.url,
         state=tracked.state,
         keys=(
-            case.provider,
+            case.provider if provider_of is None else provider_of(case),
             case.legal_basis.value,
             case.request_type.value,
             case.requesting_agency or NO_AGENCY,
@@ -296,10 +298,13 @@ def build_report(
     date_to: date | None = None,
     aggregate: bool = False,
     min_count: int = 5,
+    provider_of: Callable[[Case], str] | None = None,
 ) -> Report:
     """The report over every case sent between ``date_from`` and ``date_to`` (inclusive, dates in the
     report calendar's time zone). ``aggregate`` pools groups of fewer than ``min_count`` requests into
-    one "(other)" group (renderers then also suppress small cells and leave out case data)."""
+    one "(other)" group (renderers then also suppress small cells and leave out case data). ``provider_of``
+    names each case's provider group (the provider directory's canonical name, so "Facebook" and "Meta
+    Platforms Ireland Ltd" count as one provider); default: the case's own provider text."""
     calendar = calendar_named(workflow, workflow.report.calendar)
     zone = ZoneInfo(calendar.timezone)
     durations = _Durations(calendar)
@@ -309,7 +314,7 @@ def build_report(
     facts: list[CaseFacts] = []
     not_sent = 0
     for tracked, history in cases:
-        f = case_facts(tracked, history, workflow, now, zone=zone, durations=durations)
+        f = case_facts(tracked, history, workflow, now, zone=zone, durations=durations, provider_of=provider_of)
         if f is None:
             not_sent += 1
             continue

@@ -344,6 +344,9 @@ class JiraConnector(Connector):
     def set_sla_fields(self, key: str, sla: SlaFields) -> None:
         self.ops().set_sla_fields(key, sla)
 
+    def set_provider(self, key: str, name: str) -> None:
+        self.http().call("PUT", f"issue/{key}", json={"fields": {self.field_id("provider"): name}})
+
     def comment(self, key: str, markdown: str) -> None:
         self.ops().comment(key, markdown)
 

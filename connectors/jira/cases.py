@@ -115,6 +115,7 @@ class CaseOps:
             self.c.field_id("reference"): case.reference,
             self.c.field_id("case_data"): self.plain(data),
             self.c.field_id("refusal_reason"): case.refusal_reason,
+            self.c.field_id("provider"): self.c.provider_name(case),
         }
 
     # -- search ----------------------------------------------------------------------------------------
@@ -152,8 +153,8 @@ class CaseOps:
             self.c.field_id("reference"),
             self.c.field_id("case_data"),
         )  # SchemaMissing if absent
-        reason = self.c.field_id("refusal_reason")
-        return ["summary", "status", "updated", "created", reference, data, reason, *sla]
+        reason, provider = self.c.field_id("refusal_reason"), self.c.field_id("provider")
+        return ["summary", "status", "updated", "created", reference, data, reason, provider, *sla]
 
     def by_reference(self, project: str, role: str, value: str, fields: list[str]) -> list[dict[str, Any]]:
         """Issues of ``project`` whose ``role`` field equals ``value`` exactly, oldest first."""
@@ -198,6 +199,7 @@ class CaseOps:
             updated_at=parse_time(fields.get("updated")) or datetime.now(UTC),
             sla=self.read_sla(fields),
             url=f"{self.cfg.url.rstrip('/')}/browse/{issue['key']}",
+            provider=str(fields.get(ids.get("provider", "")) or ""),
         )
 
     def read_sla(self, fields: dict[str, Any]) -> SlaFields:

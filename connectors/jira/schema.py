@@ -47,6 +47,7 @@ def needed_fields(names: Any, workflow: Workflow, *, liaison: bool) -> list[Fiel
         FieldSpec("case_data", names.case_data, TEXTAREA),
         FieldSpec("escalation_level", names.escalation_level, NUMBER),
         FieldSpec("refusal_reason", names.refusal_reason, TEXT),
+        FieldSpec("provider", names.provider, TEXT),
     ]
     for clock in workflow.clocks.values():
         label = clock.label or clock.name

@@ -152,6 +152,7 @@ class RedmineConnector(RedmineLiaison, Connector):
             updated_at=parse_time(issue["updated_on"]) or datetime.now(UTC),
             sla=sla_from(values, ids, list(self.workflow.clocks)),
             url=f"{self.client.url}/issues/{issue['id']}",
+            provider=str(values.get(ids.get("provider", -1)) or ""),
         )
 
     def _tracked_or_fail(self, issue: dict[str, Any], reference: str) -> TrackedCase:
@@ -291,7 +292,7 @@ class RedmineConnector(RedmineLiaison, Connector):
 
     def _post_case(self, case: Case, state: str, sla: SlaFields | None) -> TrackedCase:
         schema = self.schema
-        fields = case_field_values(case, schema.fields)
+        fields = case_field_values(case, schema.fields, self.provider_name(case))
         if sla is not None:
             fields += sla_field_values(sla, schema.fields, set(self.workflow.clocks))
         payload = {
@@ -335,7 +336,7 @@ class RedmineConnector(RedmineLiaison, Connector):
         )
 
     def update_case(self, key: str, case: Case) -> TrackedCase:
-        fields = case_field_values(case, self.schema.fields)
+        fields = case_field_values(case, self.schema.fields, self.provider_name(case))
         data = {
             "issue": {
                 "subject": case.title,
@@ -424,6 +425,13 @@ class RedmineConnector(RedmineLiaison, Connector):
         data = {"issue": {"custom_fields": fields}}
         self._write(lambda: self._send("put", f"/issues/{int(key)}.json", data), idempotent=True)
         if self.config.verify_writes and not {f["id"] for f in fields} <= self._accepted:
+            self._verify_fields(self._issue(key), fields)
+
+    def set_provider(self, key: str, name: str) -> None:
+        fields = [{"id": self.schema.fields["provider"], "value": name}]
+        data = {"issue": {"custom_fields": fields}}
+        self._write(lambda: self._send("put", f"/issues/{int(key)}.json", data), idempotent=True)
+        if not {f["id"] for f in fields} <= self._accepted:
             self._verify_fields(self._issue(key), fields)
 
     def comment(self, key: str, markdown: str) -> None:

@@ -26,7 +26,6 @@ class RedmineFieldNames(TrackerFieldNames):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    provider: str = "Provider"
     request_type: str = "Request type"
     legal_basis: str = "Legal basis"
     court_order: str = "Court order"

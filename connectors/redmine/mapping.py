@@ -51,10 +51,12 @@ def encode_bool(value: bool) -> str:
     return "1" if value else "0"
 
 
-def case_field_values(case: Case, ids: dict[str, int]) -> list[dict[str, Any]]:
+def case_field_values(case: Case, ids: dict[str, int], provider: str | None = None) -> list[dict[str, Any]]:
+    """The case's custom field values; ``provider`` is the Provider field's (the canonical name, default
+    the case's own text)."""
     values = {
         "reference": case.reference,
-        "provider": case.provider,
+        "provider": provider or case.provider,
         "request_type": str(case.request_type),
         "legal_basis": str(case.legal_basis),
         "court_order": encode_bool(case.court_order_ref is not None),
