@@ -173,7 +173,7 @@ def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_
 def _plan_json(plan: EscalationPlan, now: datetime, *, dry_run: bool, already: Collection[str] = ()) -> dict[str, Any]:
     """A dry run's report carries the dossier of each item it would post (not of those already posted:
     dossiers are written only for what is posted or shown)."""
-    shown = dry_run and set(already)
+    shown = set(already) if dry_run else set()
     return {
         "now": now.isoformat(),
         "dry_run": dry_run,

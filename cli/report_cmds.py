@@ -5,14 +5,27 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
+from typing import TypedDict
 
 import click
 
 from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
 from casebridge.errors import UserError
 from casebridge.workflows.report import GROUPINGS, Report
+
+
+class _ReportOptions(TypedDict):
+    """The keyword arguments build_report and make_report share."""
+
+    by: Sequence[str]
+    date_from: date | None
+    date_to: date | None
+    aggregate: bool
+    min_count: int
+
 
 FORMATS = ("text", "csv", "json", "html")
 
@@ -102,7 +115,7 @@ def report(
     settings = ctx.settings
     workflow = settings.workflow()
     tracker = settings.tracker()
-    options = {"by": groupings, "date_from": start, "date_to": end, "aggregate": aggregate, "min_count": min_count}
+    options = _ReportOptions(by=groupings, date_from=start, date_to=end, aggregate=aggregate, min_count=min_count)
     if not tracker.exists():  # a read-only command creates nothing: an empty report and how to start
         tracker.close()
         click.echo(empty_tracker_hint(settings), err=True)

@@ -121,6 +121,7 @@ class LocalConnector(Connector):
     capabilities: ClassVar[frozenset[str]] = frozenset({CASES, LIAISON})
     back_dates: ClassVar[bool] = True  # --at / state_since replays
     bulk_history: ClassVar[bool] = True  # one query reads every history
+    config: LocalConfig
 
     def __init__(self, config: LocalConfig, workflow: Workflow) -> None:
         super().__init__(config, workflow)
@@ -164,7 +165,8 @@ class LocalConnector(Connector):
         row = self.db.execute("SELECT * FROM cases WHERE id = ?", (_int_key(key),)).fetchone()
         if row is None:
             raise NotFoundError(f"local tracker: no case with key {key}")
-        return row
+        found: sqlite3.Row = row
+        return found
 
     def _tracked(self, row: sqlite3.Row, history: list[StatusChange] | None = None) -> TrackedCase:
         return TrackedCase(

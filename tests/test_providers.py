@@ -395,3 +395,21 @@ def test_dossier_cites_the_eu_establishment_and_channels_for_an_eu_basis() -> No
         provider=directory.resolve("Facebook"),
     )
     assert r"- **Addressee:** Meta Platforms, Inc\. \(US, us parent\)" in us
+
+
+def test_agency_files_named_in_the_config_are_found_beside_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[providers] extra`` paths are relative to the config file, whatever the working directory."""
+    (tmp_path / "agency").mkdir()
+    write(tmp_path / "agency", VALID)
+    config = tmp_path / "casebridge.toml"
+    config.write_text('[providers]\nextra = ["agency/examplenet.toml"]\n', encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = CliRunner().invoke(cli, ["--config", str(config), "providers", "show", "ExNet", "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["name"] == "Examplenet"
+    assert shown["defined_in"] == str(tmp_path / "agency" / "examplenet.toml")

@@ -15,7 +15,7 @@ import difflib
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from casebridge.errors import DirectoryError
 from casebridge.workflows import read_toml, schema
 from casebridge.workflows.cases import LegalBasis
-from casebridge.workflows.directory_schema import ProviderFile
+from casebridge.workflows.directory_schema import ProviderFile, Sourced
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ class Directory:
                 found.append(canonical)
         return found[:n]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Provider]:
         return iter(sorted(self.providers.values(), key=lambda p: p.name.casefold()))
 
     def __len__(self) -> int:
@@ -180,7 +180,7 @@ def _check_names(raw: ProviderFile, label: str) -> None:
         seen.setdefault(norm, key)
 
 
-def _fact(spec) -> Fact:
+def _fact(spec: Sourced) -> Fact:
     return Fact(source=spec.source, checked=spec.checked, note=spec.note)
 
 

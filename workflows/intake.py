@@ -164,7 +164,7 @@ def _csv_rows(path: Path, text: str) -> list[tuple[str, dict[str, Any]]]:
                 continue
             if len(values) != len(header):
                 raise IntakeError(f"{path}:{line}: row has {len(values)} cells, the header has {len(header)}")
-            record = {k: v for k, v in zip(header, values, strict=True) if v.strip() != ""}
+            record: dict[str, Any] = {k: v for k, v in zip(header, values, strict=True) if v.strip() != ""}
             if "identifiers" in record:
                 record["identifiers"] = _split_identifiers(f"{path}:{line}", record["identifiers"])
             rows.append((f"{path}:{line}", record))
