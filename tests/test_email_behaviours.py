@@ -1,0 +1,108 @@
+"""More of the mail liaison target as the NCB's mail admin sees it (issue 19, surviving mutants of
+connectors/email.py): where the 4xx/5xx line falls, what a rejection says (which server, its words,
+decoded and cut short), a connection dropped during DATA, several refused recipients, ``forget``, and
+which hosts may take a password without TLS. Real SMTP over loopback (aiosmtpd), real TLS."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from casebridge.connectors.email import EmailConfig
+from casebridge.errors import RejectedError, TransientError
+from tests import test_email, test_email_target
+from tests.test_email import escalation, mailer, raw_config
+from tests.test_email_target import KEY, Replying
+
+cert = test_email.cert
+password_env = test_email.password_env
+replying = test_email_target.replying
+
+
+@pytest.mark.parametrize(
+    ("code", "error"), [(400, TransientError), (499, TransientError), (500, RejectedError), (599, RejectedError)]
+)
+def test_the_first_and_last_4xx_codes_are_retried_and_5xx_codes_are_rejections(
+    replying: Any, tmp_path: Path, cert: tuple[Path, Path], code: int, error: type[Exception]
+) -> None:
+    conn = mailer(replying(Replying(data=f"{code} boundary reply")), tmp_path, cert)
+    with pytest.raises(error) as raised:
+        conn.post_escalation(escalation())
+    assert type(raised.value) is error
+    conn.close()
+
+
+def test_a_rejection_names_the_server_and_quotes_its_reply_as_text_cut_short(
+    replying: Any, tmp_path: Path, cert: tuple[Path, Path]
+) -> None:
+    port = replying(Replying(data="554 5.7.1 refused " + "x" * 400))
+    conn = mailer(port, tmp_path, cert)
+    with pytest.raises(RejectedError) as raised:
+        conn.post_escalation(escalation())
+    message = str(raised.value)
+    assert message.startswith(f"SMTP 127.0.0.1:{port} answered 554: 5.7.1 refused x")
+    assert "b'" not in message  # the server's bytes are decoded, not shown as a Python bytes literal
+    assert len(message.split(": ", 1)[1]) <= 200  # a runaway reply is cut short
+    conn.close()
+
+
+class Dropping(Replying):
+    """Accepts the data, then drops the connection before answering (the mail may have been taken)."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await super().handle_DATA(server, session, envelope)
+        server.transport.close()
+        return "250 OK"
+
+
+def test_a_connection_dropped_after_the_data_is_resent_next_run_with_the_same_message_id(
+    replying: Any, tmp_path: Path, cert: tuple[Path, Path]
+) -> None:
+    dropping = Dropping()
+    port = replying(dropping)
+    conn = mailer(port, tmp_path, cert)
+    with pytest.raises(TransientError, match=r"connection lost while sending .*may have been accepted"):
+        conn.post_escalation(escalation())
+    assert conn.find_escalation(KEY) is None  # not confirmed: not counted as sent
+    conn.close()
+    again = mailer(replying(Replying()), tmp_path, cert)
+    posted = again.post_escalation(escalation())
+    assert posted.resent and posted.key == dropping.parsed()["Message-ID"]
+    again.close()
+
+
+def test_several_refused_recipients_are_each_named_in_the_warning(
+    replying: Any, tmp_path: Path, cert: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    to = ["ncb-liaison@ncb.example.org", "duty@ncb.example.org", "night@ncb.example.org"]
+    handler = Replying(rcpt={"duty@ncb.example.org": "550 no such user", "night@ncb.example.org": "550 gone"})
+    conn = mailer(replying(handler), tmp_path, cert, to=to)
+    with caplog.at_level(logging.WARNING):
+        conn.post_escalation(escalation())
+    assert "refused some recipients: duty@ncb.example.org, night@ncb.example.org" in caplog.text
+    conn.close()
+
+
+def test_forget_says_whether_there_was_a_record_to_drop(replying: Any, tmp_path: Path, cert) -> None:
+    conn = mailer(replying(Replying()), tmp_path, cert)
+    assert conn.forget(KEY) is False
+    conn.post_escalation(escalation())
+    assert conn.forget(KEY) is True
+    assert conn.find_escalation(KEY) is None
+    conn.close()
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "::1", "127.0.0.2"])
+def test_a_password_without_tls_is_allowed_to_a_loopback_host(tmp_path: Path, host: str) -> None:
+    config = EmailConfig.model_validate(raw_config(25, tmp_path, None, host=host, security="none"))
+    assert config.host == host
+
+
+@pytest.mark.parametrize("host", ["mail.ncb.example.org", "192.0.2.25", "localhost.example.org"])
+def test_a_password_without_tls_to_any_other_host_is_refused(tmp_path: Path, host: str) -> None:
+    with pytest.raises(ValidationError, match="password would cross the network unencrypted"):
+        EmailConfig.model_validate(raw_config(25, tmp_path, None, host=host, security="none"))
