@@ -6,13 +6,15 @@ which hosts may take a password without TLS. Real SMTP over loopback (aiosmtpd),
 from __future__ import annotations
 
 import logging
+import smtplib
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
-from casebridge.connectors.email import EmailConfig
+from casebridge.connectors.email import EmailConfig, _reply_error
 from casebridge.errors import RejectedError, TransientError
 from tests import test_email, test_email_target
 from tests.test_email import escalation, mailer, raw_config
@@ -65,8 +67,12 @@ def test_a_connection_dropped_after_the_data_is_resent_next_run_with_the_same_me
     dropping = Dropping()
     port = replying(dropping)
     conn = mailer(port, tmp_path, cert)
-    with pytest.raises(TransientError, match=r"connection lost while sending .*may have been accepted"):
+    with pytest.raises(TransientError) as raised:
         conn.post_escalation(escalation())
+    assert str(raised.value) == (
+        f"SMTP 127.0.0.1:{port}: connection lost while sending (SMTPServerDisconnected); the message may have "
+        "been accepted: the next run sends it again with the same Message-ID"
+    )
     assert conn.find_escalation(KEY) is None  # not confirmed: not counted as sent
     conn.close()
     again = mailer(replying(Replying()), tmp_path, cert)
@@ -80,10 +86,11 @@ def test_several_refused_recipients_are_each_named_in_the_warning(
 ) -> None:
     to = ["ncb-liaison@ncb.example.org", "duty@ncb.example.org", "night@ncb.example.org"]
     handler = Replying(rcpt={"duty@ncb.example.org": "550 no such user", "night@ncb.example.org": "550 gone"})
-    conn = mailer(replying(handler), tmp_path, cert, to=to)
+    port = replying(handler)
+    conn = mailer(port, tmp_path, cert, to=to)
     with caplog.at_level(logging.WARNING):
         conn.post_escalation(escalation())
-    assert "refused some recipients: duty@ncb.example.org, night@ncb.example.org" in caplog.text
+    assert f"SMTP 127.0.0.1:{port} refused some recipients: duty@ncb.example.org, night@ncb.example.org" in caplog.text
     conn.close()
 
 
@@ -106,3 +113,37 @@ def test_a_password_without_tls_is_allowed_to_a_loopback_host(tmp_path: Path, ho
 def test_a_password_without_tls_to_any_other_host_is_refused(tmp_path: Path, host: str) -> None:
     with pytest.raises(ValidationError, match="password would cross the network unencrypted"):
         EmailConfig.model_validate(raw_config(25, tmp_path, None, host=host, security="none"))
+
+
+def test_a_reply_in_another_charset_is_shown_not_a_crash() -> None:
+    """A server answering in Latin-1 (bytes that are not UTF-8) still gets its words to the user."""
+    error = _reply_error("SMTP mail.example:587", smtplib.SMTPDataError(554, "refus\xe9 (spam)".encode("latin-1")))
+    assert isinstance(error, RejectedError)
+    assert str(error) == "SMTP mail.example:587 answered 554: refus\ufffd (spam)"
+
+
+def test_the_sent_record_reopens_after_close(replying: Any, tmp_path: Path, cert: tuple[Path, Path]) -> None:
+    conn = mailer(replying(Replying()), tmp_path, cert)
+    posted = conn.post_escalation(escalation())
+    conn.close()
+    found = conn.find_escalation(KEY)
+    assert found is not None and found.key == posted.key
+    conn.close()
+
+
+def test_the_sent_record_stores_utc_on_a_machine_in_another_zone(
+    replying: Any, tmp_path: Path, cert: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TZ", "Asia/Karachi")
+    time.tzset()
+    try:
+        conn = mailer(replying(Replying()), tmp_path, cert)
+        conn.post_escalation(escalation())
+        row = conn.db.execute("SELECT attempted_at, sent_at FROM sent").fetchone()
+        found = conn.find_escalation(KEY)
+        conn.close()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert row["attempted_at"].endswith("+00:00") and row["sent_at"].endswith("+00:00")
+    assert found is not None and found.posted_at.utcoffset() is not None and not found.posted_at.utcoffset()
