@@ -78,6 +78,8 @@ def test_a_connection_dropped_after_the_data_is_resent_next_run_with_the_same_me
     again = mailer(replying(Replying()), tmp_path, cert)
     posted = again.post_escalation(escalation())
     assert posted.resent and posted.key == dropping.parsed()["Message-ID"]
+    found = again.find_escalation(KEY)  # posted when the resend was confirmed, not at the first attempt
+    assert found is not None and found.posted_at == posted.posted_at
     again.close()
 
 
