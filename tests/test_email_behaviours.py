@@ -149,3 +149,15 @@ def test_the_sent_record_stores_utc_on_a_machine_in_another_zone(
         time.tzset()
     assert row["attempted_at"].endswith("+00:00") and row["sent_at"].endswith("+00:00")
     assert found is not None and found.posted_at.utcoffset() is not None and not found.posted_at.utcoffset()
+
+
+def test_posting_an_escalation_already_sent_mails_nothing_more(
+    replying: Any, tmp_path: Path, cert: tuple[Path, Path]
+) -> None:
+    sink = Replying()
+    conn = mailer(replying(sink), tmp_path, cert)
+    first = conn.post_escalation(escalation())
+    again = conn.post_escalation(escalation())
+    assert len(sink.messages) == 1
+    assert again == first and not again.resent
+    conn.close()
