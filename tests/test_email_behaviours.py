@@ -161,3 +161,44 @@ def test_posting_an_escalation_already_sent_mails_nothing_more(
     assert len(sink.messages) == 1
     assert again == first and not again.resent
     conn.close()
+
+
+class Scripted(Replying):
+    """Answers each DATA by the next step: "drop" (take the data, drop the connection), a reply line, or
+    None (accept)."""
+
+    def __init__(self, *steps: str | None) -> None:
+        super().__init__()
+        self.steps = list(steps)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        step = self.steps.pop(0) if self.steps else None
+        if step == "drop":
+            await super().handle_DATA(server, session, envelope)
+            server.transport.close()
+            return "250 OK"
+        return step or await super().handle_DATA(server, session, envelope)
+
+
+def test_a_rejected_send_leaves_no_trace_and_the_next_send_is_not_called_a_resend(
+    replying: Any, tmp_path: Path, cert: tuple[Path, Path]
+) -> None:
+    conn = mailer(replying(Scripted("554 5.7.1 refused", None)), tmp_path, cert)
+    with pytest.raises(RejectedError):
+        conn.post_escalation(escalation())
+    posted = conn.post_escalation(escalation())
+    assert not posted.resent
+    conn.close()
+
+
+def test_a_send_that_may_have_arrived_is_still_reported_as_resent_after_a_later_rejection(
+    replying: Any, tmp_path: Path, cert: tuple[Path, Path]
+) -> None:
+    conn = mailer(replying(Scripted("drop", "451 4.3.0 try later", None)), tmp_path, cert)
+    with pytest.raises(TransientError, match="connection lost"):
+        conn.post_escalation(escalation())
+    with pytest.raises(TransientError, match="451"):
+        conn.post_escalation(escalation())
+    posted = conn.post_escalation(escalation())
+    assert posted.resent  # the NCB may hold the first copy: the officer is told
+    conn.close()
