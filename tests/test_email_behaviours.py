@@ -62,7 +62,7 @@ class Dropping(Replying):
 
 
 def test_a_connection_dropped_after_the_data_is_resent_next_run_with_the_same_message_id(
-    replying: Any, tmp_path: Path, cert: tuple[Path, Path]
+    replying: Any, tmp_path: Path, cert: tuple[Path, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     dropping = Dropping()
     port = replying(dropping)
@@ -74,9 +74,15 @@ def test_a_connection_dropped_after_the_data_is_resent_next_run_with_the_same_me
         "been accepted: the next run sends it again with the same Message-ID"
     )
     assert conn.find_escalation(KEY) is None  # not confirmed: not counted as sent
+    attempted = conn.db.execute("SELECT attempted_at FROM sent").fetchone()[0]
     conn.close()
     again = mailer(replying(Replying()), tmp_path, cert)
-    posted = again.post_escalation(escalation())
+    with caplog.at_level(logging.WARNING):
+        posted = again.post_escalation(escalation())
+    assert [r.getMessage() for r in caplog.records if r.name == "casebridge.connectors.email"] == [
+        f"escalation {KEY}: a send started at {attempted} was never confirmed; sent again as {posted.key} "
+        "(the NCB may receive it twice with the same Message-ID)"
+    ]
     assert posted.resent and posted.key == dropping.parsed()["Message-ID"]
     found = again.find_escalation(KEY)  # posted when the resend was confirmed, not at the first attempt
     assert found is not None and found.posted_at == posted.posted_at
