@@ -98,7 +98,9 @@ def test_several_refused_recipients_are_each_named_in_the_warning(
     conn = mailer(port, tmp_path, cert, to=to)
     with caplog.at_level(logging.WARNING):
         conn.post_escalation(escalation())
-    assert f"SMTP 127.0.0.1:{port} refused some recipients: duty@ncb.example.org, night@ncb.example.org" in caplog.text
+    assert [r.getMessage() for r in caplog.records if r.name == "casebridge.connectors.email"] == [
+        f"SMTP 127.0.0.1:{port} refused some recipients: duty@ncb.example.org, night@ncb.example.org"
+    ]
     conn.close()
 
 
@@ -147,13 +149,14 @@ def test_the_sent_record_stores_utc_on_a_machine_in_another_zone(
     try:
         conn = mailer(replying(Replying()), tmp_path, cert)
         conn.post_escalation(escalation())
-        row = conn.db.execute("SELECT attempted_at, sent_at FROM sent").fetchone()
+        row = conn.db.execute("SELECT attempted_at, sent_at, recipients FROM sent").fetchone()
         found = conn.find_escalation(KEY)
         conn.close()
     finally:
         monkeypatch.undo()
         time.tzset()
     assert row["attempted_at"].endswith("+00:00") and row["sent_at"].endswith("+00:00")
+    assert row["recipients"] == "ncb-liaison@ncb.example.org, duty@ncb.example.org"  # who was mailed, on record
     assert found is not None and found.posted_at.utcoffset() is not None and not found.posted_at.utcoffset()
 
 
