@@ -66,6 +66,11 @@ class SafetyValveError(UserError):
 class EscalationBlocked(UserError):
     """A case cannot be escalated (for example, no Article 3 self-check); names the case and the field."""
 
+    def __init__(self, message: str, *, reference: str = "", field: str = "") -> None:
+        super().__init__(message)
+        self.reference = reference
+        self.field = field
+
 
 class TrackerError(CasebridgeError):
     """A tracker call failed. ``case`` names the case reference when the failure is about one case."""
@@ -104,11 +109,15 @@ class TransitionNotAllowed(TrackerError):
 
 
 class TransientError(TrackerError):
-    """429, 5xx or a dropped connection: worth retrying. ``retry_after`` in seconds when the server said."""
+    """429, 5xx or a dropped connection: worth retrying. ``retry_after`` in seconds when the server said;
+    ``connection`` when no HTTP answer came at all (the connection failed), not a 429 or 5xx."""
 
-    def __init__(self, message: str, *, case: str | None = None, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, case: str | None = None, retry_after: float | None = None, connection: bool = False
+    ) -> None:
         super().__init__(message, case=case)
         self.retry_after = retry_after
+        self.connection = connection
 
 
 class SchemaMissing(UserError):

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -336,7 +337,7 @@ class SyncJob:
             dry_run=opts.dry_run,
             stream=True,
         )
-        chosen = (  # streamed: a pass over 100,000 cases holds one unlisted case at a time
+        chosen: Iterator[TrackedCase] = (  # streamed: a pass over 100,000 cases holds one unlisted case at a time
             t
             for t in snap.in_reference_order()
             if t.key not in recovery.unresolved_keys
@@ -419,7 +420,7 @@ class SyncJob:
                 data["counting"] = action.counting
             intent = self.audit.begin_intent(SET_FIELDS, data)
             try:
-                self.options.retry.call(lambda a=action: self.tracker.set_sla_fields(a.key, a.sla))
+                self.options.retry.call(partial(self.tracker.set_sla_fields, action.key, action.sla))
             except NotFoundError:
                 # deleted in the tracker since we cached it: forget it, or it would fail every pass and
                 # hold the watermark forever (a full pass would drop it too)
@@ -461,7 +462,7 @@ class SyncJob:
                 "Coordinate before sending either request."
             )
             try:
-                self.options.retry.call(lambda p=pair, n=note: self.tracker.link_cases(p.key_a, p.key_b, note=n))
+                self.options.retry.call(partial(self.tracker.link_cases, pair.key_a, pair.key_b, note=note))
             except TrackerError as exc:
                 log.warning("link %s <-> %s: %s", pair.reference_a, pair.reference_b, exc)
                 result.fail(pair.reference_a, exc)

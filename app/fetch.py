@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import TypeVar
 
 from casebridge.connectors import Connector
@@ -92,8 +93,8 @@ def refresh(
         entry = cached.get(tracked.key)
         if tracked.history is not None:
             pass  # listed with its history (Jira: the changelog comes with the search): no request
-        elif _cache_holds(entry, tracked):
-            tracked.history = entry.history  # type: ignore[union-attr]
+        elif (held := _cached_history(entry, tracked)) is not None:
+            tracked.history = held
         else:
             need.append(tracked)
         if snap.newest is None or tracked.updated_at > snap.newest:
@@ -119,13 +120,15 @@ def refresh(
     return snap
 
 
-def _cache_holds(entry: CachedCase | None, tracked: TrackedCase) -> bool:
-    """The cached history is the tracker's: read for this very updated_at, and ending in the state the
-    tracker reports now. The second test catches a status change stamped with the same updated_at as our
-    own write (Redmine keeps whole seconds; a person can move the case within the second we wrote)."""
+def _cached_history(entry: CachedCase | None, tracked: TrackedCase) -> list[StatusChange] | None:
+    """The cached history when it is the tracker's: read for this very updated_at, and ending in the state
+    the tracker reports now (else None). The second test catches a status change stamped with the same
+    updated_at as our own write (Redmine keeps whole seconds; a person can move the case within the second
+    we wrote)."""
     if entry is None or entry.history is None or entry.history_for != iso(tracked.updated_at):
-        return False
-    return bool(entry.history) and entry.history[-1].state == tracked.state
+        return None
+    history = entry.history
+    return history if history and history[-1].state == tracked.state else None
 
 
 def _read_histories(tracker: Connector, need: list[TrackedCase], snap: Snapshot, retry: RetryPolicy) -> None:
@@ -142,7 +145,7 @@ def _read_histories(tracker: Connector, need: list[TrackedCase], snap: Snapshot,
             continue
         try:
             snap.history_reads += 1
-            tracked.history = retry.call(lambda t=tracked: tracker.read_history(t.key))
+            tracked.history = retry.call(partial(tracker.read_history, tracked.key))
         except TrackerError as exc:
             log.warning("%s: history not read: %s", tracked.case.reference, exc)
             tracked.history = None

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from casebridge.connectors import Connector
@@ -66,7 +67,7 @@ def recover(
             continue
         written = sla_from_json(data["fields"])
         try:
-            tracked = call(lambda d=data: tracker.find_case(d["reference"]))
+            tracked = call(partial(tracker.find_case, data["reference"]))
         except TrackerError as exc:
             log.warning("%s: cannot check an interrupted write yet: %s", data["reference"], exc)
             result.unresolved_keys.add(data["key"])

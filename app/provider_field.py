@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 from casebridge.connectors import Connector
 from casebridge.errors import NotFoundError, TrackerError
@@ -62,7 +63,7 @@ def write_providers(
     done = []
     for write in writes:
         try:
-            call(lambda w=write: tracker.set_provider(w.key, w.name))
+            call(partial(tracker.set_provider, write.key, write.name))
         except NotFoundError:
             log.warning("%s: no longer in the tracker (key %s); provider not written", write.reference, write.key)
             continue

@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from casebridge.connectors import Connector
@@ -69,7 +70,7 @@ def recover_reminders(tracker: Connector, audit: AuditLog, call: Call = _direct)
         if kind != REMINDER_POST:
             continue
         try:
-            landed = call(lambda d=data: tracker.has_comment_marker(d["case_key"], d["marker"]))
+            landed = call(partial(tracker.has_comment_marker, data["case_key"], data["marker"]))
         except NotFoundError:
             landed = False  # the case is gone from the tracker: nothing landed there to record
         except TrackerError as exc:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
-from casebridge.app.fetch import RetryPolicy, refresh
+from casebridge.app.fetch import refresh
 from casebridge.connectors import Connector
+from casebridge.connectors.retry import RetryPolicy
 from casebridge.state.store import StateStore
 from casebridge.sync import history_reader
 from casebridge.workflows.cases import Case, StatusChange, TrackedCase

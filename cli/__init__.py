@@ -15,8 +15,9 @@ import importlib
 import logging
 import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -66,6 +67,7 @@ class Context:
             click.echo(text)
 
 
+F = TypeVar("F", bound=Callable[..., Any])
 pass_ctx = click.make_pass_decorator(Context)
 
 
@@ -89,7 +91,7 @@ def parse_now(value: str | None, option: str = "--now") -> datetime:
     return moment
 
 
-def now_option(func):
+def now_option(func: F) -> F:
     return click.option("--now", "now", metavar="ISO", help="Evaluate at this time (replays); default: now.")(func)
 
 

@@ -23,7 +23,7 @@ from casebridge.state.lock import run_lock
 from casebridge.state.store import StateStore
 from casebridge.sync import CaseEvaluation, evaluate_cases, history_reader
 from casebridge.workflows.case_index import OverlapWatch, canonical_provider, check_providers, overlap_warnings
-from casebridge.workflows.cases import TrackedCase
+from casebridge.workflows.cases import Case, TrackedCase
 from casebridge.workflows.clocks import ClockResult
 from casebridge.workflows.directory import Directory
 from casebridge.workflows.intake import (
@@ -250,7 +250,7 @@ def _human_remaining(seconds: float | None) -> str:
     return f"{sign}{days}d{hours:02d}h" if days else f"{sign}{hours}h{rest // 60:02d}m"
 
 
-def _provider_label(case: Any, directory: Directory | None) -> str:
+def _provider_label(case: Case, directory: Directory | None) -> str:
     canonical = None if directory is None else canonical_provider(case, directory)
     if canonical is None or canonical == case.provider:
         return case.provider

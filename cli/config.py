@@ -81,6 +81,12 @@ class Settings:
         return str(self.source) if self.source is not None else "(embedded defaults)"
 
     @property
+    def base_dir(self) -> Path:
+        """Where relative paths written in the config file resolve: the file's folder (without a file,
+        the data directory)."""
+        return self.source.resolve().parent if self.source is not None else self.data_dir
+
+    @property
     def state_path(self) -> Path:
         return self.state_dir / Path(self.app.state).expanduser()
 

@@ -16,7 +16,8 @@ from typing import Any
 
 import click
 
-from casebridge.app.escalate import EscalationOutcome, apply_escalations, find_posted, needs_completion
+from casebridge.app.escalate import EscalationOutcome, apply_escalations, find_posted
+from casebridge.app.escalate_followup import needs_completion
 from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
 from casebridge.cli.jsonout import dumps_indented
 from casebridge.connectors import Connector
@@ -186,7 +187,7 @@ def escalate(ctx: Context, dry_run: bool, cases: tuple[str, ...], yes: bool, as_
 def _plan_json(plan: EscalationPlan, now: datetime, *, dry_run: bool, already: Collection[str] = ()) -> dict[str, Any]:
     """A dry run's report carries the dossier of each item it would post (not of those already posted:
     dossiers are written only for what is posted or shown)."""
-    shown = dry_run and set(already)
+    shown = set(already) if dry_run else set()
     return {
         "now": now.isoformat(),
         "dry_run": dry_run,

@@ -29,7 +29,7 @@ def info(ctx: Context, as_json: bool) -> None:
     if settings.app.liaison is not None:
         files |= {f"liaison {key}": path for key, path in settings.connector_paths("liaison").items()}
     liaison = settings.app.liaison or {"connector": "(the tracker's own queue)"}
-    data = {
+    data: dict[str, Any] = {
         "config": str(settings.source) if settings.source else None,
         "tracker": settings.tracker_label(),
         "liaison": liaison.get("connector"),

@@ -12,7 +12,7 @@ time, so a list of 100,000 cases is never held as one string.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring  # the C escaper when available; ensure_ascii=False's choice
 from typing import Any
 
@@ -21,10 +21,10 @@ import click
 __all__ = ["JsonArrayWriter", "dumps_indented"]
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
-_FLAT: dict[str, Any] = {}  # indentation -> C encoder whose item separator is "," + that indentation
+_FLAT: dict[str, Callable[[Any], str]] = {}  # indentation -> C encoder whose item separator is "," + that indentation
 
 
-def _flat(inner: str) -> Any:
+def _flat(inner: str) -> Callable[[Any], str]:
     """A C-speed encoder for a container without nested containers, its items on lines at ``inner``."""
     encode = _FLAT.get(inner)
     if encode is None:

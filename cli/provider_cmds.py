@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
@@ -95,13 +96,11 @@ def _show_lines(p: Provider) -> list[str]:
     return lines
 
 
-def _fact_json(fact: Fact | None) -> dict | None:
-    if fact is None:
-        return None
+def _fact_json(fact: Fact) -> dict[str, Any]:
     return {"source": fact.source, "checked": fact.checked.isoformat(), "note": fact.note or None}
 
 
-def provider_json(p: Provider) -> dict:
+def provider_json(p: Provider) -> dict[str, Any]:
     return {
         "name": p.name,
         "aliases": list(p.aliases),

@@ -5,14 +5,29 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
+from typing import TypedDict
 
 import click
 
 from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
 from casebridge.errors import UserError
+from casebridge.workflows.cases import Case
 from casebridge.workflows.report import GROUPINGS, Report
+
+
+class _ReportOptions(TypedDict):
+    """The keyword arguments build_report and make_report share."""
+
+    by: Sequence[str]
+    date_from: date | None
+    date_to: date | None
+    aggregate: bool
+    min_count: int
+    provider_of: Callable[[Case], str] | None  # the directory's canonical name: one group per entry
+
 
 FORMATS = ("text", "csv", "json", "html")
 
@@ -103,8 +118,14 @@ def report(
     settings = ctx.settings
     workflow = settings.workflow()
     tracker = settings.tracker()
-    options = {"by": groupings, "date_from": start, "date_to": end, "aggregate": aggregate, "min_count": min_count}
-    options["provider_of"] = provider_namer(settings.directory)  # one group per directory entry
+    options = _ReportOptions(
+        by=groupings,
+        date_from=start,
+        date_to=end,
+        aggregate=aggregate,
+        min_count=min_count,
+        provider_of=provider_namer(settings.directory),  # one group per directory entry
+    )
     if not tracker.exists():  # a read-only command creates nothing: an empty report and how to start
         tracker.close()
         click.echo(empty_tracker_hint(settings), err=True)

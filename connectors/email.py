@@ -305,6 +305,7 @@ class _Session:
         cfg = self.config
         password = self._password()  # a configuration error is raised before any connection or record
         context = ssl.create_default_context(cafile=cfg.ca_file)
+        smtp: smtplib.SMTP
         try:
             if cfg.security == "tls":
                 smtp = smtplib.SMTP_SSL(cfg.host, cfg.effective_port, timeout=cfg.timeout, context=context)

@@ -123,6 +123,7 @@ class LocalConnector(Connector):
     bulk_history: ClassVar[bool] = True  # one query reads every history
     creates_with_sla: ClassVar[bool] = True  # the SLA fields go into the creating INSERT
     transactional: ClassVar[bool] = True  # ``transaction()``: an intake commits whole or not at all
+    config: LocalConfig
 
     def __init__(self, config: LocalConfig, workflow: Workflow) -> None:
         super().__init__(config, workflow)
@@ -180,7 +181,8 @@ class LocalConnector(Connector):
         row = self.db.execute("SELECT * FROM cases WHERE id = ?", (_int_key(key),)).fetchone()
         if row is None:
             raise NotFoundError(f"local tracker: no case with key {key}")
-        return row
+        found: sqlite3.Row = row
+        return found
 
     def _tracked(self, row: sqlite3.Row, history: list[StatusChange] | None = None) -> TrackedCase:
         return TrackedCase(

@@ -140,7 +140,7 @@ def test_missing_article3_blocks_only_that_case() -> None:
     ]
     plan = plan_escalations(cases, WF, now=NOW)
     assert [p.reference for p in plan] == ["OK"]
-    assert [(b.reference, b.field) for b in plan.blocked] == [  # type: ignore[attr-defined]
+    assert [(b.reference, b.field) for b in plan.blocked] == [
         ("NOCHECK", "article3_checked_by"),
         ("NODATE", "article3_checked_at"),
     ]
@@ -398,7 +398,7 @@ def test_plan_and_outcome_json_carry_dedupe_keys(tracker: LocalConnector) -> Non
 def test_now_is_used_for_the_art3_future_check() -> None:
     future = NOW + timedelta(days=1)
     plan = plan_escalations([(tracked("A", article3_checked_at=future), [breached(*VOLUNTARY, H)])], WF, now=NOW)
-    assert plan.blocked and plan.blocked[0].field == "article3_checked_at"  # type: ignore[attr-defined]
+    assert plan.blocked and plan.blocked[0].field == "article3_checked_at"
 
 
 def test_threat_to_life_is_planned_first_then_most_overdue() -> None:

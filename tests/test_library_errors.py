@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def library_modules() -> list[Path]:
-    skip = {"tests", "bench", ".venv", "build", "docs", "examples", "mutants"}
+    skip = {"tests", "bench", ".venv", "build", "docs", "examples", "mutants", ".mutation", ".mypy_cache"}
     return [p for p in ROOT.rglob("*.py") if not skip & set(p.relative_to(ROOT).parts)]
 
 

@@ -414,3 +414,21 @@ def test_an_overlap_warning_names_a_few_cases_and_counts_the_rest() -> None:
     (warning,) = overlap_warnings(new, tracked, directory, WORKFLOW)
     assert "R-00, R-01, R-02, R-03, R-04 and 3 more" in warning
     assert "R-05" not in warning
+
+
+def test_agency_files_named_in_the_config_are_found_beside_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``[providers] extra`` paths are relative to the config file, whatever the working directory."""
+    (tmp_path / "agency").mkdir()
+    write(tmp_path / "agency", VALID)
+    config = tmp_path / "casebridge.toml"
+    config.write_text('[providers]\nextra = ["agency/examplenet.toml"]\n', encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = CliRunner().invoke(cli, ["--config", str(config), "providers", "show", "ExNet", "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["name"] == "Examplenet"
+    assert shown["defined_in"] == str(tmp_path / "agency" / "examplenet.toml")

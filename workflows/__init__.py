@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import tomllib
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,19 +114,19 @@ def _build(raw: schema.WorkflowFile, *, check_holidays: bool = True) -> Workflow
     calendars = {CALENDAR_24X7: Calendar(name=CALENDAR_24X7)}
     for name, c in raw.calendars.items():
         calendars[name] = _build_calendar(name, c, check_holidays=check_holidays)
-    clocks = {}
-    for name, c in raw.clocks.items():
+    clocks: dict[str, ClockDef] = {}
+    for name, k in raw.clocks.items():
         clocks[name] = ClockDef(
             name=name,
-            kind=ClockKind(c.kind),
-            calendar=c.calendar,
-            start_on=frozenset(c.start_on),
-            stop_on=frozenset(c.stop_on),
-            met_on=frozenset(c.met_on),
-            pause_in=frozenset(c.pause_in),
-            start_field=c.start_field,
-            label=c.label or name.replace("_", " ").capitalize(),
-            description=c.description,
+            kind=ClockKind(k.kind),
+            calendar=k.calendar,
+            start_on=frozenset(k.start_on),
+            stop_on=frozenset(k.stop_on),
+            met_on=frozenset(k.met_on),
+            pause_in=frozenset(k.pause_in),
+            start_field=k.start_field,
+            label=k.label or name.replace("_", " ").capitalize(),
+            description=k.description,
         )
     policies = tuple(_build_policy(i, p, clocks, calendars) for i, p in enumerate(raw.policies))
     transitions = tuple(Transition(sources=frozenset(t.from_), target=t.to, name=t.name) for t in raw.transitions)
@@ -363,7 +364,7 @@ def _check_references(raw: schema.WorkflowFile, wf: Workflow) -> None:
     _check_reachable(wf)
 
 
-def _check_clock(name: str, clock: ClockDef, wf: Workflow, need_state) -> None:
+def _check_clock(name: str, clock: ClockDef, wf: Workflow, need_state: Callable[[str, str], None]) -> None:
     key = f"clocks.{name}"
     if clock.calendar not in wf.calendars:
         known = ", ".join(wf.calendars)

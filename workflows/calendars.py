@@ -50,30 +50,9 @@ class Timeline:
         return b - a
 
     def stretch(self, start: float, end: float, target: float, warn: float) -> tuple[float, float, float]:
-        """One running stretch from ``start`` to ``end`` (>= start), in one table lookup: (working seconds in
-        it, the instant ``target`` working seconds after ``start``, the same for ``warn``); an amount
-        <= 0 gives ``start``. Each figure is exactly what ``between`` and ``add`` give."""
-        lo, hi = self._lo, self._hi
-        if not (lo <= start < hi and lo <= end < hi):
-            return self.between(start, end), self._add_positive(start, target), self._add_positive(start, warn)
-        opens, closes, cum = self._opens, self._closes, self._cum
-        i = bisect_right(opens, end) - 1
-        worked_end = cum[i] + (end if end < closes[i] else closes[i]) - opens[i] if i >= 0 else 0.0
-        i = bisect_right(opens, start) - 1
-        worked = cum[i] + (start if start < closes[i] else closes[i]) - opens[i] if i >= 0 else 0.0
-        return worked_end - worked, self._landing(start, worked, target), self._landing(start, worked, warn)
-
-    def _landing(self, start: float, worked: float, seconds: float) -> float:
-        # add(start, seconds) given the working seconds before start (start covered by the table)
-        if seconds <= 0:
-            return start
-        goal = worked + seconds
-        cum = self._cum
-        if goal > cum[-1]:  # the table must grow first: the general path
-            return self.add(start, seconds)
-        i = bisect_left(cum, goal, 1) - 1
-        landed = self._opens[i] + (goal - cum[i])
-        return landed if landed >= start else start
+        """One running stretch from ``start`` to ``end`` (>= start): (working seconds in it, the instant
+        ``target`` working seconds after ``start``, the same for ``warn``); an amount <= 0 gives ``start``."""
+        return end - start, self._add_positive(start, target), self._add_positive(start, warn)
 
     def _add_positive(self, start: float, seconds: float) -> float:
         return start if seconds <= 0 else self.add(start, seconds)
@@ -101,6 +80,32 @@ class BusinessTimeline(Timeline):
         self._cum: list[float] = [0.0]  # working seconds before day i (len = days + 1)
         self._lo = float("inf")  # instants in [lo, hi) are covered by the table
         self._hi = float("-inf")
+
+    def stretch(self, start: float, end: float, target: float, warn: float) -> tuple[float, float, float]:
+        """One running stretch from ``start`` to ``end`` (>= start), in one table lookup: (working seconds in
+        it, the instant ``target`` working seconds after ``start``, the same for ``warn``); an amount
+        <= 0 gives ``start``. Each figure is exactly what ``between`` and ``add`` give."""
+        lo, hi = self._lo, self._hi
+        if not (lo <= start < hi and lo <= end < hi):
+            return self.between(start, end), self._add_positive(start, target), self._add_positive(start, warn)
+        opens, closes, cum = self._opens, self._closes, self._cum
+        i = bisect_right(opens, end) - 1
+        worked_end = cum[i] + (end if end < closes[i] else closes[i]) - opens[i] if i >= 0 else 0.0
+        i = bisect_right(opens, start) - 1
+        worked = cum[i] + (start if start < closes[i] else closes[i]) - opens[i] if i >= 0 else 0.0
+        return worked_end - worked, self._landing(start, worked, target), self._landing(start, worked, warn)
+
+    def _landing(self, start: float, worked: float, seconds: float) -> float:
+        # add(start, seconds) given the working seconds before start (start covered by the table)
+        if seconds <= 0:
+            return start
+        goal = worked + seconds
+        cum = self._cum
+        if goal > cum[-1]:  # the table must grow first: the general path
+            return self.add(start, seconds)
+        i = bisect_left(cum, goal, 1) - 1
+        landed = self._opens[i] + (goal - cum[i])
+        return landed if landed >= start else start
 
     # -- public (epoch seconds) ------------------------------------------------------------------
     def between(self, a: float, b: float) -> float:

@@ -284,6 +284,8 @@ def _evaluate(spec: _ClockSpec, target: ClockTarget, case: Case, hist: _History,
     if steady and (tl is None or seg_end == begin + 1):
         # Never paused in this cycle, and 24x7 or one stretch: the stretches are contiguous from the
         # start, so the walk reduces to one span (the same float operations, the same results).
+        due: float | None
+        warn: float | None
         if tl is None:
             elapsed = _steady_elapsed(times, begin, seg_end, start, end)
             due, warn = _advance(None, start, target_s), _advance(None, start, warn_s)

@@ -16,7 +16,7 @@ import functools
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from casebridge.errors import DirectoryError
 from casebridge.workflows import read_toml, schema
 from casebridge.workflows.cases import LegalBasis
-from casebridge.workflows.directory_schema import ProviderFile
+from casebridge.workflows.directory_schema import ProviderFile, Sourced
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ class Directory:
                 found.append(canonical)
         return found[:n]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Provider]:
         return iter(sorted(self.providers.values(), key=lambda p: p.name.casefold()))
 
     def __len__(self) -> int:
@@ -182,7 +182,7 @@ def _check_names(raw: ProviderFile, label: str) -> None:
         seen.setdefault(norm, key)
 
 
-def _fact(spec) -> Fact:
+def _fact(spec: Sourced) -> Fact:
     return Fact(source=spec.source, checked=spec.checked, note=spec.note)
 
 

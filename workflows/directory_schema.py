@@ -20,6 +20,9 @@ CHANNEL_KINDS = ("portal", "email", "postal", "form", "phone")
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 
 
+ChannelUse = Literal["requests", "preservation", "emergency", "abuse"]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -47,9 +50,7 @@ class EntitySpec(Sourced):
 class ChannelSpec(Sourced):
     kind: Literal["portal", "email", "postal", "form", "phone"]
     address: Text
-    for_: list[Literal["requests", "preservation", "emergency", "abuse"]] = Field(
-        default_factory=lambda: ["requests"], alias="for", min_length=1
-    )
+    for_: list[ChannelUse] = Field(default_factory=lambda: list[ChannelUse](["requests"]), alias="for", min_length=1)
 
 
 class ForeignOrdersSpec(Sourced):

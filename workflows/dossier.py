@@ -82,14 +82,26 @@ class EscalationConfig(BaseModel):
 
 
 class ClockLike(Protocol):
-    """What the dossier and the selection read of a ``workflows.clocks.ClockResult``."""
+    """What the dossier and the selection read of a ``workflows.clocks.ClockResult`` (read-only: a
+    ClockResult is frozen)."""
 
-    name: str
-    state: Any
-    due_at: datetime | None
-    stopped_at: datetime | None
-    overdue_seconds: float
-    target: ClockTarget
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def state(self) -> Any: ...
+
+    @property
+    def due_at(self) -> datetime | None: ...
+
+    @property
+    def stopped_at(self) -> datetime | None: ...
+
+    @property
+    def overdue_seconds(self) -> float: ...
+
+    @property
+    def target(self) -> ClockTarget: ...
 
 
 @dataclass(frozen=True)
@@ -133,7 +145,8 @@ class _Doc:
     """Collects Markdown lines; ``field`` writes a bullet only for allowed, non-empty case fields."""
 
     def __init__(self, case: Case, allowed: frozenset[str]) -> None:
-        self.case, self.allowed, self.lines = case, allowed, []
+        self.case, self.allowed = case, allowed
+        self.lines: list[str] = []
 
     def add(self, *lines: str) -> None:
         self.lines.extend(lines)

@@ -176,9 +176,7 @@ def article3_problem(tracked: TrackedCase, now: datetime) -> EscalationBlocked |
 
 
 def _blocked(reference: str, field_name: str, message: str) -> EscalationBlocked:
-    err = EscalationBlocked(f"{reference}: {message}")
-    err.reference, err.field = reference, field_name  # type: ignore[attr-defined]
-    return err
+    return EscalationBlocked(f"{reference}: {message}", reference=reference, field=field_name)
 
 
 def plan_escalations(

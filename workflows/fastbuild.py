@@ -24,13 +24,13 @@ def frozen_builder(cls: type[T]) -> Callable[..., T]:
     (64 bytes more per instance), so this refuses."""
     if "__slots__" not in cls.__dict__:
         raise TypeError(f"{cls.__name__} has no __slots__: build it the ordinary way")
-    columns = [(f.name, f.type) for f in fields(cls)]  # type: ignore[arg-type]
+    columns = [(f.name, f.type) for f in fields(cls)]  # type: ignore[arg-type]  # fields() wants a dataclass; T is one
     twin: Any = make_dataclass(f"_Building{cls.__name__}", columns, slots=True, eq=False, repr=False)
 
     def build(*values: Any) -> T:
         built = twin(*values)
         built.__class__ = cls  # same fields, same slots: the instance is now a (frozen) cls
-        return built  # type: ignore[no-any-return]
+        return built  # type: ignore[no-any-return]  # the twin is untyped; its class is now cls
 
     build.__doc__ = f"A {cls.__name__} from its field values, in field order."
     return build

@@ -193,7 +193,7 @@ def _csv_rows(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, dict[str,
                 continue
             if len(values) != len(header):
                 raise IntakeError(f"{path}:{line}: row has {len(values)} cells, the header has {len(header)}")
-            record = {k: v for k, v in zip(header, values, strict=True) if v.strip() != ""}
+            record: dict[str, Any] = {k: v for k, v in zip(header, values, strict=True) if v.strip() != ""}
             if "identifiers" in record:
                 record["identifiers"] = _split_identifiers(f"{path}:{line}", record["identifiers"])
             yield (f"{path}:{line}", record)

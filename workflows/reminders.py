@@ -131,19 +131,20 @@ def plan_reminders(
     return planned
 
 
-def _require_running(clock: ClockResult) -> None:
+def _require_running(clock: ClockResult) -> tuple[datetime, float]:
     """Reminders are planned only for running clocks, which always have a due time; say so if not."""
     if clock.due_at is None or clock.remaining_seconds is None:
         raise CasebridgeError(f"clock {clock.name} has no due time: no reminder can be planned for it")
+    return clock.due_at, clock.remaining_seconds
 
 
 def _planned(tracked: TrackedCase, clock: ClockResult, threshold: str, workflow: Workflow) -> PlannedReminder:
     case = tracked.case
     used = case.extensions_for(clock.name)
     key = reminder_key(case.reference, clock.name, threshold, clock.cycle, used)
-    _require_running(clock)
+    due_at, remaining = _require_running(clock)
     label = workflow.clocks[clock.name].label if clock.name in workflow.clocks else clock.name
-    left = fmt_duration(clock.remaining_seconds)
+    left = fmt_duration(remaining)
     title = clean_text(f"Reminder: {case.reference}: {label} lapses in {left}", limit=250)
     marker = marker_for(key)
     markdown = _text(tracked, clock, label, used, key, marker)
@@ -156,8 +157,8 @@ def _planned(tracked: TrackedCase, clock: ClockResult, threshold: str, workflow:
         cycle=clock.cycle,
         extensions=used,
         threshold=threshold,
-        due_at=clock.due_at,
-        remaining_seconds=clock.remaining_seconds,
+        due_at=due_at,
+        remaining_seconds=remaining,
         notify=clock.target.remind.notify if clock.target.remind else frozenset(),
         officer_email=case.officer_email,
         title=title,
@@ -183,11 +184,11 @@ def what_can_be_done(target: ClockTarget, used: int) -> str:
 
 def _text(tracked: TrackedCase, clock: ClockResult, label: str, used: int, key: str, marker: str) -> str:
     case, target = tracked.case, clock.target
-    _require_running(clock)
+    due_at, remaining = _require_running(clock)
     zone = ZoneInfo(case.timezone)
-    due = clock.due_at.astimezone(zone).replace(microsecond=0)
+    due = due_at.astimezone(zone).replace(microsecond=0)
     lines = [
-        f"**Reminder: {md_text(label)} lapses in {fmt_duration(clock.remaining_seconds)}** "
+        f"**Reminder: {md_text(label)} lapses in {fmt_duration(remaining)}** "
         f"({md_text(case.reference)}, {md_text(str(case.request_type))} x {md_text(str(case.legal_basis))}).",
         "",
         f"- Lapses: {due.strftime('%Y-%m-%d %H:%M')} {md_text(case.timezone)} ({due.isoformat()})",

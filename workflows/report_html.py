@@ -48,7 +48,8 @@ def _svg(fig: Any, plt: Any) -> str:
 
 
 def _fig(plt: Any, rows: int) -> tuple[Any, Any]:
-    return plt.subplots(figsize=(6.2, max(1.6, 0.32 * rows + 0.9)))
+    fig, ax = plt.subplots(figsize=(6.2, max(1.6, 0.32 * rows + 0.9)))
+    return fig, ax
 
 
 def _table(caption: str, header: list[str], rows: list[list[Any]]) -> str:

@@ -203,8 +203,15 @@ def report_csv(report: Report) -> str:
         writer.writerow(["open breached cases", *header])
         for case in data["open_breaches"]:
             for c in case["clocks"]:
-                values = (case["reference"], case["provider"], case["state"], c["clock"], c["due_at"])
-                values += (c["overdue_days"], case["url"])
+                values = (
+                    case["reference"],
+                    case["provider"],
+                    case["state"],
+                    c["clock"],
+                    c["due_at"],
+                    c["overdue_days"],
+                    case["url"],
+                )
                 writer.writerow(["open breached cases", *(safe_cell(v) for v in values)])
     writer.writerow(["note", *(safe_cell(f) for f in FORMULAS)])
     return out.getvalue()

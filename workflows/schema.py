@@ -174,11 +174,14 @@ class ExtensionSpec(_Strict):
     _by = field_validator("by")(classmethod(lambda cls, v: _duration(v)))
 
 
+NotifyWhom = Literal["assignee", "watchers", "officer"]
+
+
 class RemindSpec(_Strict):
     """``remind = { before = ["14d", "3d", "1d"], notify = ["assignee", "watchers"] }``"""
 
     before: list[Duration] = Field(min_length=1, max_length=10)
-    notify: list[Literal["assignee", "watchers", "officer"]] = Field(default_factory=lambda: ["assignee"])
+    notify: list[NotifyWhom] = Field(default_factory=lambda: list[NotifyWhom](["assignee"]))
 
     _before = field_validator("before")(classmethod(lambda cls, v: [_duration(x) for x in v]))
 

@@ -102,11 +102,15 @@ class JiraConnector(Connector):
     ) -> None:
         super().__init__(config, workflow)
         self.sleep = sleep
-        self.now = now
+        self._clock = now
         self._http: JiraHttp | None = None
         self._field_ids: dict[str, str] | None = None
         self._missing_fields: list[FieldSpec] = []
         self._ops: CaseOps | None = None
+
+    def now(self) -> datetime:
+        """The injected clock (tests, replays): Jira stamps its own writes, this paces the rate limit."""
+        return self._clock()
 
     # -- plumbing ------------------------------------------------------------------------------------
     @property
@@ -123,7 +127,8 @@ class JiraConnector(Connector):
         from jira import JIRA  # imported late: construction of the connector stays cheap
 
         cfg = self.config
-        options = {"check_update": False, "rest_api_version": "3" if self.cloud else "2"}
+        api_version = "3" if self.cloud else "2"
+        options: dict[str, Any] = {"check_update": False, "rest_api_version": api_version}
         if self.cloud:
             if cfg.api_token is None or cfg.email is None:  # JiraConfig refuses it; a hand-built one may not
                 raise ConfigError(
@@ -165,12 +170,12 @@ class JiraConnector(Connector):
         http = JiraHttp(
             client._session,
             cfg.url,
-            options["rest_api_version"],
+            api_version,
             policy=policy,
             sleep=self._sleep,
             timeout=cfg.timeout,
             near_limit=cfg.near_rate_limit,
-            now=self.now,
+            now=self._clock,
         )
         try:
             info = http.call("GET", "serverInfo") or {}

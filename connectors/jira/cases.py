@@ -61,6 +61,14 @@ def parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def required_time(value: Any, what: str) -> datetime:
+    """A timestamp Jira always sends (``created`` of an issue or a changelog entry); missing: TrackerError."""
+    moment = parse_time(value)
+    if moment is None:
+        raise TrackerError(f"jira: {what} has no time stamp; the answer is not one Jira sends")
+    return moment
+
+
 def jira_time(value: datetime) -> str:
     """Jira's datetime write format (milliseconds, UTC)."""
     value = value.astimezone(UTC)
@@ -284,7 +292,8 @@ class CaseOps:
                 self._zone = ZoneInfo(str(name)) if name else None
             except (TrackerError, ZoneInfoNotFoundError, ValueError) as exc:
                 log.info("jira: account time zone unknown (%s); searching with a %s margin", exc, TZ_MARGIN)
-        return self._zone
+        zone: ZoneInfo | None = self._zone
+        return zone
 
     def jql_moment(self, moment: datetime) -> str:
         """A JQL date literal (minute precision, floored) at or before ``moment`` in the account's zone.
@@ -334,21 +343,22 @@ class CaseOps:
     def history_from(self, fields: dict[str, Any], histories: list[dict[str, Any]]) -> list[StatusChange]:
         """Status changes from changelog entries; the first is the status at creation."""
         moves = [
-            (parse_time(h["created"]), item)
+            (required_time(h.get("created"), f"changelog entry {h.get('id', '?')}"), item)
             for h in histories
             for item in h.get("items", [])
             if item.get("field") == "status" or item.get("fieldId") == "status"
         ]
         moves.sort(key=lambda m: m[0])
         first = moves[0][1].get("fromString") if moves else fields["status"]["name"]
-        changes = [StatusChange(parse_time(fields["created"]), self.c.state_of(first))]
+        changes = [StatusChange(required_time(fields.get("created"), "the issue"), self.c.state_of(first))]
         changes += [StatusChange(at, self.c.state_of(item.get("toString") or "")) for at, item in moves]
         return changes
 
     # -- transitions -------------------------------------------------------------------------------------
     def current_status(self, key: str) -> str:
         issue = self.c.http().call("GET", f"issue/{key}", params={"fields": "status"})
-        return issue["fields"]["status"]["name"]
+        name: str = issue["fields"]["status"]["name"]
+        return name
 
     def transition(self, key: str, state: str) -> None:
         if state not in self.c.workflow.states:

@@ -141,7 +141,7 @@ class JiraHttp:
                         lost_once = True
                         raise
         except TransientError as exc:
-            if getattr(exc, "connection", False):
+            if exc.connection:
                 raise TrackerUnreachable(f"{exc} (gave up after {self.policy.attempts} attempts)", case=case) from None
             raise TransientError(str(exc), case=case, retry_after=exc.retry_after) from None
         raise AssertionError("unreachable")  # pragma: no cover - tenacity reraises
@@ -150,13 +150,14 @@ class JiraHttp:
         url = self.url(path)
         self.requests_sent += 1
         writes = method.upper() in ("POST", "PUT", "DELETE")
+        response: requests.Response | None
         try:
             # the session carries the timeout (ResilientSession passes its own)
             if files is None:
                 response = self.session.request(method, url, params=params, json=body)
             else:  # as the jira client's add_attachment: no JSON content type, the XSRF opt-out header
                 upload = {"content-type": None, "X-Atlassian-Token": "no-check"}
-                response = self.session.request(method, url, params=params, files=files, headers=upload)
+                response = self.session.request(method, url, params=params, files=files, headers=upload)  # type: ignore[arg-type]  # requests drops a header set to None; its stubs do not say so
         except JIRAError as exc:
             response = exc.response
             if response is None:
@@ -165,9 +166,8 @@ class JiraHttp:
             maybe_applied = failure_outcome(exc) is Outcome.MAYBE_APPLIED
             kind = _LostAnswer if (writes and maybe_applied) else TransientError
             # the URL (never with credentials: config refuses user-info) says which Jira could not be reached
-            error = kind(f"jira {method} {url}: connection failed ({type(exc).__name__})", case=case)
-            error.connection = True  # type: ignore[attr-defined]
-            raise error from None
+            message = f"jira {method} {url}: connection failed ({type(exc).__name__})"
+            raise kind(message, case=case, connection=True) from None
         if response.ok:
             pause = pause_for_rate_limit(response.headers, self.now(), self.policy, self.near_limit)
             if pause > 0:

@@ -38,6 +38,7 @@ from casebridge.connectors.redmine.mapping import (
     description_markdown,
     fmt_time,
     parse_time,
+    required_time,
     sla_field_values,
     sla_from,
 )
@@ -94,7 +95,8 @@ class RedmineConnector(RedmineLiaison, Connector):
         return self._client
 
     def _get(self, path: str, **params: Any) -> dict[str, Any]:
-        return self.client.engine.request("get", self.client.url + path, params=params)
+        answer: dict[str, Any] = self.client.engine.request("get", self.client.url + path, params=params)
+        return answer
 
     def _send(self, method: str, path: str, data: dict[str, Any]) -> Any:
         return self.client.engine.request(method, self.client.url + path, data=data)
@@ -126,7 +128,7 @@ class RedmineConnector(RedmineLiaison, Connector):
             except OutcomeUnknown:
                 if (not idempotent and applied is None) or number == self._policy.attempts:
                     raise
-                done = None if idempotent else applied()  # type: ignore[misc]
+                done = applied() if applied is not None and not idempotent else None
                 if done is not None:
                     log.info("redmine: the write had been applied before its answer was lost")
                     return done
@@ -135,7 +137,8 @@ class RedmineConnector(RedmineLiaison, Connector):
 
     def _issue(self, key: str, *includes: str) -> dict[str, Any]:
         params = {"include": ",".join(includes)} if includes else {}
-        return self._get(f"/issues/{int(key)}.json", **params)["issue"]
+        issue: dict[str, Any] = self._get(f"/issues/{int(key)}.json", **params)["issue"]
+        return issue
 
     def _tracked(self, issue: dict[str, Any]) -> TrackedCase | None:
         values = {f["id"]: f.get("value") for f in issue.get("custom_fields", [])}
@@ -285,9 +288,9 @@ class RedmineConnector(RedmineLiaison, Connector):
         for issue in sorted(hits, key=lambda i: i["id"]):
             if issue["tracker"]["id"] != schema.tracker_id:
                 continue
-            tracked = self._tracked(issue)
-            if tracked is not None:
-                found.setdefault(tracked.case.reference, tracked)
+            hit = self._tracked(issue)
+            if hit is not None:
+                found.setdefault(hit.case.reference, hit)
         return found
 
     def _post_case(self, case: Case, state: str, sla: SlaFields | None) -> TrackedCase:
@@ -384,9 +387,11 @@ class RedmineConnector(RedmineLiaison, Connector):
             for detail in journal.get("details", []):
                 if detail.get("property") == "attr" and detail.get("name") == "status_id":
                     first = int(detail["old_value"]) if first is None else first
-                    changes.append((parse_time(journal["created_on"]), int(detail["new_value"])))  # type: ignore[arg-type]
+                    at = required_time(journal.get("created_on"), f"issue #{key} journal {journal.get('id')}")
+                    changes.append((at, int(detail["new_value"])))
         start = first if first is not None else issue["status"]["id"]
-        history = [StatusChange(parse_time(issue["created_on"]), self._state_of(names.get(start, str(start))))]  # type: ignore[arg-type]
+        created = required_time(issue.get("created_on"), f"issue #{key}")
+        history = [StatusChange(created, self._state_of(names.get(start, str(start))))]
         history += [StatusChange(at, self._state_of(names.get(sid, str(sid)))) for at, sid in changes]
         return history
 

@@ -17,6 +17,7 @@ that ceiling. ``sleep`` is injectable so tests never wait.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -75,7 +76,7 @@ def _redmine_messages(response: requests.Response) -> str:
     return "; ".join(flat)
 
 
-class CasebridgeEngine(SyncEngine):
+class CasebridgeEngine(SyncEngine):  # type: ignore[misc]  # python-redmine ships no type hints
     """python-redmine engine with our error mapping, timeouts and retries.
 
     Extra options (popped before python-redmine sees them): ``timeout`` (seconds), ``retry``
@@ -88,7 +89,14 @@ class CasebridgeEngine(SyncEngine):
         self.key_hint: str = options.pop("key_hint", "the configured API key")
         super().__init__(**options)
 
-    def request(self, method: str, url: str, headers=None, params=None, data=None):  # type: ignore[override]
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None = None,
+        params: Any = None,
+        data: Any = None,
+    ) -> Any:
         verb = method.upper()
 
         def retryable(exc: BaseException) -> bool:
@@ -98,7 +106,7 @@ class CasebridgeEngine(SyncEngine):
 
         return self.retry.run(lambda: self._once(method, url, headers, params, data), retryable=retryable)
 
-    def _once(self, method: str, url: str, headers, params, data):
+    def _once(self, method: str, url: str, headers: Mapping[str, str] | None, params: Any, data: Any) -> Any:
         kwargs = self.construct_request_kwargs(method, dict(headers or {}), params, data)
         verb, path = method.upper(), _path(url)
         try:
@@ -128,7 +136,7 @@ class CasebridgeEngine(SyncEngine):
         parts = urlsplit(url)
         return f"{parts.scheme}://{parts.netloc}"
 
-    def process_response(self, response: requests.Response):  # type: ignore[override]
+    def process_response(self, response: requests.Response) -> Any:
         status = response.status_code
         if status in (200, 201, 204):
             return super().process_response(response)

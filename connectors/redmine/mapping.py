@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from casebridge.connectors.redmine.config import TIME_FORMAT
 from casebridge.connectors.redmine.text import md_escape
-from casebridge.errors import RejectedError
+from casebridge.errors import RejectedError, TrackerError
 from casebridge.workflows.cases import Case, ClockFields, SlaFields
 from casebridge.workflows.model import ClockState
 
@@ -32,6 +32,14 @@ def fmt_time(value: datetime | None) -> str:
     if value.tzinfo is None:
         raise ValueError("naive datetime: casebridge times carry an offset")
     return value.astimezone(UTC).strftime(TIME_FORMAT)
+
+
+def required_time(value: str | None, what: str) -> datetime:
+    """A time stamp Redmine always sends (``created_on``); missing or malformed: TrackerError naming it."""
+    moment = parse_time(value)
+    if moment is None:
+        raise TrackerError(f"redmine: {what}: time {value!r} is not YYYY-MM-DDTHH:MM:SSZ")
+    return moment
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -112,13 +120,15 @@ def case_from(issue: dict[str, Any], values: dict[int, Any], ids: dict[str, int]
                 str(exc).splitlines()[0],
             )
     try:
-        return Case(
-            reference=values.get(ids["reference"]) or "",
-            title=issue.get("subject") or "(no subject)",
-            provider=values.get(ids["provider"]) or "unknown",
-            request_type=values.get(ids["request_type"]) or "",
-            legal_basis=values.get(ids["legal_basis"]) or "",
-            submitted_at=parse_time(values.get(ids["submitted_at"])),
+        return Case.model_validate(  # the enums arrive as their tracker strings: validated, not trusted
+            {
+                "reference": values.get(ids["reference"]) or "",
+                "title": issue.get("subject") or "(no subject)",
+                "provider": values.get(ids["provider"]) or "unknown",
+                "request_type": values.get(ids["request_type"]) or "",
+                "legal_basis": values.get(ids["legal_basis"]) or "",
+                "submitted_at": parse_time(values.get(ids["submitted_at"])),
+            }
         )
     except ValidationError as exc:
         log.warning(

@@ -38,7 +38,7 @@ class Schema:
     status_ids: dict[str, int] = field(default_factory=dict)  # Redmine status name -> id
     fields: dict[str, int] = field(default_factory=dict)  # FieldSpec.key -> custom field id
     specs: dict[str, FieldSpec] = field(default_factory=dict)  # FieldSpec.key -> spec
-    admin_fields: dict[str, dict] = field(default_factory=dict)  # name -> /custom_fields.json entry
+    admin_fields: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> /custom_fields.json entry
 
     @property
     def status_names(self) -> dict[int, str]:
@@ -91,16 +91,16 @@ def inspect_schema(get: Get, config: RedmineConfig, workflow: Workflow) -> tuple
 
     for spec in field_specs(config, workflow):
         schema.specs[spec.key] = spec
-        ident = config.project if spec.cases else config.liaison_project
-        field_id = _field_id(schema, spec, project_fields.get(ident or "", {}), ident or "", missing)
+        where = (config.project if spec.cases else config.liaison_project) or ""
+        field_id = _field_id(schema, spec, project_fields.get(where, {}), where, missing)
         if field_id is not None:
             schema.fields[spec.key] = field_id
     return schema, missing
 
 
-def _project(get: Get, ident: str, tracker: str, missing: list[Missing]) -> dict | None:
+def _project(get: Get, ident: str, tracker: str, missing: list[Missing]) -> dict[str, Any] | None:
     try:
-        project = get(f"/projects/{ident}.json", include="trackers,issue_custom_fields")["project"]
+        project: dict[str, Any] = get(f"/projects/{ident}.json", include="trackers,issue_custom_fields")["project"]
     except NotFoundError:
         missing.append(
             Missing(

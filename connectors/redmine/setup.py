@@ -13,6 +13,7 @@ transitions created only when missing) and runs in one transaction, so a failure
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from casebridge.connectors.redmine.config import RedmineConfig, field_specs, status_names
 from casebridge.workflows.model import WILDCARD, Workflow
@@ -43,7 +44,7 @@ def transition_pairs(workflow: Workflow, names: dict[str, str]) -> list[tuple[st
     return list(dict.fromkeys(pairs))
 
 
-def setup_spec(config: RedmineConfig, workflow: Workflow) -> dict:
+def setup_spec(config: RedmineConfig, workflow: Workflow) -> dict[str, Any]:
     names = status_names(config, workflow)
     statuses = [{"name": names[s], "closed": st.terminal} for s, st in workflow.states.items()]
     trackers = [
@@ -116,7 +117,7 @@ def setup_script(config: RedmineConfig, workflow: Workflow) -> str:
     )
 
 
-def _readable_json(spec: dict) -> str:
+def _readable_json(spec: dict[str, Any]) -> str:
     """JSON with one list entry per line, so an administrator can review what will be created."""
     parts = []
     for key, value in spec.items():
