@@ -5,13 +5,17 @@ audit path set in the config is where casebridge writes."""
 from __future__ import annotations
 
 import hashlib
+import io
+import json
 import sqlite3
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from casebridge.state.audit import FIELDS, GENESIS, AuditLog, record_hash, verify_records
+from casebridge.state.audit_anchor import Anchor, AuditAnchor
 from tests.cli_runner import cli_logging_restored, run
 from tests.escalate_e2e import EXAMPLES, INTAKE_NOW, write_config
 
@@ -89,3 +93,90 @@ def test_the_audit_path_set_in_the_config_is_where_casebridge_writes(
     assert "intake.create" in kinds
     code, out, _ = run(capsys, "audit", "verify")
     assert code == 0 and "court-audit.db" in out
+
+
+def test_an_empty_log_has_the_genesis_head_under_its_own_id(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.db")
+    try:
+        assert log.head() == Anchor(log.log_id, 0, GENESIS)  # seq 0: nothing to anchor yet
+        record = log.append("sync.fields", {"reference": "FIA-1"})
+        assert log.head() == Anchor(log.log_id, 1, record["hash"])
+    finally:
+        log.close()
+
+
+def test_an_acknowledged_loss_records_in_the_new_chain_what_the_anchor_said(tmp_path: Path) -> None:
+    state = tmp_path / "casebridge-state.db"
+    old = AuditLog(tmp_path / "old.audit.db", AuditAnchor(state))
+    head = old.append("sync.fields", {"reference": "FIA-1"})
+    old_id = old.log_id
+    old.close()
+    new = AuditLog(tmp_path / "new.audit.db", AuditAnchor(state), check=False)  # a replaced log
+    try:
+        record = new.reset_anchor("the log was replaced")
+        assert record["kind"] == "audit.reset" and record["seq"] == 1
+        assert record["data"] == {
+            "reason": "the log was replaced",
+            "previous_anchor": {"seq": 1, "hash": head["hash"], "log_id": old_id},
+        }
+        assert new.anchor is not None and new.anchor.get() == Anchor(new.log_id, 1, record["hash"])
+        assert new.anchor_problem() is None
+    finally:
+        new.close()
+
+
+def test_a_reset_where_nothing_was_anchored_yet_records_no_previous_anchor(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.db", AuditAnchor(tmp_path / "casebridge-state.db"))
+    try:
+        assert log.reset_anchor("first use")["data"] == {"reason": "first use", "previous_anchor": None}
+    finally:
+        log.close()
+
+
+def test_the_anchor_is_stamped_in_utc_when_moved_and_when_replaced(tmp_path: Path) -> None:
+    state = tmp_path / "casebridge-state.db"
+    log = AuditLog(tmp_path / "audit.db", AuditAnchor(state))
+    try:
+        for move in (lambda: log.append("sync.fields", {"reference": "FIA-1"}), lambda: log.reset_anchor("x")):
+            move()
+            with sqlite3.connect(state) as db:
+                (stamp,) = db.execute("SELECT updated_at FROM audit_anchor").fetchone()
+            assert datetime.fromisoformat(stamp).utcoffset() == timedelta(0), stamp
+    finally:
+        log.close()
+
+
+def test_an_export_is_json_lines_unless_told_otherwise_and_an_unknown_format_is_named(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.db")
+    try:
+        log.append("sync.fields", {"reference": "FIA-1"})
+        out = io.StringIO()
+        assert log.export(out) == 1
+        assert json.loads(out.getvalue())["kind"] == "sync.fields"
+        with pytest.raises(ValueError, match="unknown export format 'xml' \\(jsonl or csv\\)"):
+            log.export(io.StringIO(), "xml")
+    finally:
+        log.close()
+
+
+def test_a_completed_intent_records_what_was_announced_plus_the_answer_and_moves_the_anchor(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.db", AuditAnchor(tmp_path / "casebridge-state.db"))
+    try:
+        intent = log.begin_intent("sync.set_fields", {"reference": "FIA-1", "clocks": {"legal": "at_risk"}})
+        record = log.complete_intent(intent, {"confirmed": "after a restart"})
+        assert record is not None and record["kind"] == "sync.set_fields"
+        assert record["data"] == {"reference": "FIA-1", "clocks": {"legal": "at_risk"}, "confirmed": "after a restart"}
+        assert [r["data"] for r in log.records()] == [record["data"]]
+        assert log.anchor is not None and log.anchor.get() == Anchor(log.log_id, 1, record["hash"])
+    finally:
+        log.close()
+
+
+def test_a_pending_intent_is_stamped_in_utc(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.db")
+    try:
+        log.begin_intent("sync.set_fields", {"reference": "FIA-1"})
+        (stamp,) = log._db.execute("SELECT created_at FROM pending").fetchone()
+        assert datetime.fromisoformat(stamp).utcoffset() == timedelta(0), stamp
+    finally:
+        log.close()
