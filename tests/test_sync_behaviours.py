@@ -6,6 +6,7 @@ intent writes nothing."""
 from __future__ import annotations
 
 import random
+import sqlite3
 from datetime import timedelta
 from pathlib import Path
 
@@ -107,3 +108,39 @@ def test_dry_run_with_a_pending_intent_writes_nothing(env: Env) -> None:
     audit = AuditLog(env.audit_path)
     assert len(audit.pending()) == 1 and list(audit.records()) == []
     audit.close()
+
+
+class DeletesMidRun(CountingTracker):
+    """Someone deletes a case in the tracker while the pass is writing the cases before it."""
+
+    def __init__(self, inner: object, after_key: str, gone_key: str, path: Path) -> None:
+        super().__init__(inner)
+        object.__setattr__(self, "after_key", after_key)
+        object.__setattr__(self, "gone_key", gone_key)
+        object.__setattr__(self, "path", path)
+
+    def _call(self, name, attr, args, kwargs):
+        result = super()._call(name, attr, args, kwargs)
+        if name == "set_sla_fields" and args[0] == self.after_key:
+            with sqlite3.connect(self.path) as db:
+                db.execute("DELETE FROM history WHERE case_id = ?", (self.gone_key,))
+                db.execute("DELETE FROM cases WHERE id = ?", (self.gone_key,))
+        return result
+
+
+def test_a_case_deleted_mid_run_is_forgotten_and_the_cases_after_it_are_still_written(env: Env) -> None:
+    planned = env.sync(NOW, dry_run=True).plan.actions
+    assert len(planned) >= 3
+    gone = planned[1]
+    report = env.sync(NOW, DeletesMidRun(env.tracker(), planned[0].key, gone.key, env.tracker_path))
+    assert [a.key for a in report.result.applied] == [a.key for a in planned if a.key != gone.key]
+    assert report.exit_code == 0 and not report.result.failures
+    store = StateStore(env.state_path)
+    assert gone.key not in store.load()  # forgotten: it must not fail every later pass
+    assert store.watermark() is not None and store.watermark() == report.watermark  # every case there was written
+    store.close()
+    audit = AuditLog(env.audit_path)
+    written = [r["data"]["key"] for r in audit.records() if r["kind"] == SET_FIELDS]
+    assert audit.pending() == [] and gone.key not in written and len(written) == len(planned) - 1
+    audit.close()
+    assert env.sync(NOW).plan.actions == []  # nothing left over for the next pass
