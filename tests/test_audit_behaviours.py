@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from casebridge.errors import ConfigError
 from casebridge.state.audit import FIELDS, GENESIS, AuditLog, record_hash, verify_records
 from casebridge.state.audit_anchor import Anchor, AuditAnchor
 from tests.cli_runner import cli_logging_restored, run
@@ -180,3 +182,10 @@ def test_a_pending_intent_is_stamped_in_utc(tmp_path: Path) -> None:
         assert datetime.fromisoformat(stamp).utcoffset() == timedelta(0), stamp
     finally:
         log.close()
+
+
+def test_a_state_file_that_is_not_a_database_is_named_by_its_setting(tmp_path: Path) -> None:
+    state = tmp_path / "casebridge-state.db"
+    state.write_bytes(b"this is not an SQLite file, it is a note someone saved over it" * 20)
+    with pytest.raises(ConfigError, match=rf"^\[app\] state <- cannot open {re.escape(str(state))}: "):
+        AuditAnchor(state)
