@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,8 @@ import pytest
 from casebridge.app.intents import SET_FIELDS, intent_data
 from casebridge.state.audit import AuditLog
 from casebridge.state.store import StateStore
+from casebridge.sync import SetFields
+from casebridge.workflows.cases import ClockFields, SlaFields
 from tests.factories import T0
 from tests.test_sync_support import WORKFLOW, CountingTracker, Env, check_invariants, seed_cases
 
@@ -144,3 +146,37 @@ def test_a_case_deleted_mid_run_is_forgotten_and_the_cases_after_it_are_still_wr
     assert audit.pending() == [] and gone.key not in written and len(written) == len(planned) - 1
     audit.close()
     assert env.sync(NOW).plan.actions == []  # nothing left over for the next pass
+
+
+def test_what_a_planned_write_says_shows_each_changed_clock_in_the_cases_zone() -> None:
+    due = datetime(2026, 12, 31, 8, 0, tzinfo=UTC)
+    before = SlaFields({"legal": ClockFields(None, None, "paused")}, escalation_level=0)
+    after = SlaFields(
+        {
+            "legal": ClockFields(due, due - timedelta(days=2), "running"),
+            "followup": ClockFields(None, None, "not_started"),  # does not run for this case: not news
+        },
+        escalation_level=1,
+    )
+    action = SetFields("7", "FIA-1", after, before, "Asia/Karachi")
+    assert action.describe() == (
+        "set FIA-1: legal: paused due - -> running due 2026-12-31T13:00:00+05:00; escalation level 0 -> 1"
+    )
+    assert action.to_json() == {
+        "action": "set_fields",
+        "reference": "FIA-1",
+        "key": "7",
+        "clocks": {
+            "followup": {"due_at": None, "warn_at": None, "state": "not_started"},
+            "legal": {
+                "due_at": "2026-12-31T08:00:00+00:00",
+                "warn_at": "2026-12-29T08:00:00+00:00",
+                "state": "running",
+            },
+        },
+        "escalation_level": 1,
+    }
+    first = SetFields("8", "FIA-2", SlaFields({"followup": ClockFields(None, None, "not_started")}), SlaFields())
+    assert first.describe() == "set FIA-2: initial fields"
+    gone = SetFields("9", "FIA-3", SlaFields({"legal": ClockFields(None, None, "stopped")}), SlaFields())
+    assert gone.describe() == "set FIA-3: legal: (none) -> stopped due -"
