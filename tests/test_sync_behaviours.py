@@ -180,3 +180,35 @@ def test_what_a_planned_write_says_shows_each_changed_clock_in_the_cases_zone() 
     assert first.describe() == "set FIA-2: initial fields"
     gone = SetFields("9", "FIA-3", SlaFields({"legal": ClockFields(None, None, "stopped")}), SlaFields())
     assert gone.describe() == "set FIA-3: legal: (none) -> stopped due -"
+
+
+def _newest_update(env: Env) -> datetime:
+    tracker = env.tracker()
+    try:
+        return max(t.updated_at for t in tracker.list_cases())
+    finally:
+        tracker.close()
+
+
+def test_the_watermark_is_the_listing_time_by_our_clock_and_never_ahead_of_the_real_time(env: Env) -> None:
+    newest = _newest_update(env)
+    before = datetime.now(UTC)
+    report = env.sync(NOW)
+    after = datetime.now(UTC)
+    # the newest change listed, or when the listing was taken (--now, but never past the real time)
+    assert max(newest, min(NOW, before)) <= report.watermark <= max(newest, min(NOW, after))
+    store = StateStore(env.state_path)
+    assert store.watermark() == report.watermark
+    store.close()
+    what_if = after + timedelta(days=400)  # a what-if --now far ahead must not skip real updates later
+    newest = _newest_update(env)
+    report = env.sync(what_if)
+    assert report.exit_code == 0 and report.watermark is not None
+    assert report.watermark <= max(datetime.now(UTC), newest)
+
+
+def test_a_later_pass_never_moves_the_watermark_back(env: Env) -> None:
+    first = env.sync(NOW).watermark
+    assert first is not None
+    earlier = env.sync(NOW - timedelta(days=1))  # a replay at an earlier --now
+    assert earlier.exit_code == 0 and earlier.watermark is not None and earlier.watermark >= first
