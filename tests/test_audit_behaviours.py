@@ -189,3 +189,22 @@ def test_a_state_file_that_is_not_a_database_is_named_by_its_setting(tmp_path: P
     state.write_bytes(b"this is not an SQLite file, it is a note someone saved over it" * 20)
     with pytest.raises(ConfigError, match=rf"^\[app\] state <- cannot open {re.escape(str(state))}: "):
         AuditAnchor(state)
+
+
+def test_verify_says_in_words_what_happened_to_the_chain(tmp_path: Path) -> None:
+    r = chain(tmp_path, 7)
+    swapped = [r[0], r[1], r[3], r[2], *r[4:]]  # seq 3 and 4 swapped
+    assert [str(p) for p in verify_records(swapped).problems] == [
+        "seq 3: missing before seq 4 (deleted)",
+        "seq 3: out of order after seq 4 (reordered)",
+        "seq 5: does not follow the record before it (inserted, replaced or reordered)",
+    ]
+    two_gone = [r[0], *r[3:]]  # seq 2 and 3 deleted
+    assert [str(p) for p in verify_records(two_gone).problems] == ["seq 2..3: missing before seq 4 (deleted)"]
+    one_gone = [*r[:4], *r[5:]]  # seq 5 deleted
+    assert [str(p) for p in verify_records(one_gone).problems] == ["seq 5: missing before seq 6 (deleted)"]
+    copied = [*r[:3], r[1], *r[3:]]  # seq 2 copied after seq 3
+    assert [str(p) for p in verify_records(copied).problems] == [
+        "seq 2: appears twice (a record was inserted or copied)",
+        "seq 4: does not follow the record before it (inserted, replaced or reordered)",
+    ]
