@@ -199,6 +199,7 @@ def test_verify_says_in_words_what_happened_to_the_chain(tmp_path: Path) -> None
         "seq 3: out of order after seq 4 (reordered)",
         "seq 5: does not follow the record before it (inserted, replaced or reordered)",
     ]
+    assert [p.seq for p in verify_records(swapped).problems] == [4, 3, 5]  # each problem names its record
     two_gone = [r[0], *r[3:]]  # seq 2 and 3 deleted
     assert [str(p) for p in verify_records(two_gone).problems] == ["seq 2..3: missing before seq 4 (deleted)"]
     one_gone = [*r[:4], *r[5:]]  # seq 5 deleted
