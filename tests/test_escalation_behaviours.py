@@ -1,7 +1,8 @@
 """Escalation behaviours the NCB liaison desk relies on (issue 19): a breach before level 1 posts
 nothing and says when level 1 starts; max_repeats = 1 re-posts exactly once; the case's move to the
 escalated state is stamped with the run's --now; the target is asked which keys it holds one page at a
-time, and a failed lookup fails only its page."""
+time, and a failed lookup fails only its page; what a posted (or resent) escalation records, reports and
+comments; a rerun for a case already escalated leaves it alone."""
 
 from __future__ import annotations
 
@@ -129,3 +130,90 @@ class RecordingAudit:
 
     def append(self, kind: str, data: dict) -> None:
         self.records.append((kind, data))
+
+
+class UrlLiaison(LocalConnector):
+    """The embedded liaison queue answering with a web address (as Jira and Redmine do), and, when told,
+    saying that this send repeats one it could not confirm (as the mail target does after a crash)."""
+
+    def __init__(self, config: LocalConfig, resent: bool = False) -> None:
+        super().__init__(config, WF)
+        self.resent = resent
+        self.use_clock(lambda: T0)  # its own clock, not the run's --now
+
+    def post_escalation(self, escalation):  # type: ignore[no-untyped-def]
+        posted = super().post_escalation(escalation)
+        return replace(posted, key=f"NCB-{posted.key}", url=f"https://ncb.example/browse/NCB-{posted.key}",
+                       resent=self.resent)  # fmt: skip
+
+
+def test_a_posted_escalation_is_recorded_reported_and_commented_with_its_link(
+    tmp_path: Path, tracker: LocalConnector
+) -> None:
+    created = tracker.create_case(make_case("FIA-ESC-2"), state="acknowledged", at=T0)
+    plan = plan_escalations([(tracker.find_case("FIA-ESC-2"), [breached("subscriber", "voluntary", "followup", H)])],
+                            WF, now=NOW)  # fmt: skip
+    liaison, audit = UrlLiaison(LocalConfig(path=str(tmp_path / "liaison.db"))), RecordingAudit()
+    [outcome] = apply_escalations(plan, liaison, tracker, audit, now=NOW)
+    assert outcome.to_json() == {
+        "dedupe_key": "FIA-ESC-2/followup/L1",
+        "reference": "FIA-ESC-2",
+        "status": "posted",
+        "posted_key": "NCB-1",
+        "url": "https://ncb.example/browse/NCB-1",
+        "case_state": "escalated",
+        "error": None,
+        "notes": ["case moved to escalated"],
+    }
+    [(kind, data)] = audit.records
+    assert kind == "escalation.posted"
+    assert data == {
+        "dedupe_key": "FIA-ESC-2/followup/L1",
+        "reference": "FIA-ESC-2",
+        "case_key": created.key,
+        "clock": "followup",
+        "level": 1,
+        "repeat": 0,
+        "key": "NCB-1",
+        "url": "https://ncb.example/browse/NCB-1",
+        "posted_at": T0.isoformat(),  # the liaison tracker's own stamp
+        "target": "local",
+        "resent": False,
+    }
+    assert tracker.comments(created.key)[-1] == (
+        r"Escalated to the INTERPOL NCB liaison queue: [NCB\-1](https://ncb.example/browse/NCB-1) "
+        r"(level 1: NCB liaison). Dedupe key: FIA\-ESC\-2/followup/L1."  # Markdown, its text escaped
+    )
+    liaison.close()
+
+
+def test_a_send_the_target_could_not_confirm_before_is_reported_as_resent(
+    tmp_path: Path, tracker: LocalConnector
+) -> None:
+    tracker.create_case(make_case("FIA-ESC-3"), state="acknowledged", at=T0)
+    plan = plan_escalations([(tracker.find_case("FIA-ESC-3"), [breached("subscriber", "voluntary", "followup", H)])],
+                            WF, now=NOW)  # fmt: skip
+    liaison, audit = UrlLiaison(LocalConfig(path=str(tmp_path / "liaison.db")), resent=True), RecordingAudit()
+    [outcome] = apply_escalations(plan, liaison, tracker, audit, now=NOW)
+    assert outcome.status == "resent" and outcome.ok
+    assert outcome.notes == (
+        "resent: an earlier send was never confirmed; the NCB may receive NCB-1 twice",
+        "case moved to escalated",
+    )
+    assert audit.records[0][1]["resent"] is True
+    liaison.close()
+
+
+def test_a_rerun_for_a_case_already_escalated_leaves_the_case_alone_and_says_so(tracker: LocalConnector) -> None:
+    created = tracker.create_case(make_case("FIA-ESC-4"), state="acknowledged", at=T0)
+
+    def plan():  # type: ignore[no-untyped-def]
+        clocks = [breached("subscriber", "voluntary", "followup", H)]
+        return plan_escalations([(tracker.find_case("FIA-ESC-4"), clocks)], WF, now=NOW)
+
+    apply_escalations(plan(), tracker, tracker, now=NOW)
+    comments, history = tracker.comments(created.key), tracker.read_history(created.key)
+    [again] = apply_escalations(plan(), tracker, tracker, now=NOW)
+    assert (again.status, again.ok, again.case_state) == ("already_posted", True, "escalated")
+    assert again.notes == ("already posted; case already handled",)
+    assert tracker.comments(created.key) == comments and tracker.read_history(created.key) == history
