@@ -1,7 +1,7 @@
 """Sync behaviours an administrator relies on (issue 19): a connector's own bug in one case fails that
 case with a clear message and the run goes on; a case moved between our write and the re-read is not
 recorded as fresh; a case deleted mid-run does not stop the writes after it; --dry-run with a pending
-intent writes nothing."""
+intent writes nothing; what a planned write says; where the watermark goes; a failed link is retried."""
 
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ from pathlib import Path
 import pytest
 
 from casebridge.app.intents import SET_FIELDS, intent_data
+from casebridge.connectors.local import LocalConfig, LocalConnector
+from casebridge.errors import TransientError
 from casebridge.state.audit import AuditLog
 from casebridge.state.store import StateStore
-from casebridge.sync import SetFields
+from casebridge.sync import SetFields, SyncJob, SyncOptions
 from casebridge.workflows.cases import ClockFields, SlaFields
-from tests.factories import T0
-from tests.test_sync_support import WORKFLOW, CountingTracker, Env, check_invariants, seed_cases
+from casebridge.workflows.directory import load_directory
+from tests.factories import T0, make_case
+from tests.test_sync_support import NO_SLEEP, WORKFLOW, CountingTracker, Env, check_invariants, seed_cases
 
 NOW = T0 + timedelta(days=3)
 
@@ -218,3 +221,43 @@ def test_a_pass_at_an_earlier_now_never_moves_the_watermark_back(env: Env) -> No
     store = StateStore(env.state_path)
     assert replay.watermark == store.watermark() == later
     store.close()
+
+
+class LinkDown(LocalConnector):
+    """The embedded tracker with its relation API down for a while."""
+
+    down = True
+
+    def link_cases(self, key_a: str, key_b: str, *, note: str) -> None:
+        if LinkDown.down:
+            raise TransientError("tracker answered 503 on the relation")
+        super().link_cases(key_a, key_b, note=note)
+
+
+def test_a_failed_link_fails_the_first_case_records_nothing_and_is_linked_by_the_next_pass(tmp_path: Path) -> None:
+    tracker = LinkDown(LocalConfig(path=str(tmp_path / "t.db")), WORKFLOW)
+    store, audit = StateStore(tmp_path / "state.db"), AuditLog(tmp_path / "audit.db")
+    try:
+        for ref, phone in (("R-1", "+92 300 1234567"), ("R-2", "00923001234567")):
+            tracker.create_case(make_case(ref, identifiers=[{"type": "phone", "value": phone}]))
+        one, two = tracker.find_case("R-1"), tracker.find_case("R-2")
+        assert one is not None and two is not None
+        options, directory = SyncOptions(retry=NO_SLEEP), load_directory()
+        job = lambda: SyncJob(tracker, WORKFLOW, store, audit, options, directory=directory)  # noqa: E731
+        LinkDown.down = True
+        failed = job().run(NOW)
+        assert failed.links == [] and failed.result.failures == {"R-1": "tracker answered 503 on the relation"}
+        assert failed.exit_code > 0 and store.watermark() is None  # not past a pass that did not finish
+        assert store.linked_pairs() == set() and not [r for r in audit.records() if r["kind"] == "sync.link"]
+        LinkDown.down = False
+        linked = job().run(NOW)
+        assert [(p.reference_a, p.reference_b) for p in linked.links] == [("R-1", "R-2")] and linked.exit_code == 0
+        assert tracker.linked_cases(one.key) == [two.key] and store.linked_pairs() == {(one.key, two.key)}
+        [record] = [r["data"] for r in audit.records() if r["kind"] == "sync.link"]
+        assert record == {"keys": [one.key, two.key], "references": ["R-1", "R-2"]}
+        assert job().run(NOW).links == []  # once
+    finally:
+        LinkDown.down = True
+        tracker.close()
+        store.close()
+        audit.close()
