@@ -17,7 +17,7 @@ import pytest
 
 from casebridge.errors import ConfigError
 from casebridge.state.audit import FIELDS, GENESIS, AuditLog, record_hash, verify_records
-from casebridge.state.audit_anchor import Anchor, AuditAnchor
+from casebridge.state.audit_anchor import Anchor, AuditAnchor, AuditAnchorMismatch
 from tests.cli_runner import cli_logging_restored, run
 from tests.escalate_e2e import EXAMPLES, INTAKE_NOW, write_config
 
@@ -209,3 +209,48 @@ def test_verify_says_in_words_what_happened_to_the_chain(tmp_path: Path) -> None
         "seq 2: appears twice (a record was inserted or copied)",
         "seq 4: does not follow the record before it (inserted, replaced or reordered)",
     ]
+
+
+def test_an_audit_file_written_by_a_newer_casebridge_is_refused_naming_its_setting(tmp_path: Path) -> None:
+    path = tmp_path / "audit.db"
+    AuditLog(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(ConfigError, match=r"^\[app\] audit <- .*audit\.db has schema 99, newer than this casebridge"):
+        AuditLog(path)
+    path.unlink()
+    path.write_bytes(b"not an SQLite file" * 100)
+    with pytest.raises(ConfigError, match=r"^\[app\] audit <- cannot open "):
+        AuditLog(path)
+
+
+def test_an_audit_record_once_committed_is_synced_to_disk(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.db")
+    try:
+        assert log._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: survives a power loss
+    finally:
+        log.close()
+
+
+def test_a_log_that_disagrees_with_its_anchor_is_refused_unless_opened_to_look_at_it(tmp_path: Path) -> None:
+    state = tmp_path / "casebridge-state.db"
+    log = AuditLog(tmp_path / "audit.db", AuditAnchor(state))
+    log.append("sync.fields", {"reference": "FIA-1"})
+    log.close()
+    with sqlite3.connect(tmp_path / "audit.db") as db:
+        db.execute("DELETE FROM records")
+    with pytest.raises(AuditAnchorMismatch, match="the log holds no records"):
+        AuditLog(tmp_path / "audit.db", AuditAnchor(state))
+    looked = AuditLog(tmp_path / "audit.db", AuditAnchor(state), check=False)  # audit verify / export
+    assert looked.anchor_problem() is not None
+    looked.close()
+
+
+def test_secrets_inside_lists_never_reach_a_record(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.db")
+    try:
+        record = log.append("sync.fields", {"attempts": [{"user": "svc", "password": "hunter2"}, ("a", 1)]})
+        assert record["data"] == {"attempts": [{"user": "svc", "password": "***"}, ["a", 1]]}
+        assert "hunter2" not in json.dumps(list(log.records()))
+    finally:
+        log.close()
