@@ -211,10 +211,13 @@ def test_verify_says_in_words_what_happened_to_the_chain(tmp_path: Path) -> None
     ]
 
 
-def test_an_audit_file_written_by_a_newer_casebridge_is_refused_naming_its_setting(tmp_path: Path) -> None:
+def test_a_new_audit_file_records_its_schema_and_a_newer_or_broken_one_is_refused_naming_its_setting(
+    tmp_path: Path,
+) -> None:
     path = tmp_path / "audit.db"
     AuditLog(path).close()
     with sqlite3.connect(path) as db:
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [("1",)]  # a new file
         db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(ConfigError, match=r"^\[app\] audit <- .*audit\.db has schema 99, newer than this casebridge"):
         AuditLog(path)
