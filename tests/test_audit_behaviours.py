@@ -211,7 +211,7 @@ def test_verify_says_in_words_what_happened_to_the_chain(tmp_path: Path) -> None
     ]
 
 
-def test_a_new_audit_file_records_its_schema_and_a_newer_or_broken_one_is_refused_naming_its_setting(
+def test_a_new_audit_file_records_its_schema_a_newer_or_broken_one_is_refused_naming_its_setting(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "audit.db"
