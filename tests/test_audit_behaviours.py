@@ -174,9 +174,13 @@ def test_a_completed_intent_records_what_was_announced_plus_the_answer_and_moves
         log.close()
 
 
-def test_a_pending_intent_is_stamped_in_utc(tmp_path: Path) -> None:
+def test_records_and_pending_intents_are_stamped_in_utc(tmp_path: Path) -> None:
     log = AuditLog(tmp_path / "audit.db")
     try:
+        at = log.append("sync.fields", {"reference": "FIA-1"})["at"]
+        assert datetime.fromisoformat(at).utcoffset() == timedelta(0) and len(at) == len(
+            "2026-11-02T09:00:00.000000+00:00"
+        )
         log.begin_intent("sync.set_fields", {"reference": "FIA-1"})
         (stamp,) = log._db.execute("SELECT created_at FROM pending").fetchone()
         assert datetime.fromisoformat(stamp).utcoffset() == timedelta(0), stamp
