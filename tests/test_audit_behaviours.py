@@ -17,7 +17,7 @@ import pytest
 
 from casebridge.errors import ConfigError
 from casebridge.state.audit import FIELDS, GENESIS, AuditLog, record_hash, verify_records
-from casebridge.state.audit_anchor import Anchor, AuditAnchor, AuditAnchorMismatch
+from casebridge.state.audit_anchor import Anchor, AuditAnchor, AuditAnchorMismatch, anchor_problem
 from tests.cli_runner import cli_logging_restored, run
 from tests.escalate_e2e import EXAMPLES, INTAKE_NOW, write_config
 
@@ -261,3 +261,19 @@ def test_secrets_inside_lists_never_reach_a_record(tmp_path: Path) -> None:
         assert "hunter2" not in json.dumps(list(log.records()))
     finally:
         log.close()
+
+
+def test_the_anchor_check_says_which_record_the_state_store_anchors() -> None:
+    anchored = Anchor("log-a", 3, "0123456789abcdef" + "f" * 48)
+    where = "(the state store anchors seq 3 (hash 0123456789abcdef…))"
+    assert anchor_problem(anchored, "log-a", 5, anchored.hash) is None  # appended after it: fine
+    assert anchor_problem(anchored, "log-a", 2, None) == f"its tail was cut off: the log ends before seq 3 {where}"
+    assert anchor_problem(anchored, "log-a", 5, "9" * 64) == (
+        f"the chain was rewritten: seq 3 is not the anchored record {where}"
+    )
+    assert anchor_problem(anchored, "log-a", 0, None).startswith("the log holds no records")  # type: ignore[union-attr]
+    assert anchor_problem(anchored, "log-b", 5, anchored.hash).startswith("the log was replaced")  # type: ignore[union-attr]
+    # nothing anchored yet, or an anchor taken before the first record: an empty log agrees with it
+    assert anchor_problem(None, "log-a", 0, None) is None
+    assert anchor_problem(Anchor("log-a", 0, GENESIS), "log-a", 0, None) is None
+    assert anchor_problem(Anchor("log-a", 1, "a" * 64), "log-a", 0, None) is not None
