@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from casebridge.errors import ConfigError
+from casebridge.errors import ConfigError, UserError
 from casebridge.state.audit import FIELDS, GENESIS, AuditLog, record_hash, verify_records
 from casebridge.state.audit_anchor import Anchor, AuditAnchor, AuditAnchorMismatch, anchor_problem
 from tests.cli_runner import cli_logging_restored, run
@@ -133,6 +133,14 @@ def test_a_reset_where_nothing_was_anchored_yet_records_no_previous_anchor(tmp_p
         assert log.reset_anchor("first use")["data"] == {"reason": "first use", "previous_anchor": None}
     finally:
         log.close()
+    unanchored = AuditLog(tmp_path / "other.audit.db")
+    try:
+        with pytest.raises(
+            UserError, match=r"other\.audit\.db: it has no anchor to reset \(it was opened without one\)"
+        ):
+            unanchored.reset_anchor("x")
+    finally:
+        unanchored.close()
 
 
 def test_the_anchor_is_stamped_in_utc_when_moved_and_when_replaced(tmp_path: Path) -> None:
