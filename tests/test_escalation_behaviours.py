@@ -217,3 +217,44 @@ def test_a_rerun_for_a_case_already_escalated_leaves_the_case_alone_and_says_so(
     assert (again.status, again.ok, again.case_state) == ("already_posted", True, "escalated")
     assert again.notes == ("already posted; case already handled",)
     assert tracker.comments(created.key) == comments and tracker.read_history(created.key) == history
+
+
+def test_what_a_dry_run_shows_for_a_planned_escalation(tracker: LocalConnector) -> None:
+    created = tracker.create_case(make_case("FIA-ESC-5", urgency="threat_to_life"), state="acknowledged", at=T0)
+    clocks = [breached("subscriber", "voluntary", "followup", 14 * 24 * H + 2 * H)]  # a repeat is due
+    [item] = plan_escalations([(tracker.find_case("FIA-ESC-5"), clocks)], WF, now=NOW)
+    assert item.to_json() == {
+        "dedupe_key": "FIA-ESC-5/followup/L1/R1",
+        "reference": "FIA-ESC-5",
+        "case_key": created.key,
+        "clock": "followup",
+        "level": 1,
+        "level_name": "NCB liaison",
+        "repeat": 1,
+        "overdue": "14 d 2 h",
+        "threat_to_life": True,
+        "title": item.title,
+    }
+    assert item.title.startswith("NCB escalation L1 R1: FIA-ESC-5: ")
+
+
+def test_a_failed_escalation_is_logged_and_reported_under_its_dedupe_key(
+    tmp_path: Path, tracker: LocalConnector, caplog: pytest.LogCaptureFixture
+) -> None:
+    plan = five_cases(tracker)
+    liaison = PagedLiaison(LocalConfig(path=str(tmp_path / "liaison.db")), fail_page=1,
+                           error=TransientError("liaison tracker answered 503"))  # fmt: skip
+    with caplog.at_level("ERROR", logger="casebridge.app.escalate"):
+        outcomes = apply_escalations(plan.escalations[:1], liaison, tracker, now=NOW)
+    assert outcomes[0].to_json() == {
+        "dedupe_key": "A/followup/L1",
+        "reference": "A",
+        "status": "failed",
+        "posted_key": None,
+        "url": None,
+        "case_state": None,
+        "error": "liaison tracker answered 503",
+        "notes": [],
+    }
+    assert "escalation A/followup/L1 not posted: liaison tracker answered 503" in caplog.messages
+    liaison.close()
