@@ -266,3 +266,79 @@ def test_a_failed_escalation_is_logged_and_reported_under_its_dedupe_key(
     }
     assert "escalation A/followup/L1 not posted: liaison tracker answered 503" in caplog.messages
     liaison.close()
+
+
+class Broken(LocalConnector):
+    """The real embedded tracker with one step broken: a casebridge error or a connector's own bug."""
+
+    def __init__(self, config: LocalConfig, broken: dict[str, Exception], workflow=WF) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(config, workflow)
+        self.broken = broken
+
+    def _maybe(self, step: str) -> None:
+        if step in self.broken:
+            raise self.broken[step]
+
+    def post_escalation(self, escalation):  # type: ignore[no-untyped-def]
+        self._maybe("post")
+        return super().post_escalation(escalation)
+
+    def link_escalation(self, key, posted) -> None:  # type: ignore[no-untyped-def]
+        self._maybe("link")
+        super().link_escalation(key, posted)
+
+    def transition(self, key, state, **kw) -> None:  # type: ignore[no-untyped-def]
+        self._maybe("move")
+        super().transition(key, state, **kw)
+
+    def comment(self, key, text) -> None:  # type: ignore[no-untyped-def]
+        self._maybe("comment")
+        super().comment(key, text)
+
+
+def test_a_connector_bug_while_posting_fails_that_item_clearly_and_the_others_go_on(
+    tmp_path: Path, tracker: LocalConnector, caplog: pytest.LogCaptureFixture
+) -> None:
+    plan = five_cases(tracker)
+    liaison = Broken(LocalConfig(path=str(tmp_path / "liaison.db")), {"post": KeyError("id")})
+    audit = RecordingAudit()
+    with caplog.at_level("INFO", logger="casebridge.app.escalate"):
+        failed = apply_escalations(plan.escalations[:2], liaison, tracker, audit, now=NOW)
+    assert [(o.dedupe_key, o.status, o.error) for o in failed] == [
+        ("A/followup/L1", "failed", "KeyError: 'id'"),
+        ("B/followup/L1", "failed", "KeyError: 'id'"),
+    ]
+    assert audit.records[0] == ("escalation.failed", {"dedupe_key": "A/followup/L1", "error": "KeyError: 'id'",
+                                                      "at": NOW.isoformat()})  # fmt: skip
+    assert [r.getMessage() for r in caplog.records if r.exc_info] == ["escalation A/followup/L1 failed",
+                                                                      "escalation B/followup/L1 failed"]  # fmt: skip
+    caplog.clear()
+    with caplog.at_level("INFO", logger="casebridge.app.escalate"):
+        [posted] = apply_escalations(plan.escalations[2:3], tracker, tracker, now=NOW)
+    assert f"posted escalation C/followup/L1 as {posted.posted.key}" in caplog.messages  # type: ignore[union-attr]
+    liaison.close()
+
+
+def test_when_linking_and_moving_both_fail_after_posting_both_are_reported(
+    tracker: LocalConnector,
+) -> None:
+    tracker.create_case(make_case("FIA-ESC-6"), state="acknowledged", at=T0)
+    cases = Broken(tracker.config, {"link": TransientError("502 on link"), "move": TransientError("503 on move")})
+    clocks = [breached("subscriber", "voluntary", "followup", H)]
+    plan = plan_escalations([(tracker.find_case("FIA-ESC-6"), clocks)], WF, now=NOW)
+    [outcome] = apply_escalations(plan, tracker, cases, now=NOW)
+    assert outcome.status == "posted" and not outcome.ok and outcome.case_state == "acknowledged"
+    assert outcome.error == "posted, but linking the case failed: 502 on link; moving the case failed: 503 on move"
+    cases.close()
+
+
+def test_a_workflow_without_an_escalated_state_only_comments_and_notes_nothing(tmp_path: Path) -> None:
+    workflow = replace(WF, escalated_state=None)
+    conn = LocalConnector(LocalConfig(path=str(tmp_path / "c.db")), workflow)
+    created = conn.create_case(make_case("FIA-ESC-7"), state="acknowledged", at=T0)
+    clocks = [breached("subscriber", "voluntary", "followup", H)]
+    [outcome] = apply_escalations(plan_escalations([(conn.find_case("FIA-ESC-7"), clocks)], workflow, now=NOW),
+                                  conn, conn, now=NOW)  # fmt: skip
+    assert outcome.ok and outcome.notes == () and outcome.case_state == "acknowledged"
+    assert len(conn.comments(created.key)) == 1
+    conn.close()
