@@ -342,3 +342,23 @@ def test_a_workflow_without_an_escalated_state_only_comments_and_notes_nothing(t
     assert outcome.ok and outcome.notes == () and outcome.case_state == "acknowledged"
     assert len(conn.comments(created.key)) == 1
     conn.close()
+
+
+@pytest.mark.parametrize(
+    ("broken", "error"),
+    [
+        ({"link": TransientError("502 on link")}, "posted, but linking the case failed: 502 on link"),
+        ({"comment": TransientError("503 on comment")}, "posted, but commenting on the case failed: 503 on comment"),
+    ],
+)
+def test_a_failed_link_is_never_overwritten_by_a_later_success_on_a_case_that_cannot_move(
+    tracker: LocalConnector, broken: dict[str, Exception], error: str
+) -> None:
+    tracker.create_case(make_case("FIA-ESC-8"), state="fulfilled", at=T0)  # no transition fulfilled -> escalated
+    cases = Broken(tracker.config, broken)
+    clocks = [breached("subscriber", "voluntary", "followup", H)]
+    plan = plan_escalations([(tracker.find_case("FIA-ESC-8"), clocks)], WF, now=NOW)
+    [outcome] = apply_escalations(plan, tracker, cases, now=NOW)
+    assert outcome.status == "posted" and outcome.error == error and not outcome.ok
+    assert outcome.case_state == "fulfilled"
+    cases.close()
