@@ -320,7 +320,7 @@ def test_a_connector_bug_while_posting_fails_that_item_clearly_and_the_others_go
 
 
 def test_when_linking_and_moving_both_fail_after_posting_both_are_reported(
-    tracker: LocalConnector,
+    tracker: LocalConnector, caplog: pytest.LogCaptureFixture
 ) -> None:
     tracker.create_case(make_case("FIA-ESC-6"), state="acknowledged", at=T0)
     cases = Broken(tracker.config, {"link": TransientError("502 on link"), "move": TransientError("503 on move")})
@@ -329,6 +329,8 @@ def test_when_linking_and_moving_both_fail_after_posting_both_are_reported(
     [outcome] = apply_escalations(plan, tracker, cases, now=NOW)
     assert outcome.status == "posted" and not outcome.ok and outcome.case_state == "acknowledged"
     assert outcome.error == "posted, but linking the case failed: 502 on link; moving the case failed: 503 on move"
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == ["linking the case failed: 502 on link", "moving the case failed: 503 on move"]
     cases.close()
 
 
