@@ -150,6 +150,7 @@ class UrlLiaison(LocalConnector):
         self.use_clock(lambda: T0)  # its own clock, not the run's --now
 
     def post_escalation(self, escalation):  # type: ignore[no-untyped-def]
+        self.sent = escalation
         posted = super().post_escalation(escalation)
         return replace(posted, key=f"NCB-{posted.key}", url=f"https://ncb.example/browse/NCB-{posted.key}",
                        resent=self.resent)  # fmt: skip
@@ -173,6 +174,10 @@ def test_a_posted_escalation_is_recorded_reported_and_commented_with_its_link(
         "error": None,
         "notes": ["case moved to escalated"],
     }
+    sent, tracked = liaison.sent, tracker.find_case("FIA-ESC-2")
+    assert tracked is not None and (sent.case_key, sent.case_url) == (created.key, tracked.url)  # for the NCB
+    assert (sent.case_reference, sent.level, sent.clock) == ("FIA-ESC-2", 1, "followup")
+    assert sent.attributes == {"repeat": 0, "level_name": "NCB liaison"}
     [(kind, data)] = audit.records
     assert kind == "escalation.posted"
     assert data == {
