@@ -160,8 +160,8 @@ def test_a_posted_escalation_is_recorded_reported_and_commented_with_its_link(
     tmp_path: Path, tracker: LocalConnector
 ) -> None:
     created = tracker.create_case(make_case("FIA-ESC-2"), state="acknowledged", at=T0)
-    plan = plan_escalations([(tracker.find_case("FIA-ESC-2"), [breached("subscriber", "voluntary", "followup", H)])],
-                            WF, now=NOW)  # fmt: skip
+    tracked = replace(tracker.find_case("FIA-ESC-2"), url="https://cases.example/FIA-ESC-2")  # type: ignore[type-var]
+    plan = plan_escalations([(tracked, [breached("subscriber", "voluntary", "followup", H)])], WF, now=NOW)
     liaison, audit = UrlLiaison(LocalConfig(path=str(tmp_path / "liaison.db"))), RecordingAudit()
     [outcome] = apply_escalations(plan, liaison, tracker, audit, now=NOW)
     assert outcome.to_json() == {
@@ -174,8 +174,8 @@ def test_a_posted_escalation_is_recorded_reported_and_commented_with_its_link(
         "error": None,
         "notes": ["case moved to escalated"],
     }
-    sent, tracked = liaison.sent, tracker.find_case("FIA-ESC-2")
-    assert tracked is not None and (sent.case_key, sent.case_url) == (created.key, tracked.url)  # for the NCB
+    sent = liaison.sent
+    assert (sent.case_key, sent.case_url) == (created.key, "https://cases.example/FIA-ESC-2")  # for the NCB
     assert (sent.case_reference, sent.level, sent.clock) == ("FIA-ESC-2", 1, "followup")
     assert sent.attributes == {"repeat": 0, "level_name": "NCB liaison"}
     [(kind, data)] = audit.records
