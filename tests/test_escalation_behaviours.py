@@ -16,8 +16,11 @@ from casebridge.app import escalate
 from casebridge.app.escalate import apply_escalations
 from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.errors import TransientError
-from casebridge.workflows.escalation import due_step, plan_escalations
+from casebridge.workflows.cases import TrackedCase
+from casebridge.workflows.directory import load_directory
+from casebridge.workflows.escalation import EscalationConfig, due_step, plan_escalations
 from casebridge.workflows.model import EscalationLevel, EscalationRule
+from casebridge.workflows.render import to_plain
 from tests.factories import T0, make_case
 from tests.test_escalation import NOW, WF, FakeClock, H, breached, target
 
@@ -369,3 +372,23 @@ def test_a_failed_link_is_never_overwritten_by_a_later_success_on_a_case_that_ca
     assert outcome.status == "posted" and outcome.error == error and not outcome.ok
     assert outcome.case_state == "fulfilled"
     cases.close()
+
+
+def test_the_dossier_carries_the_step_the_run_the_ncb_the_restrictions_and_the_providers_entry() -> None:
+    config = EscalationConfig(requesting_ncb="NCB Islamabad", handling_restrictions="Police use only, case FIA-D-1.")
+    case = make_case("FIA-D-1", provider="snapchat")
+    tracked = TrackedCase(key="7", case=case, state="acknowledged", updated_at=T0)
+    clocks = [breached("subscriber", "voluntary", "followup", 15 * 24 * H)]
+    [item] = plan_escalations([(tracked, clocks)], WF, now=NOW, config=config, directory=load_directory())
+    text = to_plain(item.markdown)
+    for said in (
+        "Level 1: NCB liaison, repeat 1.",
+        "Dedupe key: FIA-D-1/followup/L1/R1",
+        f"Prepared: {NOW:%Y-%m-%d %H:%M} UTC",
+        "Requesting NCB: NCB Islamabad",
+        "Police use only, case FIA-D-1.",
+        "Directory entry: Snap",
+    ):
+        assert said in text, said
+    [plain] = plan_escalations([(tracked, clocks)], WF, now=NOW)  # no directory: the case's own words only
+    assert "Directory entry" not in to_plain(plain.markdown)
