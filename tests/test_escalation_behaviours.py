@@ -392,3 +392,20 @@ def test_the_dossier_carries_the_step_the_run_the_ncb_the_restrictions_and_the_p
         assert said in text, said
     [plain] = plan_escalations([(tracked, clocks)], WF, now=NOW)  # no directory: the case's own words only
     assert "Directory entry" not in to_plain(plain.markdown)
+
+
+def test_the_title_names_level_repeat_case_and_clock_and_the_case_title_only_when_allowed() -> None:
+    case = make_case("FIA-T-1", title="Extortion account", ncb_action="Phone the provider's LE desk")
+    tracked = TrackedCase(key="7", case=case, state="acknowledged", updated_at=T0)
+    first = [breached("subscriber", "voluntary", "followup", H)]
+    [item] = plan_escalations([(tracked, first)], WF, now=NOW)
+    label = WF.clocks["followup"].label
+    assert item.title == f"NCB escalation L1: FIA-T-1: {label} overdue: Extortion account"
+    assert item.action == "Phone the provider's LE desk"  # the case's own request wins over the level's
+    allow = [f for f in EscalationConfig().allowlist if f != "title"]
+    repeat = [breached("subscriber", "voluntary", "followup", 15 * 24 * H)]
+    [item] = plan_escalations([(tracked, repeat)], WF, now=NOW, config=EscalationConfig(allowlist=allow))
+    assert item.title == f"NCB escalation L1 R1: FIA-T-1: {label} overdue"
+    plain = TrackedCase(key="8", case=make_case("FIA-T-2"), state="acknowledged", updated_at=T0)
+    [item] = plan_escalations([(plain, first)], WF, now=NOW)
+    assert item.action == "Voluntary request unanswered after 30 days: ask the NCB to follow up"
