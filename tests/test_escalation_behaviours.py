@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -409,3 +410,41 @@ def test_the_title_names_level_repeat_case_and_clock_and_the_case_title_only_whe
     plain = TrackedCase(key="8", case=make_case("FIA-T-2"), state="acknowledged", updated_at=T0)
     [item] = plan_escalations([(plain, first)], WF, now=NOW)
     assert item.action == "Voluntary request unanswered after 30 days: ask the NCB to follow up"
+
+
+def test_the_article_3_gate_names_the_case_and_what_to_record() -> None:
+    clocks = [breached("subscriber", "voluntary", "followup", H)]
+
+    def blocked(**fields):  # type: ignore[no-untyped-def]
+        tracked = TrackedCase(key="7", case=make_case("FIA-A3", **fields), state="acknowledged", updated_at=T0)
+        return [str(b) for b in plan_escalations([(tracked, clocks)], WF, now=NOW).blocked]
+
+    assert blocked(article3_checked_by=None) == [
+        "FIA-A3: article3_checked_by is not set; record who completed the INTERPOL Article 3 self-check and "
+        "when (article3_checked_by, article3_checked_at)"
+    ]
+    assert blocked(article3_checked_at=NOW + timedelta(seconds=1)) == [
+        "FIA-A3: article3_checked_at is in the future; correct it"
+    ]
+    assert blocked(article3_checked_at=NOW) == []  # checked at the very instant of the run: fine
+
+
+def test_a_named_case_without_clock_results_says_so_and_an_emergency_goes_first() -> None:
+    quiet = TrackedCase(key="1", case=make_case("FIA-Q"), state="acknowledged", updated_at=T0)
+    plan = plan_escalations([(quiet, [])], WF, now=NOW, only=["FIA-Q"])
+    assert [str(n) for n in plan.not_due] == ["FIA-Q: no clock results (no clock runs for this case)"]
+    assert plan_escalations([(quiet, [])], WF, now=NOW).not_due == []  # only said for a case asked about
+    routine = TrackedCase(key="2", case=make_case("FIA-R"), state="acknowledged", updated_at=T0)
+    urgent = TrackedCase(key="3", case=make_case("FIA-E", request_type="emergency"), state="acknowledged",
+                         updated_at=T0)  # fmt: skip
+    cases = [(routine, [breached("subscriber", "voluntary", "followup", 20 * 24 * H)]),
+             (urgent, [breached("subscriber", "voluntary", "followup", H)])]  # fmt: skip
+    plan = plan_escalations(cases, WF, now=NOW)
+    assert [(p.reference, p.threat_to_life) for p in plan] == [("FIA-E", True), ("FIA-R", False)]
+
+
+def test_a_long_case_title_is_cut_to_250_characters() -> None:
+    case = make_case("FIA-L", title="x" * 255)
+    tracked = TrackedCase(key="1", case=case, state="acknowledged", updated_at=T0)
+    [item] = plan_escalations([(tracked, [breached("subscriber", "voluntary", "followup", H)])], WF, now=NOW)
+    assert len(item.title) == 250 and item.title.startswith("NCB escalation L1: FIA-L: ")
