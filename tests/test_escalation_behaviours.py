@@ -448,3 +448,12 @@ def test_a_long_case_title_is_cut_to_250_characters() -> None:
     tracked = TrackedCase(key="1", case=case, state="acknowledged", updated_at=T0)
     [item] = plan_escalations([(tracked, [breached("subscriber", "voluntary", "followup", H)])], WF, now=NOW)
     assert len(item.title) == 250 and item.title.startswith("NCB escalation L1: FIA-L: ")
+
+
+@pytest.mark.parametrize("rule", [EscalationRule(levels=(EscalationLevel(1, 2 * H, "NCB liaison"),)),
+                                  EscalationRule(levels=(EscalationLevel(1, 2 * H, "NCB liaison"),), repeat_after=H)])  # fmt: skip
+def test_a_policy_without_repeats_never_posts_a_repeat(rule: EscalationRule) -> None:
+    base = target("subscriber", "voluntary", "followup")
+    clock = FakeClock("followup", "breached", T0, 400 * H, replace(base, escalate=rule))
+    level, repeat = due_step(clock)  # type: ignore[misc]
+    assert (level.level, repeat) == (1, 0)
