@@ -450,8 +450,10 @@ def test_a_long_case_title_is_cut_to_250_characters() -> None:
     assert len(item.title) == 250 and item.title.startswith("NCB escalation L1: FIA-L: ")
 
 
-@pytest.mark.parametrize("rule", [EscalationRule(levels=(EscalationLevel(1, 2 * H, "NCB liaison"),)),
-                                  EscalationRule(levels=(EscalationLevel(1, 2 * H, "NCB liaison"),), repeat_after=H)])  # fmt: skip
+ONE_LEVEL = (EscalationLevel(1, 2 * H, "NCB liaison"),)
+
+
+@pytest.mark.parametrize("rule", [EscalationRule(ONE_LEVEL), EscalationRule(ONE_LEVEL, repeat_after=H)])
 def test_a_policy_without_repeats_never_posts_a_repeat(rule: EscalationRule) -> None:
     base = target("subscriber", "voluntary", "followup")
     clock = FakeClock("followup", "breached", T0, 400 * H, replace(base, escalate=rule))
