@@ -32,7 +32,7 @@ from casebridge.workflows.clocks import ClockResult, evaluate_case
 from casebridge.workflows.directory import Directory
 from casebridge.workflows.model import Workflow
 from casebridge.workflows.reminders import PlannedReminder, plan_reminders
-from casebridge.workflows.sla import computed_sla, sla_changes
+from casebridge.workflows.sla import computed_sla, counting_of, sla_changes
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,8 @@ class SetFields:
     sla: SlaFields
     before: SlaFields
     timezone: str = "UTC"  # the case's zone: times are shown in it, as `status` shows them
+    # clock -> the rule its due instant is counted by ("elapsed", "eu-1182-71"); recorded in the audit
+    counting: dict[str, str] = field(default_factory=dict)
 
     def describe(self) -> str:
         zone = ZoneInfo(self.timezone)
@@ -54,7 +56,9 @@ class SetFields:
             old = self.before.clocks.get(name)
             if old is None and new.state == "not_started":
                 continue  # a clock that does not run for this case: written, but not news to a reader
-            parts.append(f"{name}: {_fmt_fields(old, zone)} -> {_fmt_fields(new, zone)}")
+            rule = self.counting.get(name, "elapsed")
+            counted = f" (counted {rule})" if rule != "elapsed" and new.due_at is not None else ""
+            parts.append(f"{name}: {_fmt_fields(old, zone)} -> {_fmt_fields(new, zone)}{counted}")
         if self.sla.escalation_level != self.before.escalation_level:
             parts.append(f"escalation level {self.before.escalation_level} -> {self.sla.escalation_level}")
         return f"set {self.reference}: " + ("; ".join(parts) or "initial fields")
@@ -66,6 +70,7 @@ class SetFields:
             "key": self.key,
             "clocks": {n: _fields_json(f) for n, f in sorted(self.sla.clocks.items())},
             "escalation_level": self.sla.escalation_level,
+            "counting": {n: self.counting[n] for n in sorted(self.sla.clocks) if n in self.counting},
         }
 
 
@@ -180,8 +185,9 @@ def plan_pass(
         change = sla_changes(computed_sla(evaluation.clocks), tracked.sla)
         if change is not None:
             plan.before[tracked.key] = tracked
+            counting = {n: r for n, r in counting_of(evaluation.clocks).items() if n in change.clocks}
             plan.actions.append(
-                SetFields(tracked.key, tracked.case.reference, change, tracked.sla, tracked.case.timezone)
+                SetFields(tracked.key, tracked.case.reference, change, tracked.sla, tracked.case.timezone, counting)
             )
     plan.reminders.sort(key=lambda r: (r.remaining_seconds, r.dedupe_key))
     return plan
@@ -400,7 +406,10 @@ class SyncJob:
             if self.should_stop():
                 log.info("stop requested: %d of %d actions applied", len(result.applied), len(plan.actions))
                 return True
-            intent = self.audit.begin_intent(SET_FIELDS, intent_data(action.key, action.reference, action.sla, now))
+            data = intent_data(action.key, action.reference, action.sla, now)
+            if action.counting:  # the rule each written due instant was counted by
+                data["counting"] = action.counting
+            intent = self.audit.begin_intent(SET_FIELDS, data)
             try:
                 self.options.retry.call(lambda a=action: self.tracker.set_sla_fields(a.key, a.sla))
             except NotFoundError:

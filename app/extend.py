@@ -50,6 +50,7 @@ def record_extension(tracker: Connector, plan: ExtensionPlan, audit: AuditLog | 
                 "at": plan.extension.at.isoformat(),
                 "old_due": plan.old_due.isoformat() if plan.old_due else None,
                 "new_due": plan.new_due.isoformat() if plan.new_due else None,
+                "counting": plan.counting,
                 "recorded_at": now.isoformat(),
             },
         )
@@ -66,9 +67,10 @@ def describe(plan: ExtensionPlan) -> str:
     old = plan.old_due.astimezone(zone).isoformat() if plan.old_due else "-"
     new = plan.new_due.astimezone(zone).isoformat() if plan.new_due else "-"
     source = f" under {plan.source}" if plan.source else ""
+    counted = f" ({plan.statement})" if plan.counting != "elapsed" and plan.statement else ""
     return (
         f"{plan.reference}: {plan.clock} extended by {plan.by}{source} ({plan.number} of {plan.allowed}): "
-        f"due {old} -> {new}"
+        f"due {old} -> {new}{counted}"
     )
 
 

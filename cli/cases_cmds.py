@@ -26,8 +26,9 @@ from casebridge.workflows.cases import TrackedCase
 from casebridge.workflows.clocks import ClockResult
 from casebridge.workflows.directory import Directory
 from casebridge.workflows.intake import IntakeAction, IntakeRow, read_intake_file
-from casebridge.workflows.model import ClockState
+from casebridge.workflows.model import ClockState, Workflow
 from casebridge.workflows.reminders import next_reminder
+from casebridge.workflows.sla import due_statement
 
 
 def _with_clock(connector: Connector, now: datetime) -> Connector:
@@ -127,14 +128,18 @@ def _iso(moment: datetime | None, zone: zoneinfo.ZoneInfo) -> str | None:
     return None if moment is None else moment.astimezone(zone).replace(microsecond=0).isoformat()
 
 
-def clock_json(result: ClockResult, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
+def clock_json(
+    result: ClockResult, zone: zoneinfo.ZoneInfo, case: Any = None, workflow: Workflow | None = None
+) -> dict[str, Any]:
     remaining = None if result.remaining_seconds is None else round(result.remaining_seconds)
     upcoming = next_reminder(result)
+    counting = None if case is None else due_statement(result, case, workflow).to_json()
     return {
         "name": result.name,
         "kind": str(result.kind),
         "started_at": _iso(result.started_at, zone),
         "due_at": _iso(result.due_at, zone),
+        "counting": counting,
         "warn_at": _iso(result.warn_at, zone),
         "state": str(result.state),
         "remaining_seconds": remaining,
@@ -143,7 +148,7 @@ def clock_json(result: ClockResult, zone: zoneinfo.ZoneInfo) -> dict[str, Any]:
     }
 
 
-def evaluation_json(ev: CaseEvaluation) -> dict[str, Any]:
+def evaluation_json(ev: CaseEvaluation, workflow: Workflow | None = None) -> dict[str, Any]:
     zone = _case_zone(ev.tracked.case.timezone)
     return {
         "reference": ev.tracked.case.reference,
@@ -152,7 +157,7 @@ def evaluation_json(ev: CaseEvaluation) -> dict[str, Any]:
         "legal_basis": str(ev.tracked.case.legal_basis),
         "provider": ev.tracked.case.provider,
         "escalation_level": ev.tracked.sla.escalation_level,
-        "clocks": [clock_json(c, zone) for c in ev.clocks],
+        "clocks": [clock_json(c, zone, ev.tracked.case, workflow) for c in ev.clocks],
     }
 
 
@@ -173,7 +178,9 @@ def _provider_label(case: Any, directory: Directory | None) -> str:
     return f"{canonical} ({case.provider})"
 
 
-def _print_text(evaluations: list[CaseEvaluation], directory: Directory | None = None) -> None:
+def _print_text(
+    evaluations: list[CaseEvaluation], directory: Directory | None = None, workflow: Workflow | None = None
+) -> None:
     for ev in evaluations:
         case = ev.tracked.case
         provider = _provider_label(case, directory)
@@ -184,6 +191,8 @@ def _print_text(evaluations: list[CaseEvaluation], directory: Directory | None =
             due = _iso(c.due_at, zone) or "-"
             left = _human_remaining(c.remaining_seconds)
             click.echo(f"    {c.name:<15} {c.kind!s:<12} {c.state!s:<12} due {due:<26} left {left}")
+            if c.due_at is not None and c.target.counting != "elapsed":  # the law's rule, stated
+                click.echo(f"    {'':<15} {due_statement(c, case, workflow).text}")
             upcoming = next_reminder(c)
             if upcoming is not None:
                 click.echo(f"    {'':<15} next reminder {upcoming[0]} before due, at {_iso(upcoming[1], zone)}")
@@ -245,9 +254,9 @@ def status(ctx: Context, references: tuple[str, ...], as_json: bool, now: str | 
             evaluations, failed = evaluate_cases(cases[start : start + STATUS_CHUNK], read, workflow, moment)
             failures.update(failed)
             if out is not None:
-                out.write(evaluation_json(ev) for ev in evaluations)
+                out.write(evaluation_json(ev, workflow) for ev in evaluations)
             else:
-                _print_text(evaluations)
+                _print_text(evaluations, workflow=workflow)
         if out is not None:
             out.close()
     finally:

@@ -22,6 +22,7 @@ from casebridge.connectors import CASES, LIAISON, Connector, connector_class, ma
 from casebridge.errors import ConfigError, validation_problem
 from casebridge.state.sqlite_file import private_dirs
 from casebridge.workflows import DEFAULT_WORKFLOW, load_workflow, read_toml, resolve_workflow_path
+from casebridge.workflows.counting import attach_establishments
 from casebridge.workflows.directory import Directory, load_directory
 from casebridge.workflows.model import Workflow
 
@@ -106,7 +107,9 @@ class Settings:
                 if candidate.is_file():
                     name = str(candidate)
             resolve_workflow_path(name)
-            self._workflow = load_workflow(name)
+            # law-counted periods are counted on the provider's EU establishment's calendar: the
+            # directory is read only when such a clock first asks (start-up stays fast)
+            self._workflow = attach_establishments(load_workflow(name), self.directory)
         return self._workflow
 
     def directory(self) -> Directory:

@@ -60,7 +60,7 @@ def find(
     if as_json:
         out = []
         for ev in evaluations:
-            item = evaluation_json(ev)
+            item = evaluation_json(ev, workflow)
             item["provider_canonical"] = canonical_provider(ev.tracked.case, directory)
             out.append(item)
         click.echo(json.dumps(out, indent=2, ensure_ascii=False))
@@ -68,7 +68,7 @@ def find(
     if not evaluations:
         click.echo(f"no case names {identifier!r}")
         return
-    _print_text(evaluations, directory)
+    _print_text(evaluations, directory, workflow)
 
 
 COMMANDS = [find]

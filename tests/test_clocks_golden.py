@@ -485,15 +485,19 @@ def test_lawful_access_voluntary_subscriber(lawful_access) -> None:
 
 
 def test_lawful_access_eu_epo_emergency_breach(lawful_access) -> None:
-    # EU EPO emergency: legal 8 h from receipt (T0 = 2 Nov 09:00Z), warn 4 h. The provider asks us to
-    # clarify at 11:00Z, but legal clocks never pause: at 18:00Z, 9 h elapsed -> breached since 17:00Z,
-    # overdue 1 h -> escalation level 1 (level 2 comes 4 h after the due time).
+    # EU EPO emergency: legal 8 h from receipt (T0 = 2 Nov 09:00Z), warn 4 h, counted under Reg.
+    # 1182/71 Art. 3(1): the hour of receipt (09:00-10:00) is not counted, 8 h run 10:00 -> 18:00Z (no
+    # establishment known here: the default calendar is UTC; hours are hours in every zone). The
+    # provider asks us to clarify at 11:00Z, but legal clocks never pause: at 19:00Z -> breached since
+    # 18:00Z, overdue 1 h -> escalation level 1 (level 2 comes 4 h after the due time).
     history = hist((z("2026-11-02 09:00"), "submitted"), (z("2026-11-02 11:00"), "awaiting_requester"))
     case = make_case(request_type="emergency", legal_basis="eu-epo")
-    got = _by_name(evaluate_case(case, history, lawful_access, z("2026-11-02 18:00")))
+    got = _by_name(evaluate_case(case, history, lawful_access, z("2026-11-02 19:00")))
     assert list(got) == ["legal_review", "legal_deadline", "mla"]
     legal = got["legal_deadline"]
-    assert (legal.state, legal.due_at, legal.kind) == (S.BREACHED, z("2026-11-02 17:00"), ClockKind.LEGAL)
+    assert (legal.state, legal.due_at, legal.kind) == (S.BREACHED, z("2026-11-02 18:00"), ClockKind.LEGAL)
+    # the warning stays on elapsed time: 4 h after receipt, 13:00Z
+    assert legal.warn_at == z("2026-11-02 13:00")
     assert legal.paused_seconds == 0.0
     assert legal.overdue_seconds == pytest.approx(1 * H)
     assert legal.target.escalate is not None and legal.target.escalate.level_at(legal.overdue_seconds) == 1

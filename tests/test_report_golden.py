@@ -119,10 +119,12 @@ def test_open_breaches_by_hand(sample_dir: Path, capsys: pytest.CaptureFixture[s
         c["reference"]: [(x["clock"], x["due_at"], x["overdue_days"]) for x in c["clocks"]]
         for c in report_json(capsys)["open_breaches"]
     }
-    # due + overdue up to 31 Mar 12:00: from 11 Mar 04:00 = 20 d 8 h = 20.33 d; from 12 Mar 04:00 = 19.33 d
+    # due + overdue up to 31 Mar 12:00: from 11 Mar 04:00 = 20 d 8 h = 20.33 d
     assert found == {
         "RPT-G1": [("followup", "2026-03-11T04:00:00Z", 20.33)],  # 30 d from 9 Feb, partial keeps it running
-        "RPT-M4": [("legal_deadline", "2026-03-12T04:00:00Z", 19.33)],
+        # EU production (Reg. 1182/71 Art. 3, Meta: Irish calendar): received Mon 2 Mar 04:00 GMT; day 10 =
+        # Thu 12 Mar, ends 24:00 GMT = 13 Mar 00:00Z; to 31 Mar 12:00: 18 d 12 h = 18.5 d
+        "RPT-M4": [("legal_deadline", "2026-03-13T00:00:00Z", 18.5)],
         "RPT-T1": [("legal_deadline", "2026-03-11T04:00:00Z", 20.33)],
     }
 

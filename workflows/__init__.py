@@ -205,6 +205,7 @@ def _check_holiday_country(key: str, country: str, subdiv: str | None) -> None:
 def _build_policy(
     index: int, p: schema.PolicySpec, clocks: dict[str, ClockDef], calendars: dict[str, Calendar]
 ) -> Policy:
+    counting = _counting(index, p, clocks, calendars)
     targets = []
     for j, t in enumerate(p.targets):
         key = f"policies[{index}].targets[{j}]"
@@ -233,6 +234,8 @@ def _build_policy(
                 remind=_build_reminders(key, t, target, day),
                 ends_on_field=t.ends_on.field if t.ends_on else None,
                 ends_on_source=t.ends_on.source if t.ends_on else "",
+                period=t.target,
+                **counting,
             )
         )
     return Policy(
@@ -243,6 +246,48 @@ def _build_policy(
         source=p.source,
         description=p.description,
     )
+
+
+def _counting(
+    index: int, p: schema.PolicySpec, clocks: dict[str, ClockDef], calendars: dict[str, Calendar]
+) -> dict[str, Any]:
+    """The policy's counting rule and calendar as ClockTarget fields (``workflows.counting``)."""
+    from casebridge.workflows import counting
+
+    key = f"policies[{index}]"
+    try:
+        counting.check_rule(f"{key}.counting", p.counting)
+        for j, t in enumerate(p.targets):
+            clock = clocks.get(t.clock)
+            if p.counting == "elapsed" or clock is None:
+                continue  # an unknown clock is reported by the target's own check
+            where = f"{key}.targets[{j}]"
+            if clock.kind is not ClockKind.LEGAL or calendars.get(clock.calendar, Calendar("")).kind != "24x7":
+                raise counting.CountingProblem(
+                    f"{key}.counting",
+                    f"{p.counting} counts legal periods: clock {t.clock!r} must be a legal clock on the 24x7 "
+                    "calendar (the rule brings its own days and holidays)",
+                )
+            counting.check_period(f"{where}.target", t.target, p.counting)
+            if isinstance(t.extension, schema.ExtensionSpec):
+                counting.check_period(f"{where}.extension.by", t.extension.by, p.counting)
+            elif t.extension:
+                counting.check_period(f"{where}.extension", t.extension, p.counting)
+    except counting.CountingProblem as problem:
+        raise _Problem(problem.key, problem.message) from None
+    cal = p.counting_calendar
+    if cal is not None:
+        if cal.timezone is None and counting.zone_of(cal.country) is None:
+            where = f"{key}.counting_calendar.timezone"
+            raise _Problem(where, f"{cal.country} is not an EU Member State: name its time zone")
+        _check_holiday_country(f"{key}.counting_calendar.country", cal.country, cal.subdivision)
+    return {
+        "counting": p.counting,
+        "counting_source": p.counting_source,
+        "counting_country": cal.country if cal else None,
+        "counting_zone": (cal.timezone or counting.zone_of(cal.country)) if cal else None,
+        "counting_subdivision": cal.subdivision if cal else None,
+    }
 
 
 def _build_extension(key: str, t: schema.TargetSpec, day: float) -> tuple[float, int, str, str]:

@@ -29,11 +29,13 @@ import logging
 import weakref
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from casebridge.workflows.calendars import BusinessTimeline, calendar_named, timeline_for
 from casebridge.workflows.cases import Case, StatusChange
+from casebridge.workflows.counting import law_target
+from casebridge.workflows.legal_periods import ELAPSED
 from casebridge.workflows.model import Calendar, ClockDef, ClockKind, ClockState, ClockTarget, Workflow
 
 log = logging.getLogger(__name__)
@@ -165,7 +167,8 @@ def evaluate_case(case: Case, history: Sequence[StatusChange], workflow: Workflo
         return []
     now_e = now.timestamp()
     hist = _prepare(history, now_e)
-    return [_evaluate(spec, target, case, hist, now_e) for spec, target in pairs]
+    results = [_evaluate(spec, target, case, hist, now_e) for spec, target in pairs]
+    return _counted(pairs, results, case, hist, now_e, workflow.establishments)
 
 
 def evaluate_clock(
@@ -181,7 +184,27 @@ def evaluate_clock(
     if spec is None:
         spec = _SPECS[(clock, calendar)] = _spec(clock, calendar)
     now_e = now.timestamp()
-    return _evaluate(spec, target, case, _prepare(history, now_e), now_e)
+    hist = _prepare(history, now_e)
+    return _counted([(spec, target)], [_evaluate(spec, target, case, hist, now_e)], case, hist, now_e, None)[0]
+
+
+def _counted(
+    pairs: Sequence[tuple[_ClockSpec, ClockTarget]],
+    results: list[ClockResult],
+    case: Case,
+    hist: _History,
+    now_e: float,
+    establishments: object,
+) -> list[ClockResult]:
+    """A separate step after the engine: a period the law counts by its own rule (``workflows.counting``,
+    e.g. Reg. 1182/71 Art. 3) is re-evaluated with the target that ends at the law's due instant."""
+    for i, (spec, target) in enumerate(pairs):
+        if target.counting == ELAPSED or results[i].started_at is None:
+            continue
+        law = law_target(target, results[i].started_at, case, establishments)
+        if law is not None and law.target != results[i].target_seconds:
+            results[i] = replace(_evaluate(spec, law, case, hist, now_e), target=target)
+    return results
 
 
 def _not_started(spec: _ClockSpec, target: ClockTarget, target_s: float) -> ClockResult:

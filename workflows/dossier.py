@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from casebridge.errors import ConfigError, validation_problem
 from casebridge.workflows.cases import Case, TrackedCase
+from casebridge.workflows.counting import statement
 from casebridge.workflows.directory import Fact, Provider
 from casebridge.workflows.model import ClockTarget, Workflow
 from casebridge.workflows.render import md_link, md_paragraphs, md_text
@@ -194,7 +195,7 @@ def build_dossier(
         ]
     )
     _action(doc, step)
-    _urgency(doc, clock, label)
+    _urgency(doc, clock, label, workflow)
     _authority(doc, requesting_ncb)
     _offence(doc)
     _provider_and_identifiers(doc, provider)
@@ -224,15 +225,25 @@ def _action(doc: _Doc, step: Step) -> None:
         doc.add(f"Policy for this level: {md_text(step.action)}", "")
 
 
-def _urgency(doc: _Doc, clock: ClockLike | None, label: str) -> None:
+def _counted(doc: _Doc, clock: ClockLike, workflow: Workflow) -> str | None:
+    """The law's deadline as the law states it ("due 2027-05-04 24:00 Europe/Dublin, counted under Reg.
+    (EEC, Euratom) No 1182/71 Art. 3"), for a period not counted as elapsed time."""
+    if clock.target.counting == "elapsed" or clock.due_at is None:
+        return None
+    return statement(clock, doc.case, workflow.establishments).text
+
+
+def _urgency(doc: _Doc, clock: ClockLike | None, label: str, workflow: Workflow) -> None:
     doc.heading("Urgency")
     threat = doc.case.urgency == "threat_to_life" or doc.case.request_type == "emergency"
+    counted = _counted(doc, clock, workflow) if clock else None
     doc.bullets(
         [
             ("Urgency", doc.value("urgency")),
             ("Threat to life", ("YES" if threat else "not indicated") if doc.ok("urgency") else None),
             ("Request type", doc.value("request_type")),
             (f"{label} due", md_text(fmt_time(clock.due_at, doc.case.timezone)) if clock else None),
+            ("Deadline in law", md_text(counted) if counted else None),
             ("Overdue by", md_text(fmt_duration(clock.overdue_seconds)) if clock else None),
         ]
     )
@@ -371,7 +382,7 @@ def _clocks(doc: _Doc, clocks: Sequence[ClockLike], workflow: Workflow) -> None:
             [
                 md_text(_clock_label(workflow, c.name)),
                 md_text(getattr(c.state, "value", c.state)),
-                md_text(fmt_time(c.due_at, tz)),
+                md_text("; ".join(filter(None, (fmt_time(c.due_at, tz), _counted(doc, c, workflow))))),
                 md_text(fmt_duration(c.overdue_seconds)) if c.overdue_seconds > 0 else "",
                 md_text(c.target.on_lapse),
                 md_text(c.target.source),

@@ -6,7 +6,9 @@ A policy declares what the law grants (``extension = { by = "90d", max = 1, sour
 when the clock does not run for the case, its policy grants none, ``max`` are already used, or the clock
 has already lapsed (or stopped) at that instant: an extension is asked for within the period (2703(f)(2)
 "upon a renewed request"; Reg. 2023/1543 Art. 11(1) "during that 60-day period"). The due time then
-moves by exactly ``by`` (clock time), counted from the current due time.
+moves by ``by``, counted from the current due time by the policy's rule: exactly ``by`` of clock time
+(``elapsed``), or ``by`` counted under Reg. 1182/71 Art. 3 (``eu-1182-71``: the day after the current
+last day is day 1; a last day on a weekend or public holiday moves to the next working day).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pydantic import ValidationError
 from casebridge.errors import UserError
 from casebridge.workflows.cases import Case, Extension, StatusChange
 from casebridge.workflows.clocks import ClockResult, evaluate_case
+from casebridge.workflows.counting import statement
 from casebridge.workflows.model import ClockState, Workflow
 
 __all__ = ["ExtensionPlan", "ExtensionRefused", "plan_extension"]
@@ -42,6 +45,8 @@ class ExtensionPlan:
     old_due: datetime | None  # None while paused
     new_due: datetime | None
     case: Case  # the case with the extension recorded
+    counting: str = "elapsed"  # the rule the new due time is counted by
+    statement: str = ""  # "due 2027-07-23 24:00 Europe/Dublin, counted under Reg. (EEC, Euratom) ..."
 
     @property
     def extension(self) -> Extension:
@@ -110,4 +115,6 @@ def plan_extension(
         old_due=before.due_at,
         new_due=after.due_at if after else None,
         case=extended,
+        counting=target.counting,
+        statement=statement(after, extended, workflow.establishments).text if after else "",
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, time
 from enum import StrEnum
+from typing import Any
 
 WILDCARD = "*"
 
@@ -144,6 +145,15 @@ class ClockTarget:
     # until the request is decided). Set before the due time, the clock ends there as met.
     ends_on_field: str | None = None
     ends_on_source: str = ""
+    # How the law counts the period (``workflows.counting``): "elapsed" (seconds) or "eu-1182-71"
+    # (Reg. 1182/71 Art. 3, on the addressee's calendar). ``period`` is the target as written ("10d").
+    counting: str = "elapsed"
+    counting_source: str = ""
+    period: str = ""
+    # a policy's own calendar for the counting (``counting_calendar``): wins over the provider directory
+    counting_country: str | None = None
+    counting_zone: str | None = None
+    counting_subdivision: str | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +222,9 @@ class Workflow:
     report: ReportStates = field(default_factory=ReportStates)
     source_path: str = ""
     description: str = ""
+    # Where a provider's EU establishment is (``workflows.counting.Establishments``): data the application
+    # attaches after loading (from the provider directory); None: unknown, the stated default calendar.
+    establishments: Any = field(default=None, compare=False, repr=False)
 
     def can_transition(self, source: str, target: str) -> bool:
         return any(target == t.target and (source in t.sources or WILDCARD in t.sources) for t in self.transitions)

@@ -218,12 +218,30 @@ def _known(values: list[str], allowed: set[str], what: str) -> list[str]:
     return values
 
 
+class CountingCalendarSpec(_Strict):
+    """``counting_calendar = { country = "IE", timezone = "Europe/Dublin" }``: the place whose days and
+    public holidays a law-counted period uses, instead of the provider's EU establishment."""
+
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    timezone: str | None = None  # default: the country's (capital's) zone
+    subdivision: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return value if value is None else known_timezone(value)
+
+
 class PolicySpec(_Strict):
     name: str = Field(min_length=1)
     request_types: list[str] = Field(min_length=1)
     legal_bases: list[str] = Field(min_length=1)
     source: str = Field(min_length=1)
     description: str = ""
+    # how its periods are counted: "elapsed" or "eu-1182-71" (checked by the loader, with a suggestion)
+    counting: str = "elapsed"
+    counting_source: str = ""  # default: the rule's own citation
+    counting_calendar: CountingCalendarSpec | None = None
     targets: list[TargetSpec] = Field(min_length=1)
 
     @field_validator("request_types")

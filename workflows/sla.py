@@ -12,9 +12,10 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from casebridge.workflows.cases import ClockFields, SlaFields
+from casebridge.workflows.cases import Case, ClockFields, SlaFields
 from casebridge.workflows.clocks import ClockResult
-from casebridge.workflows.model import ClockState
+from casebridge.workflows.counting import DueStatement, statement
+from casebridge.workflows.model import ClockState, Workflow
 
 
 def iso(moment: datetime) -> str:
@@ -36,6 +37,17 @@ def whole_second(moment: datetime | None) -> datetime | None:
 def clock_fields(result: ClockResult) -> ClockFields:
     due, warn = whole_second(result.due_at), whole_second(result.warn_at)
     return ClockFields(due_at=due, warn_at=warn, state=str(result.state))
+
+
+def due_statement(result: ClockResult, case: Case, workflow: Workflow | None) -> DueStatement:
+    """The rule behind a clock's due instant and the sentence stating it ("due 2027-05-04 24:00
+    Europe/Dublin, counted under Reg. (EEC, Euratom) No 1182/71 Art. 3"), wherever a due time is shown."""
+    return statement(result, case, None if workflow is None else workflow.establishments)
+
+
+def counting_of(results: Iterable[ClockResult]) -> dict[str, str]:
+    """Clock name -> the rule its due instant is counted by (what an audited write records)."""
+    return {r.name: r.target.counting for r in results if r.due_at is not None}
 
 
 def escalation_level(results: Iterable[ClockResult]) -> int:
