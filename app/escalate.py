@@ -30,6 +30,7 @@ from casebridge.workflows.cases import PostedEscalation
 from casebridge.workflows.escalation import PlannedEscalation
 
 log = logging.getLogger(__name__)
+ALREADY_HANDLED = "already posted; case already handled"
 
 LOOKUP_PAGE = 100  # planned items whose keys are looked up on the target in one bulk call
 
@@ -145,14 +146,11 @@ def _apply_one(
         notes, errors = follow_up(item, posted, cases, states, now=now)
     elif needs_completion(item, audit):
         notes, errors = complete(item, posted, cases, states, audit, liaison.name, now=now)
+        if not notes and not errors:  # the tracker was asked and nothing was missing
+            notes = [ALREADY_HANDLED]
     else:
         return EscalationOutcome(
-            item.dedupe_key,
-            item.reference,
-            "already_posted",
-            posted,
-            states[item.case_key],
-            notes=("already posted; case already handled",),
+            item.dedupe_key, item.reference, "already_posted", posted, states[item.case_key], notes=(ALREADY_HANDLED,)
         )
     errors += finish_item(item, posted, liaison)
     if not errors:

@@ -15,10 +15,10 @@ from datetime import date, datetime
 from pathlib import Path
 
 from casebridge.app.fetch import refresh
+from casebridge.app.sync_plan import history_reader
 from casebridge.connectors import Connector
 from casebridge.connectors.retry import RetryPolicy
 from casebridge.state.store import StateStore
-from casebridge.sync import history_reader
 from casebridge.workflows.cases import Case, StatusChange, TrackedCase
 from casebridge.workflows.model import Workflow
 from casebridge.workflows.report import Report, build_report

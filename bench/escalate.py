@@ -34,11 +34,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from casebridge.app.sync_plan import evaluate_cases, history_reader
 from casebridge.connectors import Connector
 from casebridge.connectors.jira.cases import ESCALATION_CHUNK
 from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.connectors.redmine.lookup import chunks
-from casebridge.sync import evaluate_cases, history_reader
 from casebridge.workflows import load_workflow
 from casebridge.workflows.escalation import EscalationPlan, plan_escalations
 from casebridge.workflows.render import to_plain

@@ -14,6 +14,7 @@ import click
 from casebridge.app.extend import describe, plan_for, record_extension
 from casebridge.app.intake import apply_intake, plan_intake
 from casebridge.app.intake_stream import intake_streamed, recover_intake
+from casebridge.app.sync_plan import CaseEvaluation, evaluate_cases, history_reader
 from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
 from casebridge.cli.complete import complete_reference, complete_state
 from casebridge.cli.jsonout import JsonArrayWriter
@@ -21,7 +22,6 @@ from casebridge.connectors import Connector
 from casebridge.errors import EXIT_CASES_FAILED, TransitionNotAllowed, UserError
 from casebridge.state.lock import run_lock
 from casebridge.state.store import StateStore
-from casebridge.sync import CaseEvaluation, evaluate_cases, history_reader
 from casebridge.workflows.case_index import OverlapWatch, canonical_provider, check_providers, overlap_warnings
 from casebridge.workflows.cases import Case, TrackedCase
 from casebridge.workflows.clocks import ClockResult

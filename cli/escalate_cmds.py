@@ -18,12 +18,12 @@ import click
 
 from casebridge.app.escalate import EscalationOutcome, apply_escalations, find_posted
 from casebridge.app.escalate_followup import needs_completion
+from casebridge.app.sync_plan import evaluate_cases, history_reader
 from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
 from casebridge.cli.jsonout import dumps_indented
 from casebridge.connectors import Connector
 from casebridge.errors import EXIT_CASES_FAILED, UserError
 from casebridge.state.lock import run_lock
-from casebridge.sync import evaluate_cases, history_reader
 from casebridge.workflows.escalation import EscalationConfig, EscalationPlan, plan_escalations
 from casebridge.workflows.render import to_plain
 

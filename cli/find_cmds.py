@@ -6,10 +6,10 @@ import json
 
 import click
 
+from casebridge.app.sync_plan import evaluate, history_reader
 from casebridge.cli import Context, now_option, parse_now, pass_ctx
 from casebridge.cli.cases_cmds import _print_text, evaluation_json
 from casebridge.state.store import StateStore
-from casebridge.sync import evaluate, history_reader
 from casebridge.workflows.case_index import build_index, canonical_provider
 from casebridge.workflows.cases import IdentifierType, TrackedCase
 from casebridge.workflows.identifiers import guess_keys

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from casebridge.app.sync_plan import SetFields
 from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
 from casebridge.cli.config import Settings
 from casebridge.cli.escalate_cmds import EscalationRun, run_escalation
@@ -20,7 +21,7 @@ from casebridge.connectors import Connector, Missing
 from casebridge.errors import EXIT_USAGE, CasebridgeError, LockHeldError, SafetyValveError, TrackerError
 from casebridge.state.lock import RunLock
 from casebridge.state.store import StateStore
-from casebridge.sync import SetFields, SyncJob, SyncOptions, SyncReport
+from casebridge.sync import SyncJob, SyncOptions, SyncReport
 from casebridge.workflows.render import to_plain
 from casebridge.workflows.schema import parse_duration
 

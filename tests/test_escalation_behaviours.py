@@ -15,6 +15,7 @@ import pytest
 
 from casebridge.app import escalate
 from casebridge.app.escalate import apply_escalations
+from casebridge.app.escalate_followup import escalation_marker
 from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.errors import TransientError
 from casebridge.workflows.cases import TrackedCase
@@ -182,8 +183,9 @@ def test_a_posted_escalation_is_recorded_reported_and_commented_with_its_link(
     assert (sent.case_key, sent.case_url) == (created.key, "https://cases.example/FIA-ESC-2")  # for the NCB
     assert (sent.case_reference, sent.level, sent.clock) == ("FIA-ESC-2", 1, "followup")
     assert sent.attributes == {"repeat": 0, "level_name": "NCB liaison"}
-    [(kind, data)] = audit.records
-    assert kind == "escalation.posted"
+    # what was posted, then (once the link, comment and move are done) that its case side was handled
+    assert [kind for kind, _ in audit.records] == ["escalation.posted", "escalation.handled"]
+    [(_, data), _handled] = audit.records
     assert data == {
         "dedupe_key": "FIA-ESC-2/followup/L1",
         "reference": "FIA-ESC-2",
@@ -196,10 +198,12 @@ def test_a_posted_escalation_is_recorded_reported_and_commented_with_its_link(
         "posted_at": T0.isoformat(),  # the liaison tracker's own stamp
         "target": "local",
         "resent": False,
+        "follow_up_recorded": True,  # its case side is recorded by escalation.handled (issue 11)
     }
     assert tracker.comments(created.key)[-1] == (
         r"Escalated to the INTERPOL NCB liaison queue: [NCB\-1](https://ncb.example/browse/NCB-1) "
-        r"(level 1: NCB liaison). Dedupe key: FIA\-ESC\-2/followup/L1."  # Markdown, its text escaped
+        r"(level 1: NCB liaison). Dedupe key: FIA\-ESC\-2/followup/L1 "  # Markdown, its text escaped
+        f"({escalation_marker('FIA-ESC-2/followup/L1')})."  # what a rerun searches the comments for
     )
     liaison.close()
 

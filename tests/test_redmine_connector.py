@@ -376,9 +376,10 @@ def test_sync_writes_the_clock_engines_fields_and_a_second_pass_writes_nothing(r
     """End to end through the sync job as ``casebridge sync`` runs it (state store, audit log): intake as
     the officer, a person moves one issue to 'Awaiting requester' in Redmine, sync, and every SLA field in
     Redmine equals the engine's."""
+    from casebridge.app.sync_plan import evaluate
     from casebridge.state.audit import AuditLog
     from casebridge.state.store import StateStore
-    from casebridge.sync import SyncJob, evaluate
+    from casebridge.sync import SyncJob
     from casebridge.workflows import load_workflow
     from casebridge.workflows.sla import computed_sla
 

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from casebridge.app.intents import SET_FIELDS, intent_data
+from casebridge.app.sync_plan import SetFields
 from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.errors import TransientError
 from casebridge.state.audit import AuditLog
 from casebridge.state.store import StateStore
-from casebridge.sync import SetFields, SyncJob, SyncOptions
+from casebridge.sync import SyncJob, SyncOptions
 from casebridge.workflows.cases import ClockFields, SlaFields
 from casebridge.workflows.directory import load_directory
 from tests.factories import T0, make_case
@@ -178,6 +179,7 @@ def test_what_a_planned_write_says_shows_each_changed_clock_in_the_cases_zone() 
             },
         },
         "escalation_level": 1,
+        "counting": {},  # both clocks count elapsed time: no rule to state
     }
     first = SetFields("8", "FIA-2", SlaFields({"followup": ClockFields(None, None, "not_started")}), SlaFields())
     assert first.describe() == "set FIA-2: initial fields"
