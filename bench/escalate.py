@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from casebridge.app.sync_plan import evaluate_cases, history_reader
 from casebridge.connectors import Connector
-from casebridge.connectors.jira.cases import ESCALATION_CHUNK
+from casebridge.connectors.jira.liaison import ESCALATION_CHUNK
 from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.connectors.redmine.lookup import chunks
 from casebridge.workflows import load_workflow

@@ -6,7 +6,6 @@ implementation of the connector contract: every other connector must behave like
 
 from __future__ import annotations
 
-import json
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -23,6 +22,15 @@ from casebridge.connectors import (
     Escalation,
     PostedEscalation,
 )
+from casebridge.connectors.local_schema import (
+    CHUNK,
+    SCHEMA,
+    SCHEMA_VERSION,
+    iso,
+    parse,
+    sla_from_row,
+    sla_to_json,
+)
 from casebridge.errors import NotFoundError, TrackerError, TransitionNotAllowed
 from casebridge.state.sqlite_file import (
     open_sqlite,
@@ -32,85 +40,11 @@ from casebridge.state.sqlite_file import (
 )
 from casebridge.workflows.cases import Case, SlaFields, StatusChange, TrackedCase
 from casebridge.workflows.model import Workflow
-from casebridge.workflows.sla import clocks_from_json, clocks_to_json
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
-_CHUNK = 500  # bound parameters per IN (...) query (SQLite allows 32,766 since 3.32; old builds 999)
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS cases (
-    id INTEGER PRIMARY KEY,
-    reference TEXT NOT NULL UNIQUE,
-    data TEXT NOT NULL,
-    state TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL,
-    sla TEXT NOT NULL DEFAULT '{}',
-    escalation_level INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS cases_updated ON cases (updated_at);
-CREATE TABLE IF NOT EXISTS history (
-    case_id INTEGER NOT NULL REFERENCES cases(id),
-    seq INTEGER NOT NULL,
-    at TEXT NOT NULL,
-    state TEXT NOT NULL,
-    note TEXT,
-    PRIMARY KEY (case_id, seq)
-);
-CREATE TABLE IF NOT EXISTS comments (
-    id INTEGER PRIMARY KEY,
-    case_id INTEGER NOT NULL REFERENCES cases(id),
-    at TEXT NOT NULL,
-    markdown TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS liaison (
-    id INTEGER PRIMARY KEY,
-    dedupe_key TEXT NOT NULL UNIQUE,
-    case_reference TEXT NOT NULL,
-    case_key TEXT,
-    title TEXT NOT NULL,
-    markdown TEXT NOT NULL,
-    level INTEGER NOT NULL,
-    clock TEXT NOT NULL,
-    posted_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS case_links (
-    case_a INTEGER NOT NULL REFERENCES cases(id),
-    case_b INTEGER NOT NULL REFERENCES cases(id),  -- case_a < case_b: one row per pair
-    note TEXT NOT NULL,
-    at TEXT NOT NULL,
-    PRIMARY KEY (case_a, case_b)
-);
-CREATE TABLE IF NOT EXISTS links (
-    case_id INTEGER NOT NULL REFERENCES cases(id),
-    posted_key TEXT NOT NULL,  -- the item's key in whatever liaison target holds it (may be another tracker)
-    url TEXT,
-    PRIMARY KEY (case_id, posted_key)
-);
-"""
-
-
 class LocalConfig(ConnectorConfig):
     path: str = "casebridge.db"
-
-
-def _iso(moment: datetime) -> str:
-    # fixed width UTC with microseconds, so text order == time order in SQL
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text)  # the fixed-width form _iso writes; reads the Z (3.11+), ~10x strptime
-
-
-def _sla_to_json(sla: SlaFields) -> str:
-    return json.dumps(clocks_to_json(sla.clocks), sort_keys=True)  # the level has a column of its own
-
-
-def _sla_from_row(text: str, level: int) -> SlaFields:
-    return SlaFields(clocks=clocks_from_json(json.loads(text)), escalation_level=level)
 
 
 class LocalConnector(Connector):
@@ -143,7 +77,7 @@ class LocalConnector(Connector):
         db = open_sqlite(self.path, "[tracker] path")
         db.execute("PRAGMA foreign_keys=ON")
         version = stored_schema_version(db, SCHEMA_VERSION, "[tracker] path", self.path)
-        db.executescript(_SCHEMA)
+        db.executescript(SCHEMA)
         if version is None:
             record_schema_version(db, SCHEMA_VERSION)
         return db
@@ -189,8 +123,8 @@ class LocalConnector(Connector):
             key=str(row["id"]),
             case=Case.model_validate_json(row["data"]),
             state=row["state"],
-            updated_at=_parse(row["updated_at"]),
-            sla=_sla_from_row(row["sla"], row["escalation_level"]),
+            updated_at=parse(row["updated_at"]),
+            sla=sla_from_row(row["sla"], row["escalation_level"]),
             history=history,
         )
 
@@ -253,12 +187,12 @@ class LocalConnector(Connector):
                     raise TrackerError(f"local tracker: unknown workflow state {state!r}", case=ref)
                 moment = (at or {}).get(ref) or self.clock()
                 fields = sla[ref] if sla is not None else SlaFields()
-                stamp = _iso(moment)
+                stamp = iso(moment)
                 newest = max(stamp, newest)  # _modified: never before the newest change
                 cur = db.execute(
                     "INSERT INTO cases (reference, data, state, created_at, updated_at, sla, escalation_level)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (ref, case.model_dump_json(), state, stamp, newest, _sla_to_json(fields), fields.escalation_level),
+                    (ref, case.model_dump_json(), state, stamp, newest, sla_to_json(fields), fields.escalation_level),
                 )
                 db.execute("INSERT INTO history VALUES (?, 0, ?, ?, NULL)", (cur.lastrowid, stamp, state))
                 existing[ref] = int(cur.lastrowid or 0)
@@ -267,17 +201,17 @@ class LocalConnector(Connector):
                         key=str(cur.lastrowid),
                         case=case,
                         state=state,
-                        updated_at=_parse(newest),
+                        updated_at=parse(newest),
                         sla=fields,
-                        history=[StatusChange(at=_parse(stamp), state=state)],
+                        history=[StatusChange(at=parse(stamp), state=state)],
                     )
                 )
         yield from made
 
     def _ids(self, references: list[str]) -> dict[str, int]:
         found: dict[str, int] = {}
-        for start in range(0, len(references), _CHUNK):
-            chunk = references[start : start + _CHUNK]
+        for start in range(0, len(references), CHUNK):
+            chunk = references[start : start + CHUNK]
             marks = ", ".join("?" * len(chunk))
             for row in self.db.execute(f"SELECT id, reference FROM cases WHERE reference IN ({marks})", chunk):
                 found[row["reference"]] = int(row["id"])
@@ -287,8 +221,8 @@ class LocalConnector(Connector):
         """One indexed query per chunk of references (the UNIQUE reference is the index)."""
         refs = list(dict.fromkeys(references))
         found: dict[str, TrackedCase] = {}
-        for start in range(0, len(refs), _CHUNK):
-            chunk = refs[start : start + _CHUNK]
+        for start in range(0, len(refs), CHUNK):
+            chunk = refs[start : start + CHUNK]
             marks = ", ".join("?" * len(chunk))
             for row in self.db.execute(f"SELECT * FROM cases WHERE reference IN ({marks})", chunk):
                 found[row["reference"]] = self._tracked(row)
@@ -301,12 +235,12 @@ class LocalConnector(Connector):
         with self._write() as db:
             db.execute(
                 "UPDATE cases SET data = ?, updated_at = ? WHERE id = ?",
-                (case.model_dump_json(), self._modified(db, _iso(self.clock())), row["id"]),
+                (case.model_dump_json(), self._modified(db, iso(self.clock())), row["id"]),
             )
         return self._tracked(self._row(key))
 
     def list_cases(self, updated_since: datetime | None = None) -> Iterator[TrackedCase]:
-        since = _iso(updated_since) if updated_since else ""
+        since = iso(updated_since) if updated_since else ""
         rows = self.db.execute("SELECT * FROM cases WHERE updated_at >= ? ORDER BY updated_at, id", (since,)).fetchall()
         for row in rows:
             yield self._tracked(row)
@@ -314,14 +248,14 @@ class LocalConnector(Connector):
     def read_history(self, key: str) -> list[StatusChange]:
         self._row(key)
         rows = self.db.execute("SELECT at, state FROM history WHERE case_id = ? ORDER BY seq", (_int_key(key),))
-        return [StatusChange(at=_parse(r["at"]), state=r["state"]) for r in rows]
+        return [StatusChange(at=parse(r["at"]), state=r["state"]) for r in rows]
 
     def read_all_histories(self) -> dict[str, list[StatusChange]]:
         """Every case's history in one query (``bulk_history``)."""
         out: dict[str, list[StatusChange]] = {}
         rows = self.db.cursor()
         rows.row_factory = None  # plain tuples: 500,000 rows at agency scale
-        change, parse = StatusChange, datetime.fromisoformat  # positional, no call to _parse per row
+        change, parse = StatusChange, datetime.fromisoformat  # positional, no call to parse() per row
         for case_id, at, state in rows.execute("SELECT case_id, at, state FROM history ORDER BY case_id, seq"):
             out.setdefault(str(case_id), []).append(change(parse(at), state))
         return out
@@ -341,26 +275,26 @@ class LocalConnector(Connector):
             stamp = at or self.clock()
             last = db.execute("SELECT MAX(seq) AS seq, MAX(at) AS at FROM history WHERE case_id = ?", (row["id"],))
             prev = last.fetchone()
-            if _iso(stamp) < prev["at"]:
-                raise TrackerError(f"{row['reference']}: --at {_iso(stamp)} is before the last change {prev['at']}")
+            if iso(stamp) < prev["at"]:
+                raise TrackerError(f"{row['reference']}: --at {iso(stamp)} is before the last change {prev['at']}")
             db.execute(
-                "INSERT INTO history VALUES (?, ?, ?, ?, ?)", (row["id"], prev["seq"] + 1, _iso(stamp), state, note)
+                "INSERT INTO history VALUES (?, ?, ?, ?, ?)", (row["id"], prev["seq"] + 1, iso(stamp), state, note)
             )
-            updated = self._modified(db, _iso(self.clock()))
+            updated = self._modified(db, iso(self.clock()))
             db.execute("UPDATE cases SET state = ?, updated_at = ? WHERE id = ?", (state, updated, row["id"]))
             if note:
                 db.execute(
-                    "INSERT INTO comments (case_id, at, markdown) VALUES (?, ?, ?)", (row["id"], _iso(stamp), note)
+                    "INSERT INTO comments (case_id, at, markdown) VALUES (?, ?, ?)", (row["id"], iso(stamp), note)
                 )
 
     def set_sla_fields(self, key: str, sla: SlaFields) -> None:
         row = self._row(key)
-        current = _sla_from_row(row["sla"], row["escalation_level"])
+        current = sla_from_row(row["sla"], row["escalation_level"])
         merged = SlaFields(clocks={**current.clocks, **sla.clocks}, escalation_level=sla.escalation_level)
         with self._write() as db:
             db.execute(
                 "UPDATE cases SET sla = ?, escalation_level = ?, updated_at = ? WHERE id = ?",
-                (_sla_to_json(merged), merged.escalation_level, self._modified(db, _iso(self.clock())), row["id"]),
+                (sla_to_json(merged), merged.escalation_level, self._modified(db, iso(self.clock())), row["id"]),
             )
 
     def comment(self, key: str, markdown: str) -> None:
@@ -368,7 +302,7 @@ class LocalConnector(Connector):
         with self._write() as db:
             db.execute(
                 "INSERT INTO comments (case_id, at, markdown) VALUES (?, ?, ?)",
-                (row["id"], _iso(self.clock()), markdown),
+                (row["id"], iso(self.clock()), markdown),
             )
 
     def comments(self, key: str) -> list[str]:
@@ -392,8 +326,8 @@ class LocalConnector(Connector):
         """One indexed query per chunk of keys (the UNIQUE dedupe_key is the index)."""
         keys = list(dict.fromkeys(dedupe_keys))
         found: dict[str, PostedEscalation] = {}
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
+        for start in range(0, len(keys), CHUNK):
+            chunk = keys[start : start + CHUNK]
             marks = ", ".join("?" * len(chunk))
             for row in self.db.execute(f"SELECT * FROM liaison WHERE dedupe_key IN ({marks})", chunk):
                 found[row["dedupe_key"]] = self._posted(row)
@@ -413,7 +347,7 @@ class LocalConnector(Connector):
                     escalation.markdown,
                     escalation.level,
                     escalation.clock,
-                    _iso(self.clock()),
+                    iso(self.clock()),
                 ),
             )
         posted = self.find_escalation(escalation.dedupe_key)
@@ -429,7 +363,7 @@ class LocalConnector(Connector):
     def link_cases(self, key_a: str, key_b: str, *, note: str) -> None:
         a, b = sorted((self._row(key_a)["id"], self._row(key_b)["id"]))
         with self._write() as db:
-            db.execute("INSERT OR IGNORE INTO case_links VALUES (?, ?, ?, ?)", (a, b, note, _iso(self.clock())))
+            db.execute("INSERT OR IGNORE INTO case_links VALUES (?, ?, ?, ?)", (a, b, note, iso(self.clock())))
 
     def linked_cases(self, key: str) -> list[str]:
         """Keys of the cases linked to ``key`` (either side of the pair)."""
@@ -457,7 +391,7 @@ class LocalConnector(Connector):
             dedupe_key=row["dedupe_key"],
             key=str(row["id"]),
             url=f"local:liaison/{row['id']}",
-            posted_at=_parse(row["posted_at"]),
+            posted_at=parse(row["posted_at"]),
         )
 
 

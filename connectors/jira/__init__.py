@@ -24,8 +24,8 @@ from pydantic import Field, model_validator
 from casebridge.connectors import CASES, LIAISON, Connector, ConnectorConfig, Escalation, Missing, PostedEscalation
 from casebridge.connectors.field_names import TrackerFieldNames
 from casebridge.connectors.jira import bulk
-from casebridge.connectors.jira.cases import CaseOps
 from casebridge.connectors.jira.http import JiraHttp
+from casebridge.connectors.jira.liaison import JiraOps
 from casebridge.connectors.jira.schema import (
     TYPE_LABELS,
     FieldSpec,
@@ -106,7 +106,7 @@ class JiraConnector(Connector):
         self._http: JiraHttp | None = None
         self._field_ids: dict[str, str] | None = None
         self._missing_fields: list[FieldSpec] = []
-        self._ops: CaseOps | None = None
+        self._ops: JiraOps | None = None
 
     def now(self) -> datetime:
         """The injected clock (tests, replays): Jira stamps its own writes, this paces the rate limit."""
@@ -208,9 +208,9 @@ class JiraConnector(Connector):
             raise SchemaMissing(f"jira: custom fields missing: {names}; run `casebridge setup jira`")
         return ids[role]
 
-    def ops(self) -> CaseOps:
+    def ops(self) -> JiraOps:
         if self._ops is None:
-            self._ops = CaseOps(self)
+            self._ops = JiraOps(self)
         return self._ops
 
     def checks(self) -> SchemaChecks:

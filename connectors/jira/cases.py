@@ -1,5 +1,6 @@
-"""The Jira connector's operations on issues: search, create, history, transitions, SLA fields, comments,
-escalations. Split from ``jira.py`` (config, connection, schema) to keep modules small."""
+"""The Jira connector's operations on issues: search, create, history, transitions, SLA fields, comments
+(escalations to the liaison queue and issue links: ``jira/liaison.py``). Split from the connector
+(config, connection, schema) to keep modules small."""
 
 from __future__ import annotations
 
@@ -7,18 +8,17 @@ import json
 import logging
 import re
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import ValidationError
 
-from casebridge.connectors import Escalation, PostedEscalation
 from casebridge.connectors.field_names import with_refusal_reason
 from casebridge.connectors.jira.limits import TextLimits
 from casebridge.connectors.jira.render import adf_plain_text, md_escape, to_adf, to_wiki
-from casebridge.errors import ConfigError, NotFoundError, RejectedError, TrackerError, TransitionNotAllowed
+from casebridge.errors import NotFoundError, RejectedError, TrackerError, TransitionNotAllowed
 from casebridge.workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
 from casebridge.workflows.render import md_paragraphs
 
@@ -31,8 +31,6 @@ log = logging.getLogger(__name__)
 TZ_MARGIN = timedelta(hours=14)
 _UNKNOWN = object()
 _TOKENS = re.compile(r"[^\W_]+")
-# dedupe keys per JQL search in find_escalations: the query stays a few KiB, well under Jira's limits
-ESCALATION_CHUNK = 50
 MENTION_RESERVE = 300  # characters a mention adds to a comment (ADF node or [~name]), kept free of the limit
 
 
@@ -448,69 +446,3 @@ class CaseOps:
             return True if any(c.get("body") == body["body"] for c in page.get("comments", [])) else None
 
         self.c.http().call("POST", f"issue/{key}/comment", json=body, landed=landed)
-
-    # -- escalations ---------------------------------------------------------------------------------
-    def liaison_project(self) -> str:
-        if not self.cfg.liaison_project:
-            raise ConfigError("[jira] liaison_project <- not set; name the Jira project of the NCB liaison queue")
-        return self.cfg.liaison_project
-
-    def find_escalation(self, dedupe_key: str) -> PostedEscalation | None:
-        found = self.by_reference(self.liaison_project(), "escalation_key", dedupe_key, ["created"])
-        return self.posted(dedupe_key, found[0]) if found else None
-
-    def find_escalations(self, dedupe_keys: Iterable[str]) -> dict[str, PostedEscalation]:
-        """One search per ``ESCALATION_CHUNK`` keys instead of one per key."""
-        project = self.liaison_project()
-        keys, found = list(dict.fromkeys(dedupe_keys)), {}
-        for start in range(0, len(keys), ESCALATION_CHUNK):
-            chunk = keys[start : start + ESCALATION_CHUNK]
-            hits = self.by_references(project, "escalation_key", chunk, ["created"])
-            found.update({key: self.posted(key, issue) for key, issue in hits.items()})
-        return found
-
-    def posted(self, dedupe_key: str, issue: dict[str, Any]) -> PostedEscalation:
-        return PostedEscalation(
-            dedupe_key,
-            issue["key"],
-            f"{self.cfg.url.rstrip('/')}/browse/{issue['key']}",
-            parse_time(issue["fields"].get("created")) or datetime.now(UTC),
-        )
-
-    def post_escalation(self, esc: Escalation) -> PostedEscalation:
-        fields = {
-            "project": {"key": self.liaison_project()},
-            "issuetype": {"name": self.cfg.liaison_issue_type},
-            "summary": esc.title[:255],
-            "description": self.limits.dossier_description(esc),  # cut to fit; complete() attaches it whole
-            self.c.field_id("escalation_key"): esc.dedupe_key,
-            self.c.field_id("reference"): esc.case_reference,
-        }
-
-        def landed() -> dict[str, Any] | None:
-            found = self.find_escalation(esc.dedupe_key)
-            return {"key": found.key} if found else None
-
-        created = self.c.http().call("POST", "issue", json={"fields": fields}, landed=landed, case=esc.case_reference)
-        key = created["key"]
-        return PostedEscalation(esc.dedupe_key, key, f"{self.cfg.url.rstrip('/')}/browse/{key}", self.c.now())
-
-    def link(self, key: str, other: str) -> None:
-        http = self.c.http()
-
-        def linked() -> bool | None:
-            issue = http.call("GET", f"issue/{key}", params={"fields": "issuelinks"})
-            for link in issue["fields"].get("issuelinks") or []:
-                peer = link.get("outwardIssue") or link.get("inwardIssue") or {}
-                if peer.get("key") == other and link["type"]["name"].casefold() == self.cfg.link_type.casefold():
-                    return True
-            return None
-
-        if linked():
-            return
-        body = {
-            "type": {"name": self.cfg.link_type},
-            "inwardIssue": {"key": key},
-            "outwardIssue": {"key": other},
-        }
-        http.call("POST", "issueLink", json=body, landed=linked)
