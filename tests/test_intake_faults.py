@@ -27,6 +27,7 @@ import pytest
 
 import casebridge.cli  # noqa: F401 - imported once here, so every forked child starts warm
 from casebridge.state.audit import AuditLog
+from tests.cli_child import cli_in_child
 from tests.test_sync_support import Env, tmpfs_dir
 
 NOW = "2026-12-01T09:00:00Z"
@@ -87,24 +88,8 @@ def _arm(after: int, counter_file: Path | None) -> None:
 
 
 def child_intake(env: Env, csv: Path, after: int, counter_file: Path | None = None) -> int:
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 98
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.dup2(devnull, 2)
-            _arm(after, counter_file)
-            from casebridge.cli import main
-
-            main(["--config", str(env.config), "intake", str(csv), "--now", NOW])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        except BaseException:
-            code = 99
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    argv = ["--config", str(env.config), "intake", str(csv), "--now", NOW]
+    return cli_in_child(argv, arm=lambda: _arm(after, counter_file))
 
 
 # -- the checks -------------------------------------------------------------------------------------
@@ -199,23 +184,7 @@ def test_a_killed_intake_leaves_nothing_and_a_rerun_completes_it_exactly_once(sc
 
 def run_cli(env: Env, *args: str) -> int:
     """A clean CLI run in a child process (the CLI's logging set-up stays out of the test process)."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 98
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.dup2(devnull, 2)
-            from casebridge.cli import main
-
-            main(["--config", str(env.config), *list(args), "--now", NOW])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        except BaseException:
-            code = 99
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    return cli_in_child(["--config", str(env.config), *args, "--now", NOW])
 
 
 def test_the_batch_records_carry_what_recovery_needs(scratch: Path) -> None:

@@ -27,6 +27,7 @@ import pytest
 from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.workflows import load_workflow
 from tests.audit_gaps import Gaps, dump, escalation_gaps, intake_gaps
+from tests.cli_child import cli_in_child
 from tests.escalate_e2e import EXAMPLES, EXPECTED_KEYS, INTAKE_NOW, NOW, STATE_AFTER, write_config
 from tests.test_sync_support import _WRITE_LOG
 
@@ -68,26 +69,8 @@ def _arm(before: int, tracker_steps: tuple[str, ...], counter_file: Path) -> Non
 
 def cli_child(folder: Path, args: list[str], *, before: int = 0, steps: tuple[str, ...] = ()) -> int:
     """``casebridge ARGS`` in a forked child in ``folder``; -9 when it killed itself."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 98
-        try:
-            os.chdir(folder)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.dup2(devnull, 2)
-            if steps:
-                _arm(before, steps, folder / "steps.count")
-            from casebridge.cli import main
-
-            main(["--config", str(folder / "casebridge.toml"), *args])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        except BaseException:
-            code = 99
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    arm = (lambda: _arm(before, steps, folder / "steps.count")) if steps else None
+    return cli_in_child(["--config", str(folder / "casebridge.toml"), *args], arm=arm, cwd=folder)
 
 
 def tracker_of(folder: Path) -> LocalConnector:

@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from casebridge.errors import CasebridgeError
+from tests.cli_child import cli_in_child
 from tests.factories import T0
 from tests.test_sync_support import (
     REMINDING_KINDS,
@@ -73,24 +74,7 @@ def _arm_kill(after: int) -> None:
 def killed_run(env: Env, now: datetime, after: int) -> int:
     """Run `casebridge sync --now` in a child process that SIGKILLs itself after ``after`` actions.
     Returns the exit code (-9 when killed)."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 98
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.dup2(devnull, 2)
-            _arm_kill(after)
-            from casebridge.cli import main
-
-            main(["--config", str(env.config), "sync", "--now", now.isoformat()])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        except BaseException:
-            code = 99
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    return cli_in_child(["--config", str(env.config), "sync", "--now", now.isoformat()], arm=lambda: _arm_kill(after))
 
 
 # -- one scenario ----------------------------------------------------------------------------------------

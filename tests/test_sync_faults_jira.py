@@ -42,6 +42,7 @@ from casebridge.workflows.cases import Case, ClockFields, SlaFields, StatusChang
 from casebridge.workflows.clocks import evaluate_case
 from casebridge.workflows.reminders import marker_for, plan_reminders
 from casebridge.workflows.sla import computed_sla, sla_from_json
+from tests.cli_child import cli_in_child
 from tests.factories import make_case
 from tests.jira_fixtures import CLOUD_TOKEN, DC_PAT, EMAIL, Clock, build_jira, require_jira_documents
 from tests.jira_server import JiraServer
@@ -242,27 +243,13 @@ def _record_sleeps(path: Path) -> None:
 def cli_run(site: Site, args: list[str], *, kill_after: int | None = None) -> int:
     """``casebridge --config <site> ARGS`` in a child process; output goes to ``<root>/last-run.log``.
     Returns the exit code (-9 when killed)."""
-    log = site.root / "last-run.log"
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the child
-        code = 98
-        try:
-            out = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-            os.dup2(out, 1)
-            os.dup2(out, 2)
-            _record_sleeps(site.root / "sleeps.txt")
-            if kill_after is not None:
-                _arm_kill(kill_after)
-            from casebridge.cli import main
 
-            main(["--config", str(site.config), *args])
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        except BaseException:
-            code = 99
-        os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    return os.waitstatus_to_exitcode(status)
+    def arm() -> None:
+        _record_sleeps(site.root / "sleeps.txt")
+        if kill_after is not None:
+            _arm_kill(kill_after)
+
+    return cli_in_child(["--config", str(site.config), *args], arm=arm, output=site.root / "last-run.log")
 
 
 def sync_run(site: Site, now: datetime, **kwargs: Any) -> int:

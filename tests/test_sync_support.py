@@ -32,11 +32,15 @@ from casebridge.sync import SyncJob, SyncOptions, SyncReport
 from casebridge.workflows import load_workflow
 from casebridge.workflows.cases import SlaFields
 from casebridge.workflows.clocks import evaluate_case
+from casebridge.workflows.counting import attach_establishments
+from casebridge.workflows.directory import load_directory
 from casebridge.workflows.model import Workflow
 from casebridge.workflows.sla import computed_sla, sla_from_json
 from tests.factories import T0, make_case
 
-WORKFLOW = load_workflow("lawful-access")
+# as the CLI loads it: periods counted under Reg. 1182/71 are counted on the provider's EU establishment
+# (the provider directory), so the harnesses' ground truth is the figure the sync job writes
+WORKFLOW = attach_establishments(load_workflow("lawful-access"), load_directory)
 _MARKER = re.compile(r"\bCBR[0-9A-F]{20}\b")
 NO_SLEEP = RetryPolicy(attempts=3, sleep=lambda _s: None)
 KINDS = [
