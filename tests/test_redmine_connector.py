@@ -394,7 +394,7 @@ def test_sync_writes_the_clock_engines_fields_and_a_second_pass_writes_nothing(r
         "PUT", f"/issues/{cases[1].key}.json", key=redmine.officer_key, json={"issue": {"status_id": awaiting}}
     )
     assert moved.status_code == 204
-    now = datetime.now(UTC)  # Redmine stamps journals with its own clock: evaluate at the same time
+    now = redmine.clock()  # Redmine stamps journals with its own clock: evaluate at its time, after the moves
     store, audit = StateStore(tmp_path / "state.db"), AuditLog(tmp_path / "state.audit.db")
     first = SyncJob(conn, workflow, store, audit).run(now)
     assert first.result.ok and len(first.result.applied) == 3

@@ -5,7 +5,7 @@ real clock the server stamps with."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,11 +35,14 @@ def _sync(tracker: Any, tmp_path: Path, now: datetime):
 def test_reminder_is_one_journal_note_then_follows_an_extension(redmine: Any, tmp_path: Path) -> None:
     tracker = redmine.connector()
     try:
-        now = datetime.now(UTC).replace(microsecond=0)
-        received = now - timedelta(days=90 - 14, minutes=5)  # just past the 14-day threshold
+        # Redmine stamps the case's move to submitted with its own clock, so `now` is the server's time
+        # after the creation: taken before it, that move could lie a second after `now`, and at `now` the
+        # clock would (rightly) not have started yet (the test failed about one run in four)
+        received = redmine.clock() - timedelta(days=90 - 14, minutes=5)  # just past the 14-day threshold
         case = make_case(REF, request_type="preservation", legal_basis="us-2703f", submitted_at=received,
                          article3_checked_at=received)  # fmt: skip
         tracked = tracker.create_case(case, state="submitted")
+        now = redmine.clock()
         first = _sync(tracker, tmp_path, now)
         assert [(o.dedupe_key, o.status) for o in first.reminded] == [(f"{REF}/preservation/T14d", "posted")]
         marker = first.reminders[0].marker
