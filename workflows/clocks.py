@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 
 from casebridge.workflows.calendars import BusinessTimeline, calendar_named, timeline_for
 from casebridge.workflows.cases import Case, StatusChange
-from casebridge.workflows.counting import law_target
+from casebridge.workflows.counting import Establishments, law_target
 from casebridge.workflows.fastbuild import frozen_builder
 from casebridge.workflows.legal_periods import ELAPSED
 from casebridge.workflows.model import Calendar, ClockDef, ClockKind, ClockState, ClockTarget, Workflow
@@ -200,7 +200,7 @@ def _counted(
     case: Case,
     hist: _History,
     now_e: float,
-    establishments: object,
+    establishments: Establishments | None,
 ) -> list[ClockResult]:
     """A separate step after the engine: a period the law counts by its own rule (``workflows.counting``,
     e.g. Reg. 1182/71 Art. 3) is re-evaluated with the target that ends at the law's due instant."""

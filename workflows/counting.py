@@ -23,15 +23,23 @@ from __future__ import annotations
 
 import difflib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 from zoneinfo import ZoneInfo
 
 from casebridge.workflows import legal_periods
 from casebridge.workflows.legal_periods import CITATION, ELAPSED, RULES, Place
-from casebridge.workflows.model import ClockTarget
+from casebridge.workflows.model import ClockTarget, Workflow
+
+if TYPE_CHECKING:
+    from casebridge.workflows.cases import Case
+    from casebridge.workflows.directory import Directory
+
+# a provider directory, or a zero-argument callable returning one (read on first use)
+DirectorySource = Union["Directory", Callable[[], "Directory"]]
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +110,9 @@ class Establishments:
     """Provider name -> the Member State of its EU establishment or legal representative, read from a
     provider directory given as data (or a zero-argument callable returning one, called on first use)."""
 
-    def __init__(self, directory: Any) -> None:
+    def __init__(self, directory: DirectorySource) -> None:
         self._source = directory
-        self._directory: Any = None if callable(directory) else directory
+        self._directory: Directory | None = None if callable(directory) else directory
         self._found: dict[tuple[str, str], tuple[str, str] | None] = {}
 
     def find(self, provider: str | None, legal_basis: str) -> tuple[str, str] | None:
@@ -115,7 +123,7 @@ class Establishments:
         if key in self._found:
             return self._found[key]
         if self._directory is None:
-            self._directory = self._source()
+            self._directory = self._source() if callable(self._source) else self._source
         entry = self._directory.resolve(provider)
         entity = None if entry is None else entry.addressee(legal_basis)
         found = None
@@ -125,7 +133,7 @@ class Establishments:
         return found
 
 
-def attach_establishments(workflow: Any, directory: Any) -> Any:
+def attach_establishments(workflow: Workflow, directory: DirectorySource) -> Workflow:
     """Give ``workflow`` the provider directory's establishments (a directory or a callable returning one);
     returns the workflow. Done once, right after loading, before any clock is evaluated."""
     workflow.establishments = Establishments(directory)
@@ -143,7 +151,9 @@ class Counted:
     establishment: str | None = None
 
 
-def counted_place(target: ClockTarget, provider: str | None, legal_basis: str, establishments: Any) -> Counted:
+def counted_place(
+    target: ClockTarget, provider: str | None, legal_basis: str, establishments: Establishments | None
+) -> Counted:
     if target.counting_country:
         country = target.counting_country
         zone = target.counting_zone or zone_of(country) or "UTC"
@@ -170,7 +180,7 @@ def _law_due(rule: str, bucket: int, period: str, extensions: int, by: str, plac
     return due
 
 
-def law_due(target: ClockTarget, started_at: datetime, case: Any, establishments: Any) -> datetime:
+def law_due(target: ClockTarget, started_at: datetime, case: Case, establishments: Establishments | None) -> datetime:
     """The instant the law's period ends for ``case``'s clock started at ``started_at``."""
     counted = counted_place(target, case.provider, str(case.legal_basis), establishments)
     used = min(case.extensions_for(target.clock), target.max_extensions) if target.max_extensions else 0
@@ -178,7 +188,9 @@ def law_due(target: ClockTarget, started_at: datetime, case: Any, establishments
     return _law_due(target.counting, bucket, target.period, used, target.extension_label, counted.place)
 
 
-def law_target(target: ClockTarget, started_at: datetime | None, case: Any, establishments: Any) -> ClockTarget | None:
+def law_target(
+    target: ClockTarget, started_at: datetime | None, case: Case, establishments: Establishments | None
+) -> ClockTarget | None:
     """The target (seconds from ``started_at``) that ends exactly at the law's due instant, with its
     extensions folded in; None when the period is elapsed time or the clock has not started."""
     if target.counting == ELAPSED or started_at is None or not target.period:

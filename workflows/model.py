@@ -10,7 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, time
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from casebridge.workflows.counting import Establishments
 
 WILDCARD = "*"
 
@@ -224,7 +227,8 @@ class Workflow:
     description: str = ""
     # Where a provider's EU establishment is (``workflows.counting.Establishments``): data the application
     # attaches after loading (from the provider directory); None: unknown, the stated default calendar.
-    establishments: Any = field(default=None, compare=False, repr=False)
+    # the provider directory's EU establishments (workflows.counting.attach_establishments), or None
+    establishments: Establishments | None = field(default=None, compare=False, repr=False)
 
     def can_transition(self, source: str, target: str) -> bool:
         return any(target == t.target and (source in t.sources or WILDCARD in t.sources) for t in self.transitions)
