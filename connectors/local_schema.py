@@ -82,4 +82,6 @@ def sla_to_json(sla: SlaFields) -> str:
 
 
 def sla_from_row(text: str, level: int) -> SlaFields:
+    if text == "{}":  # no clock written yet (every case before its first sync): nothing to parse
+        return SlaFields(escalation_level=level)
     return SlaFields(clocks=clocks_from_json(json.loads(text)), escalation_level=level)
