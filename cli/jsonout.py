@@ -2,10 +2,11 @@
 
 ``json.dumps(value, indent=2, ensure_ascii=False)`` is exactly what the commands print, but with an
 indent the standard library falls back to its pure-Python encoder: at 100,000 cases ``status --json``
-spent half of its time there. ``dumps_indented`` gives the same text, byte for byte: a container with no
-nested container goes through the library's C encoder with the line break and indentation as its item
-separator (JSON strings never hold a raw line break, so that is exact); a dict with a key that is not a
-str is left to the library entirely. ``JsonArrayWriter`` prints a JSON array one chunk of items at a
+spent half of its time there. ``dumps_indented`` gives the same text, byte for byte: a dict is written
+item by item, its plain str/None/int/bool values with the library's own C string escaper and int repr;
+a list with no nested container goes through the library's C encoder with the line break and indentation
+as its item separator (JSON strings never hold a raw line break, so that is exact); a dict with a key
+that is not a str is left to the library entirely. ``JsonArrayWriter`` prints a JSON array one chunk of items at a
 time, so a list of 100,000 cases is never held as one string.
 """
 
@@ -38,25 +39,25 @@ def _encode(value: Any, pad: str) -> str:
         if not value:
             return "{}"
         inner = pad + "  "
-        if _SCALARS.issuperset(map(type, value.values())):
-            # The standard library's own (C) encoder, with the line break and indentation as the item
-            # separator: the same text as its indenting (pure-Python) encoder, many times faster.
-            return "{" + inner + _flat(inner)(value)[1:-1] + pad + "}"
-        # Runs of scalar items go through the C encoder together; nested containers recurse.
+        # Item by item, the plain scalars written here (what the library writes for them: its own C
+        # string escaper, int's repr); anything else (str or int subclasses, floats, containers) recurses.
+        # At 100,000 cases this is about twice as fast as C-encoding runs of scalar items.
         parts: list[str] = []
-        run: dict[Any, Any] = {}
         for key, item in value.items():
-            if type(item) in _SCALARS:
-                run[key] = item
-                continue
             if type(key) is not str:  # json's key conversions: leave them to it
                 return _stdlib(value, pad)
-            if run:
-                parts.append(_flat(inner)(run)[1:-1])
-                run = {}
-            parts.append(encode_basestring(key) + ": " + _encode(item, inner))
-        if run:
-            parts.append(_flat(inner)(run)[1:-1])
+            kind = type(item)
+            if kind is str:
+                text = encode_basestring(item)
+            elif item is None:
+                text = "null"
+            elif kind is int:
+                text = int.__repr__(item)
+            elif kind is bool:
+                text = "true" if item else "false"
+            else:
+                text = _encode(item, inner)
+            parts.append(encode_basestring(key) + ": " + text)
         return "{" + inner + ("," + inner).join(parts) + pad + "}"
     if isinstance(value, list | tuple):
         if not value:
