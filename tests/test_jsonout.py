@@ -49,7 +49,7 @@ def test_values_it_does_not_know_go_to_the_standard_library() -> None:
     assert dumps_indented(value) == stdlib(value)
     assert dumps_indented([]) == "[]" and dumps_indented({}) == "{}"
     # as a dict's own values (written item by item): the subclasses are json's to write, bool is not int
-    value = {"e": Colour.RED, "i": Level.ONE, "t": True, "f": False, "n": None, "x": 1.0, "s": "\u2028\"\x00"}
+    value = {"e": Colour.RED, "i": Level.ONE, "t": True, "f": False, "n": None, "x": 1.0, "s": '\u2028"\x00'}
     assert dumps_indented({"k": value, "l": [value]}) == stdlib({"k": value, "l": [value]})
 
 
