@@ -9,7 +9,10 @@ import json
 from datetime import UTC, datetime
 
 from casebridge.workflows.cases import SlaFields
-from casebridge.workflows.sla import clocks_from_json, clocks_to_json
+from casebridge.workflows.sla import clocks_from_json
+from casebridge.workflows.sla import iso as sla_iso
+
+_quote = json.encoder.encode_basestring_ascii  # a str as json.dumps writes it (ensure_ascii)
 
 SCHEMA_VERSION = 1
 CHUNK = 500  # bound parameters per IN (...) query (SQLite allows 32,766 since 3.32; old builds 999)
@@ -78,7 +81,14 @@ def parse(text: str) -> datetime:
 
 
 def sla_to_json(sla: SlaFields) -> str:
-    return json.dumps(clocks_to_json(sla.clocks), sort_keys=True)  # the level has a column of its own
+    """``json.dumps(clocks_to_json(sla.clocks), sort_keys=True)``, the same text written directly (an
+    intake writes one per case; the level has a column of its own)."""
+    parts = []
+    for name, f in sorted(sla.clocks.items()):
+        due = f'"{sla_iso(f.due_at)}"' if f.due_at else "null"
+        warn = f'"{sla_iso(f.warn_at)}"' if f.warn_at else "null"
+        parts.append(f'{_quote(name)}: {{"due_at": {due}, "state": {_quote(f.state)}, "warn_at": {warn}}}')
+    return "{" + ", ".join(parts) + "}"
 
 
 def sla_from_row(text: str, level: int) -> SlaFields:

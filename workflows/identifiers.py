@@ -96,8 +96,15 @@ def _is_ip(text: str) -> bool:
     return True
 
 
+_IPV4_CHARS = "0123456789."
+
+
 def normalise_ip(value: str) -> str:
     text = value.strip().strip("[]")
+    if text and not text.strip(_IPV4_CHARS):
+        # only ASCII digits and dots: a valid IPv4 address is already in its compressed form (ipaddress
+        # refuses leading zeros), anything else does not parse and keeps its text (casefold: unchanged)
+        return text
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
