@@ -73,7 +73,11 @@ CREATE TABLE IF NOT EXISTS links (
 
 def iso(moment: datetime) -> str:
     # fixed width UTC with microseconds, so text order == time order in SQL
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    m = moment.astimezone(UTC)
+    if m.year < 1000:  # what strftime writes for these (the platform's %Y); never a real stamp
+        return m.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # the same text as that strftime, a fifth of the cost (every created case and write has a stamp)
+    return f"{m.year}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}Z"
 
 
 def parse(text: str) -> datetime:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
+from casebridge.connectors.local_schema import iso as stamp
 from casebridge.connectors.local_schema import sla_to_json
 from casebridge.errors import IntakeError
 from casebridge.workflows import load_workflow
@@ -99,3 +100,15 @@ def test_overlap_warnings_keep_their_order_when_several_identifiers_are_shared()
         "f.csv:9: R-9 names ip:10.0.0.9, already named by open case R-2, R-3, R-4, R-5, R-6 and 2 more "
         "(`casebridge find` lists them)"
     )
+
+
+def test_the_tracker_stamp_is_what_strftime_writes() -> None:
+    rng = random.Random(16)
+    base = datetime(1000, 1, 1, tzinfo=UTC)
+    for _ in range(5000):
+        moment = base + timedelta(seconds=rng.randint(0, 9000 * 365 * 86400), microseconds=rng.randint(0, 999999))
+        if 1001 < moment.year < 9998:
+            moment = moment.astimezone(timezone(timedelta(minutes=rng.randint(-900, 900))))
+        assert stamp(moment) == moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    early = datetime(999, 6, 1, 12, tzinfo=UTC)
+    assert stamp(early) == early.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
