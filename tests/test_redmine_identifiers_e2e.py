@@ -1,8 +1,8 @@
 """Issue 15 end to end against the real Redmine 5 (tests/redmine_fixtures.py), through the real CLI and a
 real casebridge.toml, as the non-admin case officer: two cases about the same account (one e-mail address
-and one phone number, each in two spellings) and a provider named three ways are imported, the Provider field holds the directory's
-canonical name, ``sync`` relates the two issues exactly once and corrects a Provider field a person
-edited, and a rerun (also with the state store lost) adds nothing.
+and one phone number, each in two spellings) and a provider named three ways are imported, the Provider
+field holds the directory's canonical name, ``sync`` relates the two issues exactly once and corrects a
+Provider field a person edited, and a rerun (also with the state store lost) adds nothing.
 
 Redmine stamps its own time: every moment here is taken from the server's clock (``redmine.clock()``).
 """
