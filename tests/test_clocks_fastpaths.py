@@ -17,7 +17,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from casebridge.workflows.calendars import BusinessTimeline, Timeline, timeline_for
+from casebridge.workflows.calendars import timeline_for
 from casebridge.workflows.clocks import ClockResult, evaluate_clock
 from casebridge.workflows.model import ClockKind, ClockTarget
 from tests.factories import make_case
@@ -74,33 +74,3 @@ def test_stretch_is_between_and_add(start: float, length: float, target: float, 
     assert due == (a if target <= 0 else timeline.add(a, target))
     assert warn_at == (a if warn <= 0 else timeline.add(a, warn))
 
-
-@given(
-    st.floats(min_value=-365 * D, max_value=2 * 365 * D),
-    st.floats(min_value=0, max_value=60 * D),
-    st.floats(min_value=-1 * D, max_value=30 * D),
-    st.floats(min_value=-1 * D, max_value=30 * D),
-)
-def test_a_24x7_stretch_is_between_and_add_too(start: float, length: float, target: float, warn: float) -> None:
-    # the plain timeline answers the same question as the business one, without a table: every second
-    # counts, an amount <= 0 lands on the start
-    timeline = Timeline()
-    a = BASE.timestamp() + start
-    b = a + length
-    assert timeline.stretch(a, b, target, warn) == (
-        b - a,
-        a if target <= 0 else a + target,
-        a if warn <= 0 else a + warn,
-    )
-
-
-@given(st.floats(min_value=-3 * 365 * D, max_value=3 * 365 * D), st.floats(min_value=0, max_value=400 * D))
-def test_stretch_agrees_when_the_table_must_grow_first(start: float, length: float) -> None:
-    # a fresh timeline (no table yet) and one already covering the span give the same figures: the
-    # lookup path and the growing path agree, also across years and before the first table year
-    fresh, warm = BusinessTimeline(PK), BusinessTimeline(PK)
-    a = BASE.timestamp() + start
-    b = a + length
-    warm.between(a - 400 * D, b + 400 * D)  # the table covers everything below
-    assert fresh.stretch(a, b, 8 * H, 2 * H) == warm.stretch(a, b, 8 * H, 2 * H)
-    assert fresh.stretch(a, b, 8 * H, 2 * H) == (warm.between(a, b), warm.add(a, 8 * H), warm.add(a, 2 * H))
