@@ -70,7 +70,6 @@ CREATE TABLE IF NOT EXISTS links (
 """
 
 
-
 def iso(moment: datetime) -> str:
     # fixed width UTC with microseconds, so text order == time order in SQL
     m = moment.astimezone(UTC)

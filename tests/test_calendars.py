@@ -138,9 +138,7 @@ def test_tables_grow_lazily_in_both_directions() -> None:
 
 
 def test_timelines_are_cached_per_calendar() -> None:
-    assert timeline_for(PK) is timeline_for(
-        Calendar("agency", "business", "Asia/Karachi", holidays_country="PK")
-    )
+    assert timeline_for(PK) is timeline_for(Calendar("agency", "business", "Asia/Karachi", holidays_country="PK"))
     assert not isinstance(timeline_for(DEFAULT_24X7), BusinessTimeline)
 
 
@@ -162,6 +160,7 @@ def test_calendar_named_knows_implicit_24x7() -> None:
 
 
 # -- stretches (the clock engine's one-span path) -------------------------------------------------------
+
 
 @given(
     st.floats(min_value=-365 * D, max_value=2 * 365 * D),

@@ -73,4 +73,3 @@ def test_stretch_is_between_and_add(start: float, length: float, target: float, 
     assert elapsed == timeline.between(a, b)
     assert due == (a if target <= 0 else timeline.add(a, target))
     assert warn_at == (a if warn <= 0 else timeline.add(a, warn))
-
