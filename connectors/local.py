@@ -191,35 +191,41 @@ class LocalConnector(Connector):
         with self._write() as db:
             existing = self._ids([c.reference for c in cases])
             newest = db.execute("SELECT MAX(updated_at) AS m FROM cases").fetchone()["m"] or ""
-            for case in cases:
-                ref = case.reference
-                if ref in existing:
-                    made.append(self._tracked(self._row(str(existing[ref]))))
-                    continue
-                state = (states or {}).get(ref) or self.workflow.initial
-                if state not in self.workflow.states:
-                    raise TrackerError(f"local tracker: unknown workflow state {state!r}", case=ref)
-                moment = (at or {}).get(ref) or self.clock()
-                fields = sla[ref] if sla is not None else SlaFields()
-                stamp = iso(moment)
-                newest = max(stamp, newest)  # _modified: never before the newest change
-                cur = db.execute(
-                    "INSERT INTO cases (reference, data, state, created_at, updated_at, sla, escalation_level)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (ref, case.model_dump_json(), state, stamp, newest, sla_to_json(fields), fields.escalation_level),
-                )
-                db.execute("INSERT INTO history VALUES (?, 0, ?, ?, NULL)", (cur.lastrowid, stamp, state))
-                existing[ref] = int(cur.lastrowid or 0)
-                made.append(
-                    TrackedCase(
-                        key=str(cur.lastrowid),
-                        case=case,
-                        state=state,
-                        updated_at=parse(newest),
-                        sla=fields,
-                        history=[StatusChange(at=parse(stamp), state=state)],
+            history: list[tuple[int, str, str]] = []  # one executemany for the lot, after the cases
+            try:
+                for case in cases:
+                    ref = case.reference
+                    if ref in existing:
+                        made.append(self._tracked(self._row(str(existing[ref]))))
+                        continue
+                    state = (states or {}).get(ref) or self.workflow.initial
+                    if state not in self.workflow.states:
+                        raise TrackerError(f"local tracker: unknown workflow state {state!r}", case=ref)
+                    moment = (at or {}).get(ref) or self.clock()
+                    fields = sla[ref] if sla is not None else SlaFields()
+                    stamp = iso(moment)
+                    newest = max(stamp, newest)  # _modified: never before the newest change
+                    data, level = case.model_dump_json(), fields.escalation_level
+                    cur = db.execute(
+                        "INSERT INTO cases (reference, data, state, created_at, updated_at, sla, escalation_level)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (ref, data, state, stamp, newest, sla_to_json(fields), level),
                     )
-                )
+                    case_id = int(cur.lastrowid or 0)
+                    history.append((case_id, stamp, state))
+                    existing[ref] = case_id
+                    made.append(
+                        TrackedCase(
+                            key=str(cur.lastrowid),
+                            case=case,
+                            state=state,
+                            updated_at=parse(newest),
+                            sla=fields,
+                            history=[StatusChange(at=parse(stamp), state=state)],
+                        )
+                    )
+            finally:  # the histories of the cases inserted, even when a later one failed
+                db.executemany("INSERT INTO history VALUES (?, 0, ?, ?, NULL)", history)
         yield from made
 
     def _ids(self, references: list[str]) -> dict[str, int]:

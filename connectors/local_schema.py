@@ -9,7 +9,10 @@ import json
 from datetime import UTC, datetime
 
 from casebridge.workflows.cases import SlaFields
-from casebridge.workflows.sla import clocks_from_json, clocks_to_json
+from casebridge.workflows.sla import clocks_from_json
+from casebridge.workflows.sla import iso as sla_iso
+
+_quote = json.encoder.encode_basestring_ascii  # a str as json.dumps writes it (ensure_ascii)
 
 SCHEMA_VERSION = 1
 CHUNK = 500  # bound parameters per IN (...) query (SQLite allows 32,766 since 3.32; old builds 999)
@@ -67,10 +70,13 @@ CREATE TABLE IF NOT EXISTS links (
 """
 
 
-
 def iso(moment: datetime) -> str:
     # fixed width UTC with microseconds, so text order == time order in SQL
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    m = moment.astimezone(UTC)
+    if m.year < 1000:  # what strftime writes for these (the platform's %Y); never a real stamp
+        return m.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # the same text as that strftime, a fifth of the cost (every created case and write has a stamp)
+    return f"{m.year}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}.{m.microsecond:06d}Z"
 
 
 def parse(text: str) -> datetime:
@@ -78,7 +84,14 @@ def parse(text: str) -> datetime:
 
 
 def sla_to_json(sla: SlaFields) -> str:
-    return json.dumps(clocks_to_json(sla.clocks), sort_keys=True)  # the level has a column of its own
+    """``json.dumps(clocks_to_json(sla.clocks), sort_keys=True)``, the same text written directly (an
+    intake writes one per case; the level has a column of its own)."""
+    parts = []
+    for name, f in sorted(sla.clocks.items()):
+        due = f'"{sla_iso(f.due_at)}"' if f.due_at else "null"
+        warn = f'"{sla_iso(f.warn_at)}"' if f.warn_at else "null"
+        parts.append(f'{_quote(name)}: {{"due_at": {due}, "state": {_quote(f.state)}, "warn_at": {warn}}}')
+    return "{" + ", ".join(parts) + "}"
 
 
 def sla_from_row(text: str, level: int) -> SlaFields:

@@ -6,11 +6,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from casebridge.errors import WorkflowError
 from casebridge.workflows.calendars import (
     DEFAULT_24X7,
     BusinessTimeline,
+    Timeline,
     add_working_seconds,
     calendar_named,
     timeline_for,
@@ -19,6 +22,8 @@ from casebridge.workflows.calendars import (
 from casebridge.workflows.model import Calendar, Workflow
 
 H = 3600.0
+D = 24 * H
+_BASE_E = datetime(2026, 1, 5, 9, 0, tzinfo=UTC).timestamp()  # a Monday morning
 NY_TZ = ZoneInfo("America/New_York")
 LON_TZ = ZoneInfo("Europe/London")
 PK_TZ = ZoneInfo("Asia/Karachi")
@@ -133,9 +138,7 @@ def test_tables_grow_lazily_in_both_directions() -> None:
 
 
 def test_timelines_are_cached_per_calendar() -> None:
-    assert timeline_for(PK) is timeline_for(
-        Calendar("agency", "business", "Asia/Karachi", holidays_country="PK")
-    )
+    assert timeline_for(PK) is timeline_for(Calendar("agency", "business", "Asia/Karachi", holidays_country="PK"))
     assert not isinstance(timeline_for(DEFAULT_24X7), BusinessTimeline)
 
 
@@ -154,3 +157,37 @@ def test_calendar_named_knows_implicit_24x7() -> None:
     assert calendar_named(wf, "agency") is PK
     with pytest.raises(WorkflowError, match="'office' is not defined"):
         calendar_named(wf, "office")
+
+
+# -- stretches (the clock engine's one-span path) -------------------------------------------------------
+
+
+@given(
+    st.floats(min_value=-365 * D, max_value=2 * 365 * D),
+    st.floats(min_value=0, max_value=60 * D),
+    st.floats(min_value=-1 * D, max_value=30 * D),
+    st.floats(min_value=-1 * D, max_value=30 * D),
+)
+def test_a_24x7_stretch_is_between_and_add_too(start: float, length: float, target: float, warn: float) -> None:
+    # the plain timeline answers the same question as the business one, without a table: every second
+    # counts, an amount <= 0 lands on the start
+    timeline = Timeline()
+    a = _BASE_E + start
+    b = a + length
+    assert timeline.stretch(a, b, target, warn) == (
+        b - a,
+        a if target <= 0 else a + target,
+        a if warn <= 0 else a + warn,
+    )
+
+
+@given(st.floats(min_value=-3 * 365 * D, max_value=3 * 365 * D), st.floats(min_value=0, max_value=400 * D))
+def test_stretch_agrees_when_the_table_must_grow_first(start: float, length: float) -> None:
+    # a fresh timeline (no table yet) and one already covering the span give the same figures: the
+    # lookup path and the growing path agree, also across years and before the first table year
+    fresh, warm = BusinessTimeline(PK), BusinessTimeline(PK)
+    a = _BASE_E + start
+    b = a + length
+    warm.between(a - 400 * D, b + 400 * D)  # the table covers everything below
+    assert fresh.stretch(a, b, 8 * H, 2 * H) == warm.stretch(a, b, 8 * H, 2 * H)
+    assert fresh.stretch(a, b, 8 * H, 2 * H) == (warm.between(a, b), warm.add(a, 8 * H), warm.add(a, 2 * H))

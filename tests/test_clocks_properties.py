@@ -49,9 +49,7 @@ def clock(kind: ClockKind, calendar: str, pause: bool = True) -> ClockDef:
 TARGET = ClockTarget("c", 10 * D, 7 * D)
 BUSINESS_TARGET = ClockTarget("c", 5 * 8 * H, 3 * 8 * H)
 
-instants = st.floats(min_value=0, max_value=3 * 365 * D, allow_nan=False).map(
-    lambda s: BASE + timedelta(seconds=s)
-)
+instants = st.floats(min_value=0, max_value=3 * 365 * D, allow_nan=False).map(lambda s: BASE + timedelta(seconds=s))
 gaps = st.floats(min_value=0, max_value=6 * D, allow_nan=False)
 histories = st.lists(st.tuples(gaps, st.sampled_from(STATES)), min_size=1, max_size=8)
 
@@ -98,9 +96,7 @@ def test_between_then_add_lands_at_or_before(cal: Calendar, a: datetime, b: date
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from([PK, NY, LONDON]), instants, st.floats(min_value=0, max_value=40 * D, allow_nan=False))
-def test_business_seconds_match_naive_reference_and_skip_holidays(
-    cal: Calendar, a: datetime, span: float
-) -> None:
+def test_business_seconds_match_naive_reference_and_skip_holidays(cal: Calendar, a: datetime, span: float) -> None:
     b = a + timedelta(seconds=span)
     assert abs(working_seconds_between(cal, a, b) - naive_working_seconds(cal, a, b)) < 1e-3
 
@@ -115,9 +111,7 @@ def test_a_holiday_never_counts(cal: Calendar, year: int, data: st.DataObject) -
     # A clock running only during the holiday consumes nothing.
     history = [StatusChange(start, "submitted"), StatusChange(start + timedelta(hours=23), "withdrawn")]
     case = make_case(submitted_at=start)
-    result = evaluate_clock(
-        clock(ClockKind.OPERATIONAL, cal.name), BUSINESS_TARGET, cal, case, history, start
-    )
+    result = evaluate_clock(clock(ClockKind.OPERATIONAL, cal.name), BUSINESS_TARGET, cal, case, history, start)
     assert result.elapsed_seconds == 0.0
 
 
@@ -191,9 +185,7 @@ def test_legal_clocks_ignore_pauses(cal: Calendar, steps: list[tuple[float, str]
     history = build_history(steps)
     now = history[-1].at + timedelta(seconds=after)
     case = make_case(submitted_at=BASE)
-    told_to_pause = evaluate_clock(
-        clock(ClockKind.LEGAL, cal.name, pause=True), TARGET, cal, case, history, now
-    )
+    told_to_pause = evaluate_clock(clock(ClockKind.LEGAL, cal.name, pause=True), TARGET, cal, case, history, now)
     plain = evaluate_clock(clock(ClockKind.LEGAL, cal.name, pause=False), TARGET, cal, case, history, now)
     assert told_to_pause == plain
     assert told_to_pause.state is not ClockState.PAUSED and told_to_pause.paused_seconds == 0.0
@@ -205,9 +197,7 @@ def test_legal_clocks_ignore_pauses(cal: Calendar, steps: list[tuple[float, str]
 
 
 @given(histories, st.floats(min_value=0, max_value=40 * D), st.floats(min_value=1, max_value=30 * D))
-def test_policy_change_keeps_history_derived_pause(
-    steps: list[tuple[float, str]], after: float, other: float
-) -> None:
+def test_policy_change_keeps_history_derived_pause(steps: list[tuple[float, str]], after: float, other: float) -> None:
     history = build_history(steps)
     now = history[-1].at + timedelta(seconds=after)
     c = clock(ClockKind.OPERATIONAL, "24x7")

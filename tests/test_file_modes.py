@@ -31,7 +31,12 @@ def mode(path: Path) -> int:
 
 
 def test_every_file_and_folder_casebridge_creates_is_private(
-    cli, cli_dir, tmp_path, monkeypatch, starttls_server, cert  # noqa: F811
+    cli,
+    cli_dir,
+    tmp_path,
+    monkeypatch,
+    starttls_server,  # noqa: F811 (pytest fixtures imported by name)
+    cert,  # noqa: F811
 ):
     _, port = starttls_server
     monkeypatch.setenv("CB_MODES_PASSWORD", PASSWORD)

@@ -54,7 +54,7 @@ def test_excel_csv_utf8_with_a_byte_order_mark_reads_its_first_column(tmp_path: 
 def test_a_quoted_cell_spanning_lines_keeps_its_line_breaks_and_later_lines_are_numbered_right(
     tmp_path: Path,
 ) -> None:
-    text = f'{HEADER}\n{row("FIA-1", facts=chr(34) + "Line one" + chr(10) + "Line two" + chr(34))}\n{row("FIA-2")},x\n'
+    text = f"{HEADER}\n{row('FIA-1', facts=chr(34) + 'Line one' + chr(10) + 'Line two' + chr(34))}\n{row('FIA-2')},x\n"
     with pytest.raises(IntakeError, match=r"cases\.csv:4: row has 8 cells"):
         read(tmp_path, text)
     [r] = read(tmp_path, text.rsplit("\n", 2)[0] + "\n")

@@ -27,14 +27,29 @@ def z(text: str) -> datetime:
 @pytest.mark.parametrize(
     ("rule", "event", "period", "expected", "arithmetic"),
     [
-        (EU_1182_71, "2027-05-14T13:45Z", "8h", "2027-05-14T22:00Z",
-         "14:45 Dublin; the hour of the event is not counted: 8 h run from 15:00 (14:00Z) to 23:00 (22:00Z)"),
-        (EU_1182_71, "2027-04-23T11:00Z", "10d", "2027-05-04T23:00Z",
-         "Fri 23 Apr 12:00 Dublin; day 1 = Sat 24 Apr, day 10 = Mon 3 May, the May bank holiday -> "
-         "the following working day Tue 4 May ends at 24:00 IST = 23:00Z"),
-        (EU_1182_71, "2027-10-20T09:00Z", "10d", "2027-11-02T00:00Z",
-         "Wed 20 Oct; day 10 = Sat 30 Oct -> Mon 1 Nov (a working day; the bank holiday was 25 Oct); "
-         "summer time ended 31 Oct, so 24:00 on 1 Nov is 00:00Z on 2 Nov"),
+        (
+            EU_1182_71,
+            "2027-05-14T13:45Z",
+            "8h",
+            "2027-05-14T22:00Z",
+            "14:45 Dublin; the hour of the event is not counted: 8 h run from 15:00 (14:00Z) to 23:00 (22:00Z)",
+        ),
+        (
+            EU_1182_71,
+            "2027-04-23T11:00Z",
+            "10d",
+            "2027-05-04T23:00Z",
+            "Fri 23 Apr 12:00 Dublin; day 1 = Sat 24 Apr, day 10 = Mon 3 May, the May bank holiday -> "
+            "the following working day Tue 4 May ends at 24:00 IST = 23:00Z",
+        ),
+        (
+            EU_1182_71,
+            "2027-10-20T09:00Z",
+            "10d",
+            "2027-11-02T00:00Z",
+            "Wed 20 Oct; day 10 = Sat 30 Oct -> Mon 1 Nov (a working day; the bank holiday was 25 Oct); "
+            "summer time ended 31 Oct, so 24:00 on 1 Nov is 00:00Z on 2 Nov",
+        ),
         (ELAPSED, "2027-04-23T11:00Z", "90d", "2027-07-22T11:00Z", "2703(f): exactly 90 x 24 h"),
     ],
 )
@@ -102,8 +117,6 @@ def test_a_period_in_hours_starts_at_the_next_hour_and_is_not_rolled_forward(eve
     end = due(EU_1182_71, event, f"{hours}h", IRELAND)
     assert timedelta(hours=hours) < end - event <= timedelta(hours=hours + 1)
     assert end.minute == 0 and end.second == 0
-
-
 
 
 def test_summer_time_can_make_the_laws_end_an_hour_before_elapsed_time() -> None:

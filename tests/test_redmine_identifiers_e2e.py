@@ -1,8 +1,8 @@
 """Issue 15 end to end against the real Redmine 5 (tests/redmine_fixtures.py), through the real CLI and a
 real casebridge.toml, as the non-admin case officer: two cases about the same account (one e-mail address
-in two spellings) and a provider named three ways are imported, the Provider field holds the directory's
-canonical name, ``sync`` relates the two issues exactly once and corrects a Provider field a person
-edited, and a rerun (also with the state store lost) adds nothing.
+and one phone number, each in two spellings) and a provider named three ways are imported, the Provider
+field holds the directory's canonical name, ``sync`` relates the two issues exactly once and corrects a
+Provider field a person edited, and a rerun (also with the state store lost) adds nothing.
 
 Redmine stamps its own time: every moment here is taken from the server's clock (``redmine.clock()``).
 """
@@ -57,9 +57,11 @@ def case_rows(submitted: str) -> list[dict[str, Any]]:
     }
     return [
         {**base, "reference": "FIA-ID-1", "title": "Extortion account", "provider": "Facebook",
-         "identifiers": [{"type": "email", "value": "Threat.Account@Example.COM"}]},
+         "identifiers": [{"type": "email", "value": "Threat.Account@Example.COM"},
+                         {"type": "phone", "value": "+92 300 1234567"}]},
         {**base, "reference": "FIA-ID-2", "title": "Same account, second victim", "provider": "Meta Platforms",
-         "identifiers": [{"type": "email", "value": " threat.account@example.com"}]},
+         "identifiers": [{"type": "email", "value": " threat.account@example.com"},
+                         {"type": "phone", "value": "0092-300-123 4567"}]},
         {**base, "reference": "FIA-ID-3", "title": "Unrelated account", "provider": "Meta Platforms Ireland Limited",
          "identifiers": [{"type": "email", "value": "someone.else@example.com"}]},
     ]  # fmt: skip
@@ -96,7 +98,12 @@ def test_same_account_in_two_cases_is_linked_once_and_providers_are_canonical(
 
     code, first = cli.json("sync", "--now", redmine.clock().isoformat())
     assert code == 0, first
-    assert first["links"] == [["FIA-ID-1", "FIA-ID-2", "email:threat.account@example.com"]]
+    # one link for the pair, though it shares two identifiers (the e-mail and the phone number)
+    assert [link[:2] for link in first["links"]] == [["FIA-ID-1", "FIA-ID-2"]], first["links"]
+    assert first["links"][0][2] in ("email:threat.account@example.com", "phone:+923001234567")
+    for spelling in ("+92 300 1234567", "0092-300-123 4567"):  # the phone number written two ways
+        code, found = cli.json("find", spelling)
+        assert code == 0 and [c["reference"] for c in found] == ["FIA-ID-1", "FIA-ID-2"], found
     assert [(w["reference"], w["before"], w["provider"]) for w in first["providers"]] == [
         ("FIA-ID-3", "facebook", "Meta")
     ]

@@ -86,14 +86,15 @@ class OverlapWatch:
         warnings = []
         for where, case in new:
             keys = case_keys(case, self.directory)
-            for key in sorted(keys):
-                others = sorted(self.index.find([key]) - {case.reference})
-                if others:
-                    # a shared identifier may be named by hundreds of cases: the warning names a few
-                    named = ", ".join(others[:WARN_NAMES])
-                    if len(others) > WARN_NAMES:
-                        named += f" and {len(others) - WARN_NAMES} more (`casebridge find` lists them)"
-                    warnings.append(f"{where}: {case.reference} names {key}, already named by open case {named}")
+            # most keys are named by no other case: sort only the ones that are (same order, same text)
+            shared = [(key, refs) for key in keys if (refs := self.index.find([key]) - {case.reference})]
+            for key, found in sorted(shared, key=lambda pair: pair[0]):
+                # a shared identifier may be named by hundreds of cases: the warning names a few
+                others = sorted(found)
+                named = ", ".join(others[:WARN_NAMES])
+                if len(others) > WARN_NAMES:
+                    named += f" and {len(others) - WARN_NAMES} more (`casebridge find` lists them)"
+                warnings.append(f"{where}: {case.reference} names {key}, already named by open case {named}")
             self.index.add(case.reference, keys)
         return warnings
 

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import idna
 
 from casebridge.workflows.cases import Case, IdentifierType
+from casebridge.workflows.fastbuild import frozen_builder
 
 SCOPED = frozenset({IdentifierType.USERNAME, IdentifierType.ACCOUNT_ID})
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
@@ -96,8 +97,15 @@ def _is_ip(text: str) -> bool:
     return True
 
 
+_IPV4_CHARS = "0123456789."
+
+
 def normalise_ip(value: str) -> str:
     text = value.strip().strip("[]")
+    if text and not text.strip(_IPV4_CHARS):
+        # only ASCII digits and dots: a valid IPv4 address is already in its compressed form (ipaddress
+        # refuses leading zeros), anything else does not parse and keeps its text (casefold: unchanged)
+        return text
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
@@ -134,7 +142,7 @@ def normalise(kind: IdentifierType | str, value: str, *, region: str | None = No
     return value.strip()
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)
 class Key:
     """One identifier in normal form; ``scope`` is the canonical provider for scoped types, else ''."""
 
@@ -147,6 +155,11 @@ class Key:
         return f"{self.type}:{scope}{self.value}"
 
 
+# an intake or a listing builds two or three per case: the plain-twin constructor costs a fifth of the
+# frozen __init__, and slots keep the index of 100,000 cases' keys some 20 MB smaller
+_key = frozen_builder(Key)
+
+
 def identifier_keys(case: Case, provider: str | None = None) -> set[Key]:
     """The keys of a case's identifiers. ``provider``: the canonical provider name (scope of usernames);
     default the case's own provider text, normalised."""
@@ -154,7 +167,7 @@ def identifier_keys(case: Case, provider: str | None = None) -> set[Key]:
     keys = set()
     for ident in case.identifiers:
         scope = scope_name if ident.type in SCOPED else ""
-        keys.add(Key(str(ident.type), scope, normalise(ident.type, ident.value)))
+        keys.add(_key(str(ident.type), scope, normalise(ident.type, ident.value)))
     return keys
 
 

@@ -37,9 +37,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import ValidationError
+from pydantic import AwareDatetime, ValidationError
 
 from casebridge.errors import IntakeError
 from casebridge.workflows.cases import Case, SlaFields, StatusChange, TrackedCase, strict_moment
@@ -54,7 +54,7 @@ YEARS = (1990, 2100)  # a moment outside is a typo (or a spreadsheet's serial nu
 FUTURE_SLACK = timedelta(minutes=5)  # clocks of the sender's machine may be a little ahead
 PAST_FIELDS = ("submitted_at", "acknowledged_at", "responded_at", "article3_checked_at", "mla_received_at")
 LIST_SEPARATOR = ";"
-_CASE_FIELDS = tuple(Case.model_fields)  # looked up once, not per row
+
 # Audit kinds of intake's per-case path (Jira, Redmine): appended after the tracker confirmed the write;
 # intake.create is announced first as an intent of its own kind (app/intake_intents.py: a killed
 # intake's creations get their records on the next run); the sync job resolves only its own kind of
@@ -62,6 +62,17 @@ _CASE_FIELDS = tuple(Case.model_fields)  # looked up once, not per row
 # instead (app.intake_stream): intake holds the run lock sync and escalate take, so no sync resolves an
 # intent whose write is still in flight.
 CREATE, UPDATE, SET_FIELDS = "intake.create", "intake.update", "intake.set_fields"
+
+
+def _holds_date(annotation: Any) -> bool:
+    """Whether a field of this annotation can hold a date or datetime (``Moment``, ``Day``, optional)."""
+    if isinstance(annotation, type) and (issubclass(annotation, date) or annotation is AwareDatetime):
+        return True
+    return any(_holds_date(arg) for arg in get_args(annotation))
+
+
+# the Case fields that can hold a date, in field order: looked up once, not per row
+_MOMENT_FIELDS = tuple(name for name, info in Case.model_fields.items() if _holds_date(info.annotation))
 
 
 @dataclass(frozen=True)
@@ -291,14 +302,17 @@ def _reach(edges: dict[str, list[str]], start: str) -> list[str]:
 
 def _check_moments(where: str, case: Case, since: datetime | None, now: datetime | None) -> None:
     fields = case.__dict__  # the validated values, read once (getattr per field costs 1 µs a row each)
-    moments: list[tuple[str, Any]] = [(name, fields[name]) for name in _CASE_FIELDS]
-    for i, x in enumerate(case.identifiers):
-        moments += [(f"identifiers.{i}.from", x.range_from), (f"identifiers.{i}.to", x.range_to)]
-    moments.append(("state_since", since))
     low, high = YEARS
-    for name, value in moments:
-        if isinstance(value, date) and not low <= value.year <= high:
-            raise IntakeError(f"{where}: {name}: year {value.year} is outside {low}..{high}; check the date")
+    for name in _MOMENT_FIELDS:  # only fields that can hold a date: no other value ever fails the check
+        value = fields[name]
+        if value is not None and not low <= value.year <= high:
+            _out_of_years(where, name, value)
+    for i, x in enumerate(case.identifiers):
+        for name, value in ((f"identifiers.{i}.from", x.range_from), (f"identifiers.{i}.to", x.range_to)):
+            if value is not None and not low <= value.year <= high:
+                _out_of_years(where, name, value)
+    if since is not None and not low <= since.year <= high:
+        _out_of_years(where, "state_since", since)
     if now is None:
         return
     latest = now + FUTURE_SLACK
@@ -309,6 +323,11 @@ def _check_moments(where: str, case: Case, since: datetime | None, now: datetime
                 f"{where}: {name}: {value.isoformat()} is in the future (now is {now.isoformat()}); "
                 "record it once it has happened"
             )
+
+
+def _out_of_years(where: str, name: str, value: date) -> None:
+    low, high = YEARS
+    raise IntakeError(f"{where}: {name}: year {value.year} is outside {low}..{high}; check the date")
 
 
 def _parse_since(where: str, value: Any) -> datetime | None:
