@@ -45,6 +45,7 @@ from casebridge.workflows.model import Workflow
 
 log = logging.getLogger(__name__)
 
+
 class LocalConfig(ConnectorConfig):
     path: str = "casebridge.db"
 
