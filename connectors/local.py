@@ -229,25 +229,21 @@ class LocalConnector(Connector):
                 db.executemany("INSERT INTO history VALUES (?, 0, ?, ?, NULL)", history)
         yield from made
 
+    def _rows_in(self, query: str, values: list[str]) -> Iterator[sqlite3.Row]:
+        """The rows of ``query`` (which ends in ``IN ({marks})``) for every value, one query per chunk:
+        the bound parameters of one statement stay under SQLite's limit."""
+        for start in range(0, len(values), CHUNK):
+            chunk = values[start : start + CHUNK]
+            yield from self.db.execute(query.format(marks=", ".join("?" * len(chunk))), chunk)
+
     def _ids(self, references: list[str]) -> dict[str, int]:
-        found: dict[str, int] = {}
-        for start in range(0, len(references), CHUNK):
-            chunk = references[start : start + CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            for row in self.db.execute(f"SELECT id, reference FROM cases WHERE reference IN ({marks})", chunk):
-                found[row["reference"]] = int(row["id"])
-        return found
+        rows = self._rows_in("SELECT id, reference FROM cases WHERE reference IN ({marks})", references)
+        return {row["reference"]: int(row["id"]) for row in rows}
 
     def find_cases(self, references: Iterable[str]) -> dict[str, TrackedCase]:
         """One indexed query per chunk of references (the UNIQUE reference is the index)."""
-        refs = list(dict.fromkeys(references))
-        found: dict[str, TrackedCase] = {}
-        for start in range(0, len(refs), CHUNK):
-            chunk = refs[start : start + CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            for row in self.db.execute(f"SELECT * FROM cases WHERE reference IN ({marks})", chunk):
-                found[row["reference"]] = self._tracked(row)
-        return found
+        rows = self._rows_in("SELECT * FROM cases WHERE reference IN ({marks})", list(dict.fromkeys(references)))
+        return {row["reference"]: self._tracked(row) for row in rows}
 
     def update_case(self, key: str, case: Case) -> TrackedCase:
         row = self._row(key)
@@ -352,14 +348,8 @@ class LocalConnector(Connector):
 
     def find_escalations(self, dedupe_keys: Iterable[str]) -> dict[str, PostedEscalation]:
         """One indexed query per chunk of keys (the UNIQUE dedupe_key is the index)."""
-        keys = list(dict.fromkeys(dedupe_keys))
-        found: dict[str, PostedEscalation] = {}
-        for start in range(0, len(keys), CHUNK):
-            chunk = keys[start : start + CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            for row in self.db.execute(f"SELECT * FROM liaison WHERE dedupe_key IN ({marks})", chunk):
-                found[row["dedupe_key"]] = self._posted(row)
-        return found
+        rows = self._rows_in("SELECT * FROM liaison WHERE dedupe_key IN ({marks})", list(dict.fromkeys(dedupe_keys)))
+        return {row["dedupe_key"]: self._posted(row) for row in rows}
 
     def post_escalation(self, escalation: Escalation) -> PostedEscalation:
         with self._write() as db:
