@@ -229,12 +229,15 @@ class LocalConnector(Connector):
                 db.executemany("INSERT INTO history VALUES (?, 0, ?, ?, NULL)", history)
         yield from made
 
-    def _rows_in(self, query: str, values: list[str]) -> Iterator[sqlite3.Row]:
+    def _rows_in(self, query: str, values: list[str]) -> list[sqlite3.Row]:
         """The rows of ``query`` (which ends in ``IN ({marks})``) for every value, one query per chunk:
-        the bound parameters of one statement stay under SQLite's limit."""
+        the bound parameters of one statement stay under SQLite's limit. Fetched whole, so a caller that
+        stops on a bad row leaves no cursor open."""
+        rows: list[sqlite3.Row] = []
         for start in range(0, len(values), CHUNK):
             chunk = values[start : start + CHUNK]
-            yield from self.db.execute(query.format(marks=", ".join("?" * len(chunk))), chunk)
+            rows += self.db.execute(query.format(marks=", ".join("?" * len(chunk))), chunk).fetchall()
+        return rows
 
     def _ids(self, references: list[str]) -> dict[str, int]:
         rows = self._rows_in("SELECT id, reference FROM cases WHERE reference IN ({marks})", references)
