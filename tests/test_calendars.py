@@ -191,3 +191,14 @@ def test_stretch_agrees_when_the_table_must_grow_first(start: float, length: flo
     warm.between(a - 400 * D, b + 400 * D)  # the table covers everything below
     assert fresh.stretch(a, b, 8 * H, 2 * H) == warm.stretch(a, b, 8 * H, 2 * H)
     assert fresh.stretch(a, b, 8 * H, 2 * H) == (warm.between(a, b), warm.add(a, 8 * H), warm.add(a, 2 * H))
+
+
+def test_counting_from_inside_the_first_working_day_of_a_fresh_table() -> None:
+    # The per-day table starts with the first working day of the first year it covers; working time
+    # counted from inside that very day must count from the start, not from the day's opening.
+    jan1 = datetime(2027, 1, 1, tzinfo=PK_TZ).timestamp()
+    first_open = BusinessTimeline(PK).add(jan1, 1) - 1  # 1 working second after the first opening
+    start = first_open + 1 * H  # 10:00 on that day
+    assert BusinessTimeline(PK).add(start, 2 * H) == start + 2 * H
+    assert BusinessTimeline(PK).between(first_open, start) == 1 * H
+    assert BusinessTimeline(PK).stretch(start, start + 1 * H, 2 * H, 0.5 * H) == (1 * H, start + 2 * H, start + 0.5 * H)
