@@ -5,7 +5,6 @@ intent writes nothing; what a planned write says; where the watermark goes; a fa
 
 from __future__ import annotations
 
-import random
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,18 +21,14 @@ from casebridge.sync import SyncJob, SyncOptions
 from casebridge.workflows.cases import ClockFields, SlaFields
 from casebridge.workflows.directory import load_directory
 from tests.factories import T0, make_case
-from tests.test_sync_support import NO_SLEEP, WORKFLOW, CountingTracker, Env, check_invariants, seed_cases
+from tests.test_sync_support import NO_SLEEP, WORKFLOW, CountingTracker, Env, check_invariants, seeded_env
 
 NOW = T0 + timedelta(days=3)
 
 
 @pytest.fixture
 def env(tmp_path: Path) -> Env:
-    env = Env(tmp_path)
-    env.write_config()
-    seed_cases(env, random.Random(7), 12)
-    env.install_write_log()
-    return env
+    return seeded_env(tmp_path)
 
 
 class Buggy(CountingTracker):

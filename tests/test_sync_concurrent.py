@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -25,7 +24,7 @@ from casebridge.errors import LockHeldError
 from casebridge.state.audit import AuditLog
 from casebridge.state.lock import RunLock, lock_path_for
 from tests.factories import T0
-from tests.test_sync_support import Env, check_invariants, seed_cases
+from tests.test_sync_support import Env, check_invariants, seeded_env
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = T0 + timedelta(days=3)
@@ -35,10 +34,7 @@ NOW = T0 + timedelta(days=3)
 def env() -> Iterator[Env]:
     shm = Path("/dev/shm")
     root = Path(tempfile.mkdtemp(prefix="casebridge-lock-", dir=shm if shm.is_dir() else None))
-    env = Env(root)
-    env.write_config()
-    seed_cases(env, random.Random(3), 1500)  # enough work that the first run is still busy when frozen
-    env.install_write_log()
+    env = seeded_env(root, 1500, seed=3)  # enough work that the first run is still busy when frozen
     yield env
     shutil.rmtree(root, ignore_errors=True)
 

@@ -33,14 +33,13 @@ from typing import Any
 import pytest
 
 from casebridge.app.intents import SET_FIELDS, merged
-from casebridge.app.remind import REMINDER_POST
 from casebridge.connectors import connector_class
 from casebridge.connectors.jira import JiraFieldNames
 from casebridge.connectors.jira.schema import needed_fields
 from casebridge.state.audit import AuditLog
 from casebridge.workflows.cases import Case, ClockFields, SlaFields, StatusChange, TrackedCase
 from casebridge.workflows.clocks import evaluate_case
-from casebridge.workflows.reminders import marker_for, plan_reminders
+from casebridge.workflows.reminders import plan_reminders
 from casebridge.workflows.sla import computed_sla, sla_from_json
 from tests.cli_child import cli_in_child
 from tests.factories import make_case
@@ -56,6 +55,7 @@ from tests.test_sync_support import (
     ReminderCheck,
     arm_kill,
     random_walk,
+    reminder_check,
     tmpfs_dir,
 )
 
@@ -336,7 +336,6 @@ def check_invariants(site: Site, now: datetime) -> Check:
 def check_reminders(site: Site, now: datetime) -> ReminderCheck:
     """Ground truth: the fake's comments. Every reminder due at ``now`` is posted, each marker in exactly
     one comment, each posted one with exactly one audit record."""
-    out = ReminderCheck()
     markers: Counter[str] = Counter()
     evaluated = []
     for issue in site.issues():
@@ -348,17 +347,7 @@ def check_reminders(site: Site, now: datetime) -> ReminderCheck:
         history = history_of(issue)
         tracked = TrackedCase(issue.key, case, history[-1].state, issue.updated, history=history)
         evaluated.append((tracked, evaluate_case(case, history, WORKFLOW, now)))
-    due = plan_reminders(evaluated, WORKFLOW, now=now)
-    audit = AuditLog(site.audit_path)
-    records = Counter(r["data"]["dedupe_key"] for r in audit.records() if r["kind"] == REMINDER_POST)
-    out.pending = sum(1 for _, kind, _ in audit.pending() if kind == REMINDER_POST)
-    audit.close()
-    out.posted = sum(markers.values())
-    out.duplicates = sum(n - 1 for n in markers.values() if n > 1) + sum(n - 1 for n in records.values() if n > 1)
-    out.lost += [f"due, not posted: {item.dedupe_key}" for item in due if markers[item.marker] == 0]
-    posted = {marker_for(key) for key in records}
-    out.lost += [f"posted, not audited: {m}" for m in markers if m not in posted]
-    return out
+    return reminder_check(markers, plan_reminders(evaluated, WORKFLOW, now=now), site.audit_path)
 
 
 # -- one scenario ----------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import sqlite3
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +17,7 @@ from tests.test_sync_support import (
     CountingTracker,
     Env,
     check_invariants,
-    seed_cases,
+    seeded_env,
 )
 
 NOW = T0 + timedelta(days=3)
@@ -26,11 +25,7 @@ NOW = T0 + timedelta(days=3)
 
 @pytest.fixture
 def env(tmp_path: Path) -> Env:
-    env = Env(tmp_path)
-    env.write_config()
-    seed_cases(env, random.Random(7), 12)
-    env.install_write_log()
-    return env
+    return seeded_env(tmp_path)
 
 
 def counted(env: Env) -> CountingTracker:

@@ -169,6 +169,15 @@ def seed_cases(
     return refs
 
 
+def seeded_env(root: Path, count: int = 12, seed: int = 7) -> Env:
+    """A config folder with ``count`` seeded cases (``seed_cases``) and the SLA write log installed."""
+    env = Env(root)
+    env.write_config()
+    seed_cases(env, random.Random(seed), count)
+    env.install_write_log()
+    return env
+
+
 def move_people(env: Env, rng: random.Random, now: datetime, share: float = 0.3) -> int:
     """People move some cases at ``now`` (as they would in Jira or Redmine)."""
     tracker = env.tracker(now)
@@ -336,10 +345,8 @@ class ReminderCheck:
 def check_reminders(env: Env, now: datetime) -> ReminderCheck:
     """Ground truth: the tracker's comments. Every reminder due at ``now`` (the last runs' moment) is
     posted, each marker in exactly one comment, each posted one with exactly one audit record."""
-    from casebridge.app.remind import REMINDER_POST
-    from casebridge.workflows.reminders import marker_for, plan_reminders
+    from casebridge.workflows.reminders import plan_reminders
 
-    out = ReminderCheck()
     tracker = env.tracker()
     histories = tracker.read_all_histories()
     cases = list(tracker.list_cases())
@@ -350,7 +357,17 @@ def check_reminders(env: Env, now: datetime) -> ReminderCheck:
         [(t, evaluate_case(t.case, histories[t.key], WORKFLOW, now)) for t in cases], WORKFLOW, now=now
     )
     tracker.close()
-    audit = AuditLog(env.audit_path)
+    return reminder_check(markers, due, env.audit_path)
+
+
+def reminder_check(markers: Counter[str], due: list[Any], audit_path: Path) -> ReminderCheck:
+    """Compare the reminder markers a tracker holds in its comments with the reminders ``due`` and the
+    audit log's reminder records (both harnesses: embedded tracker and fake Jira)."""
+    from casebridge.app.remind import REMINDER_POST
+    from casebridge.workflows.reminders import marker_for
+
+    out = ReminderCheck()
+    audit = AuditLog(audit_path)
     records = Counter(r["data"]["dedupe_key"] for r in audit.records() if r["kind"] == REMINDER_POST)
     out.pending = sum(1 for _, kind, _ in audit.pending() if kind == REMINDER_POST)
     audit.close()
