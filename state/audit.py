@@ -363,20 +363,19 @@ class AuditLog:
     def find_posted(self, dedupe_key: str) -> dict[str, Any] | None:
         """The data of the last ``escalation.posted`` record with this dedupe key (escalation's memory
         of what it posted, for targets that cannot be searched, e.g. mail)."""
-        row = self._db.execute(
-            "SELECT data FROM records WHERE kind = 'escalation.posted' AND json_extract(data, '$.dedupe_key') = ?"
-            " ORDER BY seq DESC LIMIT 1",
-            (dedupe_key,),
-        ).fetchone()
-        return None if row is None else json.loads(row["data"])
+        return self._last_by_key("escalation.posted", dedupe_key)
 
     def find_handled(self, dedupe_key: str) -> dict[str, Any] | None:
         """The data of the last ``escalation.handled`` record with this dedupe key (the case side of that
         escalation, link, comment and move, was completed), or None."""
+        return self._last_by_key("escalation.handled", dedupe_key)
+
+    def _last_by_key(self, kind: str, dedupe_key: str) -> dict[str, Any] | None:
+        # one partial index per kind (the schema above): a lookup, not a scan of every record
         row = self._db.execute(
-            "SELECT data FROM records WHERE kind = 'escalation.handled' AND json_extract(data, '$.dedupe_key') = ?"
+            "SELECT data FROM records WHERE kind = ? AND json_extract(data, '$.dedupe_key') = ?"
             " ORDER BY seq DESC LIMIT 1",
-            (dedupe_key,),
+            (kind, dedupe_key),
         ).fetchone()
         return None if row is None else json.loads(row["data"])
 
