@@ -112,12 +112,10 @@ def _guarded(
         return _failed(item, redact(f"{type(exc).__name__}: {exc}"), audit, now)
 
 
-def find_posted(
-    plan: Iterable[PlannedEscalation], liaison: Connector, audit: AuditLog | None = None
-) -> dict[str, PostedEscalation]:
+def find_posted(plan: Iterable[PlannedEscalation], liaison: Connector) -> dict[str, PostedEscalation]:
     """Read-only: the planned items the target already holds, by dedupe key, so a dry run can print
-    "already posted" instead of "would post". Raises TrackerError subclasses. (``audit`` is accepted
-    for compatibility and not consulted: the target's own record decides.)"""
+    "already posted" instead of "would post" (the target's own record decides, never the audit log).
+    Raises TrackerError subclasses."""
     return liaison.find_escalations(item.dedupe_key for item in plan)
 
 

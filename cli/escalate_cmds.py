@@ -115,7 +115,7 @@ def run_escalation(
         # a dry run reads the audit log only if there is one (it creates nothing)
         audit = None if dry_run and not settings.audit_path.exists() else ctx.audit_log()
         try:
-            already = find_posted(plan, liaison, audit)
+            already = find_posted(plan, liaison)
             if not as_json:
                 _print_plan(ctx, plan, dry_run, already)
             # held by the target, but a killed run may have left its audit record or case side undone
