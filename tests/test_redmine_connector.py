@@ -28,6 +28,8 @@ from tests.contract import ConnectorContract
 pytest_plugins = ["tests.redmine_fixtures"]
 pytestmark = pytest.mark.redmine
 
+# A case-data moment only (submitted_at, SLA field values written and read back): never compared with
+# the server's clock, which stamps creations and journals (tests that compare use redmine.clock()).
 NOW = datetime(2026, 11, 29, 9, 30, tzinfo=UTC)
 
 
@@ -208,6 +210,7 @@ def test_updated_since_format_and_overlap(redmine):
     conn = redmine.connector()
     tracked = conn.create_case(make_case(1))
     updated = tracked.updated_at  # Redmine shows whole seconds; it stores microseconds
+    # malformed filter values (a fraction, an offset): Redmine's parser refuses the form, whatever the date
     for bad in (updated.isoformat(), "2026-01-01T00:00:00.5Z", "2026-01-01T00:00:00+01:00"):
         raw = redmine.api("GET", "/issues.json", params={"updated_on": ">=" + bad, "status_id": "*"})
         assert raw.status_code == 422 and "Updated is invalid" in raw.text
