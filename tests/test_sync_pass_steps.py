@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from casebridge.app.intents import SET_FIELDS
 from casebridge.app.remind import REMINDER_POST
 from casebridge.app.sync_plan import SetFields, SyncResult
 from casebridge.connectors.local import LocalConfig, LocalConnector
-from casebridge.errors import EXIT_CASES_FAILED, TransientError
+from casebridge.errors import EXIT_CASES_FAILED, RejectedError, TransientError
 from casebridge.state.audit import AuditLog
 from casebridge.state.store import StateStore
 from casebridge.sync import SyncJob, SyncOptions, SyncReport
@@ -24,8 +25,8 @@ from casebridge.workflows.cases import ClockFields, SlaFields, TrackedCase
 from casebridge.workflows.reminders import PlannedReminder
 from tests.factories import T0
 from tests.test_reminders import DUE, RECEIVED, REF, WF, preservation
-from tests.test_sync_behaviours import Buggy
-from tests.test_sync_support import NO_SLEEP, WORKFLOW, Env, seeded_env
+from tests.test_sync_behaviours import Buggy, DeletesMidRun
+from tests.test_sync_support import NO_SLEEP, WORKFLOW, CountingTracker, Env, seeded_env
 
 NOW = T0 + timedelta(days=3)
 
@@ -228,3 +229,48 @@ def test_a_stop_request_during_the_reminders_posts_no_more_of_them(
     report = job.run(REMIND_AT)
     assert not report.stopped and len(report.result.applied) == writes
     assert report.reminders and report.reminded == []
+
+
+# ---------------------------------------------------------------------------------- what a write leaves
+def test_each_write_is_audited_with_the_case_and_the_rule_each_due_instant_was_counted_by(env: Env) -> None:
+    report = env.sync(NOW)
+    audit = AuditLog(env.audit_path)
+    try:
+        written = {r["data"]["key"]: r["data"] for r in audit.records() if r["kind"] == SET_FIELDS}
+    finally:
+        audit.close()
+    assert set(written) == {a.key for a in report.result.applied}
+    for action in report.result.applied:
+        data = written[action.key]
+        assert data["reference"] == action.reference and data["evaluated_at"] == NOW.isoformat()
+        assert data.get("counting") == (action.counting or None)  # stated only when there is a rule to state
+    assert any(a.counting for a in report.result.applied)
+
+
+class Refuses(CountingTracker):
+    """A tracker that refuses the write on one case (a 422 with its own words)."""
+
+    def __init__(self, inner: object, key: str) -> None:
+        super().__init__(inner)
+        object.__setattr__(self, "bad_key", key)
+
+    def _call(self, name, attr, args, kwargs):
+        if name == "set_sla_fields" and args[0] == self.bad_key:
+            raise RejectedError("field 'SLA due' is not on the screen")
+        return super()._call(name, attr, args, kwargs)
+
+
+def test_a_refused_write_is_logged_by_the_cases_reference(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    refused = env.sync(NOW, dry_run=True).plan.actions[0]
+    with caplog.at_level(logging.WARNING, logger="casebridge.sync"):
+        env.sync(NOW, Refuses(env.tracker(), refused.key))
+    assert f"{refused.reference}: field 'SLA due' is not on the screen" in [r.getMessage() for r in caplog.records]
+
+
+def test_a_case_deleted_mid_run_is_logged_by_its_reference_and_key(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    planned = env.sync(NOW, dry_run=True).plan.actions
+    gone = planned[1]
+    with caplog.at_level(logging.WARNING, logger="casebridge.sync"):
+        env.sync(NOW, DeletesMidRun(env.tracker(), planned[0].key, gone.key, env.tracker_path))
+    messages = [r.getMessage() for r in caplog.records]
+    assert f"{gone.reference}: no longer in the tracker (key {gone.key}); forgotten" in messages
