@@ -1,0 +1,337 @@
+"""The clock engine over columns: every case of a pass at once, for the sync comparison and ``status``.
+
+``evaluate_batch`` applies the rules of ``workflows.clocks`` (the reference, see its docstring) to
+numpy columns built from the stored rows (``workflows.clock_columns``): the same float operations in the
+same order, so every figure equals the scalar engine's exactly. The scalar engine stays the fallback:
+rows the columns cannot read, targets that end on a case field (Budapest Art. 29(7)) and cases with
+recorded per-clock extensions are evaluated by ``clocks.evaluate_case``. Law-counted periods
+(eu-1182-71) get their target from ``counting.law_target`` per started clock, as the scalar step does.
+Results stay in columns; ``results(i)`` builds one case's ``ClockResult`` list only when asked.
+
+numpy is imported here: import this module lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from casebridge.workflows.calendars import BusinessTimeline
+from casebridge.workflows.clock_columns import HistoryColumns
+from casebridge.workflows.clocks import ClockResult, _ClockSpec, _plan_for, _result, evaluate_case
+from casebridge.workflows.counting import law_target
+from casebridge.workflows.legal_periods import ELAPSED
+from casebridge.workflows.cases import StatusChange
+from casebridge.workflows.model import ClockState, ClockTarget, Workflow
+
+__all__ = ["ClockBatch", "evaluate_batch"]
+
+F = NDArray[np.float64]
+I = NDArray[np.int64]  # noqa: E741
+B = NDArray[np.bool_]
+STATES = tuple(ClockState)  # state codes of the result columns
+_CODE = {s: i for i, s in enumerate(STATES)}
+NAN = float("nan")
+
+
+@dataclass
+class ClockColumns:
+    """One clock over the rows (case indexes) that have it."""
+
+    rows: I
+    targets: list[ClockTarget]  # per row: the policy target reported
+    state: I = field(default_factory=lambda: np.zeros(0, np.int64))
+    started: F = field(default_factory=lambda: np.zeros(0))
+    from_field: B = field(default_factory=lambda: np.zeros(0, np.bool_))
+    due: F = field(default_factory=lambda: np.zeros(0))
+    warn: F = field(default_factory=lambda: np.zeros(0))
+    stopped: F = field(default_factory=lambda: np.zeros(0))
+    elapsed: F = field(default_factory=lambda: np.zeros(0))
+    paused: F = field(default_factory=lambda: np.zeros(0))
+    target_s: F = field(default_factory=lambda: np.zeros(0))
+    cycle: I = field(default_factory=lambda: np.zeros(0, np.int64))
+    overdue: F = field(default_factory=lambda: np.zeros(0))
+
+
+@dataclass
+class ClockBatch:
+    """Results of a batch: per clock its columns, per fallback case its scalar results."""
+
+    cases: Sequence[Any]
+    clocks: dict[str, ClockColumns]
+    order: list[str]  # workflow clock order
+    scalar: dict[int, list[ClockResult]]
+    where: dict[str, NDArray[np.int64]]  # clock -> case index -> position in its columns (-1: none)
+
+    def results(self, i: int) -> list[ClockResult]:
+        """Case i's results, as ``clocks.evaluate_case`` returns them."""
+        if i in self.scalar:
+            return self.scalar[i]
+        out = []
+        for name in self.order:
+            j = int(self.where[name][i])
+            if j >= 0:
+                out.append(_materialise(self.clocks[name], j, self.cases[i], name))
+        return out
+
+
+def _dt(e: float) -> datetime | None:
+    return None if e != e else datetime.fromtimestamp(e, UTC)
+
+
+def _materialise(c: ClockColumns, j: int, case: Any, name: str) -> ClockResult:
+    target, spec_kind = c.targets[j], _KINDS[name]
+    state = STATES[int(c.state[j])]
+    if state is ClockState.NOT_STARTED:
+        ts = float(c.target_s[j])
+        return _result(name, spec_kind, state, None, None, None, None, 0.0, None, 0.0, ts, 0, target, 0.0)
+    started = getattr(case, _FIELDS[name] or "") if c.from_field[j] else _dt(float(c.started[j]))
+    elapsed, ts = float(c.elapsed[j]), float(c.target_s[j])
+    return _result(
+        name, spec_kind, state, started, _dt(float(c.due[j])), _dt(float(c.warn[j])), _dt(float(c.stopped[j])),
+        elapsed, ts - elapsed, float(c.paused[j]), ts, int(c.cycle[j]), target, float(c.overdue[j]),
+    )  # fmt: skip
+
+
+_KINDS: dict[str, Any] = {}
+_FIELDS: dict[str, str | None] = {}
+
+
+def workflow_states(workflow: Workflow) -> list[str]:
+    names = set(workflow.states)
+    for clock in workflow.clocks.values():
+        names |= clock.start_on | clock.stop_on | clock.met_on | clock.pause_in
+    return sorted(names)
+
+
+def evaluate_batch(
+    cases: Sequence[Any],
+    hist: HistoryColumns,
+    workflow: Workflow,
+    now: datetime,
+    history_of: Callable[[int], Sequence[StatusChange]],
+) -> ClockBatch:
+    """Every clock of every case at ``now``; ``hist`` row i is case i's history. ``history_of(i)`` reads
+    case i's history the ordinary way, for the cases left to the scalar engine."""
+    plan = _plan_for(workflow)
+    now_e = now.timestamp()
+    n = len(cases)
+    groups: dict[tuple[str, str], int] = {}
+    gid = np.fromiter((groups.setdefault((c.request_type, c.legal_basis), len(groups)) for c in cases), np.int64, n)
+    pairs_of = [plan.pairs_for(*key) for key in groups]
+    recorded = np.fromiter((bool(c.extensions) for c in cases), np.bool_, n)
+    used = np.fromiter((c.extensions_used for c in cases), np.int64, n)
+    seen = _seen(hist, now_e)
+    fallback = ~hist.readable | recorded | (seen > 64)
+    for g, pairs in enumerate(pairs_of):
+        if any(t.ends_on_field for _s, t in pairs):
+            fallback |= gid == g
+    batch = ClockBatch(cases, {}, list(plan.specs), {}, {})
+    for name, spec in plan.specs.items():
+        _KINDS[name], _FIELDS[name] = spec.kind, spec.start_field
+        targets = [dict((s.name, t) for s, t in pairs).get(name) for pairs in pairs_of]
+        has = np.array([t is not None for t in targets] + [False], np.bool_)[gid] & ~fallback
+        rows = np.flatnonzero(has)
+        where = np.full(n, -1, np.int64)
+        where[rows] = np.arange(len(rows))
+        batch.where[name] = where
+        if not len(rows):
+            continue
+        base = np.array([t.target if t else 0.0 for t in targets])[gid[rows]]
+        warn0 = np.array([t.warn if t else 0.0 for t in targets])[gid[rows]]
+        ext = np.array([t.extension if t else 0.0 for t in targets])[gid[rows]]
+        maxe = np.array([t.max_extensions if t else 0 for t in targets], np.int64)[gid[rows]]
+        target_s = np.where(maxe > 0, base + np.minimum(used[rows], maxe) * ext, base)
+        warn_s = warn0 + (target_s - base)
+        row_targets: list[ClockTarget] = [targets[g] for g in gid[rows].tolist()]  # type: ignore[misc]
+        moment = _moments(cases, rows, spec.start_field)
+        cols = _evaluate(spec, hist, seen, rows, row_targets, target_s, warn_s, moment, now_e)
+        _law(spec, cols, cases, hist, seen, moment, now_e, workflow)
+        batch.clocks[name] = cols
+    for i in np.flatnonzero(fallback).tolist():
+        batch.scalar[i] = evaluate_case(cases[i], history_of(i), workflow, now)
+    return batch
+
+
+def _seen(hist: HistoryColumns, now_e: float) -> I:
+    """Per row, how many changes happened at or before now (a prefix: rows are sorted)."""
+    before = np.concatenate(([0], np.cumsum(hist.times <= now_e)))
+    return before[hist.starts[1:]] - before[hist.starts[:-1]]
+
+
+def _moments(cases: Sequence[Any], rows: I, name: str | None) -> F:
+    if name is None:
+        return np.full(len(rows), NAN)
+    values = (getattr(cases[i], name, None) for i in rows.tolist())
+    return np.fromiter((m.timestamp() if m else NAN for m in values), np.float64, len(rows))
+
+
+def _law(spec: _ClockSpec, c: ClockColumns, cases: Sequence[Any], hist: HistoryColumns, seen: I, moment: F,
+         now_e: float, workflow: Workflow) -> None:  # fmt: skip
+    """Re-evaluate law-counted periods with the target ending at the law's due instant (as
+    ``clocks._counted``)."""
+    law_rows = [j for j, t in enumerate(c.targets) if t.counting != ELAPSED and c.state[j] != 0]
+    redo, targets, tsec, wsec = [], [], [], []
+    for j in law_rows:
+        case = cases[int(c.rows[j])]
+        started = getattr(case, spec.start_field or "") if c.from_field[j] else _dt(float(c.started[j]))
+        law = law_target(c.targets[j], started, case, workflow.establishments)
+        if law is not None and law.target != c.target_s[j]:
+            redo.append(j)
+            targets.append(c.targets[j])
+            tsec.append(law.target)
+            wsec.append(law.warn)
+    if not redo:
+        return
+    at = np.array(redo, np.int64)
+    again = _evaluate(spec, hist, seen, c.rows[at], targets, np.array(tsec), np.array(wsec), moment[at], now_e)
+    for name in ("state", "started", "from_field", "due", "warn", "stopped", "elapsed", "paused", "target_s",
+                 "cycle", "overdue"):  # fmt: skip
+        getattr(c, name)[at] = getattr(again, name)
+
+
+def _evaluate(spec: _ClockSpec, hist: HistoryColumns, seen_all: I, rows: I, targets: list[ClockTarget],
+              target_s: F, warn_s: F, moment: F, now_e: float) -> ClockColumns:  # fmt: skip
+    k_states = len(hist.states) + 1
+
+    def mask(names: frozenset[str]) -> B:
+        return np.array([s in names for s in hist.states] + [False], np.bool_)[:k_states]
+
+    is_start, is_stop, is_pause, is_met = mask(spec.start_on), mask(spec.stop_on), mask(spec.pause_in), mask(
+        spec.met_on
+    )
+    b0, ns = hist.starts[rows], seen_all[rows]
+    times, codes = hist.times, hist.codes
+    r = len(rows)
+    kmax = int(ns.max()) if r else 0
+    idle = np.ones(r, np.bool_)
+    cycle = np.zeros(r, np.int64)
+    begin = np.full(r, -1, np.int64)
+    stop = np.full(r, -1, np.int64)
+    for k in range(kmax):
+        valid = k < ns
+        c = codes[np.where(valid, b0 + k, 0)]
+        s_now = valid & idle & is_start[c]
+        p_now = valid & ~idle & is_stop[c]
+        cycle += s_now
+        begin = np.where(s_now, k, begin)
+        stop = np.where(s_now, -1, np.where(p_now, k, stop))
+        idle = np.where(s_now, False, np.where(p_now, True, idle))
+    on = cycle > 0
+    first = times[np.where(on, b0 + begin, 0)] if len(times) else np.zeros(r)
+    from_field = (cycle == 1) & ~np.isnan(moment)
+    start = np.where(from_field, moment, first)
+    started = on & (start <= now_e)
+    stopped = started & (stop >= 0)
+    seg_end = np.where(stop >= 0, stop, ns)
+    end = np.where(stopped, times[np.where(stopped, b0 + stop, 0)] if len(times) else 0.0, now_e)
+    tl = spec.timeline
+    tab = _Tables(tl, times, start, now_e, started) if tl is not None else None
+    elapsed, paused = np.zeros(r), np.zeros(r)
+    running, any_pause = np.zeros(r, np.bool_), np.zeros(r, np.bool_)
+    warn_x, due_x, run_a, run_e0 = np.full(r, NAN), np.full(r, NAN), np.zeros(r), np.zeros(r)
+    for k in range(kmax):
+        active = started & (k >= begin) & (k < seg_end)
+        if not active.any():
+            continue
+        idx = np.where(active, b0 + k, 0)
+        a = times[idx]
+        a = np.where((k == begin) | (a < start), start, a)
+        b = np.where(k + 1 < seg_end, times[np.where(active & (k + 1 < seg_end), b0 + k + 1, 0)], end)
+        b = np.where(b < a, a, b)
+        pz = active & is_pause[codes[idx]]
+        any_pause |= pz
+        paused = np.where(pz, paused + (b - a), paused)
+        running &= ~pz
+        go = active & ~pz
+        e1 = elapsed + (b - a if tab is None else tab.between(a, b))
+        w_now = go & np.isnan(warn_x) & (e1 >= warn_s)
+        warn_x = np.where(w_now, _advance(tab, a, warn_s - elapsed, w_now), warn_x)
+        d_now = go & np.isnan(due_x) & (e1 > target_s)
+        due_x = np.where(d_now, _advance(tab, a, target_s - elapsed, d_now), due_x)
+        running |= go
+        run_a, run_e0 = np.where(go, a, run_a), np.where(go, elapsed, run_e0)
+        elapsed = np.where(go, e1, elapsed)
+    due, warn = due_x.copy(), warn_x.copy()
+    proj = running & np.isnan(due)
+    if tab is None:
+        due = np.where(proj, run_a + (target_s - run_e0), due)
+        warn = np.where(running & np.isnan(warn), run_a + np.maximum(0.0, warn_s - run_e0), warn)
+        steady = started & ~any_pause
+        last = np.where(seg_end - 1 > begin, times[np.where(steady, b0 + seg_end - 1, 0)] if len(times) else 0, start)
+        last = np.where(last < start, start, last)
+        s_el = np.where(end > last, end, last) - start
+        s_due = np.where(target_s <= 0, start, start + target_s)
+        s_warn = np.where(warn_s <= 0, start, start + warn_s)
+        elapsed = np.where(steady, s_el, elapsed)
+        due, warn = np.where(steady, s_due, due), np.where(steady, s_warn, warn)
+        paused, running = np.where(steady, 0.0, paused), running | steady
+        due_x = np.where(steady, np.where(s_el > target_s, s_due, NAN), due_x)
+    else:
+        due = np.where(proj, _advance(tab, run_a, target_s - run_e0, proj), due)
+        wproj = running & np.isnan(warn)
+        warn = np.where(wproj, _advance(tab, run_a, warn_s - run_e0, wproj), warn)
+    breached = elapsed > target_s
+    met = is_met[codes[np.where(stopped, b0 + stop, 0)]] if len(codes) else np.zeros(r, np.bool_)
+    code = np.where(
+        stopped,
+        np.where(breached, _CODE[ClockState.BREACHED], np.where(met, _CODE[ClockState.MET], _CODE[ClockState.STOPPED])),
+        np.where(breached, _CODE[ClockState.BREACHED], np.where(~running, _CODE[ClockState.PAUSED],
+                 np.where(elapsed >= warn_s, _CODE[ClockState.AT_RISK], _CODE[ClockState.RUNNING]))),
+    )  # fmt: skip
+    code = np.where(started, code, _CODE[ClockState.NOT_STARTED])
+    overdue = np.where(breached & ~np.isnan(due_x), end - due_x, 0.0)
+    return ClockColumns(
+        rows, targets, code, np.where(started, start, NAN), from_field & started, due, warn,
+        np.where(stopped, end, NAN), elapsed, paused, target_s, np.where(started, cycle, 0), overdue,
+    )  # fmt: skip
+
+
+class _Tables:
+    """A business timeline's day tables as arrays, covering every instant of the batch."""
+
+    def __init__(self, tl: BusinessTimeline, times: F, start: F, now_e: float, started: B) -> None:
+        self.tl = tl
+        pool = np.concatenate((times, start[started], [now_e]))
+        lo, hi = float(pool.min()), float(pool.max())
+        tl.between(lo, hi)  # builds (covers) the table for both ends
+        self._load()
+
+    def _load(self) -> None:
+        tl = self.tl
+        self.opens, self.closes = np.array(tl._opens), np.array(tl._closes)
+        self.cum = np.array(tl._cum)
+
+    def worked(self, t: F) -> F:
+        i = np.searchsorted(self.opens, t, "right") - 1
+        j = np.maximum(i, 0)
+        return np.where(i >= 0, self.cum[j] + np.minimum(t, self.closes[j]) - self.opens[j], 0.0)
+
+    def between(self, a: F, b: F) -> F:
+        return self.worked(b) - self.worked(a)
+
+    def add(self, start: F, seconds: F) -> F:
+        goal = self.worked(start) + seconds
+        while len(goal) and goal.max() > self.cum[-1]:  # grow ahead as the scalar add does
+            k = int(goal.argmax())
+            self.tl.add(float(start[k]), float(seconds[k]))
+            self._load()
+        i = np.maximum(np.searchsorted(self.cum, goal, "left"), 1) - 1
+        landed = self.opens[i] + (goal - self.cum[i])
+        return np.where(landed >= start, landed, start)
+
+
+def _advance(tab: _Tables | None, a: F, seconds: F, want: B) -> F:
+    """``clocks._advance`` over the rows in ``want`` (others: a)."""
+    if tab is None:
+        return np.where(seconds <= 0, a, a + seconds)
+    out = a.copy()
+    pos = want & (seconds > 0)
+    if pos.any():
+        out[pos] = tab.add(a[pos], seconds[pos])
+    return out
