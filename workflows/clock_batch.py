@@ -2,81 +2,97 @@
 
 ``evaluate_batch`` applies the rules of ``workflows.clocks`` (the reference, see its docstring) to
 numpy columns built from the stored rows (``workflows.clock_columns``): the same float operations in the
-same order, so every figure equals the scalar engine's exactly. The scalar engine stays the fallback:
-rows the columns cannot read, targets that end on a case field (Budapest Art. 29(7)) and cases with
-recorded per-clock extensions are evaluated by ``clocks.evaluate_case``. Law-counted periods
-(eu-1182-71) get their target from ``counting.law_target`` per started clock, as the scalar step does.
-Results stay in columns; ``results(i)`` builds one case's ``ClockResult`` list only when asked.
+same order, so every figure equals the scalar engine's exactly (tests/test_clock_batch_equality.py). The
+scalar engine stays the fallback: rows the columns cannot read, targets that end on a case field
+(Budapest Art. 29(7)), cases with recorded per-clock extensions and histories longer than
+``MAX_CHANGES`` go through ``clocks.evaluate_case``. Law-counted periods (eu-1182-71) take the target
+that ends at the law's due instant, as ``clocks._counted`` does, one law look-up per distinct start
+bucket. Results stay in columns; ``results(i)`` builds one case's ``ClockResult`` list when asked.
 
-numpy is imported here: import this module lazily.
+numpy is imported here: import this module lazily (never on a command's start-up path).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from casebridge.workflows.calendars import BusinessTimeline
+from casebridge.workflows.cases import Case, StatusChange
 from casebridge.workflows.clock_columns import HistoryColumns
 from casebridge.workflows.clocks import ClockResult, _ClockSpec, _plan_for, _result, evaluate_case
-from casebridge.workflows.counting import law_target
+from casebridge.workflows.counting import _BUCKET, _law_due, counted_place
 from casebridge.workflows.legal_periods import ELAPSED
-from casebridge.workflows.cases import StatusChange
-from casebridge.workflows.model import ClockState, ClockTarget, Workflow
+from casebridge.workflows.model import ClockKind, ClockState, ClockTarget, Workflow
 
-__all__ = ["ClockBatch", "evaluate_batch"]
+__all__ = ["MAX_CHANGES", "ClockBatch", "ClockColumns", "evaluate_batch", "workflow_states"]
 
 F = NDArray[np.float64]
 I = NDArray[np.int64]  # noqa: E741
 B = NDArray[np.bool_]
-STATES = tuple(ClockState)  # state codes of the result columns
+STATES = tuple(ClockState)  # state codes of the result columns (NOT_STARTED is 0)
 _CODE = {s: i for i, s in enumerate(STATES)}
 NAN = float("nan")
+MAX_CHANGES = 64  # a longer history (seen by now) is left to the scalar engine
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
 
 
 @dataclass
 class ClockColumns:
-    """One clock over the rows (case indexes) that have it."""
+    """One clock over the rows (case indexes) that have it; ``group`` indexes ``policy`` (the target of
+    the row's request type and legal basis). Instants are epoch seconds, NaN for None."""
 
+    name: str
+    kind: ClockKind
+    start_field: str | None
     rows: I
-    targets: list[ClockTarget]  # per row: the policy target reported
-    state: I = field(default_factory=lambda: np.zeros(0, np.int64))
-    started: F = field(default_factory=lambda: np.zeros(0))
-    from_field: B = field(default_factory=lambda: np.zeros(0, np.bool_))
-    due: F = field(default_factory=lambda: np.zeros(0))
-    warn: F = field(default_factory=lambda: np.zeros(0))
-    stopped: F = field(default_factory=lambda: np.zeros(0))
-    elapsed: F = field(default_factory=lambda: np.zeros(0))
-    paused: F = field(default_factory=lambda: np.zeros(0))
-    target_s: F = field(default_factory=lambda: np.zeros(0))
-    cycle: I = field(default_factory=lambda: np.zeros(0, np.int64))
-    overdue: F = field(default_factory=lambda: np.zeros(0))
+    group: I
+    policy: list[ClockTarget | None]
+    state: I
+    started: F
+    started_us: I
+    from_field: B  # started at the case's start_field (its own datetime is reported)
+    due: F
+    warn: F
+    stopped: F
+    elapsed: F
+    paused: F
+    target_s: F
+    cycle: I
+    overdue: F
+
+    def set(self, at: I, other: ClockColumns) -> None:
+        for name in ("state", "started", "started_us", "from_field", "due", "warn", "stopped", "elapsed",
+                     "paused", "target_s", "cycle", "overdue"):  # fmt: skip
+            getattr(self, name)[at] = getattr(other, name)
 
 
 @dataclass
 class ClockBatch:
     """Results of a batch: per clock its columns, per fallback case its scalar results."""
 
-    cases: Sequence[Any]
+    cases: Sequence[Case]
     clocks: dict[str, ClockColumns]
     order: list[str]  # workflow clock order
     scalar: dict[int, list[ClockResult]]
-    where: dict[str, NDArray[np.int64]]  # clock -> case index -> position in its columns (-1: none)
+    where: dict[str, I]  # clock -> per case its position in the clock's columns (-1: none)
 
     def results(self, i: int) -> list[ClockResult]:
-        """Case i's results, as ``clocks.evaluate_case`` returns them."""
+        """Case i's results, equal to what ``clocks.evaluate_case`` returns."""
         if i in self.scalar:
             return self.scalar[i]
         out = []
         for name in self.order:
-            j = int(self.where[name][i])
+            j = int(self.where[name][i]) if name in self.where else -1
             if j >= 0:
-                out.append(_materialise(self.clocks[name], j, self.cases[i], name))
+                out.append(_materialise(self.clocks[name], j, self.cases[i]))
         return out
 
 
@@ -84,25 +100,21 @@ def _dt(e: float) -> datetime | None:
     return None if e != e else datetime.fromtimestamp(e, UTC)
 
 
-def _materialise(c: ClockColumns, j: int, case: Any, name: str) -> ClockResult:
-    target, spec_kind = c.targets[j], _KINDS[name]
-    state = STATES[int(c.state[j])]
+def _materialise(c: ClockColumns, j: int, case: Case) -> ClockResult:
+    target = c.policy[int(c.group[j])]
+    state, ts = STATES[int(c.state[j])], float(c.target_s[j])
     if state is ClockState.NOT_STARTED:
-        ts = float(c.target_s[j])
-        return _result(name, spec_kind, state, None, None, None, None, 0.0, None, 0.0, ts, 0, target, 0.0)
-    started = getattr(case, _FIELDS[name] or "") if c.from_field[j] else _dt(float(c.started[j]))
-    elapsed, ts = float(c.elapsed[j]), float(c.target_s[j])
+        return _result(c.name, c.kind, state, None, None, None, None, 0.0, None, 0.0, ts, 0, target, 0.0)
+    started = getattr(case, c.start_field or "") if c.from_field[j] else _dt(float(c.started[j]))
+    elapsed = float(c.elapsed[j])
     return _result(
-        name, spec_kind, state, started, _dt(float(c.due[j])), _dt(float(c.warn[j])), _dt(float(c.stopped[j])),
+        c.name, c.kind, state, started, _dt(float(c.due[j])), _dt(float(c.warn[j])), _dt(float(c.stopped[j])),
         elapsed, ts - elapsed, float(c.paused[j]), ts, int(c.cycle[j]), target, float(c.overdue[j]),
     )  # fmt: skip
 
 
-_KINDS: dict[str, Any] = {}
-_FIELDS: dict[str, str | None] = {}
-
-
 def workflow_states(workflow: Workflow) -> list[str]:
+    """Every state name the workflow's clocks react to (the codes of ``HistoryColumns``)."""
     names = set(workflow.states)
     for clock in workflow.clocks.values():
         names |= clock.start_on | clock.stop_on | clock.met_on | clock.pause_in
@@ -110,7 +122,7 @@ def workflow_states(workflow: Workflow) -> list[str]:
 
 
 def evaluate_batch(
-    cases: Sequence[Any],
+    cases: Sequence[Case],
     hist: HistoryColumns,
     workflow: Workflow,
     now: datetime,
@@ -121,37 +133,39 @@ def evaluate_batch(
     plan = _plan_for(workflow)
     now_e = now.timestamp()
     n = len(cases)
-    groups: dict[tuple[str, str], int] = {}
-    gid = np.fromiter((groups.setdefault((c.request_type, c.legal_basis), len(groups)) for c in cases), np.int64, n)
-    pairs_of = [plan.pairs_for(*key) for key in groups]
-    recorded = np.fromiter((bool(c.extensions) for c in cases), np.bool_, n)
-    used = np.fromiter((c.extensions_used for c in cases), np.int64, n)
+    rt, lb, used_t, recorded_t = zip(*map(attrgetter("request_type", "legal_basis", "extensions_used",
+                                                     "extensions"), cases), strict=True) if n else ((),) * 4  # fmt: skip
+    keys = list(zip(rt, lb, strict=True))
+    index = {k: g for g, k in enumerate(dict.fromkeys(keys))}
+    gid = np.fromiter(map(index.__getitem__, keys), np.int64, n)
+    pairs_of = [plan.pairs_for(*key) for key in index]
+    used = np.fromiter(used_t, np.int64, n)
     seen = _seen(hist, now_e)
-    fallback = ~hist.readable | recorded | (seen > 64)
+    fallback = ~hist.readable | np.fromiter(map(bool, recorded_t), np.bool_, n) | (seen > MAX_CHANGES)
     for g, pairs in enumerate(pairs_of):
         if any(t.ends_on_field for _s, t in pairs):
             fallback |= gid == g
     batch = ClockBatch(cases, {}, list(plan.specs), {}, {})
     for name, spec in plan.specs.items():
-        _KINDS[name], _FIELDS[name] = spec.kind, spec.start_field
-        targets = [dict((s.name, t) for s, t in pairs).get(name) for pairs in pairs_of]
-        has = np.array([t is not None for t in targets] + [False], np.bool_)[gid] & ~fallback
+        policy = [next((t for s, t in pairs if s.name == name), None) for pairs in pairs_of]
+        has = np.array([t is not None for t in policy], np.bool_)[gid] & ~fallback if n else np.zeros(0, np.bool_)
         rows = np.flatnonzero(has)
+        if not len(rows):
+            continue
         where = np.full(n, -1, np.int64)
         where[rows] = np.arange(len(rows))
         batch.where[name] = where
-        if not len(rows):
-            continue
-        base = np.array([t.target if t else 0.0 for t in targets])[gid[rows]]
-        warn0 = np.array([t.warn if t else 0.0 for t in targets])[gid[rows]]
-        ext = np.array([t.extension if t else 0.0 for t in targets])[gid[rows]]
-        maxe = np.array([t.max_extensions if t else 0 for t in targets], np.int64)[gid[rows]]
+        group = gid[rows]
+        base, warn0, ext, maxe = (
+            np.array([getattr(t, a, 0) if t else 0 for t in policy], dt)[group]
+            for a, dt in (("target", np.float64), ("warn", np.float64), ("extension", np.float64),
+                          ("max_extensions", np.int64))
+        )  # fmt: skip
         target_s = np.where(maxe > 0, base + np.minimum(used[rows], maxe) * ext, base)
         warn_s = warn0 + (target_s - base)
-        row_targets: list[ClockTarget] = [targets[g] for g in gid[rows].tolist()]  # type: ignore[misc]
-        moment = _moments(cases, rows, spec.start_field)
-        cols = _evaluate(spec, hist, seen, rows, row_targets, target_s, warn_s, moment, now_e)
-        _law(spec, cols, cases, hist, seen, moment, now_e, workflow)
+        moment, moment_us = _moments(cases, rows, spec.start_field)
+        cols = _evaluate(spec, hist, seen, rows, group, policy, target_s, warn_s, moment, moment_us, now_e)
+        _law(spec, cols, cases, hist, seen, (moment, moment_us, used), now_e, workflow)
         batch.clocks[name] = cols
     for i in np.flatnonzero(fallback).tolist():
         batch.scalar[i] = evaluate_case(cases[i], history_of(i), workflow, now)
@@ -164,46 +178,77 @@ def _seen(hist: HistoryColumns, now_e: float) -> I:
     return before[hist.starts[1:]] - before[hist.starts[:-1]]
 
 
-def _moments(cases: Sequence[Any], rows: I, name: str | None) -> F:
+def _moments(cases: Sequence[Case], rows: I, name: str | None) -> tuple[F, I]:
+    """The rows' ``name`` instants: epoch seconds (NaN when unset) and epoch microseconds."""
     if name is None:
-        return np.full(len(rows), NAN)
-    values = (getattr(cases[i], name, None) for i in rows.tolist())
-    return np.fromiter((m.timestamp() if m else NAN for m in values), np.float64, len(rows))
+        return np.full(len(rows), NAN), np.zeros(len(rows), np.int64)
+    values = list(map(attrgetter(name), map(cases.__getitem__, rows.tolist())))
+    seconds = np.fromiter((m.timestamp() if m else NAN for m in values), np.float64, len(rows))
+    known = ~np.isnan(seconds)
+    micros = np.rint(np.where(known, seconds, 0.0) * 1e6).astype(np.int64)
+    # seconds = micros / 10**6 correctly rounded; below 2**32 s the float resolves every microsecond
+    exact = ~known | ((np.abs(seconds) < 2.0**32) & (micros / 1e6 == seconds))
+    for k in np.flatnonzero(~exact).tolist():
+        micros[k] = (values[k] - _EPOCH) // _US
+    return seconds, micros
 
 
-def _law(spec: _ClockSpec, c: ClockColumns, cases: Sequence[Any], hist: HistoryColumns, seen: I, moment: F,
-         now_e: float, workflow: Workflow) -> None:  # fmt: skip
-    """Re-evaluate law-counted periods with the target ending at the law's due instant (as
-    ``clocks._counted``)."""
-    law_rows = [j for j, t in enumerate(c.targets) if t.counting != ELAPSED and c.state[j] != 0]
-    redo, targets, tsec, wsec = [], [], [], []
-    for j in law_rows:
-        case = cases[int(c.rows[j])]
-        started = getattr(case, spec.start_field or "") if c.from_field[j] else _dt(float(c.started[j]))
-        law = law_target(c.targets[j], started, case, workflow.establishments)
-        if law is not None and law.target != c.target_s[j]:
-            redo.append(j)
-            targets.append(c.targets[j])
-            tsec.append(law.target)
-            wsec.append(law.warn)
-    if not redo:
+def _law(spec: _ClockSpec, c: ClockColumns, cases: Sequence[Case], hist: HistoryColumns, seen: I,
+         extra: tuple[F, I, I], now_e: float, workflow: Workflow) -> None:  # fmt: skip
+    """Started law-counted periods take the target ending at the law's due instant (``clocks._counted``
+    with ``counting.law_target``): the due instant depends only on the counted place, the extensions and
+    the start's 15-minute bucket (``counting.law_due``), so the law is asked once per distinct triple."""
+    moment, moment_us, used_all = extra
+    law_groups = [g for g, t in enumerate(c.policy) if t is not None and t.counting != ELAPSED and t.period]
+    js = np.flatnonzero(np.isin(c.group, law_groups) & (c.state != 0)) if law_groups else np.zeros(0, np.int64)
+    if not len(js):
         return
-    at = np.array(redo, np.int64)
-    again = _evaluate(spec, hist, seen, c.rows[at], targets, np.array(tsec), np.array(wsec), moment[at], now_e)
-    for name in ("state", "started", "from_field", "due", "warn", "stopped", "elapsed", "paused", "target_s",
-                 "cycle", "overdue"):  # fmt: skip
-        getattr(c, name)[at] = getattr(again, name)
+    rows, group = c.rows[js], c.group[js]
+    sub = list(map(cases.__getitem__, rows.tolist()))
+    where = list(zip(group.tolist(), map(attrgetter("provider"), sub), map(attrgetter("legal_basis"), sub),
+                     strict=True))  # fmt: skip
+    index = {k: i for i, k in enumerate(dict.fromkeys(where))}
+    place_id = np.fromiter(map(index.__getitem__, where), np.int64, len(js))
+    places = [
+        (policy, counted_place(policy, provider, str(basis), workflow.establishments).place)
+        for g, provider, basis in index
+        if (policy := c.policy[g]) is not None
+    ]
+    maxe = np.array([t.max_extensions if t else 0 for t in c.policy], np.int64)[group]
+    used = np.where(maxe > 0, np.minimum(used_all[rows], maxe), 0)
+    bucket = np.floor_divide(c.started[js], _BUCKET).astype(np.int64)
+    keys, inverse = np.unique(np.stack((place_id, used, bucket), axis=1), axis=0, return_inverse=True)
+    dues = np.empty(len(keys), np.int64)
+    for u, (pid, n_used, b) in enumerate(keys.tolist()):
+        target, place = places[pid]
+        due = _law_due(target.counting, b, target.period, n_used, target.extension_label, place)
+        dues[u] = (due - _EPOCH) // _US
+    seconds = (dues[inverse.ravel()] - c.started_us[js]) / 10**6
+    warn0 = np.array([t.warn if t else 0.0 for t in c.policy])[group]
+    ext = np.array([t.extension if t else 0.0 for t in c.policy])[group]
+    warn = np.minimum(warn0 + used * ext, seconds)
+    redo = seconds != c.target_s[js]
+    at = js[redo]
+    if len(at):
+        again = _evaluate(spec, hist, seen, c.rows[at], c.group[at], c.policy, seconds[redo], warn[redo] + 0.0,
+                          moment[at], moment_us[at], now_e)  # fmt: skip
+        c.set(at, again)
 
 
-def _evaluate(spec: _ClockSpec, hist: HistoryColumns, seen_all: I, rows: I, targets: list[ClockTarget],
-              target_s: F, warn_s: F, moment: F, now_e: float) -> ClockColumns:  # fmt: skip
+def _evaluate(spec: _ClockSpec, hist: HistoryColumns, seen_all: I, rows: I, group: I, policy: list[ClockTarget | None],
+              target_s: F, warn_s: F, moment: F, moment_us: I, now_e: float) -> ClockColumns:  # fmt: skip
+    """``clocks._evaluate`` over the rows: the cycle scan, then the stretch walk, one history position
+    (k) at a time for every row at once; the 24x7 steady path as the scalar engine takes it."""
     k_states = len(hist.states) + 1
 
     def mask(names: frozenset[str]) -> B:
         return np.array([s in names for s in hist.states] + [False], np.bool_)[:k_states]
 
-    is_start, is_stop, is_pause, is_met = mask(spec.start_on), mask(spec.stop_on), mask(spec.pause_in), mask(
-        spec.met_on
+    is_start, is_stop, is_pause, is_met = (
+        mask(spec.start_on),
+        mask(spec.stop_on),
+        mask(spec.pause_in),
+        mask(spec.met_on),
     )
     b0, ns = hist.starts[rows], seen_all[rows]
     times, codes = hist.times, hist.codes
@@ -286,9 +331,11 @@ def _evaluate(spec: _ClockSpec, hist: HistoryColumns, seen_all: I, rows: I, targ
     )  # fmt: skip
     code = np.where(started, code, _CODE[ClockState.NOT_STARTED])
     overdue = np.where(breached & ~np.isnan(due_x), end - due_x, 0.0)
+    first_us = hist.micros[np.where(on, b0 + begin, 0)] if len(times) else np.zeros(r, np.int64)
     return ClockColumns(
-        rows, targets, code, np.where(started, start, NAN), from_field & started, due, warn,
-        np.where(stopped, end, NAN), elapsed, paused, target_s, np.where(started, cycle, 0), overdue,
+        spec.name, spec.kind, spec.start_field, rows, group, policy, code, np.where(started, start, NAN),
+        np.where(from_field, moment_us, first_us), from_field & started, due, warn, np.where(stopped, end, NAN),
+        elapsed, paused, target_s, np.where(started, cycle, 0), overdue,
     )  # fmt: skip
 
 

@@ -12,7 +12,6 @@ numpy is imported by this module only: import it lazily (never from a command's 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,33 +22,39 @@ __all__ = ["HeldColumns", "HistoryColumns", "iso_micros"]
 
 ISO_WIDTH = 27  # 2026-01-31T23:59:59.000000Z
 _SEPARATORS = {4: b"-", 7: b"-", 10: b"T", 13: b":", 16: b":", 19: b".", 26: b"Z"}
-_DIGITS = [i for i in range(ISO_WIDTH) if i not in _SEPARATORS]
 _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
 Ints = NDArray[np.int64]
 Bools = NDArray[np.bool_]
 
 
-def _number(d: Ints, first: int, width: int) -> Ints:
-    out = d[:, first]
-    for i in range(first + 1, first + width):
-        out = out * 10 + d[:, i]
-    return out
+def _window(blob: NDArray[np.uint8], at: Ints, width: int) -> tuple[NDArray[np.uint8], Bools]:
+    """The ``width`` bytes at each offset, one row each (a single gather), and whether they exist."""
+    ok = (at >= 0) & (at + width <= len(blob))
+    if len(blob) < width:
+        return np.zeros((len(at), width), np.uint8), ok & False
+    rows = np.lib.stride_tricks.sliding_window_view(blob, width)
+    return rows[np.where(ok, at, 0)], ok
 
 
 def iso_micros(blob: NDArray[np.uint8], at: Ints) -> tuple[Ints, Bools]:
     """Epoch microseconds of the ``iso`` timestamps starting at byte offsets ``at`` of ``blob``, and
     whether each one is well formed (digits and separators in place, a real date and time)."""
-    if len(at) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.bool_)
-    m = blob[np.minimum(at, len(blob) - ISO_WIDTH)[:, None] + np.arange(ISO_WIDTH)]
-    ok = at + ISO_WIDTH <= len(blob)
+    m, ok = _window(blob, at, ISO_WIDTH)
     for i, sep in _SEPARATORS.items():
         ok &= m[:, i] == sep[0]
-    d = m.astype(np.int64) - 48
-    ok &= ((d[:, _DIGITS] >= 0) & (d[:, _DIGITS] <= 9)).all(axis=1)
-    year, month, day = _number(d, 0, 4), _number(d, 5, 2), _number(d, 8, 2)
-    hour, minute, second, micro = _number(d, 11, 2), _number(d, 14, 2), _number(d, 17, 2), _number(d, 20, 6)
+    d = m - np.uint8(48)  # wraps below "0": one unsigned test
+
+    def number(first: int, width: int) -> Ints:
+        nonlocal ok
+        out = np.zeros(len(at), np.int64)
+        for i in range(first, first + width):
+            ok &= d[:, i] <= 9
+            out = out * 10 + d[:, i]
+        return out
+
+    year, month, day = number(0, 4), number(5, 2), number(8, 2)
+    hour, minute, second, micro = number(11, 2), number(14, 2), number(17, 2), number(20, 6)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     month_ok = (month >= 1) & (month <= 12)
     last = _MONTH_DAYS[np.where(month_ok, month, 1)] + (leap & (month == 2))
@@ -71,40 +76,40 @@ def seconds_of(micros: Ints) -> NDArray[np.float64]:
 
 def _blob(texts: Sequence[str | None]) -> tuple[NDArray[np.uint8], Ints, Ints, Bools]:
     """All texts in one ASCII byte array: (bytes, start of each text, end of each text, readable)."""
-    ascii_ok = np.fromiter((t is not None and t.isascii() for t in texts), np.bool_, len(texts))
-    parts = [t if ok else "" for t, ok in zip(texts, ascii_ok.tolist(), strict=True)]  # type: ignore[misc]
-    lens = np.fromiter(map(len, parts), np.int64, len(parts))
+    n = len(texts)
+    try:
+        joined = "\n".join(texts)  # type: ignore[arg-type]  # a None is caught below
+        fine = joined.isascii()
+    except TypeError:  # a row without text
+        fine = False
+    if fine:
+        readable = np.ones(n, np.bool_)
+        parts: Sequence[str] = texts  # type: ignore[assignment]
+    else:
+        readable = np.fromiter((t is not None and t.isascii() for t in texts), np.bool_, n)
+        parts = [t if ok else "" for t, ok in zip(texts, readable.tolist(), strict=True)]  # type: ignore[misc]
+        joined = "\n".join(parts)
+    lens = np.fromiter(map(len, parts), np.int64, n)
     ends = np.cumsum(lens + 1) - 1
-    blob = np.frombuffer(("\n".join(parts) + "\n").encode("ascii"), np.uint8)
-    return blob, ends - lens, ends, ascii_ok
+    blob = np.frombuffer((joined + "\n").encode("ascii"), np.uint8)
+    return blob, ends - lens, ends, readable
 
 
-def _codes(blob: NDArray[np.uint8], s: Ints, e: Ints, names: Sequence[str]) -> Ints:
-    """Index in ``names`` of each string blob[s:e] (no escapes); len(names) for any other string."""
-    known = sorted((n.encode(), i) for i, n in enumerate(names) if n.isascii() and n)
-    other = np.full(len(s), len(names), np.int64)
-    if not known or len(s) == 0:
-        return other
-    width = max(len(k) for k, _i in known)
-    fits = (e - s) <= width
-    cols = np.arange(width)
-    m = blob[np.minimum(s[:, None] + cols, len(blob) - 1)]
-    m = np.where(cols < (e - s)[:, None], m, 0).astype(np.uint8)
-    words = np.ascontiguousarray(m).view(f"S{width}").ravel()
-    table = np.array([k for k, _i in known], dtype=f"S{width}")
-    at = np.minimum(np.searchsorted(table, words), len(table) - 1)
-    hit = fits & (table[at] == words)
-    return np.where(hit, np.array([i for _k, i in known], np.int64)[at], other)
-
-
-def _string_ends(blob: NDArray[np.uint8], s: Ints) -> tuple[Ints, Bools]:
-    """End (the closing quote) of the JSON strings starting at ``s``, and whether none has an escape."""
-    quotes = np.flatnonzero(blob == ord('"'))
-    k = np.searchsorted(quotes, s)
-    found = k < len(quotes)
-    e = np.where(found, quotes[np.minimum(k, len(quotes) - 1)], s)
-    slashes = np.concatenate(([0], np.cumsum(blob == ord("\\"))))
-    return e, found & (slashes[e] == slashes[s])
+def _strings(blob: NDArray[np.uint8], s: Ints, names: Sequence[str], closing: bytes) -> tuple[Ints, Ints]:
+    """Which of ``names`` each JSON string starting at ``s`` is, read as the name followed by ``closing``
+    (which starts with the closing quote): (index in names, or len(names) for anything else; offset of
+    the closing quote). A name that JSON would escape never matches: such a row goes the scalar way."""
+    code = np.full(len(s), len(names), np.int64)
+    end = s.copy()
+    first = blob[np.clip(s, 0, len(blob) - 1)]
+    for i, name in enumerate(names):
+        if not name or not name.isascii() or not name.isprintable() or '"' in name or "\\" in name:
+            continue
+        raw = name.encode()
+        sel = np.flatnonzero((first == raw[0]) & (code == len(names)))
+        sel = sel[_matches(blob, s[sel], raw + closing)]
+        code[sel], end[sel] = i, s[sel] + len(raw)
+    return code, end
 
 
 @dataclass
@@ -122,12 +127,12 @@ class HistoryColumns:
     @classmethod
     def from_texts(cls, texts: Sequence[str | None], states: Sequence[str]) -> HistoryColumns:
         blob, row_start, row_end, readable = _blob(texts)
-        p = np.flatnonzero((blob[:-1] == ord("[")) & (blob[1:] == ord('"')))
+        p = _entries(blob)
         micros, ok = iso_micros(blob, p + 2)
-        tail = np.minimum(p + 29, len(blob) - 4)[:, None] + np.arange(4)
-        ok &= (blob[tail] == np.frombuffer(b'", "', np.uint8)).all(axis=1)
+        ok &= _matches(blob, p + 29, b'", "')
         p, micros = p[ok], micros[ok]
-        e, clean = _string_ends(blob, p + 33)
+        codes, e = _strings(blob, p + 33, states, b'"]')
+        clean = codes < len(states)  # a state the workflow does not name: the row goes the scalar way
         row = np.searchsorted(row_start, p, "right") - 1
         size = e + 2 - p  # ["<iso>", "<state>"]
         n = np.bincount(row, minlength=len(texts))
@@ -136,7 +141,7 @@ class HistoryColumns:
         first = np.zeros(len(p), np.bool_)
         first[starts[:-1][n > 0]] = True
         prev_end = np.concatenate(([0], p[:-1] + size[:-1]))
-        ok = clean & (blob[np.minimum(e + 1, len(blob) - 1)] == ord("]"))
+        ok = clean.copy()
         ok &= np.where(first, p == row_start[row] + 1, p == prev_end + 2)
         ok &= np.concatenate(([True], (micros[1:] >= micros[:-1]) | first[1:]))  # sorted within the row
         bad_rows = np.bincount(row[~ok], minlength=len(texts)) > 0
@@ -144,7 +149,6 @@ class HistoryColumns:
         last_end = np.where(n > 0, ends[np.clip(starts[1:] - 1, 0, len(ends) - 1)], row_start + 1)
         shape = np.where(n > 0, last_end + 1 == row_end, row_end - row_start == 2)
         readable &= ~bad_rows & shape & (blob[row_start] == ord("["))
-        codes = _codes(blob, p + 33, e, states)
         return cls(seconds_of(micros), micros, codes, starts, readable, tuple(states))
 
 
@@ -165,19 +169,19 @@ class HeldColumns:
     @classmethod
     def from_texts(cls, texts: Sequence[str], clocks: Sequence[str], states: Sequence[str]) -> HeldColumns:
         blob, row_start, row_end, readable = _blob(texts)
-        joined = blob.tobytes()
         level, ok = _level(blob, row_end)
         readable &= ok & (blob[row_start] == ord("{"))
         out = cls({}, {}, {}, {}, {}, {}, level, readable)
+        due_keys = _find(blob, b'"due_at": ')  # each clock's fields start with its due_at
         for name in clocks:
-            key = re.escape(f'"{name}": {{"due_at": '.encode())
-            at = np.fromiter((m.end() for m in re.finditer(key, joined)), np.int64)
+            prefix = f'"{name}": {{'.encode()
+            at = due_keys[_matches(blob, due_keys - len(prefix), prefix)] + 10
             row = np.searchsorted(row_start, at, "right") - 1
             due, due_null, after_due, ok1 = _value(blob, at)
-            ok1 &= (blob[np.minimum(after_due[:, None] + np.arange(12), len(blob) - 1)] == _STATE_KEY).all(axis=1)
-            e, clean = _string_ends(blob, after_due + 12)
+            ok1 &= _matches(blob, after_due, b', "state": "')
+            state, e = _strings(blob, after_due + 12, states, b'", "warn_at": ')
+            ok1 &= state < len(states)
             warn_at = e + 14
-            ok1 &= clean & (blob[np.minimum(e[:, None] + np.arange(14), len(blob) - 1)] == _WARN_KEY).all(axis=1)
             warn, warn_null, after_warn, ok2 = _value(blob, warn_at)
             ok1 &= ok2 & (blob[np.minimum(after_warn, len(blob) - 1)] == ord("}"))
             counts = np.bincount(row, minlength=len(texts))
@@ -186,22 +190,42 @@ class HeldColumns:
             out.present[name] = counts == 1
             out.due[name], out.due_null[name] = _scatter(n, row, due, -1), _scatter(n, row, due_null, True)
             out.warn[name], out.warn_null[name] = _scatter(n, row, warn, -1), _scatter(n, row, warn_null, True)
-            out.state[name] = _scatter(n, row, _codes(blob, after_due + 12, e, states), len(states))
+            out.state[name] = _scatter(n, row, state, len(states))
         return out
 
 
-_STATE_KEY = np.frombuffer(b', "state": "', np.uint8)
-_WARN_KEY = np.frombuffer(b'", "warn_at": ', np.uint8)
-_NULL = np.frombuffer(b"null", np.uint8)
+def _matches(blob: NDArray[np.uint8], at: Ints, literal: bytes) -> Bools:
+    """Whether ``literal`` is at each offset of ``at``."""
+    m, ok = _window(blob, at, len(literal))
+    return ok & (m == np.frombuffer(literal, np.uint8)).all(axis=1)
+
+
+def _find(blob: NDArray[np.uint8], pattern: bytes) -> Ints:
+    """Offsets of ``pattern`` (4 bytes or more) in blob, in order: its first four bytes are searched as
+    one 32-bit word at each of the four alignments, the rest checked at the candidates."""
+    head = int(np.frombuffer(pattern[:4], np.uint32)[0])
+    found = []
+    raw = blob.tobytes()
+    for o in range(4):
+        words = np.frombuffer(raw, np.uint32, (len(raw) - o) // 4, o)
+        found.append(np.flatnonzero(words == head) * 4 + o)
+    at = np.sort(np.concatenate(found))
+    return at[_matches(blob, at, pattern)]
+
+
+def _entries(blob: NDArray[np.uint8]) -> Ints:
+    """Offsets of '["' (an entry of a history list, or not: checked by the caller)."""
+    raw = blob.tobytes()
+    head = int(np.frombuffer(b'["', np.uint16)[0])
+    found = [np.flatnonzero(np.frombuffer(raw, np.uint16, (len(raw) - o) // 2, o) == head) * 2 + o for o in (0, 1)]
+    return np.sort(np.concatenate(found))
 
 
 def _value(blob: NDArray[np.uint8], at: Ints) -> tuple[Ints, Bools, Ints, Bools]:
     """An ``iso`` string or null at ``at``: (micros, is null, offset after it, well formed)."""
-    null = (blob[np.minimum(at[:, None] + np.arange(4), len(blob) - 1)] == _NULL).all(axis=1)
+    null = _matches(blob, at, b"null")
     micros, ok = iso_micros(blob, at + 1)
-    quoted = (blob[np.minimum(at, len(blob) - 1)] == ord('"')) & (
-        blob[np.minimum(at + 28, len(blob) - 1)] == ord('"')
-    )
+    quoted = (blob[np.minimum(at, len(blob) - 1)] == ord('"')) & (blob[np.minimum(at + 28, len(blob) - 1)] == ord('"'))
     return micros, null, np.where(null, at + 4, at + 29), null | (ok & quoted)
 
 

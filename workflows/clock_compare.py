@@ -48,33 +48,34 @@ def changed_cases(batch: ClockBatch, held: HeldColumns, held_texts: Sequence[str
         rows = c.rows
         due_null, warn_null = np.isnan(c.due), np.isnan(c.warn)
         same = held.present[name][rows] & (held.state[name][rows] == c.state)
-        same &= np.where(due_null, held.due_null[name][rows], ~held.due_null[name][rows] & (held.due[name][rows] == whole_micros(c.due)))
-        same &= np.where(warn_null, held.warn_null[name][rows], ~held.warn_null[name][rows] & (held.warn[name][rows] == whole_micros(c.warn)))
+        same &= np.where(
+            due_null,
+            held.due_null[name][rows],
+            ~held.due_null[name][rows] & (held.due[name][rows] == whole_micros(c.due)),
+        )
+        same &= np.where(
+            warn_null,
+            held.warn_null[name][rows],
+            ~held.warn_null[name][rows] & (held.warn[name][rows] == whole_micros(c.warn)),
+        )
         changed[rows] |= ~same
         lv = np.zeros(len(rows), np.int64)
         breached = c.state == _BREACHED
-        rules = {id(t.escalate): t.escalate for t in c.targets if t.escalate is not None}
-        if rules and breached.any():
-            rule_id = np.fromiter((id(t.escalate) for t in c.targets), np.int64, len(rows))
-            for key, rule in rules.items():
-                for step in rule.levels:  # type: ignore[union-attr]
-                    hit = breached & (rule_id == key) & (c.overdue >= step.after)
-                    lv = np.where(hit, np.maximum(lv, step.level), lv)
+        for g, target in enumerate(c.policy):
+            rule = None if target is None else target.escalate
+            if rule is None:
+                continue
+            mine = breached & (c.group == g)
+            for step in rule.levels:
+                lv = np.where(mine & (c.overdue >= step.after), np.maximum(lv, step.level), lv)
         level[rows] = np.maximum(level[rows], lv)
     changed |= level != held.level
-    changed |= ~held.readable & _scalar_rows(batch, n)
     for i, results in batch.scalar.items():
         changed[i] = changed_sla(results, _held(held_texts[i])) is not None
     for i in np.flatnonzero(~held.readable).tolist():
         if i not in batch.scalar:
             changed[i] = changed_sla(batch.results(i), _held(held_texts[i])) is not None
     return changed
-
-
-def _scalar_rows(batch: ClockBatch, n: int) -> NDArray[np.bool_]:
-    out = np.zeros(n, np.bool_)
-    out[list(batch.scalar)] = True
-    return out
 
 
 def _held(text: str) -> SlaFields:
