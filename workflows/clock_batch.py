@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from operator import attrgetter
-from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -26,12 +25,20 @@ from numpy.typing import NDArray
 from casebridge.workflows.calendars import BusinessTimeline
 from casebridge.workflows.cases import Case, StatusChange
 from casebridge.workflows.clock_columns import HistoryColumns
-from casebridge.workflows.clocks import ClockResult, _ClockSpec, _plan_for, _result, evaluate_case
-from casebridge.workflows.counting import _BUCKET, _law_due, counted_place
+from casebridge.workflows.clocks import (
+    ClockResult,
+    _ClockSpec,
+    _plan_for,
+    _result,
+    _spec,
+    evaluate_case,
+    evaluate_clock,
+)
+from casebridge.workflows.counting import _BUCKET, Establishments, _law_due, counted_place
 from casebridge.workflows.legal_periods import ELAPSED
-from casebridge.workflows.model import ClockKind, ClockState, ClockTarget, Workflow
+from casebridge.workflows.model import Calendar, ClockDef, ClockKind, ClockState, ClockTarget, Workflow
 
-__all__ = ["MAX_CHANGES", "ClockBatch", "ClockColumns", "evaluate_batch", "workflow_states"]
+__all__ = ["MAX_CHANGES", "ClockBatch", "ClockColumns", "evaluate_batch", "evaluate_clocks", "workflow_states"]
 
 F = NDArray[np.float64]
 I = NDArray[np.int64]  # noqa: E741
@@ -133,8 +140,8 @@ def evaluate_batch(
     plan = _plan_for(workflow)
     now_e = now.timestamp()
     n = len(cases)
-    rt, lb, used_t, recorded_t = zip(*map(attrgetter("request_type", "legal_basis", "extensions_used",
-                                                     "extensions"), cases), strict=True) if n else ((),) * 4  # fmt: skip
+    fields = attrgetter("request_type", "legal_basis", "extensions_used", "extensions")
+    rt, lb, used_t, recorded_t = zip(*map(fields, cases), strict=True) if n else ((), (), (), ())
     keys = list(zip(rt, lb, strict=True))
     index = {k: g for g, k in enumerate(dict.fromkeys(keys))}
     gid = np.fromiter(map(index.__getitem__, keys), np.int64, n)
@@ -165,11 +172,46 @@ def evaluate_batch(
         warn_s = warn0 + (target_s - base)
         moment, moment_us = _moments(cases, rows, spec.start_field)
         cols = _evaluate(spec, hist, seen, rows, group, policy, target_s, warn_s, moment, moment_us, now_e)
-        _law(spec, cols, cases, hist, seen, (moment, moment_us, used), now_e, workflow)
+        _law(spec, cols, cases, hist, seen, (moment, moment_us, used), now_e, workflow.establishments)
         batch.clocks[name] = cols
     for i in np.flatnonzero(fallback).tolist():
         batch.scalar[i] = evaluate_case(cases[i], history_of(i), workflow, now)
     return batch
+
+
+def evaluate_clocks(
+    clock: ClockDef,
+    target: ClockTarget,
+    calendar: Calendar,
+    cases: Sequence[Case],
+    histories: Sequence[Sequence[StatusChange]],
+    now: datetime,
+    establishments: Establishments | None = None,
+) -> list[ClockResult]:
+    """One clock definition over many cases (``clocks.evaluate_clock`` for each, at once)."""
+    spec = _spec(clock, calendar)
+    states = sorted(clock.start_on | clock.stop_on | clock.met_on | clock.pause_in)
+    hist = HistoryColumns.from_changes(histories, states)
+    now_e, n = now.timestamp(), len(cases)
+    seen = _seen(hist, now_e)
+    fallback = ~hist.readable | (seen > MAX_CHANGES) | bool(target.ends_on_field)
+    fallback |= np.fromiter((bool(c.extensions) for c in cases), np.bool_, n)
+    rows = np.flatnonzero(~fallback)
+    used = np.fromiter((c.extensions_used for c in cases), np.int64, n)
+    target_s = np.full(len(rows), target.target)
+    if target.max_extensions:
+        target_s = target_s + np.minimum(used[rows], target.max_extensions) * target.extension
+    warn_s = target.warn + (target_s - target.target)
+    moment, moment_us = _moments(cases, rows, spec.start_field)
+    group = np.zeros(len(rows), np.int64)
+    cols = _evaluate(spec, hist, seen, rows, group, [target], target_s, warn_s, moment, moment_us, now_e)
+    _law(spec, cols, cases, hist, seen, (moment, moment_us, used), now_e, establishments)
+    out: list[ClockResult | None] = [None] * n
+    for j, i in enumerate(rows.tolist()):
+        out[i] = _materialise(cols, j, cases[i])
+    for i in np.flatnonzero(fallback).tolist():
+        out[i] = evaluate_clock(clock, target, calendar, cases[i], histories[i], now)
+    return out  # type: ignore[return-value]  # every slot is filled
 
 
 def _seen(hist: HistoryColumns, now_e: float) -> I:
@@ -194,7 +236,7 @@ def _moments(cases: Sequence[Case], rows: I, name: str | None) -> tuple[F, I]:
 
 
 def _law(spec: _ClockSpec, c: ClockColumns, cases: Sequence[Case], hist: HistoryColumns, seen: I,
-         extra: tuple[F, I, I], now_e: float, workflow: Workflow) -> None:  # fmt: skip
+         extra: tuple[F, I, I], now_e: float, establishments: Establishments | None) -> None:  # fmt: skip
     """Started law-counted periods take the target ending at the law's due instant (``clocks._counted``
     with ``counting.law_target``): the due instant depends only on the counted place, the extensions and
     the start's 15-minute bucket (``counting.law_due``), so the law is asked once per distinct triple."""
@@ -210,7 +252,7 @@ def _law(spec: _ClockSpec, c: ClockColumns, cases: Sequence[Case], hist: History
     index = {k: i for i, k in enumerate(dict.fromkeys(where))}
     place_id = np.fromiter(map(index.__getitem__, where), np.int64, len(js))
     places = [
-        (policy, counted_place(policy, provider, str(basis), workflow.establishments).place)
+        (policy, counted_place(policy, provider, str(basis), establishments).place)
         for g, provider, basis in index
         if (policy := c.policy[g]) is not None
     ]

@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
+
+from casebridge.workflows.cases import StatusChange
 
 __all__ = ["HeldColumns", "HistoryColumns", "iso_micros"]
 
@@ -24,6 +27,8 @@ ISO_WIDTH = 27  # 2026-01-31T23:59:59.000000Z
 _SEPARATORS = {4: b"-", 7: b"-", 10: b"T", 13: b":", 16: b":", 19: b".", 26: b"Z"}
 _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
 Ints = NDArray[np.int64]
 Bools = NDArray[np.bool_]
 
@@ -149,6 +154,22 @@ class HistoryColumns:
         last_end = np.where(n > 0, ends[np.clip(starts[1:] - 1, 0, len(ends) - 1)], row_start + 1)
         shape = np.where(n > 0, last_end + 1 == row_end, row_end - row_start == 2)
         readable &= ~bad_rows & shape & (blob[row_start] == ord("["))
+        return cls(seconds_of(micros), micros, codes, starts, readable, tuple(states))
+
+    @classmethod
+    def from_changes(cls, histories: Sequence[Sequence[StatusChange]], states: Sequence[str]) -> HistoryColumns:
+        """The same columns from histories already read (``StatusChange`` lists)."""
+        code = {name: i for i, name in enumerate(states)}
+        flat = [change for history in histories for change in history]
+        micros = np.fromiter(((c.at - _EPOCH) // _US for c in flat), np.int64, len(flat))
+        codes = np.fromiter((code.get(c.state, len(states)) for c in flat), np.int64, len(flat))
+        n = np.fromiter(map(len, histories), np.int64, len(histories))
+        starts = np.concatenate(([0], np.cumsum(n)))
+        first = np.zeros(len(flat), np.bool_)
+        first[starts[:-1][n > 0]] = True
+        unsorted = ~np.concatenate(([True], (micros[1:] >= micros[:-1]) | first[1:])) if len(flat) else first
+        row = np.repeat(np.arange(len(histories)), n)
+        readable = ~(np.bincount(row[unsorted], minlength=len(histories)) > 0)
         return cls(seconds_of(micros), micros, codes, starts, readable, tuple(states))
 
 

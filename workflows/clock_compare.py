@@ -25,8 +25,9 @@ __all__ = ["changed_cases", "changes", "held_columns"]
 _BREACHED = STATES.index(ClockState.BREACHED)
 
 
-def held_columns(texts: Sequence[str], batch: ClockBatch) -> HeldColumns:
-    return HeldColumns.from_texts(texts, batch.order, [str(s) for s in STATES])
+def held_columns(texts: Sequence[str], clocks: Sequence[str]) -> HeldColumns:
+    """The SLA fields the rows hold (their stored JSON text) for these clocks."""
+    return HeldColumns.from_texts(texts, clocks, [str(s) for s in STATES])
 
 
 def whole_micros(e: NDArray[np.float64]) -> NDArray[np.int64]:
@@ -76,6 +77,12 @@ def changed_cases(batch: ClockBatch, held: HeldColumns, held_texts: Sequence[str
         if i not in batch.scalar:
             changed[i] = changed_sla(batch.results(i), _held(held_texts[i])) is not None
     return changed
+
+
+def _same(
+    null: NDArray[np.bool_], held_null: NDArray[np.bool_], held: NDArray[np.int64], computed: NDArray[np.float64]
+) -> NDArray[np.bool_]:
+    return np.where(null, held_null, ~held_null & (held == whole_micros(computed)))
 
 
 def _held(text: str) -> SlaFields:
