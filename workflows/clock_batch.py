@@ -47,6 +47,7 @@ STATES = tuple(ClockState)  # state codes of the result columns (NOT_STARTED is 
 _CODE = {s: i for i, s in enumerate(STATES)}
 NAN = float("nan")
 MAX_CHANGES = 64  # a longer history (seen by now) is left to the scalar engine
+_FLOATS = ("target", "warn", "extension")  # a policy target's float figures
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 
@@ -163,12 +164,9 @@ def evaluate_batch(
         where[rows] = np.arange(len(rows))
         batch.where[name] = where
         group = gid[rows]
-        base, warn0, ext, maxe = (
-            np.array([getattr(t, a, 0) if t else 0 for t in policy], dt)[group]
-            for a, dt in (("target", np.float64), ("warn", np.float64), ("extension", np.float64),
-                          ("max_extensions", np.int64))
-        )  # fmt: skip
-        target_s = np.where(maxe > 0, base + np.minimum(used[rows], maxe) * ext, base)
+        base, warn0, ext = (np.array([getattr(t, a) if t else 0.0 for t in policy])[group] for a in _FLOATS)
+        maxe = np.array([t.max_extensions if t else 0 for t in policy], np.int64)[group]
+        target_s: F = np.where(maxe > 0, base + np.minimum(used[rows], maxe) * ext, base)
         warn_s = warn0 + (target_s - base)
         moment, moment_us = _moments(cases, rows, spec.start_field)
         cols = _evaluate(spec, hist, seen, rows, group, policy, target_s, warn_s, moment, moment_us, now_e)
@@ -198,7 +196,7 @@ def evaluate_clocks(
     fallback |= np.fromiter((bool(c.extensions) for c in cases), np.bool_, n)
     rows = np.flatnonzero(~fallback)
     used = np.fromiter((c.extensions_used for c in cases), np.int64, n)
-    target_s = np.full(len(rows), target.target)
+    target_s: F = np.full(len(rows), target.target, np.float64)
     if target.max_extensions:
         target_s = target_s + np.minimum(used[rows], target.max_extensions) * target.extension
     warn_s = target.warn + (target_s - target.target)

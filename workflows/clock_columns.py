@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -29,6 +30,7 @@ _MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtyp
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
+G = TypeVar("G", bound=np.generic)
 Ints = NDArray[np.int64]
 Bools = NDArray[np.bool_]
 
@@ -218,7 +220,8 @@ class HeldColumns:
 def _matches(blob: NDArray[np.uint8], at: Ints, literal: bytes) -> Bools:
     """Whether ``literal`` is at each offset of ``at``."""
     m, ok = _window(blob, at, len(literal))
-    return ok & (m == np.frombuffer(literal, np.uint8)).all(axis=1)
+    hit: Bools = ok & (m == np.frombuffer(literal, np.uint8)).all(axis=1)
+    return hit
 
 
 def _find(blob: NDArray[np.uint8], pattern: bytes) -> Ints:
@@ -266,7 +269,7 @@ def _level(blob: NDArray[np.uint8], row_end: Ints) -> tuple[Ints, Bools]:
     return out, ok
 
 
-def _scatter(n: int, row: Ints, values: NDArray[np.generic], fill: object) -> NDArray[np.generic]:
+def _scatter(n: int, row: Ints, values: NDArray[G], fill: object) -> NDArray[G]:
     out = np.full(n, fill, dtype=values.dtype)
     out[row] = values
     return out
