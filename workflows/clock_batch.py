@@ -257,9 +257,15 @@ def _law(spec: _ClockSpec, c: ClockColumns, cases: Sequence[Case], hist: History
     maxe = np.array([t.max_extensions if t else 0 for t in c.policy], np.int64)[group]
     used = np.where(maxe > 0, np.minimum(used_all[rows], maxe), 0)
     bucket = np.floor_divide(c.started[js], _BUCKET).astype(np.int64)
-    keys, inverse = np.unique(np.stack((place_id, used, bucket), axis=1), axis=0, return_inverse=True)
+    # one int64 key per (place, extensions, bucket); buckets span well under 2**40 for any real date
+    low, span, uses = int(bucket.min()), int(bucket.max() - bucket.min()) + 1, int(used.max()) + 1
+    key = (place_id * uses + used) * span + (bucket - low)
+    keys, inverse = np.unique(key, return_inverse=True)
     dues = np.empty(len(keys), np.int64)
-    for u, (pid, n_used, b) in enumerate(keys.tolist()):
+    for u, k in enumerate(keys.tolist()):
+        rest, b = divmod(k, span)
+        pid, n_used = divmod(rest, uses)
+        b += low
         target, place = places[pid]
         due = _law_due(target.counting, b, target.period, n_used, target.extension_label, place)
         dues[u] = (due - _EPOCH) // _US

@@ -224,12 +224,17 @@ def _matches(blob: NDArray[np.uint8], at: Ints, literal: bytes) -> Bools:
     return hit
 
 
+def _raw(blob: NDArray[np.uint8]) -> bytes:
+    """The bytes behind a blob of ``_blob`` (no copy), else a copy."""
+    return blob.base if isinstance(blob.base, bytes) else blob.tobytes()
+
+
 def _find(blob: NDArray[np.uint8], pattern: bytes) -> Ints:
     """Offsets of ``pattern`` (4 bytes or more) in blob, in order: its first four bytes are searched as
     one 32-bit word at each of the four alignments, the rest checked at the candidates."""
     head = int(np.frombuffer(pattern[:4], np.uint32)[0])
     found = []
-    raw = blob.tobytes()
+    raw = _raw(blob)
     for o in range(4):
         words = np.frombuffer(raw, np.uint32, (len(raw) - o) // 4, o)
         found.append(np.flatnonzero(words == head) * 4 + o)
@@ -239,7 +244,7 @@ def _find(blob: NDArray[np.uint8], pattern: bytes) -> Ints:
 
 def _entries(blob: NDArray[np.uint8]) -> Ints:
     """Offsets of '["' (an entry of a history list, or not: checked by the caller)."""
-    raw = blob.tobytes()
+    raw = _raw(blob)
     head = int(np.frombuffer(b'["', np.uint16)[0])
     found = [np.flatnonzero(np.frombuffer(raw, np.uint16, (len(raw) - o) // 2, o) == head) * 2 + o for o in (0, 1)]
     return np.sort(np.concatenate(found))
@@ -255,18 +260,14 @@ def _value(blob: NDArray[np.uint8], at: Ints) -> tuple[Ints, Bools, Ints, Bools]
 
 def _level(blob: NDArray[np.uint8], row_end: Ints) -> tuple[Ints, Bools]:
     """The escalation level closing each row (``"escalation_level": N}``, N of one or two digits)."""
-    key = np.frombuffer(b'"escalation_level": ', np.uint8)
-    out = np.zeros(len(row_end), np.int64)
-    ok = np.zeros(len(row_end), np.bool_)
-    for width in (1, 2):
-        start = row_end - 1 - width
-        d = blob[np.maximum(start[:, None] + np.arange(width), 0)].astype(np.int64) - 48
-        digits = ((d >= 0) & (d <= 9)).all(axis=1) & (blob[row_end - 1] == ord("}"))
-        before = blob[np.maximum(start[:, None] - len(key) + np.arange(len(key)), 0)]
-        here = digits & (before == key).all(axis=1) & (start - len(key) >= 0)
-        value = d[:, 0] if width == 1 else d[:, 0] * 10 + d[:, 1]
-        out, ok = np.where(here, value, out), ok | here
-    return out, ok
+    key = b'"escalation_level": '
+    closed = blob[np.maximum(row_end - 1, 0)] == ord("}")
+    last = blob[np.maximum(row_end - 2, 0)] - np.uint8(48)  # wraps below "0"
+    tens = blob[np.maximum(row_end - 3, 0)] - np.uint8(48)
+    one = closed & (last <= 9) & _matches(blob, row_end - 2 - len(key), key)
+    two = closed & (last <= 9) & (tens <= 9) & _matches(blob, row_end - 3 - len(key), key)
+    value = np.where(two, tens.astype(np.int64) * 10 + last, np.where(one, last.astype(np.int64), 0))
+    return value, one | two
 
 
 def _scatter(n: int, row: Ints, values: NDArray[G], fill: object) -> NDArray[G]:
