@@ -141,8 +141,9 @@ def evaluate_batch(
     plan = _plan_for(workflow)
     now_e = now.timestamp()
     n = len(cases)
-    fields = attrgetter("request_type", "legal_basis", "extensions_used", "extensions")
-    rt, lb, used_t, recorded_t = zip(*map(fields, cases), strict=True) if n else ((), (), (), ())
+    rt, lb, used_t, recorded_t = (
+        list(map(attrgetter(name), cases)) for name in ("request_type", "legal_basis", "extensions_used", "extensions")
+    )
     keys = list(zip(rt, lb, strict=True))
     index = {k: g for g, k in enumerate(dict.fromkeys(keys))}
     gid = np.fromiter(map(index.__getitem__, keys), np.int64, n)

@@ -48,16 +48,17 @@ def iso_micros(blob: NDArray[np.uint8], at: Ints) -> tuple[Ints, Bools]:
     """Epoch microseconds of the ``iso`` timestamps starting at byte offsets ``at`` of ``blob``, and
     whether each one is well formed (digits and separators in place, a real date and time)."""
     m, ok = _window(blob, at, ISO_WIDTH)
+    by_byte = np.ascontiguousarray(m.T)  # one contiguous row per byte position: fast column arithmetic
     for i, sep in _SEPARATORS.items():
-        ok &= m[:, i] == sep[0]
-    d = m - np.uint8(48)  # wraps below "0": one unsigned test
+        ok &= by_byte[i] == sep[0]
+    d = by_byte - np.uint8(48)  # wraps below "0": one unsigned test
 
     def number(first: int, width: int) -> Ints:
         nonlocal ok
         out = np.zeros(len(at), np.int64)
         for i in range(first, first + width):
-            ok &= d[:, i] <= 9
-            out = out * 10 + d[:, i]
+            ok &= d[i] <= 9
+            out = out * 10 + d[i]
         return out
 
     year, month, day = number(0, 4), number(5, 2), number(8, 2)
@@ -218,9 +219,9 @@ class HeldColumns:
 
 
 def _matches(blob: NDArray[np.uint8], at: Ints, literal: bytes) -> Bools:
-    """Whether ``literal`` is at each offset of ``at``."""
+    """Whether ``literal`` is at each offset of ``at`` (compared as one fixed-width string per row)."""
     m, ok = _window(blob, at, len(literal))
-    hit: Bools = ok & (m == np.frombuffer(literal, np.uint8)).all(axis=1)
+    hit: Bools = ok & (np.ascontiguousarray(m).view(f"S{len(literal)}").ravel() == literal)
     return hit
 
 
