@@ -92,10 +92,10 @@ def _blob(texts: Sequence[str | None]) -> tuple[NDArray[np.uint8], Ints, Ints, B
         fine = False
     if fine:
         readable = np.ones(n, np.bool_)
-        parts: Sequence[str] = texts  # type: ignore[assignment]
+        parts: Sequence[str] = texts  # type: ignore[assignment]  # the join above proved no None
     else:
         readable = np.fromiter((t is not None and t.isascii() for t in texts), np.bool_, n)
-        parts = [t if ok else "" for t, ok in zip(texts, readable.tolist(), strict=True)]  # type: ignore[misc]
+        parts = [t if t is not None and ok else "" for t, ok in zip(texts, readable.tolist(), strict=True)]
         joined = "\n".join(parts)
     lens = np.fromiter(map(len, parts), np.int64, n)
     ends = np.cumsum(lens + 1) - 1
