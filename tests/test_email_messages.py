@@ -144,3 +144,10 @@ def test_a_header_limit_above_the_field_default_is_the_limit_applied() -> None:
     assert header_text(long, limit=5000) == long
     deep = b_word("a\r\nb", depth=9) + " " + long
     assert header_text(deep, limit=6000) == "= ?UTF-8?B?YQ0KYg== ?= " + long
+
+
+def test_a_dossier_mostly_in_another_script_is_still_quoted_printable_in_both_parts(tmp_path: Path) -> None:
+    # left to the library, mostly non-Latin text would go out base64: unreadable in the raw mail a mail
+    # admin inspects, and a different encoding per case; casebridge always sends quoted-printable
+    msg = received(mailer(25, tmp_path, None).build_message(escalation("國際刑警組織 緊急 請求 " * 40), at=NOW))
+    assert [part["Content-Transfer-Encoding"] for part in msg.iter_parts()] == ["quoted-printable"] * 2
