@@ -104,6 +104,7 @@ def test_plain_smtp_without_a_login_sends_and_quits(plain_quitting, tmp_path: Pa
 
 
 @pytest.mark.parametrize("security", ["starttls", "tls"])
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 def test_an_untrusted_certificate_says_which_server_why_and_what_to_set(
     request: pytest.FixtureRequest, tmp_path: Path, security: str
 ) -> None:
