@@ -26,6 +26,7 @@ __all__ = ["StatusRows"]
 
 # indentation of a row's items (a row is an item of the top-level array), a clock's, a clock's dicts'
 _ROW, _CLOCKS, _CLOCK = "\n    ", "\n      ", "\n        "
+_BOUND = 4096  # entries each cache keeps before it starts again (memory stays flat whatever the data)
 _MARK = "\x00"  # stands for the sentence while the rest of a counting dict is encoded once
 
 
@@ -79,6 +80,8 @@ class StatusRows:
             "text": _MARK,
         }
         head, _, tail = encode_at(counting, _CLOCK).rpartition(encode_basestring(_MARK))
+        if len(self._targets) >= _BOUND:  # law-counted clocks may bring a target per due offset
+            self._targets.clear()
         self._targets[key] = (target, basis, head, tail, _value(target.source, _CLOCK))
         return basis, head, tail, _value(target.source, _CLOCK)
 
@@ -103,6 +106,8 @@ class StatusRows:
             if found is not None and found[0] is result.target:
                 return found[1]
             text = self._clock(result, zone, provider, legal_basis)
+            if len(self._idle) >= _BOUND:
+                self._idle.clear()
             self._idle[key] = (result.target, text)
             return text
         return self._clock(result, zone, provider, legal_basis)

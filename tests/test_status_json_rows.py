@@ -9,10 +9,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from casebridge.app.sync_plan import CaseEvaluation, evaluate_cases, history_reader
+from casebridge.cli import status_json
 from casebridge.cli.cases_cmds import evaluation_json
 from casebridge.cli.config import load_settings
 from casebridge.cli.status_json import StatusRows
@@ -39,7 +41,7 @@ def _cases() -> list[dict]:
     return cases
 
 
-def test_rows_are_the_bytes_json_dumps_writes(cli_dir: Path, cli: Cli) -> None:
+def test_rows_are_the_bytes_json_dumps_writes(cli_dir: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     (cli_dir / "cases.json").write_text(json.dumps(_cases()))
     (cli_dir / "wf.toml").write_text(WORKFLOW)  # EU orders counted under Reg. 1182/71
     (cli_dir / "casebridge.toml").write_text('workflow = "wf.toml"\n')
@@ -62,6 +64,11 @@ def test_rows_are_the_bytes_json_dumps_writes(cli_dir: Path, cli: Cli) -> None:
 
     rows = StatusRows(workflow)
     for ev in [*evaluations, *evaluations, no_clock]:  # twice: the second time from the caches
+        expected = json.dumps([evaluation_json(ev, workflow)], indent=2, ensure_ascii=False)
+        assert "[\n  " + rows.row(ev) + "\n]" == expected
+    monkeypatch.setattr(status_json, "_BOUND", 1)  # caches emptied at every new entry: the same text
+    rows = StatusRows(workflow)
+    for ev in [*evaluations, *evaluations]:
         expected = json.dumps([evaluation_json(ev, workflow)], indent=2, ensure_ascii=False)
         assert "[\n  " + rows.row(ev) + "\n]" == expected
 
