@@ -15,6 +15,7 @@ widened when an instant falls outside it; timelines are cached per calendar.
 from __future__ import annotations
 
 import logging
+import math
 import zoneinfo
 from bisect import bisect_left, bisect_right
 from datetime import UTC, date, datetime, timedelta
@@ -64,6 +65,14 @@ class Timeline:
 class BusinessTimeline(Timeline):
     """Working seconds of one business calendar, from a lazily built per-day table (epoch seconds)."""
 
+    # The table, set by _build on first use: parallel lists over the working days of
+    # [_first_year, _last_year], in order.
+    _first_year: int
+    _last_year: int
+    _opens: list[float]  # opening instant of the day
+    _closes: list[float]  # closing instant
+    _cum: list[float]  # working seconds before day i (len = days + 1)
+
     def __init__(self, calendar: Calendar) -> None:
         if calendar.day_seconds <= 0:
             raise WorkflowError(
@@ -72,14 +81,9 @@ class BusinessTimeline(Timeline):
             )
         self.calendar = calendar
         self._tz = zoneinfo.ZoneInfo(calendar.timezone)
-        self._first_year = 0
-        self._last_year = -1
-        # Parallel lists over the working days of [first_year, last_year], in order:
-        self._opens: list[float] = []  # opening instant of the day
-        self._closes: list[float] = []  # closing instant
-        self._cum: list[float] = [0.0]  # working seconds before day i (len = days + 1)
-        self._lo = float("inf")  # instants in [lo, hi) are covered by the table
-        self._hi = float("-inf")
+        # Instants in [lo, hi) are covered by the table: none until the first lookup builds it.
+        self._lo = math.inf
+        self._hi = -math.inf
 
     def stretch(self, start: float, end: float, target: float, warn: float) -> tuple[float, float, float]:
         """One running stretch from ``start`` to ``end`` (>= start), in one table lookup: (working seconds in
@@ -157,9 +161,10 @@ class BusinessTimeline(Timeline):
         if self._lo <= t < self._hi:
             return
         year = datetime.fromtimestamp(t, UTC).year
-        first = min(self._first_year, year - _YEAR_MARGIN) if self._opens else year - _YEAR_MARGIN
-        last = max(self._last_year, year + _YEAR_MARGIN) if self._opens else year + _YEAR_MARGIN
-        self._build(first, last)
+        if self._hi == -math.inf:  # no table yet
+            self._build(year - _YEAR_MARGIN, year + _YEAR_MARGIN)
+        else:  # widen it to t's year and a margin (it stays one range of years)
+            self._build(min(self._first_year, year - _YEAR_MARGIN), max(self._last_year, year + _YEAR_MARGIN))
 
     def _build(self, first_year: int, last_year: int) -> None:
         if last_year - first_year > _MAX_SPAN_YEARS:
