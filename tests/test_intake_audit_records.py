@@ -209,3 +209,25 @@ def test_a_tracker_that_cannot_answer_leaves_the_intents_for_the_next_run(
     assert "cannot check 2 interrupted intake writes yet: " in caplog.text
     assert "connection refused (injected)" in caplog.text
     audit.close()
+
+
+class KilledDuringSlaWrite(NoFieldsAtCreate):
+    """The SLA write reached the tracker, then the process died before intake recorded it."""
+
+    def set_sla_fields(self, key: str, sla: Any) -> None:
+        self.inner.set_sla_fields(key, sla)
+        raise KeyboardInterrupt  # stands for SIGKILL
+
+
+def test_a_kill_after_the_sla_write_leaves_its_intent_and_the_next_run_records_it_once(env: Env) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        intake(env, KilledDuringSlaWrite(env.tracker(NOW)), rows("FIA-W-1"))
+    tracker = env.tracker(NOW)
+    made = tracker.find_cases(["FIA-W-1"])["FIA-W-1"]
+    fields = {"key": made.key, "reference": "FIA-W-1", "fields": sla_to_json(made.sla), "evaluated_at": NOW.isoformat()}
+    records, pending = audit_state(env)
+    assert records == [("intake.create", {"reference": "FIA-W-1", "key": made.key})]
+    assert pending == [("intake.set_fields", fields)]  # announced before the write was sent
+    assert intake(env, tracker, rows("FIA-W-1")) == []  # nothing left to create
+    records, pending = audit_state(env)
+    assert pending == [] and records[1:] == [("intake.set_fields", {**fields, "recovered": True})]
