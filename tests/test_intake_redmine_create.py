@@ -52,7 +52,7 @@ def test_intake_creates_each_issue_in_its_rows_state_with_the_fields_redmine_his
     with caplog.at_level(logging.WARNING):
         created = apply_intake(planned, conn, audit, now=now, store=store)
     store.close()
-    assert "cannot back-date: state_since ignored for 1 new cases" in caplog.text
+    assert f"{conn.name} cannot back-date: state_since ignored for 1 new cases" in caplog.messages
     assert [t.case.reference for t in created] == ["FIA-RC-1", "FIA-RC-2", "FIA-RC-3"]
 
     found = conn.find_cases(["FIA-RC-1", "FIA-RC-2", "FIA-RC-3"])

@@ -14,7 +14,7 @@ from casebridge.app.intake import apply_intake, plan_intake
 from casebridge.workflows.cases import StatusChange
 from casebridge.workflows.intake import IntakeRow
 from tests.factories import T0, make_case
-from tests.test_sync_support import Env
+from tests.test_sync_support import CountingTracker, Env
 
 NOW = T0 + timedelta(days=1)
 
@@ -37,3 +37,26 @@ def test_a_tracker_that_back_dates_starts_the_history_at_state_since_and_warns_o
         [StatusChange(since, "legal_review")],
         [StatusChange(NOW, tracker.workflow.initial)],
     ]
+
+
+class CannotBackDate(CountingTracker):
+    """The embedded tracker reporting itself as one that stamps creations with its own time."""
+
+    back_dates = False
+    name = "redmine"
+
+
+def test_a_tracker_that_cannot_back_date_says_once_how_many_state_since_it_ignores(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = Env(tmp_path)
+    env.write_config()
+    tracker = CannotBackDate(env.tracker(NOW))
+    since = NOW - timedelta(hours=5)
+    rows = [
+        IntakeRow(f"cases.csv:{i + 2}", make_case(f"FIA-C-{i}", submitted_at=None), "legal_review", s)
+        for i, s in enumerate([since, None, since])
+    ]
+    with caplog.at_level(logging.WARNING):
+        apply_intake(plan_intake(rows, tracker), tracker, None, now=NOW)
+    assert caplog.messages == ["redmine cannot back-date: state_since ignored for 2 new cases"]
