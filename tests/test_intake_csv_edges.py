@@ -13,7 +13,7 @@ from pydantic import AwareDatetime
 from casebridge.errors import IntakeError
 from casebridge.workflows import load_workflow
 from casebridge.workflows.cases import Case
-from casebridge.workflows.intake import _MOMENT_FIELDS, _holds_date, read_intake_file
+from casebridge.workflows.intake import _MOMENT_FIELDS, IntakeAction, _holds_date, read_intake_file
 
 WORKFLOW = load_workflow("lawful-access")
 HEADER = "reference,title,provider,request_type,legal_basis,identifiers"
@@ -53,3 +53,28 @@ def test_the_year_checked_fields_are_those_of_the_case_model_that_hold_dates() -
     # computed once at import (before a mutation run switches a mutant on): recomputed here
     assert tuple(n for n, info in Case.model_fields.items() if _holds_date(info.annotation)) == _MOMENT_FIELDS
     assert "submitted_at" in _MOMENT_FIELDS and "reference" not in _MOMENT_FIELDS
+
+
+def test_an_empty_column_name_in_the_header_is_named_as_empty(tmp_path: Path) -> None:
+    path = tmp_path / "cases.csv"
+    path.write_text("reference,,title\nFIA-1,x,T\n", encoding="utf-8")
+    with pytest.raises(IntakeError) as err:
+        read_intake_file(path, WORKFLOW)
+    assert str(err.value) == f"{path}:1: (empty): unknown column; see examples/cases.csv for the columns"
+
+
+def test_a_naive_timestamp_says_it_needs_an_offset(tmp_path: Path) -> None:
+    path = tmp_path / "cases.csv"
+    path.write_text(f"{HEADER},submitted_at\nFIA-1,T,Meta,subscriber,voluntary,,2026-11-02T09:00:00\n")
+    with pytest.raises(IntakeError) as err:
+        read_intake_file(path, WORKFLOW)
+    assert str(err.value) == (
+        f"{path}:2: submitted_at: '2026-11-02T09:00:00' has no offset; timestamps need Z or an offset like +05:00"
+    )
+
+
+def test_a_row_without_a_state_is_announced_as_created_in_the_initial_state(tmp_path: Path) -> None:
+    path = tmp_path / "cases.csv"
+    path.write_text(f"{HEADER}\nFIA-1,T,Meta,subscriber,voluntary,username:x\n")
+    [row] = read_intake_file(path, WORKFLOW)
+    assert IntakeAction("create", row).describe() == f"create FIA-1 in state initial ({path}:2)"
