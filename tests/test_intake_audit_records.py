@@ -176,7 +176,7 @@ def test_an_interrupted_sla_write_is_recorded_only_when_the_tracker_holds_those_
     not_held = computed_sla(evaluate_case(other.case, other.history or [], WORKFLOW, NOW + timedelta(days=40)))
     assert not_held != other.sla
     audit = AuditLog(env.audit_path)
-    for tracked, fields in ((held, held.sla), (other, not_held)):
+    for tracked, fields in ((other, not_held), (held, held.sla)):  # the one dropped first: the next still checked
         data = {"key": tracked.key, "reference": tracked.case.reference, "fields": sla_to_json(fields)}
         audit.begin_intent("intake.set_fields", data)
     assert recover_creates(tracker, audit) == 1
