@@ -18,6 +18,7 @@ from casebridge.app.sync_plan import CaseEvaluation, evaluate_cases, history_rea
 from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
 from casebridge.cli.complete import complete_reference, complete_state
 from casebridge.cli.jsonout import JsonArrayWriter
+from casebridge.cli.status_json import StatusRows
 from casebridge.connectors import Connector
 from casebridge.errors import EXIT_CASES_FAILED, TransitionNotAllowed, UserError
 from casebridge.state.lock import run_lock
@@ -313,11 +314,12 @@ def status(ctx: Context, references: tuple[str, ...], as_json: bool, now: str | 
         read = history_reader(tracker)
         failures: dict[str, str] = {}
         out = JsonArrayWriter() if as_json else None
+        rows = StatusRows(workflow)
         for start in range(0, len(cases), STATUS_CHUNK):  # evaluated and printed a chunk at a time
             evaluations, failed = evaluate_cases(cases[start : start + STATUS_CHUNK], read, workflow, moment)
             failures.update(failed)
             if out is not None:
-                out.write(evaluation_json(ev, workflow) for ev in evaluations)
+                out.write_encoded(rows.row(ev) for ev in evaluations)
             else:
                 _print_text(evaluations, workflow=workflow)
         if out is not None:
