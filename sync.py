@@ -33,7 +33,7 @@ from casebridge.connectors.retry import RetryPolicy
 from casebridge.errors import EXIT_CASES_FAILED, EXIT_OK, NotFoundError, TrackerError, redact
 from casebridge.state.audit import AuditLog
 from casebridge.state.store import StateStore
-from casebridge.workflows.case_index import LinkPair, link_pairs
+from casebridge.workflows.case_index import LinkPair, LinkWatch
 from casebridge.workflows.cases import TrackedCase
 from casebridge.workflows.directory import Directory
 from casebridge.workflows.model import Workflow
@@ -103,11 +103,12 @@ class SyncReport:
         }
 
 
-def _noting(cases: Iterable[TrackedCase], linkable: list[TrackedCase]) -> Iterator[TrackedCase]:
-    """Pass ``cases`` through, keeping those that name an identifier in ``linkable``."""
+def _noting(cases: Iterable[TrackedCase], linkable: LinkWatch) -> Iterator[TrackedCase]:
+    """Pass ``cases`` through, noting those that name an identifier in ``linkable`` (their keys, not the
+    cases: holding every open case of a 100,000-case pass was most of its memory)."""
     for tracked in cases:
         if tracked.case.identifiers:
-            linkable.append(tracked)
+            linkable.note(tracked)
         yield tracked
 
 
@@ -172,9 +173,9 @@ class SyncJob:
             and (opts.full or t.key in snap.listed or _is_open(self.workflow, t.state))
         )
         # the linking step needs the open cases that name identifiers (only those can share one)
-        linkable: list[TrackedCase] = []
+        linkable = None if self.directory is None else LinkWatch(self.directory, self.workflow)
         drift: list[ProviderWrite] = []  # listed cases whose Provider field is not the canonical name
-        if self.directory is not None:
+        if self.directory is not None and linkable is not None:
             chosen = _noting(chosen, linkable)
             directory = self.directory
             chosen = noting_drift(chosen, provider_namer(lambda: directory), drift)
@@ -200,7 +201,7 @@ class SyncJob:
                 snap.cases[key].case.reference if key in snap.cases else self.store.reference_of(key) or key,
                 "an earlier write is not confirmed yet (tracker unreachable); retried next run",
             )
-        pending = self._pending_links({t.key: t for t in linkable}, recovery.unresolved_keys)
+        pending = self._pending_links(linkable, recovery.unresolved_keys)
         report.reminders = plan.reminders
         if opts.dry_run:
             report.links, report.providers = pending, drift
@@ -271,14 +272,12 @@ class SyncJob:
             self._remember_write(action, cases[action.key])
         return False
 
-    def _pending_links(self, cases: dict[str, TrackedCase], skip: Iterable[str]) -> list[LinkPair]:
+    def _pending_links(self, linkable: LinkWatch | None, skip: Iterable[str]) -> list[LinkPair]:
         """Pairs of open cases sharing an identifier that the store has no record of linking."""
-        if self.directory is None:
+        if linkable is None:
             return []
         done = self.store.linked_pairs()
-        skipped = set(skip)
-        listed = [t for k, t in cases.items() if k not in skipped]
-        return [p for p in link_pairs(listed, self.directory, self.workflow) if (p.key_a, p.key_b) not in done]
+        return [p for p in linkable.pairs(set(skip)) if (p.key_a, p.key_b) not in done]
 
     def _link(self, pairs: list[LinkPair], result: SyncResult) -> list[LinkPair]:
         """Link each pair once: the tracker's link (idempotent where it can tell), then the store's record

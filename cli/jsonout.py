@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-__all__ = ["JsonArrayWriter", "dumps_indented"]
+__all__ = ["JsonArrayWriter", "dumps_indented", "encode_at"]
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _FLAT: dict[str, Callable[[Any], str]] = {}  # indentation -> C encoder whose item separator is "," + that indentation
@@ -74,6 +74,11 @@ def _stdlib(value: Any, pad: str) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False).replace("\n", pad)
 
 
+def encode_at(value: Any, pad: str) -> str:
+    """``value`` as ``dumps_indented`` writes it where its lines continue at ``pad`` ("\\n" + spaces)."""
+    return _encode(value, pad)
+
+
 def dumps_indented(value: Any) -> str:
     """Exactly ``json.dumps(value, indent=2, ensure_ascii=False)``."""
     return _encode(value, "\n")
@@ -90,6 +95,16 @@ class JsonArrayWriter:
         parts = []
         for item in items:
             parts.append(("[\n  " if self.count == 0 else ",\n  ") + _encode(item, "\n  "))
+            self.count += 1
+        if parts:
+            click.echo("".join(parts), nl=False)
+
+    def write_encoded(self, items: Iterable[str]) -> None:
+        """As ``write``, for items already encoded at the array's item indentation (``encode_at(item,
+        "\\n  ")``)."""
+        parts = []
+        for text in items:
+            parts.append(("[\n  " if self.count == 0 else ",\n  ") + text)
             self.count += 1
         if parts:
             click.echo("".join(parts), nl=False)

@@ -3,7 +3,7 @@ pairs of open cases the sync job links, and what ``find`` lists. Pure: callers p
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
 from casebridge.errors import IntakeError
@@ -118,13 +118,41 @@ def link_pairs(cases: Iterable[TrackedCase], directory: Directory, workflow: Wor
     address would get 1.1 million, and each case a list of 1,499 links nobody reads; from the first
     case, every other one is one click away (and `casebridge find` lists them all)."""
     by_ref = {t.case.reference: t for t in cases if is_open(workflow, t.state)}
-    index = build_index(by_ref.values(), directory)
+    return _star_pairs({ref: (t.key, case_keys(t.case, directory)) for ref, t in by_ref.items()})
+
+
+def _star_pairs(by_ref: dict[str, tuple[str, set[Key]]]) -> list[LinkPair]:
+    """``link_pairs`` from each open case's reference -> (tracker key, identifier keys)."""
+    index = IdentifierIndex()
+    for ref, (_, keys) in by_ref.items():
+        index.add(ref, keys)
     pairs: dict[tuple[str, str], LinkPair] = {}
     for key, refs in index.shared():
         first, *others = sorted(refs)
         for other in others:
-            ta, tb = by_ref[first], by_ref[other]
-            ka, kb = sorted((ta.key, tb.key))
-            ra, rb = (first, other) if ka == ta.key else (other, first)
+            key_a, key_b = by_ref[first][0], by_ref[other][0]
+            ka, kb = sorted((key_a, key_b))
+            ra, rb = (first, other) if ka == key_a else (other, first)
             pairs.setdefault((ka, kb), LinkPair(ka, kb, ra, rb, str(key)))
     return sorted(pairs.values())
+
+
+class LinkWatch:
+    """``link_pairs`` over cases seen one at a time (the sync pass streams 100,000): keeps each case's key,
+    reference and identifier keys, never the case. ``pairs(skip)`` is ``link_pairs`` of the cases noted
+    (the last noted per tracker key) whose key is not in ``skip``."""
+
+    def __init__(self, directory: Directory, workflow: Workflow) -> None:
+        self.directory, self.workflow = directory, workflow
+        self._by_key: dict[str, tuple[str, set[Key] | None]] = {}  # key -> (reference, keys; None: closed)
+
+    def note(self, tracked: TrackedCase) -> None:
+        keys = case_keys(tracked.case, self.directory) if is_open(self.workflow, tracked.state) else None
+        self._by_key[tracked.key] = (tracked.case.reference, keys)
+
+    def pairs(self, skip: Collection[str] = frozenset()) -> list[LinkPair]:
+        by_ref: dict[str, tuple[str, set[Key]]] = {}
+        for key, (ref, keys) in self._by_key.items():
+            if keys is not None and key not in skip:
+                by_ref[ref] = (key, keys)
+        return _star_pairs(by_ref)

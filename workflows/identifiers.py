@@ -218,6 +218,5 @@ class IdentifierIndex:
 
     def shared(self) -> Iterator[tuple[Key, set[str]]]:
         """Every key named by two or more cases."""
-        for key, refs in sorted(self._refs.items()):
-            if len(refs) > 1:
-                yield key, refs
+        # only the shared keys are sorted (at 100,000 cases, sorting every key was a second of a sync pass)
+        yield from sorted((key, refs) for key, refs in self._refs.items() if len(refs) > 1)

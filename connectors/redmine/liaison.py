@@ -9,52 +9,20 @@ script).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from casebridge.connectors import Escalation, PostedEscalation
+from casebridge.connectors.redmine.base import RedmineBase
 from casebridge.connectors.redmine.lookup import field_value, search_values
 from casebridge.connectors.redmine.mapping import parse_time
 from casebridge.connectors.redmine.text import render
 from casebridge.errors import RejectedError, SchemaMissing
 
-if TYPE_CHECKING:
-    from redminelib import Redmine
 
-    from casebridge.connectors.redmine.config import RedmineConfig
-    from casebridge.connectors.redmine.schema import Schema
-
-T = TypeVar("T")
-
-
-class RedmineLiaison:
-    """Mixed into RedmineConnector, whose schema, _search, _write, _send and _get it uses."""
-
-    if TYPE_CHECKING:  # what RedmineConnector provides (declared here so the mixin type-checks)
-        config: RedmineConfig
-
-        @property
-        def schema(self) -> Schema: ...
-
-        @property
-        def client(self) -> Redmine: ...
-
-        def _get(self, path: str, **params: Any) -> dict[str, Any]: ...
-
-        def _send(self, method: str, path: str, data: dict[str, Any]) -> Any: ...
-
-        def _search(self, project_id: int, field_key: str, value: str) -> list[dict[str, Any]]: ...
-
-        def _verify_fields(self, issue: dict[str, Any], sent: list[dict[str, Any]]) -> None: ...
-
-        def _write(
-            self,
-            attempt: Callable[[], T],
-            *,
-            applied: Callable[[], T | None] | None = None,
-            idempotent: bool = False,
-        ) -> T: ...
+class RedmineLiaison(RedmineBase):
+    """The liaison queue on the shared plumbing; RedmineConnector adds the cases."""
 
     def _liaison_project(self) -> int:
         project: int | None = self.schema.liaison_project_id
