@@ -25,6 +25,7 @@ from casebridge.errors import EXIT_CASES_FAILED, EXIT_USAGE, CasebridgeError, Us
 
 if TYPE_CHECKING:
     from casebridge.cli.config import Settings
+    from casebridge.connectors import Connector
     from casebridge.state.audit import AuditLog
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,13 @@ def parse_now(value: str | None, option: str = "--now") -> datetime:
     return moment
 
 
+def with_clock(connector: Connector, now: datetime) -> Connector:
+    """The connector, stamping its writes with ``now``: the embedded tracker then records --now, so a
+    replay produces the same history (remote trackers stamp their own time and ignore it)."""
+    connector.use_clock(lambda: now)
+    return connector
+
+
 def now_option(func: F) -> F:
     return click.option("--now", "now", metavar="ISO", help="Evaluate at this time (replays); default: now.")(func)
 
@@ -135,7 +143,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Post every breached clock whose policy escalates to the NCB liaison queue, exactly once.",
     ),
     "extend": (
-        "cases_cmds",
+        "change_cmds",
         "Record an extension of CLOCK (e.g. preservation) that the case's policy allows.",
     ),
     "find": (
@@ -149,7 +157,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "casebridge reads or writes.",
     ),
     "intake": (
-        "cases_cmds",
+        "intake_cmds",
         "Import cases from CSV or JSON files (the reference is the key: re-importing changes nothing).",
     ),
     "providers": ("provider_cmds", "The provider directory: legal entities, request channels, sources."),
@@ -165,7 +173,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("cases_cmds", "Show every case's clocks (or only REFERENCES), evaluated at --now."),
     "sync": ("sync_cmds", "Evaluate every open case's clocks and write the SLA fields that changed."),
     "transition": (
-        "cases_cmds",
+        "change_cmds",
         "Move a case to STATE (embedded tracker; in Jira and Redmine people move cases in the tracker).",
     ),
     "workflow": ("workflow_cmds", "Validate and draw workflow definitions."),

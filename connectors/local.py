@@ -121,14 +121,13 @@ class LocalConnector(Connector):
         found: sqlite3.Row = row
         return found
 
-    def _tracked(self, row: sqlite3.Row, history: list[StatusChange] | None = None) -> TrackedCase:
+    def _tracked(self, row: sqlite3.Row) -> TrackedCase:
         return TrackedCase(
             key=str(row["id"]),
             case=self._case(row["data"], row["id"], row["reference"]),
             state=row["state"],
             updated_at=parse(row["updated_at"]),
             sla=sla_from_row(row["sla"], row["escalation_level"]),
-            history=history,
         )
 
     def _case(self, data: str, key: int, reference: str) -> Case:

@@ -213,9 +213,34 @@ def test_help_imports_no_command_module() -> None:
         "import sys; from casebridge.cli import main\n"
         "try: main(['--help'])\n"
         "except SystemExit: pass\n"
-        "heavy = [m for m in ('pydantic', 'holidays', 'markdown', 'casebridge.connectors', 'casebridge.cli.cases_cmds')"
-        " if m in sys.modules]\n"
+        "heavy = [m for m in ('pydantic', 'holidays', 'markdown', 'casebridge.connectors', 'casebridge.cli.cases_cmds',"
+        " 'casebridge.cli.intake_cmds', 'casebridge.cli.change_cmds') if m in sys.modules]\n"
         "print('HEAVY', heavy)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "Commands:" in out and "HEAVY []" in out
+
+
+def test_status_imports_nothing_intake_or_extend_need(tmp_path: Path) -> None:
+    # `status` is run far more often than intake or extend: its start-up should not pay for their modules
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from casebridge.cli import main\n"
+        "try: main(['status'])\n"
+        "except SystemExit: pass\n"
+        "extra = [m for m in ('casebridge.app.intake', 'casebridge.app.intake_stream', 'casebridge.app.extend',"
+        " 'casebridge.workflows.intake', 'casebridge.state.lock') if m in sys.modules]\n"
+        "print('EXTRA', extra)"
+    )
+    env = {
+        **os.environ,
+        "HOME": str(tmp_path),
+        "XDG_CONFIG_HOME": str(tmp_path / "c"),
+        "XDG_DATA_HOME": str(tmp_path / "d"),
+    }
+    env.pop("CASEBRIDGE_CONFIG", None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert "no cases yet" in done.stdout + done.stderr
+    assert "EXTRA []" in done.stdout

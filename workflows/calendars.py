@@ -15,6 +15,7 @@ widened when an instant falls outside it; timelines are cached per calendar.
 from __future__ import annotations
 
 import logging
+import math
 import zoneinfo
 from bisect import bisect_left, bisect_right
 from datetime import UTC, date, datetime, timedelta
@@ -64,6 +65,14 @@ class Timeline:
 class BusinessTimeline(Timeline):
     """Working seconds of one business calendar, from a lazily built per-day table (epoch seconds)."""
 
+    # The table, set by _build on first use: parallel lists over the working days of
+    # [_first_year, _last_year], in order.
+    _first_year: int
+    _last_year: int
+    _opens: list[float]  # opening instant of the day
+    _closes: list[float]  # closing instant
+    _cum: list[float]  # working seconds before day i (len = days + 1)
+
     def __init__(self, calendar: Calendar) -> None:
         if calendar.day_seconds <= 0:
             raise WorkflowError(
@@ -72,21 +81,16 @@ class BusinessTimeline(Timeline):
             )
         self.calendar = calendar
         self._tz = zoneinfo.ZoneInfo(calendar.timezone)
-        self._first_year = 0
-        self._last_year = -1
-        # Parallel lists over the working days of [first_year, last_year], in order:
-        self._opens: list[float] = []  # opening instant of the day
-        self._closes: list[float] = []  # closing instant
-        self._cum: list[float] = [0.0]  # working seconds before day i (len = days + 1)
-        self._lo = float("inf")  # instants in [lo, hi) are covered by the table
-        self._hi = float("-inf")
+        # Instants in [lo, hi) are covered by the table: none until the first lookup builds it.
+        self._lo = math.inf
+        self._hi = -math.inf
 
     def stretch(self, start: float, end: float, target: float, warn: float) -> tuple[float, float, float]:
         """One running stretch from ``start`` to ``end`` (>= start), in one table lookup: (working seconds in
         it, the instant ``target`` working seconds after ``start``, the same for ``warn``); an amount
         <= 0 gives ``start``. Each figure is exactly what ``between`` and ``add`` give."""
         lo, hi = self._lo, self._hi
-        if not (lo <= start < hi and lo <= end < hi):
+        if not (lo <= start and end < hi):  # both inside the table (end >= start)
             return self.between(start, end), self._add_positive(start, target), self._add_positive(start, warn)
         opens, closes, cum = self._opens, self._closes, self._cum
         i = bisect_right(opens, end) - 1
@@ -103,14 +107,14 @@ class BusinessTimeline(Timeline):
         cum = self._cum
         if goal > cum[-1]:  # the table must grow first: the general path
             return self.add(start, seconds)
-        i = bisect_left(cum, goal, 1) - 1
+        i = bisect_left(cum, goal) - 1  # goal > 0 = cum[0]: the smallest day i with cum[i + 1] >= goal
         landed = self._opens[i] + (goal - cum[i])
         return landed if landed >= start else start
 
     # -- public (epoch seconds) ------------------------------------------------------------------
     def between(self, a: float, b: float) -> float:
         """Working seconds in [a, b) (negative when b < a)."""
-        # Hot path: _cover and _worked_before inlined (the engine calls this per running stretch).
+        # Hot path: the coverage check and the per-day lookup inlined (the engine calls this per running stretch).
         lo, hi = self._lo, self._hi
         if not (lo <= a < hi and lo <= b < hi):
             self._cover(a)
@@ -131,7 +135,7 @@ class BusinessTimeline(Timeline):
         """
         if seconds == 0:
             return start
-        # Hot path (the engine's due and warn instants): _cover and _worked_before inlined.
+        # Hot path (the engine's due and warn instants): the coverage check and the per-day lookup inlined.
         if not self._lo <= start < self._hi:
             self._cover(start)
         opens = self._opens
@@ -141,31 +145,26 @@ class BusinessTimeline(Timeline):
         while goal > self._cum[-1]:  # past the table: build further ahead (the origin stays put)
             span = self._last_year - self._first_year + 1
             self._build(self._first_year, self._last_year + span)
-        while goal <= 0:  # before the table (negative seconds): build further back (the origin moves)
+        while goal <= 0:  # before the table (negative seconds): build further back
+            total = self._cum[-1]
             span = self._last_year - self._first_year + 1
             self._build(self._first_year - span, self._last_year)
-            goal = self._worked_before(start) + seconds
-        i = bisect_left(self._cum, goal, 1) - 1  # smallest day i with cum[i + 1] >= goal
+            goal += self._cum[-1] - total  # the origin moved back by the working time of the years added
+        i = bisect_left(self._cum, goal) - 1  # goal > 0 = cum[0]: the smallest day i with cum[i + 1] >= goal
         landed = self._opens[i] + (goal - self._cum[i])
         # A positive amount too small to change the float sum would land on the previous closing
         # instant (same working-time count); never go back in time.
         return landed if seconds < 0 or landed >= start else start
 
     # -- internals -------------------------------------------------------------------------------
-    def _worked_before(self, t: float) -> float:
-        """Working seconds from the table's origin up to instant t (t must be covered)."""
-        i = bisect_right(self._opens, t) - 1
-        if i < 0:
-            return 0.0
-        return self._cum[i] + min(t, self._closes[i]) - self._opens[i]
-
     def _cover(self, t: float) -> None:
         if self._lo <= t < self._hi:
             return
         year = datetime.fromtimestamp(t, UTC).year
-        first = min(self._first_year, year - _YEAR_MARGIN) if self._opens else year - _YEAR_MARGIN
-        last = max(self._last_year, year + _YEAR_MARGIN) if self._opens else year + _YEAR_MARGIN
-        self._build(first, last)
+        if self._hi == -math.inf:  # no table yet
+            self._build(year - _YEAR_MARGIN, year + _YEAR_MARGIN)
+        else:  # widen it to t's year and a margin (it stays one range of years)
+            self._build(min(self._first_year, year - _YEAR_MARGIN), max(self._last_year, year + _YEAR_MARGIN))
 
     def _build(self, first_year: int, last_year: int) -> None:
         if last_year - first_year > _MAX_SPAN_YEARS:
