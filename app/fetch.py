@@ -116,7 +116,7 @@ def refresh(
         snap.duplicates = _duplicates(listed)
     if stream and not full:
         skip = frozenset(snap.cases) | frozenset(snap.listed)
-        snap.stored = lambda: store.stream(skip)
+        snap.stored = lambda: store.stream_stored(skip)
     return snap
 
 

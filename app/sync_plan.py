@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from casebridge.connectors import Connector
 from casebridge.errors import EXIT_CASES_FAILED, CasebridgeError, redact
+from casebridge.state.store import StoredCase
 from casebridge.workflows.cases import ClockFields, SlaFields, StatusChange, TrackedCase
 from casebridge.workflows.clocks import ClockResult, evaluate_case
 from casebridge.workflows.model import Workflow
@@ -159,25 +160,56 @@ def plan_pass(
     now: datetime,
     *,
     remind: bool = False,
+    batch: bool = True,
 ) -> SyncPlan:
     """Evaluate every case and plan the SLA writes (and, with ``remind``, the reminders due). A case whose
     history cannot be read is recorded as a failure and planned no write (never touch a case whose fetch
-    failed)."""
+    failed). Cases streamed from the state store with their rows still as text (``StoredCase``) go through
+    the batch clock path ``BATCH_SIZE`` at a time (``app.sync_batch``; ``batch=False``: one by one), with
+    the same plan as a result."""
     plan = SyncPlan(now=now)
-    for evaluation in iter_evaluations(cases, history_of, workflow, now, plan.failures):
-        plan.evaluated += 1  # the clock results are not kept: 100,000 cases x 3 would be ~150 MB
-        tracked = evaluation.tracked
-        if remind:
-            plan.reminders += plan_reminders([(tracked, evaluation.clocks)], workflow, now=now)
-        change = changed_sla(evaluation.clocks, tracked.sla)
-        if change is not None:
-            plan.before[tracked.key] = tracked
-            counting = {n: r for n, r in counting_of(evaluation.clocks).items() if n in change.clocks}
-            plan.actions.append(
-                SetFields(tracked.key, tracked.case.reference, change, tracked.sla, tracked.case.timezone, counting)
-            )
+    if batch:
+        from casebridge.app.sync_batch import plan_chunks  # numpy: imported only by a pass that batches
+
+        plan_chunks(plan, cases, history_of, workflow, remind=remind)
+    else:
+        plan_scalar(plan, cases, history_of, workflow, remind=remind)
     plan.reminders.sort(key=lambda r: (r.remaining_seconds, r.dedupe_key))
     return plan
+
+
+def plan_scalar(
+    plan: SyncPlan,
+    cases: Iterable[TrackedCase],
+    history_of: Callable[[TrackedCase], list[StatusChange]],
+    workflow: Workflow,
+    *,
+    remind: bool,
+) -> None:
+    """Plan these cases one at a time with the scalar engine (``workflows.clocks``)."""
+    for evaluation in iter_evaluations(_completed(cases), history_of, workflow, plan.now, plan.failures):
+        plan.evaluated += 1  # the clock results are not kept: 100,000 cases x 3 would be ~150 MB
+        plan_case(plan, evaluation.tracked, evaluation.clocks, workflow, remind=remind)
+
+
+def _completed(cases: Iterable[TrackedCase]) -> Iterator[TrackedCase]:
+    for tracked in cases:
+        yield tracked.complete() if isinstance(tracked, StoredCase) else tracked
+
+
+def plan_case(
+    plan: SyncPlan, tracked: TrackedCase, clocks: list[ClockResult], workflow: Workflow, *, remind: bool
+) -> None:
+    """Plan one evaluated case: its reminders due (with ``remind``) and the write of what changed."""
+    if remind:
+        plan.reminders += plan_reminders([(tracked, clocks)], workflow, now=plan.now)
+    change = changed_sla(clocks, tracked.sla)
+    if change is not None:
+        plan.before[tracked.key] = tracked
+        counting = {n: r for n, r in counting_of(clocks).items() if n in change.clocks}
+        plan.actions.append(
+            SetFields(tracked.key, tracked.case.reference, change, tracked.sla, tracked.case.timezone, counting)
+        )
 
 
 def history_reader(tracker: Connector) -> Callable[[TrackedCase], list[StatusChange]]:

@@ -63,6 +63,28 @@ class CachedCase:
     tracked: TrackedCase | None = None
 
 
+@dataclass
+class StoredCase(TrackedCase):
+    """A case streamed from the store with its history and SLA fields still as the stored JSON text (the
+    sync pass reads those as columns, ``workflows.clock_columns``): ``history`` stays None and ``sla`` empty
+    until ``complete()`` parses them, as ``stream`` would have."""
+
+    history_text: str = "[]"
+    sla_text: str = "{}"
+
+    @property
+    def pending(self) -> bool:
+        """True while ``history`` and ``sla`` are not parsed yet."""
+        return self.history is None
+
+    def complete(self) -> StoredCase:
+        """Parse the stored history and SLA fields (once); returns self."""
+        if self.history is None:
+            self.sla = sla_from_json(json.loads(self.sla_text))
+            self.history = _history(self.history_text)
+        return self
+
+
 class StateStore:
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
@@ -170,6 +192,30 @@ class StateStore:
             if row["key"] not in skip:
                 yield _tracked(row, _history(row["history"]))
 
+    def stream_rows(self, skip: Collection[str] = frozenset(), size: int = 20_000) -> Iterator[list[sqlite3.Row]]:
+        """``stream``'s rows as stored (history and SLA fields as their JSON text), ``size`` at a time."""
+        rows = self._db.execute("SELECT * FROM cases WHERE history IS NOT NULL ORDER BY reference, key")
+        while chunk := rows.fetchmany(size):
+            yield [row for row in chunk if row["key"] not in skip]
+
+    def stream_stored(self, skip: Collection[str] = frozenset()) -> Iterator[TrackedCase]:
+        """As ``stream``, but each case's history and SLA fields stay text until asked for (``StoredCase``);
+        a row whose text is not a string is parsed at once (a plain ``TrackedCase``)."""
+        for chunk in self.stream_rows(skip):
+            for row in chunk:
+                history, sla = row["history"], row["sla"]
+                if not isinstance(history, str) or not isinstance(sla, str):
+                    yield _tracked(row, _history(history))
+                    continue
+                yield StoredCase(
+                    key=row["key"],
+                    case=Case.model_validate_json(row["data"]),
+                    state=row["state"],
+                    updated_at=_updated_at(row),
+                    history_text=history,
+                    sla_text=sla,
+                )
+
     def reference_of(self, key: str) -> str | None:
         row = self._db.execute("SELECT reference FROM cases WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row["reference"])
@@ -222,7 +268,7 @@ class StateStore:
 _fromisoformat = datetime.fromisoformat  # parse_iso, without a call per change
 
 
-def _history(text: str | None) -> list[StatusChange] | None:
+def _history(text: str | bytes | None) -> list[StatusChange] | None:
     if text is None:
         return None
     change, parse = StatusChange, _fromisoformat  # positional: a pass reads 500,000
@@ -234,10 +280,14 @@ def _tracked(row: sqlite3.Row, history: list[StatusChange] | None) -> TrackedCas
         key=row["key"],
         case=Case.model_validate_json(row["data"]),
         state=row["state"],
-        updated_at=parse_iso(row["updated_at"]) if row["updated_at"] else datetime.min.replace(tzinfo=UTC),
+        updated_at=_updated_at(row),
         sla=sla_from_json(json.loads(row["sla"])),
         history=history,
     )
+
+
+def _updated_at(row: sqlite3.Row) -> datetime:
+    return parse_iso(row["updated_at"]) if row["updated_at"] else datetime.min.replace(tzinfo=UTC)
 
 
 def _seed(db: sqlite3.Connection, cases: Iterable[TrackedCase]) -> int:

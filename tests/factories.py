@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from casebridge.workflows.cases import Case
+from casebridge.workflows.intake import IntakeRow
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
@@ -34,3 +35,11 @@ def make_case(reference: str = "FIA-CCW-2026-0001", **overrides: Any) -> Case:
     }
     fields.update(overrides)
     return Case.model_validate(fields)
+
+
+def intake_rows(*refs: str, state: str = "submitted") -> list[IntakeRow]:
+    """Rows of a cases.csv (data from line 2), one case per reference, submitted at T0."""
+    return [
+        IntakeRow(where=f"cases.csv:{i + 2}", case=make_case(ref, submitted_at=T0), state=state, state_since=None)
+        for i, ref in enumerate(refs)
+    ]

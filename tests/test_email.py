@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email import policy
 from pathlib import Path
 from typing import Any
@@ -441,3 +442,20 @@ def test_message_id_is_deterministic_and_key_specific() -> None:
 def test_email_config_accepts_from_alias() -> None:
     cfg = EmailConfig.model_validate({"host": "h", "from": "a@b.co", "to": ["c@d.co"]})
     assert cfg.from_address == "a@b.co" and cfg.effective_port == 587
+
+
+@contextmanager
+def silent_port() -> Iterator[int]:
+    """A port whose server accepts the connection and never says a word (a hung mail relay)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    accepted: list[socket.socket] = []
+    thread = threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        thread.join(5)
+        for s in [*accepted, listener]:
+            s.close()

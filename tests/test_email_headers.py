@@ -23,21 +23,21 @@ from casebridge.connectors import Escalation
 from casebridge.connectors.email import header_text, message_id_for
 from tests.test_email import Sink, escalation, free_port, mailer
 
-EXPECTED = sorted(
-    [
-        "Subject",
-        "From",
-        "To",
-        "Date",
-        "Message-ID",
-        "Auto-Submitted",
-        "X-Casebridge-Dedupe-Key",
-        "X-Casebridge-Case",
-        "X-Casebridge-Level",
-        "MIME-Version",
-        "Content-Type",
-    ]
-)
+# the header set every escalation mail carries, in the order it is written
+HEADERS = [
+    "Subject",
+    "From",
+    "To",
+    "Date",
+    "Message-ID",
+    "Auto-Submitted",
+    "X-Casebridge-Dedupe-Key",
+    "X-Casebridge-Case",
+    "X-Casebridge-Level",
+    "MIME-Version",
+    "Content-Type",
+]
+EXPECTED = sorted(HEADERS)
 INJECTION = "x\r\nReply-To: evil@attacker.example\r\nBcc: victim@example.com\r\n\r\nFAKE: closed, no action."
 BREAKERS = ["\r", "\n", "\r\n", "\x85", "\u2028", "\u2029", "\x0b", "\x0c", "\x00", ": ", "?="]
 _counter = itertools.count()

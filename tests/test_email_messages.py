@@ -18,21 +18,9 @@ import pytest
 from casebridge.connectors import Escalation
 from casebridge.connectors.email import header_text, message_id_for
 from tests.test_email import NOW, escalation, mailer
+from tests.test_email_headers import HEADERS
 
 AT = dt.datetime(2026, 3, 4, 5, 6, 7, tzinfo=dt.timezone(dt.timedelta(hours=5)))  # 00:06:07 UTC
-HEADERS = [
-    "Subject",
-    "From",
-    "To",
-    "Date",
-    "Message-ID",
-    "Auto-Submitted",
-    "X-Casebridge-Dedupe-Key",
-    "X-Casebridge-Case",
-    "X-Casebridge-Level",
-    "MIME-Version",
-    "Content-Type",
-]
 
 
 def b_word(text: str, depth: int = 1) -> str:

@@ -19,7 +19,7 @@ from aiosmtpd.controller import Controller
 
 from casebridge.errors import AuthenticationFailed, ConfigError, RejectedError, TrackerUnreachable, TransientError
 from tests import test_email, test_email_target
-from tests.test_email import Sink, escalation, free_port, mailer
+from tests.test_email import Sink, escalation, free_port, mailer, silent_port
 from tests.test_email_target import KEY, MESSAGE_ID, Replying
 
 cert = test_email.cert
@@ -181,21 +181,11 @@ def test_a_server_that_greets_with_an_error_is_a_rejection_or_a_retry_with_its_w
 
 
 def test_a_silent_server_on_implicit_tls_times_out_as_unreachable(tmp_path: Path) -> None:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    accepted: list[socket.socket] = []
-    thread = threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True)
-    thread.start()
-    try:
-        conn = mailer(listener.getsockname()[1], tmp_path, None, security="tls", timeout=0.3)
+    with silent_port() as port:
+        conn = mailer(port, tmp_path, None, security="tls", timeout=0.3)
         with pytest.raises(TrackerUnreachable, match=r"could not be reached: .*timed out"):
             conn.post_escalation(escalation())
         conn.close()
-    finally:
-        thread.join(5)
-        for s in [*accepted, listener]:
-            s.close()
 
 
 def test_a_missing_password_names_the_setting_and_the_variable_before_any_connection(

@@ -7,8 +7,6 @@ Message-ID. Real SMTP over loopback (aiosmtpd), real TLS."""
 from __future__ import annotations
 
 import logging
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from aiosmtpd.controller import Controller
 from casebridge.connectors.email import message_id_for
 from casebridge.errors import RejectedError, TrackerUnreachable, TransientError
 from tests import test_email
-from tests.test_email import Sink, authenticator, escalation, free_port, mailer, server_context
+from tests.test_email import Sink, authenticator, escalation, free_port, mailer, server_context, silent_port
 
 # test_email's fixtures (the throw-away CA certificate, the servers, the SMTP password), shared by name.
 cert = test_email.cert
@@ -124,21 +122,11 @@ def test_one_refused_recipient_is_warned_about_and_the_others_get_the_mail(
 
 
 def test_a_server_that_never_answers_times_out_as_unreachable(tmp_path: Path) -> None:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    accepted: list[socket.socket] = []
-    thread = threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True)
-    thread.start()
-    try:
-        conn = mailer(listener.getsockname()[1], tmp_path, None, timeout=0.3)
+    with silent_port() as port:
+        conn = mailer(port, tmp_path, None, timeout=0.3)
         with pytest.raises(TrackerUnreachable, match="could not be reached"):
             conn.post_escalation(escalation())
         conn.close()
-    finally:
-        thread.join(5)
-        for s in [*accepted, listener]:
-            s.close()
 
 
 def test_a_resend_of_the_same_escalation_keeps_its_message_id(replying: Any, tmp_path: Path, cert) -> None:

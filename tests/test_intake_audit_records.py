@@ -23,7 +23,8 @@ from casebridge.state.audit import AuditLog
 from casebridge.workflows.clocks import evaluate_case
 from casebridge.workflows.intake import IntakeRow
 from casebridge.workflows.sla import computed_sla, sla_to_json
-from tests.factories import T0, make_case
+from tests.factories import T0
+from tests.factories import intake_rows as rows
 from tests.test_sync_support import WORKFLOW, CountingTracker, Env
 
 NOW = T0 + timedelta(days=1)
@@ -52,13 +53,6 @@ class KilledAfterCreate(CountingTracker):
 class Unreachable(CountingTracker):
     def find_cases(self, references: Any) -> Any:
         raise TrackerUnreachable("connection refused (injected)")
-
-
-def rows(*refs: str, state: str = "submitted") -> list[IntakeRow]:
-    return [
-        IntakeRow(where=f"cases.csv:{i + 2}", case=make_case(ref, submitted_at=T0), state=state, state_since=None)
-        for i, ref in enumerate(refs)
-    ]
 
 
 def intake(env: Env, tracker: Any, batch: list[IntakeRow]) -> list[Any]:

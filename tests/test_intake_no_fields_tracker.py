@@ -21,9 +21,9 @@ from casebridge.app.intake import apply_intake, plan_intake
 from casebridge.errors import TrackerError
 from casebridge.state.store import StateStore
 from casebridge.workflows.clocks import evaluate_case
-from casebridge.workflows.intake import IntakeRow
 from casebridge.workflows.sla import computed_sla
-from tests.factories import T0, make_case
+from tests.factories import T0
+from tests.factories import intake_rows as rows
 from tests.test_sync_support import WORKFLOW, CountingTracker, Env
 
 NOW = T0 + timedelta(days=1)
@@ -55,11 +55,6 @@ class MovedMeanwhile(Jiraish):
     def get_case(self, key: str, reference: str) -> Any:
         found = self.inner.get_case(key, reference)
         return None if found is None else replace(found, state="acknowledged")
-
-
-def rows(*refs: str) -> list[IntakeRow]:
-    cases = [make_case(ref, submitted_at=T0) for ref in refs]
-    return [IntakeRow(f"cases.csv:{i + 2}", case, "submitted", None) for i, case in enumerate(cases)]
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ import pytest
 from casebridge.app.intake_stream import INTAKE_BATCH, digest, intake_streamed, recover_intake
 from casebridge.errors import TrackerError
 from casebridge.state.audit import AuditLog
-from casebridge.workflows.intake import IntakeRow
 from tests.factories import T0, make_case
+from tests.factories import intake_rows as rows
 from tests.test_sync_support import CountingTracker, Env
 
 NOW = T0 + timedelta(days=1)
@@ -27,11 +27,6 @@ NOW = T0 + timedelta(days=1)
 class NotTransactional(CountingTracker):
     transactional = False
     name = "jira"
-
-
-def rows(*refs: str) -> list[IntakeRow]:
-    cases = [make_case(ref, submitted_at=T0) for ref in refs]
-    return [IntakeRow(f"cases.csv:{i + 2}", case, "submitted", None) for i, case in enumerate(cases)]
 
 
 @pytest.fixture

@@ -1,0 +1,143 @@
+"""Benchmark: a no-change sync pass of the embedded tracker, batch clock path vs scalar engine, same run.
+
+Seeds N cases (stamped in the past, so the steady-state pass lists nothing and evaluates every open case
+from the state store, as cron every 5 minutes does), fills the state store as the first pass and the
+re-listing pass leave it, then runs the no-change pass alternately through the batch path
+(``app.sync_batch``, the default) and the scalar engine (``MIN_BATCH`` raised past N), each on a fresh
+copy of the same files. Prints the median time of each, the ratio, writes (goal 0) and, with
+``--profile``, where the batch pass spends its time.
+
+    taskset -c 0 .venv/bin/python bench/sync_batch.py --cases 100000 --rounds 3 --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.sync_noop import NOW, PATH, T0, WORKFLOW, bench_case
+from casebridge.app import sync_batch
+from casebridge.connectors.local import LocalConfig, LocalConnector
+from casebridge.connectors.retry import RetryPolicy
+from casebridge.state.audit import AuditLog
+from casebridge.state.store import StateStore
+from casebridge.sync import SyncJob, SyncOptions, SyncReport
+from casebridge.workflows.clocks import evaluate_case
+from casebridge.workflows.sla import computed_sla
+
+NO_SLEEP = RetryPolicy(sleep=lambda _s: None)
+
+
+def seed(root: Path, count: int) -> None:
+    tracker = LocalConnector(LocalConfig(path=str(root / "tracker.db")), WORKFLOW)
+    tracker.db.execute("PRAGMA synchronous=OFF")  # seeding only
+    clock = [T0]
+    tracker.use_clock(lambda: clock[0])  # every stamp in the past: the steady-state pass lists nothing
+    rng = random.Random(5)
+    for i in range(count):
+        tracked = tracker.create_case(bench_case(i, T0), at=T0)
+        at = T0
+        for state in PATH[: rng.randint(0, len(PATH))]:
+            at += timedelta(hours=rng.randint(1, 48))
+            clock[0] = at
+            tracker.transition(tracked.key, state, at=at)
+        clock[0] = T0
+    tracker.close()
+
+
+def prime(root: Path, at: datetime) -> None:
+    """The state store as a first pass and its re-listing pass leave it (every case with its history and
+    the SLA fields written for ``at``), without the first pass's N audited writes (minutes at 100,000)."""
+    tracker = LocalConnector(LocalConfig(path=str(root / "tracker.db")), WORKFLOW)
+    histories = tracker.read_all_histories()
+    cases = []
+    for tracked in tracker.list_cases(updated_since=None):
+        tracked.history = histories[tracked.key]
+        tracked.sla = computed_sla(evaluate_case(tracked.case, tracked.history, WORKFLOW, at))
+        cases.append(tracked)
+    tracker.close()
+    store = StateStore(root / "state.db")
+    store.save(cases)
+    store.set_watermark(at - timedelta(minutes=5))
+    store.close()
+
+
+def one_pass(root: Path, now: datetime, profile: cProfile.Profile | None = None) -> tuple[float, SyncReport]:
+    tracker = LocalConnector(LocalConfig(path=str(root / "tracker.db")), WORKFLOW)
+    store, audit = StateStore(root / "state.db"), AuditLog(root / "state.audit.db")
+    job = SyncJob(tracker, WORKFLOW, store, audit, SyncOptions(retry=NO_SLEEP))
+    started = time.perf_counter()
+    if profile is not None:
+        profile.enable()
+    report = job.run(now)
+    if profile is not None:
+        profile.disable()
+    seconds = time.perf_counter() - started
+    tracker.close()
+    store.close()
+    audit.close()
+    assert report.exit_code == 0, report.result.failures
+    return seconds, report
+
+
+def noop(work: Path, copy: Path, *, scalar: bool, profile: cProfile.Profile | None = None) -> tuple[float, SyncReport]:
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(work, copy)
+    saved = sync_batch.MIN_BATCH
+    sync_batch.MIN_BATCH = 10**12 if scalar else saved
+    try:
+        return one_pass(copy, NOW + timedelta(minutes=10), profile)
+    finally:
+        sync_batch.MIN_BATCH = saved
+        shutil.rmtree(copy, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3, help="no-change passes per path (median)")
+    parser.add_argument("--profile", action="store_true", help="profile one more batch pass")
+    parser.add_argument("--dir", type=Path, help="work directory (default: a temporary one on disk)")
+    args = parser.parse_args(argv)
+    root = args.dir or Path(tempfile.mkdtemp(prefix="casebridge-bench-"))
+    work, copy = root / "work", root / "copy"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    started = time.perf_counter()
+    seed(work, args.cases)
+    print(f"{args.cases} cases seeded in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    prime(work, NOW + timedelta(minutes=10))
+    print(f"state store primed as the earlier passes leave it in {time.perf_counter() - started:.1f} s")
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for _ in range(args.rounds):
+        for scalar in (False, True):
+            seconds, report = noop(work, copy, scalar=scalar)
+            assert not report.result.applied and report.listed == 0, (len(report.result.applied), report.listed)
+            times[scalar].append(seconds)
+    batch, scalar = statistics.median(times[False]), statistics.median(times[True])
+    print(f"no-change resync +10 min, evaluated {report.plan.evaluated}, writes 0, listed 0")
+    print(f"  scalar engine  median {scalar:7.2f} s  ({', '.join(f'{t:.2f}' for t in times[True])})")
+    print(f"  batch path     median {batch:7.2f} s  ({', '.join(f'{t:.2f}' for t in times[False])})")
+    print(f"  batch / scalar {batch / scalar:.3f}x")
+    if args.profile:
+        profile = cProfile.Profile()
+        noop(work, copy, scalar=False, profile=profile)
+        pstats.Stats(profile).sort_stats("tottime").print_stats(14)
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
