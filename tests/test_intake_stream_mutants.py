@@ -42,6 +42,12 @@ class CannotBackDate(OneHistoryAtATime):
     name = "stamping"
 
 
+class CreatesWithoutFields(OneHistoryAtATime):
+    """A transactional tracker whose create takes no SLA fields (the first sync writes them)."""
+
+    creates_with_sla = False
+
+
 @pytest.fixture
 def env(tmp_path: Path) -> Env:
     env = Env(tmp_path)
@@ -116,6 +122,16 @@ def test_a_tracker_that_cannot_back_date_is_warned_about_and_its_fields_start_at
         sla_to_json(predicted_sla(row, WORKFLOW, NOW, created_at=after)),
     )
     assert fields != sla_to_json(predicted_sla(row, WORKFLOW, NOW))
+
+
+def test_a_tracker_whose_create_takes_no_fields_gets_none_and_the_record_claims_none(env: Env) -> None:
+    tracker, audit = CreatesWithoutFields(env.tracker(NOW)), AuditLog(env.audit_path)
+    intake_streamed(rows("FIA-F-1"), tracker, audit, None, now=NOW)
+    (record,) = records(audit)
+    audit.close()
+    created = tracker.find_cases(["FIA-F-1"])["FIA-F-1"]
+    assert created.sla.clocks == {}
+    assert record["created"] == [{"reference": "FIA-F-1", "key": created.key, "state": "submitted"}]
 
 
 def test_no_warning_when_no_row_has_state_since_or_the_tracker_back_dates(
