@@ -77,6 +77,7 @@ def test_wheel_has_one_top_level_name_and_works_beside_pypi_namesakes(tmp_path: 
     top = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert top == {"casebridge"}, top
     assert "casebridge/workflows/lawful-access.toml" in names
+    assert "casebridge/workflows/providers/meta.toml" in names  # the provider directory ships
     assert not [n for n in names if n.startswith(("casebridge/tests/", "casebridge/bench/", "casebridge/.ci"))]
     record = next(n for n in names if n.endswith(".dist-info/RECORD"))
     recorded = {line.split(",")[0] for line in zipfile.ZipFile(wheel).read(record).decode().splitlines()}
