@@ -131,7 +131,7 @@ def _intake_streamed(ctx: Context, files: tuple[Path, ...], tracker: Connector, 
         def report(actions: list[IntakeAction]) -> None:
             for warning in watch.warnings((a.row.where, a.row.case) for a in actions):
                 click.echo(f"warning: {warning}", err=True)
-            for action in actions:
+            for action in actions if not ctx.quiet else ():  # -q: not even the lines' text is built
                 if action.kind != "unchanged" or ctx.verbose:
                     ctx.say(action.describe())
 

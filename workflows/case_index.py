@@ -87,7 +87,7 @@ class OverlapWatch:
         for where, case in new:
             keys = case_keys(case, self.directory)
             # most keys are named by no other case: sort only the ones that are (same order, same text)
-            shared = [(key, refs) for key in keys if (refs := self.index.find([key]) - {case.reference})]
+            shared = [(key, refs) for key in keys if (refs := self.index.named(key, but=case.reference))]
             for key, found in sorted(shared, key=lambda pair: pair[0]):
                 # a shared identifier may be named by hundreds of cases: the warning names a few
                 others = sorted(found)

@@ -32,6 +32,7 @@ from casebridge.workflows.cases import Case, IdentifierType
 from casebridge.workflows.fastbuild import frozen_builder
 
 SCOPED = frozenset({IdentifierType.USERNAME, IdentifierType.ACCOUNT_ID})
+_SCOPED_NAMES = frozenset(str(kind) for kind in SCOPED)
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
 
 __all__ = ["IdentifierIndex", "Key", "guess_keys", "identifier_keys", "normalise"]
@@ -121,7 +122,8 @@ def normalise_username(value: str) -> str:
 
 def normalise(kind: IdentifierType | str, value: str, *, region: str | None = None) -> str:
     """The normal form of ``value`` as an identifier of type ``kind``."""
-    kind = IdentifierType(kind)
+    if type(kind) is not IdentifierType:  # a validated case's type already is one: no Enum lookup per call
+        kind = IdentifierType(kind)
     if kind is IdentifierType.PHONE:
         return normalise_phone(value, region)
     if kind is IdentifierType.EMAIL:
@@ -166,8 +168,9 @@ def identifier_keys(case: Case, provider: str | None = None) -> set[Key]:
     scope_name = (provider or case.provider).casefold()
     keys = set()
     for ident in case.identifiers:
-        scope = scope_name if ident.type in SCOPED else ""
-        keys.add(_key(str(ident.type), scope, normalise(ident.type, ident.value)))
+        kind = str(ident.type)
+        scope = scope_name if kind in _SCOPED_NAMES else ""  # str hashes in C; an Enum member in Python
+        keys.add(_key(kind, scope, normalise(ident.type, ident.value)))
     return keys
 
 
@@ -215,6 +218,15 @@ class IdentifierIndex:
             else:
                 found |= self._refs.get(key, set())
         return found
+
+    def named(self, key: Key, *, but: str) -> set[str]:
+        """``find([key]) - {but}``, without building two sets for the (usual) key no case names yet."""
+        if key.scope == "*":
+            return self.find([key]) - {but}
+        refs = self._refs.get(key)
+        if not refs or (len(refs) == 1 and but in refs):
+            return set()
+        return refs - {but}
 
     def shared(self) -> Iterator[tuple[Key, set[str]]]:
         """Every key named by two or more cases."""
