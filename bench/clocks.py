@@ -55,18 +55,13 @@ from casebridge.workflows.clock_batch import evaluate_batch, evaluate_clocks, wo
 from casebridge.workflows.clock_columns import HistoryColumns  # noqa: E402
 from casebridge.workflows.clock_compare import changed_cases, held_columns  # noqa: E402
 from casebridge.workflows.model import Workflow  # noqa: E402
+from tests.factories import LAWFUL_KINDS  # noqa: E402
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 HELD_AT = NOW - timedelta(minutes=10)  # the stored SLA fields: written by the pass ten minutes earlier
 # (request type, legal basis): in lawful-access each gets exactly 3 clocks: legal_review (agency
 # business calendar, Asia/Karachi + holidays.PK), one legal or followup clock, and mla.
-KINDS = [
-    ("subscriber", "voluntary"),
-    ("emergency", "eu-epo"),
-    ("preservation", "us-2703f"),
-    ("content", "mlat"),
-    ("subscriber", "eu-epo"),
-]
+KINDS = LAWFUL_KINDS
 
 
 # --------------------------------------------------------------------------------------------- data

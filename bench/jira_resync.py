@@ -44,17 +44,12 @@ from casebridge.state.store import StateStore
 from casebridge.sync import SyncJob, SyncOptions
 from casebridge.workflows import load_workflow
 from casebridge.workflows.cases import Case
+from tests.factories import LAWFUL_KINDS
 from tests.jira_fixtures import CLOUD_TOKEN, DC_PAT, EMAIL, build_jira
 from tests.jira_server import JiraServer
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-KINDS = [
-    ("subscriber", "voluntary"),
-    ("emergency", "eu-epo"),
-    ("preservation", "us-2703f"),
-    ("content", "mlat"),
-    ("subscriber", "eu-epo"),
-]
+KINDS = LAWFUL_KINDS
 PATH = ["Legal review", "Approved", "Submitted to provider", "Acknowledged"]
 PAGE = 100
 

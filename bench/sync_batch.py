@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import pstats
-import random
 import shutil
 import statistics
 import sys
@@ -26,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.sync_noop import NOW, PATH, T0, WORKFLOW, bench_case
+from bench.sync_noop import NOW, WORKFLOW, seed_local
 from casebridge.app import sync_batch
 from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.connectors.retry import RetryPolicy
@@ -40,20 +39,7 @@ NO_SLEEP = RetryPolicy(sleep=lambda _s: None)
 
 
 def seed(root: Path, count: int) -> None:
-    tracker = LocalConnector(LocalConfig(path=str(root / "tracker.db")), WORKFLOW)
-    tracker.db.execute("PRAGMA synchronous=OFF")  # seeding only
-    clock = [T0]
-    tracker.use_clock(lambda: clock[0])  # every stamp in the past: the steady-state pass lists nothing
-    rng = random.Random(5)
-    for i in range(count):
-        tracked = tracker.create_case(bench_case(i, T0), at=T0)
-        at = T0
-        for state in PATH[: rng.randint(0, len(PATH))]:
-            at += timedelta(hours=rng.randint(1, 48))
-            clock[0] = at
-            tracker.transition(tracked.key, state, at=at)
-        clock[0] = T0
-    tracker.close()
+    seed_local(root / "tracker.db", count, stamp_moves=True)  # the steady-state pass lists nothing
 
 
 def prime(root: Path, at: datetime) -> None:

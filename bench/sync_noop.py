@@ -108,6 +108,28 @@ def bench_case(i: int, submitted_at: datetime) -> Case:
 
 
 # -- the embedded tracker ------------------------------------------------------------------------------
+def seed_local(path: Path, count: int, *, stamp_moves: bool = False) -> None:
+    """``count`` cases in an embedded tracker at ``path``, each walked part of the way through the
+    workflow (seeded, so every run builds the same cases). With ``stamp_moves`` the tracker stamps each
+    change with its own moment, all in the past, so a pass after seeding lists nothing; without, it
+    stamps real time."""
+    tracker = LocalConnector(LocalConfig(path=str(path)), WORKFLOW)
+    tracker.db.execute("PRAGMA synchronous=OFF")  # seeding only
+    clock = [T0]
+    if stamp_moves:
+        tracker.use_clock(lambda: clock[0])
+    rng = random.Random(5)
+    for i in range(count):
+        tracked = tracker.create_case(bench_case(i, T0), at=T0)
+        at = T0
+        for state in PATH[: rng.randint(0, len(PATH))]:
+            at += timedelta(hours=rng.randint(1, 48))
+            clock[0] = at
+            tracker.transition(tracked.key, state, at=at)
+        clock[0] = T0
+    tracker.close()
+
+
 class LocalBench:
     """N cases in the embedded tracker, each walked part of the way through the workflow. The tracker is a
     file in the pass's directory, so the memory pass runs on a copy of it."""
@@ -116,16 +138,7 @@ class LocalBench:
     now = NOW
 
     def __init__(self, root: Path, count: int, _args: argparse.Namespace) -> None:
-        tracker = LocalConnector(LocalConfig(path=str(root / "tracker.db")), WORKFLOW)
-        tracker.db.execute("PRAGMA synchronous=OFF")  # seeding only
-        rng = random.Random(5)
-        for i in range(count):
-            tracked = tracker.create_case(bench_case(i, T0), at=T0)
-            at = T0
-            for state in PATH[: rng.randint(0, len(PATH))]:
-                at += timedelta(hours=rng.randint(1, 48))
-                tracker.transition(tracked.key, state, at=at)
-        tracker.close()
+        seed_local(root / "tracker.db", count)
 
     def tracker(self, root: Path, now: datetime) -> Counting:
         return Counting(LocalConnector(LocalConfig(path=str(root / "tracker.db")), WORKFLOW))

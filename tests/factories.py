@@ -9,6 +9,15 @@ from casebridge.workflows.cases import Case
 from casebridge.workflows.intake import IntakeRow
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+# (request type, legal basis) pairs of the lawful-access workflow that the benchmarks and the batch-path
+# tests cycle through: each gets a legal or follow-up clock beside legal review and MLA
+LAWFUL_KINDS = [
+    ("subscriber", "voluntary"),
+    ("emergency", "eu-epo"),
+    ("preservation", "us-2703f"),
+    ("content", "mlat"),
+    ("subscriber", "eu-epo"),
+]
 
 
 def make_case(reference: str = "FIA-CCW-2026-0001", **overrides: Any) -> Case:

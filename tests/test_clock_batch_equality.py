@@ -23,19 +23,13 @@ from casebridge.workflows.clock_compare import changed_cases, held_columns
 from casebridge.workflows.clocks import evaluate_case, evaluate_clock
 from casebridge.workflows.model import ClockKind, ClockTarget
 from casebridge.workflows.sla import changed_sla, computed_sla, iso, sla_from_json, sla_to_json
-from tests.factories import make_case
+from tests.factories import LAWFUL_KINDS, make_case
 from tests.test_clocks_golden import JAN1, ROWS
 from tests.test_clocks_properties import BASE, CALENDARS, STATES, D, H, clock
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 LAWFUL = load_workflow("lawful-access")
-KINDS = [
-    ("subscriber", "voluntary"),
-    ("emergency", "eu-epo"),
-    ("preservation", "us-2703f"),
-    ("content", "mlat"),
-    ("subscriber", "eu-epo"),
-]
+KINDS = LAWFUL_KINDS
 LAWFUL_STATES = sorted(set(LAWFUL.states))
 
 seconds = st.floats(min_value=0, max_value=6 * D, allow_nan=False)
