@@ -185,11 +185,10 @@ class StateStore:
         return [_tracked(row, None) for row in self._db.execute("SELECT * FROM cases WHERE history IS NULL")]
 
     def stream(self, skip: Collection[str] = frozenset()) -> Iterator[TrackedCase]:
-        """Every cached case with its history, in reference order, one row at a time (a pass over 100,000
-        cases never holds them all), leaving out the keys in ``skip``."""
-        rows = self._db.execute("SELECT * FROM cases WHERE history IS NOT NULL ORDER BY reference, key")
-        for row in rows:
-            if row["key"] not in skip:
+        """Every cached case with its history, in reference order, a chunk of rows at a time (a pass over
+        100,000 cases never holds them all), leaving out the keys in ``skip``."""
+        for chunk in self.stream_rows(skip):
+            for row in chunk:
                 yield _tracked(row, _history(row["history"]))
 
     def stream_rows(self, skip: Collection[str] = frozenset(), size: int = 20_000) -> Iterator[list[sqlite3.Row]]:
