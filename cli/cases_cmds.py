@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import zoneinfo
-from datetime import datetime
 from typing import Any
 
 import click
@@ -12,7 +11,7 @@ from casebridge.app.sync_plan import CaseEvaluation, evaluate_cases, history_rea
 from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
 from casebridge.cli.complete import complete_reference
 from casebridge.cli.jsonout import JsonArrayWriter
-from casebridge.cli.status_json import StatusRows
+from casebridge.cli.status_json import StatusRows, case_zone, local_iso
 from casebridge.errors import EXIT_CASES_FAILED, UserError
 from casebridge.workflows.case_index import canonical_provider
 from casebridge.workflows.cases import Case
@@ -21,22 +20,6 @@ from casebridge.workflows.directory import Directory
 from casebridge.workflows.model import ClockState, Workflow
 from casebridge.workflows.reminders import next_reminder
 from casebridge.workflows.sla import due_statement
-
-_ZONES: dict[str, zoneinfo.ZoneInfo] = {}
-
-
-def _case_zone(name: str) -> zoneinfo.ZoneInfo:
-    zone = _ZONES.get(name)
-    if zone is None:
-        zone = _ZONES[name] = zoneinfo.ZoneInfo(name)
-    return zone
-
-
-def _iso(moment: datetime | None, zone: zoneinfo.ZoneInfo) -> str | None:
-    if moment is None:
-        return None
-    local = moment.astimezone(zone)
-    return (local if local.microsecond == 0 else local.replace(microsecond=0)).isoformat()
 
 
 def clock_json(
@@ -48,19 +31,19 @@ def clock_json(
     return {
         "name": result.name,
         "kind": str(result.kind),
-        "started_at": _iso(result.started_at, zone),
-        "due_at": _iso(result.due_at, zone),
+        "started_at": local_iso(result.started_at, zone),
+        "due_at": local_iso(result.due_at, zone),
         "counting": counting,
-        "warn_at": _iso(result.warn_at, zone),
+        "warn_at": local_iso(result.warn_at, zone),
         "state": str(result.state),
         "remaining_seconds": remaining,
         "source": result.target.source,
-        "next_reminder": None if upcoming is None else {"before": upcoming[0], "at": _iso(upcoming[1], zone)},
+        "next_reminder": None if upcoming is None else {"before": upcoming[0], "at": local_iso(upcoming[1], zone)},
     }
 
 
 def evaluation_json(ev: CaseEvaluation, workflow: Workflow | None = None) -> dict[str, Any]:
-    zone = _case_zone(ev.tracked.case.timezone)
+    zone = case_zone(ev.tracked.case.timezone)
     return {
         "reference": ev.tracked.case.reference,
         "state": ev.tracked.state,
@@ -96,17 +79,17 @@ def _print_text(
         case = ev.tracked.case
         provider = _provider_label(case, directory)
         click.echo(f"{case.reference}  [{ev.tracked.state}]  {case.request_type} x {case.legal_basis}  {provider}")
-        zone = _case_zone(case.timezone)
+        zone = case_zone(case.timezone)
         # clocks that never started (the MLA clock of a case never refused...) are noise in the list
         for c in (c for c in ev.clocks if c.state != ClockState.NOT_STARTED):
-            due = _iso(c.due_at, zone) or "-"
+            due = local_iso(c.due_at, zone) or "-"
             left = _human_remaining(c.remaining_seconds)
             click.echo(f"    {c.name:<15} {c.kind!s:<12} {c.state!s:<12} due {due:<26} left {left}")
             if c.due_at is not None and c.target.counting != "elapsed":  # the law's rule, stated
                 click.echo(f"    {'':<15} {due_statement(c, case, workflow).text}")
             upcoming = next_reminder(c)
             if upcoming is not None:
-                click.echo(f"    {'':<15} next reminder {upcoming[0]} before due, at {_iso(upcoming[1], zone)}")
+                click.echo(f"    {'':<15} next reminder {upcoming[0]} before due, at {local_iso(upcoming[1], zone)}")
 
 
 STATUS_CHUNK = 2000  # cases evaluated before their lines are printed (memory stays flat at 100,000 cases)

@@ -22,7 +22,7 @@ from casebridge.workflows.counting import StatementBasis, statement_basis
 from casebridge.workflows.model import ClockTarget, Workflow
 from casebridge.workflows.reminders import next_reminder
 
-__all__ = ["StatusRows"]
+__all__ = ["StatusRows", "case_zone", "local_iso"]
 
 # indentation of a row's items (a row is an item of the top-level array), a clock's, a clock's dicts'
 _ROW, _CLOCKS, _CLOCK = "\n    ", "\n      ", "\n        "
@@ -42,12 +42,28 @@ def _value(item: Any, pad: str) -> str:
     return encode_at(item, pad)
 
 
-def _iso(moment: datetime | None, zone: zoneinfo.ZoneInfo) -> str:
-    """``cases_cmds._iso`` as JSON: isoformat text holds no character JSON escapes."""
+_ZONES: dict[str, zoneinfo.ZoneInfo] = {}
+
+
+def case_zone(name: str) -> zoneinfo.ZoneInfo:
+    """The case's zone (kept: a listing asks for the same few names 100,000 times)."""
+    zone = _ZONES.get(name)
+    if zone is None:
+        zone = _ZONES[name] = zoneinfo.ZoneInfo(name)
+    return zone
+
+
+def local_iso(moment: datetime | None, zone: zoneinfo.ZoneInfo) -> str | None:
+    """``moment`` in the case's zone to the second, as status prints it."""
     if moment is None:
-        return "null"
+        return None
     local = moment.astimezone(zone)
-    return '"' + (local if local.microsecond == 0 else local.replace(microsecond=0)).isoformat() + '"'
+    return (local if local.microsecond == 0 else local.replace(microsecond=0)).isoformat()
+
+
+def _iso(moment: datetime | None, zone: zoneinfo.ZoneInfo) -> str:
+    """``local_iso`` as JSON: isoformat text holds no character JSON escapes."""
+    return "null" if moment is None else '"' + str(local_iso(moment, zone)) + '"'
 
 
 class StatusRows:
@@ -57,7 +73,6 @@ class StatusRows:
     def __init__(self, workflow: Workflow | None) -> None:
         self._establishments = None if workflow is None else workflow.establishments
         self._targets: dict[tuple[int, str | None, str], tuple[ClockTarget, StatementBasis, str, str, str]] = {}
-        self._zones: dict[str, zoneinfo.ZoneInfo] = {}
         self._idle: dict[tuple[int, str, str, str, str | None, str], tuple[ClockTarget, str]] = {}
 
     def _target(
@@ -84,12 +99,6 @@ class StatusRows:
             self._targets.clear()
         self._targets[key] = (target, basis, head, tail, _value(target.source, _CLOCK))
         return basis, head, tail, _value(target.source, _CLOCK)
-
-    def _zone(self, name: str) -> zoneinfo.ZoneInfo:
-        zone = self._zones.get(name)
-        if zone is None:
-            zone = self._zones[name] = zoneinfo.ZoneInfo(name)
-        return zone
 
     def clock(self, result: ClockResult, zone: zoneinfo.ZoneInfo, provider: str | None, legal_basis: str) -> str:
         """``clock_json(result, zone, case, workflow)`` encoded at a clock's indentation."""
@@ -133,7 +142,7 @@ class StatusRows:
         """``evaluation_json(ev, workflow)`` encoded as an item of the top-level array."""
         tracked = ev.tracked
         case = tracked.case
-        zone = self._zone(case.timezone)
+        zone = case_zone(case.timezone)
         provider, legal_basis = case.provider, str(case.legal_basis)
         if ev.clocks:
             i = "," + _CLOCKS
