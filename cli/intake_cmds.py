@@ -162,17 +162,7 @@ def _known_stream(settings: Any, tracker: Connector) -> Iterator[TrackedCase]:
 def _known_cases(settings: Any, tracker: Connector, exclude: set[str]) -> list[TrackedCase]:
     """The cases the sync job's state store caches (no tracker request); the tracker's listing when the
     store is empty (never synced). Cases of this intake are left out (they are checked as new)."""
-
-    cached: list[TrackedCase] = []
-    if settings.state_path.is_file():
-        store = StateStore(settings.state_path)
-        try:
-            cached = [c.tracked for c in store.load().values() if c.tracked is not None]
-        finally:
-            store.close()
-    if not cached and tracker.exists():
-        cached = list(tracker.list_cases())
-    return [t for t in cached if t.case.reference not in exclude]
+    return [t for t in _known_stream(settings, tracker) if t.case.reference not in exclude]
 
 
 COMMANDS = [intake]
