@@ -187,3 +187,16 @@ def test_the_table_bounds_do_not_depend_on_the_machine_zone(monkeypatch: pytest.
     finally:
         monkeypatch.undo()
         time_module.tzset()
+
+
+def test_a_case_dated_centuries_away_does_not_spoil_the_timeline_for_the_cases_after_it() -> None:
+    # a case entered in 1800 (older versions let one in) is asked about first; the timeline is shared by
+    # every case of a run, so the next case, in 2026, must get the answer a fresh timeline gives
+    shared, fresh = BusinessTimeline(PLAIN), BusinessTimeline(PLAIN)
+    old = datetime(1800, 1, 6, 9, tzinfo=UTC).timestamp()
+    assert shared.between(old, old + 8 * H) == 8 * H
+    start = datetime(2026, 11, 2, 9, tzinfo=UTC).timestamp()  # a Monday
+    assert shared.add(start, 10 * H) == fresh.add(start, 10 * H)
+    assert shared.between(start, start + 3 * 24 * H) == fresh.between(start, start + 3 * 24 * H) == 24 * H
+    with pytest.raises(WorkflowError, match="within 200 years"):  # one question spanning centuries still fails
+        shared.between(old, start)

@@ -117,8 +117,7 @@ class BusinessTimeline(Timeline):
         # Hot path: the coverage check and the per-day lookup inlined (the engine calls this per running stretch).
         lo, hi = self._lo, self._hi
         if not (lo <= a < hi and lo <= b < hi):
-            self._cover(a)
-            self._cover(b)
+            self._cover(a, b)
         opens, closes, cum = self._opens, self._closes, self._cum
         i = bisect_right(opens, b) - 1
         worked = cum[i] + (b if b < closes[i] else closes[i]) - opens[i] if i >= 0 else 0.0
@@ -157,14 +156,20 @@ class BusinessTimeline(Timeline):
         return landed if seconds < 0 or landed >= start else start
 
     # -- internals -------------------------------------------------------------------------------
-    def _cover(self, t: float) -> None:
-        if self._lo <= t < self._hi:
+    def _cover(self, t: float, u: float | None = None) -> None:
+        """A table holding ``t`` (and ``u``): the one built so far widened to them, or, when that would
+        span more than ``_MAX_SPAN_YEARS``, a fresh one around them alone. One case dated centuries away
+        must not make every later question to this (shared) timeline exceed the span."""
+        first_t, last_t = (t, t) if u is None else (min(t, u), max(t, u))
+        if self._lo <= first_t and last_t < self._hi:
             return
-        year = datetime.fromtimestamp(t, UTC).year
-        if self._hi == -math.inf:  # no table yet
-            self._build(year - _YEAR_MARGIN, year + _YEAR_MARGIN)
-        else:  # widen it to t's year and a margin (it stays one range of years)
-            self._build(min(self._first_year, year - _YEAR_MARGIN), max(self._last_year, year + _YEAR_MARGIN))
+        first = datetime.fromtimestamp(first_t, UTC).year - _YEAR_MARGIN
+        last = datetime.fromtimestamp(last_t, UTC).year + _YEAR_MARGIN
+        if self._hi != -math.inf:  # a table exists: widen it (it stays one range of years) if that fits
+            wide_first, wide_last = min(self._first_year, first), max(self._last_year, last)
+            if wide_last - wide_first <= _MAX_SPAN_YEARS:
+                first, last = wide_first, wide_last
+        self._build(first, last)
 
     def _build(self, first_year: int, last_year: int) -> None:
         if last_year - first_year > _MAX_SPAN_YEARS:
