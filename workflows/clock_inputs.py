@@ -1,0 +1,148 @@
+"""Per-case inputs of the batch clock path (``workflows.clock_batch``), read from the cases once per pass,
+and the law-counted step (Reg. 1182/71 periods) over columns.
+
+Everything per case that the batch needs is read here in one pass over the cases (C-level ``map`` of
+``attrgetter``, no per-case Python frames): the policy group of each case (its request type and legal
+basis), the extensions, the start instants. The law's due instants are looked up per distinct (place,
+extensions, 15-minute start bucket) and kept across passes. numpy: import this module lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from datetime import UTC, datetime, timedelta
+from enum import Enum
+from operator import attrgetter
+
+import numpy as np
+from numpy.typing import NDArray
+
+from casebridge.workflows.cases import Case
+from casebridge.workflows.clock_eval import NAN, ClockColumns
+from casebridge.workflows.counting import _BUCKET, Establishments, _law_due, counted_place
+from casebridge.workflows.legal_periods import ELAPSED, Place
+
+__all__ = ["CaseColumns", "law_step"]
+
+F = NDArray[np.float64]
+I = NDArray[np.int64]  # noqa: E741
+B = NDArray[np.bool_]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_DUES: dict[tuple[str, str, str, int, Place], dict[int, int]] = {}  # law due (epoch micros) per bucket
+_DUES_MAX = 1 << 20  # cached buckets in all before the cache starts afresh
+
+
+def codes(values: list[Hashable]) -> tuple[I, list[Hashable]]:
+    """(per value its index among the distinct values, the distinct values in first-seen order). Enum
+    members are grouped by identity first (they hash in Python code), anything else by value."""
+    keys: list[Hashable] = list(map(id, values)) if values and isinstance(values[0], Enum) else values
+    first = dict(zip(keys, values, strict=True))
+    index: dict[Hashable, int] = {}
+    of_key = {k: index.setdefault(v, len(index)) for k, v in first.items()}
+    return np.fromiter(map(of_key.__getitem__, keys), np.int64, len(keys)), list(index)
+
+
+def pairs(a: I, b: I) -> tuple[I, list[tuple[int, int]]]:
+    """(per row the index of its (a, b) pair among the distinct pairs, the distinct pairs)."""
+    span = int(b.max()) + 1 if len(b) else 1
+    keys, inverse = np.unique(a * span + b, return_inverse=True)
+    return inverse.ravel().astype(np.int64), [divmod(k, span) for k in keys.tolist()]
+
+
+class CaseColumns:
+    """The cases' inputs as columns: ``group`` indexes ``kinds`` ((request type, legal basis)),
+    ``used`` the extensions granted before tracking, ``recorded`` whether per-clock extensions exist."""
+
+    def __init__(self, cases: Sequence[Case]) -> None:
+        n = len(cases)
+        self.cases = cases
+        rt, rt_values = codes(list(map(attrgetter("request_type"), cases)))
+        lb, lb_values = codes(list(map(attrgetter("legal_basis"), cases)))
+        self.group, kinds = pairs(rt, lb)
+        self.kinds: list[tuple[Hashable, Hashable]] = [(rt_values[a], lb_values[b]) for a, b in kinds]
+        self.used = np.fromiter(map(attrgetter("extensions_used"), cases), np.int64, n)
+        self.recorded = np.fromiter(map(bool, map(attrgetter("extensions"), cases)), np.bool_, n)
+        self._moments: dict[str, tuple[F, I]] = {}
+
+    def moments(self, name: str | None, rows: I) -> tuple[F, I]:
+        """The rows' ``name`` instants: epoch seconds (NaN when unset) and epoch microseconds."""
+        if name is None:
+            return np.full(len(rows), NAN), np.zeros(len(rows), np.int64)
+        if name not in self._moments:
+            self._moments[name] = _moments(list(map(attrgetter(name), self.cases)))
+        seconds, micros = self._moments[name]
+        return seconds[rows], micros[rows]
+
+
+def _moments(values: list[datetime | None]) -> tuple[F, I]:
+    n = len(values)
+    known = np.fromiter((v is not None for v in values), np.bool_, n)
+    present = [v for v in values if v is not None]
+    seconds = np.full(n, NAN)
+    seconds[known] = np.fromiter(map(datetime.timestamp, present), np.float64, len(present))
+    micros = np.rint(np.where(known, seconds, 0.0) * 1e6).astype(np.int64)
+    # seconds = micros / 10**6 correctly rounded; below 2**32 s the float resolves every microsecond
+    exact = ~known | ((np.abs(seconds) < 2.0**32) & (micros / 1e6 == seconds))
+    for k in np.flatnonzero(~exact).tolist():
+        micros[k] = (values[k] - _EPOCH) // _US  # type: ignore[operator]  # known: not None
+    return seconds, micros
+
+
+Redo = Callable[[I, F, F], ClockColumns]  # re-evaluate rows (positions in the columns) with new targets
+
+
+def law_step(c: ClockColumns, inputs: CaseColumns, establishments: Establishments | None, redo: Redo) -> None:
+    """Started law-counted periods take the target ending at the law's due instant (``clocks._counted``
+    with ``counting.law_target``): the due instant depends only on the counted place, the extensions and
+    the start's 15-minute bucket (``counting.law_due``), so the law is asked once per distinct triple
+    (and remembered across passes)."""
+    law_groups = [g for g, t in enumerate(c.policy) if t is not None and t.counting != ELAPSED and t.period]
+    js = np.flatnonzero(np.isin(c.group, law_groups) & (c.state != 0)) if law_groups else np.zeros(0, np.int64)
+    if not len(js):
+        return
+    rows, group = c.rows[js], c.group[js]
+    cases = inputs.cases
+    # the counted place: per policy group (legal basis included) and provider
+    provider, providers = codes(list(map(attrgetter("provider"), map(cases.__getitem__, rows.tolist()))))
+    place_key, place_pairs = pairs(group, provider)
+    places = []
+    for g, p in place_pairs:
+        target = c.policy[g]
+        assert target is not None  # law groups have a target
+        basis = str(inputs.kinds[g][1])
+        places.append((target, counted_place(target, str(providers[p]), basis, establishments).place))
+    maxe = np.array([t.max_extensions if t else 0 for t in c.policy], np.int64)[group]
+    used = np.where(maxe > 0, np.minimum(inputs.used[rows], maxe), 0)
+    bucket = np.floor_divide(c.started[js], _BUCKET).astype(np.int64)
+    dues = np.empty(len(js), np.int64)
+    for (pid, n_used), at in _split(place_key, used).items():
+        target, place = places[pid]
+        key = (target.counting, target.period, target.extension_label, n_used, place)
+        if sum(map(len, _DUES.values())) > _DUES_MAX:
+            _DUES.clear()
+        table = _DUES.setdefault(key, {})
+        buckets, inverse = np.unique(bucket[at], return_inverse=True)
+        wanted = buckets.tolist()
+        for b in [b for b, d in zip(wanted, map(table.get, wanted), strict=True) if d is None]:
+            due = _law_due(target.counting, b, target.period, n_used, target.extension_label, place)
+            table[b] = (due - _EPOCH) // _US
+        dues[at] = np.fromiter(map(table.__getitem__, wanted), np.int64, len(wanted))[inverse.ravel()]
+    seconds = (dues - c.started_us[js]) / 10**6
+    warn0 = np.array([t.warn if t else 0.0 for t in c.policy])[group]
+    ext = np.array([t.extension if t else 0.0 for t in c.policy])[group]
+    warn = np.minimum(warn0 + used * ext, seconds)
+    changed = seconds != c.target_s[js]
+    at = js[changed]
+    if len(at):
+        c.set(at, redo(at, seconds[changed], warn[changed] + 0.0))
+
+
+def _split(place: I, used: I) -> dict[tuple[int, int], I]:
+    """Positions per distinct (place, extensions) pair."""
+    span = int(used.max()) + 1
+    key = place * span + used
+    order = np.argsort(key, kind="stable")
+    values, first = np.unique(key[order], return_index=True)
+    parts = np.split(order, first[1:])
+    return {divmod(int(v), span): part for v, part in zip(values.tolist(), parts, strict=True)}

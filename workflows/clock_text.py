@@ -1,0 +1,171 @@
+"""Byte-level reading of many stored JSON texts at once, for ``workflows.clock_columns``.
+
+Every row of a pass is joined into one ASCII buffer (``Blob``); a field is then read at a byte offset
+per row by gathering the 8 bytes at that offset as one little-endian 64-bit word (an unaligned view of
+the buffer: one gather per 8 bytes instead of one per byte) and testing or decoding the words with
+word-wide arithmetic. Only exact layouts are read; whatever does not match is reported as not read, and
+the caller leaves that row to the scalar path. numpy: import this module lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["ISO_WIDTH", "Blob", "find", "iso_micros", "matches"]
+
+Ints = NDArray[np.int64]
+Words = NDArray[np.uint64]
+Bools = NDArray[np.bool_]
+
+ISO_WIDTH = 27  # 2026-01-31T23:59:59.000000Z
+_PAD = 32  # zero bytes after the texts: every word gathered at an offset inside the texts exists
+_DAYS_BEFORE = np.array([0, 0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334], np.int64)  # non-leap
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], np.int64)
+_HIGH = np.uint64(0x8080808080808080)
+_LOW7 = np.uint64(0x7F7F7F7F7F7F7F7F)
+
+
+def _word(text: bytes) -> np.uint64:
+    return np.uint64(int.from_bytes(text.ljust(8, b"\0"), "little"))
+
+
+def _iso_words() -> tuple[Words, Words, Words]:
+    """The 32 bytes from an ISO timestamp's first, as four words: (template, addend, mask). A byte XOR
+    the template is 0..9 at a digit and 0 at a separator; adding the addend to its low seven bits sets
+    the high bit exactly for any other value; the five bytes after the timestamp are masked out."""
+    text = b"0000-00-00T00:00:00.000000Z"
+    addend = bytes(0x76 if c == ord("0") else 0x7F for c in text)
+    mask = b"\xff" * len(text)
+    return tuple(np.frombuffer(v.ljust(32, b"\0"), np.uint64) for v in (text, addend, mask))  # type: ignore[return-value]
+
+
+_TEMPLATE, _ADDEND, _MASK = _iso_words()
+
+
+@dataclass
+class Blob:
+    """Texts joined by newlines: ``u8`` its bytes, ``words`` the 8 bytes starting at each offset (as
+    little-endian uint64; zero-padded past the end), ``start``/``end`` each text's bounds (``end`` is the
+    offset of its newline), ``readable`` whether the text is there and ASCII."""
+
+    raw: bytes
+    u8: NDArray[np.uint8]
+    words: Words
+    rows: NDArray[np.uint8]  # the 32 bytes at each offset
+    start: Ints
+    end: Ints
+    readable: Bools
+
+    @classmethod
+    def of(cls, texts: Sequence[str | None]) -> Blob:
+        n, pad = len(texts), "\0" * _PAD
+        try:
+            joined = "\n".join([*texts, pad])  # type: ignore[list-item]  # a None is caught below
+            fine = joined.isascii()
+        except TypeError:  # a row without text
+            fine = False
+        if fine:
+            readable = np.ones(n, np.bool_)
+            parts: Sequence[str] = texts  # type: ignore[assignment]  # the join above proved no None
+        else:
+            readable = np.fromiter((t is not None and t.isascii() for t in texts), np.bool_, n)
+            parts = [t if t is not None and ok else "" for t, ok in zip(texts, readable.tolist(), strict=True)]
+            joined = "\n".join([*parts, pad])
+        raw = joined.encode("ascii")
+        u8 = np.frombuffer(raw, np.uint8, len(raw) - _PAD)
+        end = np.flatnonzero(u8 == 10)
+        if len(end) != n:  # a text with a newline of its own
+            end = np.cumsum(np.fromiter(map(len, parts), np.int64, n) + 1) - 1
+        start = np.concatenate(([0], end[:-1] + 1)) if n else np.zeros(0, np.int64)
+        words = np.ndarray((len(u8),), "<u8", raw, 0, (1,))
+        rows = np.lib.stride_tricks.sliding_window_view(np.frombuffer(raw, np.uint8), 32)[: len(u8)]
+        return cls(raw, u8, words, rows, start, end, readable)
+
+    def word(self, at: Ints) -> Words:
+        """The 8 bytes at each offset (an offset outside the texts reads the nearest one: callers check
+        bounds)."""
+        out: Words = self.words[np.clip(at, 0, len(self.words) - 1)]
+        return out
+
+    def byte(self, at: Ints) -> NDArray[np.uint8]:
+        """The byte at each offset (0 outside the texts)."""
+        if not len(self.u8):
+            return np.zeros(len(at), np.uint8)
+        return np.where((at >= 0) & (at < len(self.u8)), self.u8[np.clip(at, 0, len(self.u8) - 1)], np.uint8(0))
+
+
+def matches(blob: Blob, at: Ints, literal: bytes) -> Bools:
+    """Whether ``literal`` is at each offset of ``at`` (inside the texts): one word compare per 8 bytes."""
+    size = len(literal)
+    hit = (at >= 0) & (at + size <= len(blob.u8))
+    if size < 8:
+        mask = np.uint64((1 << (8 * size)) - 1)
+        return hit & ((blob.word(at) & mask) == _word(literal))
+    for o in (*range(0, size - 7, 8), size - 8):
+        hit &= blob.word(at + o) == _word(literal[o : o + 8])
+    return hit
+
+
+def find(blob: Blob, pattern: bytes) -> Ints:
+    """Offsets of ``pattern`` (2 bytes or more) in the texts, in order: its first two or four bytes are
+    searched as one word at each alignment, the rest checked at the candidates."""
+    width = 4 if len(pattern) >= 4 else 2
+    kind = np.uint32 if width == 4 else np.uint16
+    head = np.frombuffer(pattern[:width], kind)[0]
+    size = len(blob.u8)
+    found = [
+        np.flatnonzero(np.frombuffer(blob.raw, kind, (size - o) // width, o) == head) * width + o for o in range(width)
+    ]
+    at = np.sort(np.concatenate(found), kind="stable")  # sorted runs: a merge
+    return at if len(pattern) == width else at[matches(blob, at, pattern)]
+
+
+def _calendar() -> tuple[Ints, Ints]:
+    """Per ``year * 13 + month`` (years 0-9999): days from 1970-01-01 to the month's first day, and
+    the month's length (0 for month 0 and year 0)."""
+    year = np.repeat(np.arange(10_000, dtype=np.int64), 13)
+    month = np.tile(np.arange(13, dtype=np.int64), 10_000)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    m = np.maximum(month, 1)
+    y = np.maximum(year, 1) - 1
+    days = y * 365 + y // 4 - y // 100 + y // 400 + _DAYS_BEFORE[m] + (leap & (m > 2)) - 719163
+    length = np.where((month >= 1) & (year >= 1), _MONTH_DAYS[m] + (leap & (m == 2)), 0)
+    return days, length
+
+
+_CALENDAR: list[tuple[Ints, Ints]] = []
+
+
+def iso_micros(blob: Blob, at: Ints) -> tuple[Ints, Bools]:
+    """Epoch microseconds of the ``iso`` timestamps starting at byte offsets ``at`` and whether each one
+    is well formed (digits and separators in place, a real date and time): four words per timestamp."""
+    if not _CALENDAR:
+        _CALENDAR.append(_calendar())
+    month_days, month_length = _CALENDAR[0]
+    ok = (at >= 0) & (at + ISO_WIDTH <= len(blob.u8))
+    # one row per word (long rows: numpy's fast loops), one column per timestamp
+    x = np.ascontiguousarray(blob.rows[np.clip(at, 0, len(blob.u8) - 1)].view(np.uint64).T)
+    x ^= _TEMPLATE[:, None]
+    x &= _MASK[:, None]
+    bad = (x & _LOW7) + _ADDEND[:, None]
+    bad |= x
+    bad &= _HIGH
+    ok &= (bad[0] | bad[1] | bad[2] | bad[3]) == 0
+    pairs = x * np.uint64(10)
+    pairs += x >> np.uint64(8)  # at each byte: that digit * 10 + the next one
+    b = pairs.view(np.uint8)  # row i: the bytes of word i; pairs that are not digits: garbage, not ok
+
+    def two(k: int) -> Ints:
+        return b[k // 8, k % 8 :: 8].astype(np.int64)
+
+    ok &= b[0, 5::8] <= 12
+    year, month, day = two(0) * 100 + two(2), np.minimum(b[0, 5::8], 12).astype(np.int64), two(8)
+    hour, minute, second = two(11), two(14), two(17)
+    ym = np.minimum(year, 9999) * 13 + month
+    ok &= (day >= 1) & (day <= month_length[ym]) & (hour < 24) & (minute < 60) & (second < 60)
+    seconds = (month_days[ym] + day) * 86400 + hour * 3600 + minute * 60 + second
+    return seconds * 1_000_000 + (two(20) * 10_000 + two(22) * 100 + two(24)), ok
