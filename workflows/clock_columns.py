@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from casebridge.workflows.cases import StatusChange
-from casebridge.workflows.clock_text import Blob, find, iso_micros, matches
+from casebridge.workflows.clock_text import Blob, _word, find, iso_micros, matches
 
 __all__ = ["HeldColumns", "HistoryColumns", "iso_micros"]
 
@@ -72,8 +72,7 @@ class HistoryColumns:
         blob = Blob.of(texts)
         row_start, row_end, readable = blob.start, blob.end, blob.readable
         p = find(blob, b'["')
-        micros, ok = iso_micros(blob, p + 2)
-        ok &= matches(blob, p + 29, b'", "')
+        micros, ok = iso_micros(blob, p + 2, b'", "')  # ["<iso>", "<state>"]
         p, micros = p[ok], micros[ok]
         codes, e = _strings(blob, p + 33, states, b'"]')
         clean = codes < len(states)  # a state the workflow does not name: the row goes the scalar way
@@ -134,15 +133,20 @@ class HeldColumns:
         out = cls({}, {}, {}, {}, {}, {}, level, readable)
         at = find(blob, b'"due_at": ')  # each clock's fields start with its due_at: all read at once
         row = np.searchsorted(blob.start, at, "right") - 1
-        due, due_null, after_due, ok = _value(blob, at + 10)
-        ok &= matches(blob, after_due, b', "state": "')
-        state, e = _strings(blob, after_due + 12, states, b'", "warn_at": ')
+        due, due_null, after_due, ok = _value(blob, at + 10, b", ")
+        ok &= matches(blob, after_due, b'"state": "')
+        state, e = _strings(blob, after_due + 10, states, b'", "warn_at": ')
         ok &= state < len(states)
-        warn, warn_null, after_warn, ok_warn = _value(blob, e + 14)
-        ok &= ok_warn & (blob.byte(after_warn) == ord("}"))
-        for name in clocks:  # whose fields: the key before "due_at"
+        warn, warn_null, _after, ok_warn = _value(blob, e + 14, b"}")
+        ok &= ok_warn
+        tail = blob.word(at - 8)  # the last 8 bytes of the clock's key before it: '"name": {'
+        for name in clocks:
             prefix = f'"{name}": {{'.encode()
-            mine = np.flatnonzero(matches(blob, at - len(prefix), prefix))
+            if len(prefix) >= 8:
+                mine = np.flatnonzero(tail == _word(prefix[-8:]))
+                mine = mine[matches(blob, at[mine] - len(prefix), prefix[:-8])]
+            else:
+                mine = np.flatnonzero(matches(blob, at - len(prefix), prefix))
             r = row[mine]
             counts = np.bincount(r, minlength=n)
             readable &= (counts <= 1) & ~(np.bincount(r[~ok[mine]], minlength=n) > 0)
@@ -154,12 +158,15 @@ class HeldColumns:
         return out
 
 
-def _value(blob: Blob, at: Ints) -> tuple[Ints, Bools, Ints, Bools]:
-    """An ``iso`` string or null at ``at``: (micros, is null, offset after it, well formed)."""
-    null = matches(blob, at, b"null")
-    micros, ok = iso_micros(blob, at + 1)
-    quoted = (blob.byte(at) == ord('"')) & (blob.byte(at + 28) == ord('"'))
-    return micros, null, np.where(null, at + 4, at + 29), null | (ok & quoted)
+def _value(blob: Blob, at: Ints, after: bytes) -> tuple[Ints, Bools, Ints, Bools]:
+    """An ``iso`` string or null at ``at``, followed by ``after``: (micros, is null, offset after the
+    value and ``after``, well formed)."""
+    micros, ok = iso_micros(blob, at + 1, b'"' + after)
+    ok &= blob.byte(at) == ord('"')
+    null = np.zeros(len(at), np.bool_)
+    maybe = np.flatnonzero(~ok)
+    null[maybe] = matches(blob, at[maybe], b"null" + after)
+    return micros, null, np.where(null, at + 4, at + 29) + len(after), null | ok
 
 
 def _level(blob: Blob) -> tuple[Ints, Bools]:

@@ -105,31 +105,19 @@ def evaluate_columns(spec: _ClockSpec, hist: HistoryColumns, seen_all: I, rows: 
     end = np.where(stopped, times[np.where(stopped, b0 + stop, 0)] if len(times) else 0.0, now_e)
     tl = spec.timeline
     tab = _Tables(tl, times, start, now_e, started) if tl is not None else None
+    if tab is None:  # 24x7: only a stretch with a pause needs the walk, the rest takes the steady path
+        pauses = np.concatenate(([0], np.cumsum(is_pause[codes]))) if len(codes) else np.zeros(1, np.int64)
+        any_pause = started & (pauses[np.where(started, b0 + seg_end, 0)] > pauses[np.where(started, b0 + begin, 0)])
+        walk = np.flatnonzero(any_pause)
+    else:
+        walk = np.flatnonzero(started)
+    bounds = (b0[walk], begin[walk], seg_end[walk], start[walk], end[walk])
+    walked = _walk(tab, times, codes, is_pause, bounds, target_s[walk], warn_s[walk])
     elapsed, paused = np.zeros(r), np.zeros(r)
-    running, any_pause = np.zeros(r, np.bool_), np.zeros(r, np.bool_)
+    running = np.zeros(r, np.bool_)
     warn_x, due_x, run_a, run_e0 = np.full(r, NAN), np.full(r, NAN), np.zeros(r), np.zeros(r)
-    for k in range(kmax):
-        active = started & (k >= begin) & (k < seg_end)
-        if not active.any():
-            continue
-        idx = np.where(active, b0 + k, 0)
-        a = times[idx]
-        a = np.where((k == begin) | (a < start), start, a)
-        b = np.where(k + 1 < seg_end, times[np.where(active & (k + 1 < seg_end), b0 + k + 1, 0)], end)
-        b = np.where(b < a, a, b)
-        pz = active & is_pause[codes[idx]]
-        any_pause |= pz
-        paused = np.where(pz, paused + (b - a), paused)
-        running &= ~pz
-        go = active & ~pz
-        e1 = elapsed + (b - a if tab is None else tab.between(a, b))
-        w_now = go & np.isnan(warn_x) & (e1 >= warn_s)
-        warn_x = np.where(w_now, _advance(tab, a, warn_s - elapsed, w_now), warn_x)
-        d_now = go & np.isnan(due_x) & (e1 > target_s)
-        due_x = np.where(d_now, _advance(tab, a, target_s - elapsed, d_now), due_x)
-        running |= go
-        run_a, run_e0 = np.where(go, a, run_a), np.where(go, elapsed, run_e0)
-        elapsed = np.where(go, e1, elapsed)
+    for column, values in zip((elapsed, paused, running, warn_x, due_x, run_a, run_e0), walked, strict=True):
+        column[walk] = values
     due, warn = due_x.copy(), warn_x.copy()
     proj = running & np.isnan(due)
     if tab is None:
@@ -165,6 +153,39 @@ def evaluate_columns(spec: _ClockSpec, hist: HistoryColumns, seen_all: I, rows: 
         np.where(from_field, moment_us, first_us), from_field & started, due, warn, np.where(stopped, end, NAN),
         elapsed, paused, target_s, np.where(started, cycle, 0), overdue,
     )  # fmt: skip
+
+
+def _walk(tab: _Tables | None, times: F, codes: I, is_pause: B, bounds: tuple[I, I, I, F, F], target_s: F,
+          warn_s: F) -> tuple[F, F, B, F, F, F, F]:  # fmt: skip
+    """The stretch walk of started rows (``clocks._evaluate``), one history position at a time: (elapsed,
+    paused, running, warn crossed at, due crossed at, last run's start, elapsed before it)."""
+    b0, begin, seg_end, start, end = bounds
+    r = len(b0)
+    elapsed, paused = np.zeros(r), np.zeros(r)
+    running = np.zeros(r, np.bool_)
+    warn_x, due_x, run_a, run_e0 = np.full(r, NAN), np.full(r, NAN), np.zeros(r), np.zeros(r)
+    for k in range(int(seg_end.max()) if r else 0):
+        active = (k >= begin) & (k < seg_end)
+        if not active.any():
+            continue
+        idx = np.where(active, b0 + k, 0)
+        a = times[idx]
+        a = np.where((k == begin) | (a < start), start, a)
+        b = np.where(k + 1 < seg_end, times[np.where(active & (k + 1 < seg_end), b0 + k + 1, 0)], end)
+        b = np.where(b < a, a, b)
+        pz = active & is_pause[codes[idx]]
+        paused = np.where(pz, paused + (b - a), paused)
+        running &= ~pz
+        go = active & ~pz
+        e1 = elapsed + (b - a if tab is None else tab.between(a, b))
+        w_now = go & np.isnan(warn_x) & (e1 >= warn_s)
+        warn_x = np.where(w_now, _advance(tab, a, warn_s - elapsed, w_now), warn_x)
+        d_now = go & np.isnan(due_x) & (e1 > target_s)
+        due_x = np.where(d_now, _advance(tab, a, target_s - elapsed, d_now), due_x)
+        running |= go
+        run_a, run_e0 = np.where(go, a, run_a), np.where(go, elapsed, run_e0)
+        elapsed = np.where(go, e1, elapsed)
+    return elapsed, paused, running, warn_x, due_x, run_a, run_e0
 
 
 class _Tables:

@@ -33,17 +33,27 @@ def _word(text: bytes) -> np.uint64:
     return np.uint64(int.from_bytes(text.ljust(8, b"\0"), "little"))
 
 
-def _iso_words() -> tuple[Words, Words, Words]:
-    """The 32 bytes from an ISO timestamp's first, as four words: (template, addend, mask). A byte XOR
-    the template is 0..9 at a digit and 0 at a separator; adding the addend to its low seven bits sets
-    the high bit exactly for any other value; the five bytes after the timestamp are masked out."""
-    text = b"0000-00-00T00:00:00.000000Z"
-    addend = bytes(0x76 if c == ord("0") else 0x7F for c in text)
-    mask = b"\xff" * len(text)
-    return tuple(np.frombuffer(v.ljust(32, b"\0"), np.uint64) for v in (text, addend, mask))  # type: ignore[return-value]
+_ISO_TEXT = b"0000-00-00T00:00:00.000000Z"
+_ISO_WORDS: dict[bytes, tuple[Words, Words, Words]] = {}
 
 
-_TEMPLATE, _ADDEND, _MASK = _iso_words()
+def _iso_words(after: bytes) -> tuple[Words, Words, Words]:
+    """The 32 bytes from an ISO timestamp's first (the timestamp, then ``after``), as four words:
+    (template, addend, mask). A byte XOR the template is 0..9 at a digit and 0 at any other byte of the
+    template; adding the addend to its low seven bits sets the high bit exactly for any other value;
+    the bytes past the template are masked out."""
+    if after not in _ISO_WORDS:
+        text = _ISO_TEXT + after
+        if len(text) > 32:
+            raise ValueError(f"{after!r}: at most {32 - len(_ISO_TEXT)} bytes after a timestamp")
+        addend = bytes(0x76 if i < len(_ISO_TEXT) and c == ord("0") else 0x7F for i, c in enumerate(text))
+        mask = b"\xff" * len(text)
+        words = (np.frombuffer(v.ljust(32, b"\0"), np.uint64) for v in (text, addend, mask))
+        _ISO_WORDS[after] = tuple(words)  # type: ignore[assignment]
+    return _ISO_WORDS[after]
+
+
+
 
 
 @dataclass
@@ -140,18 +150,20 @@ def _calendar() -> tuple[Ints, Ints]:
 _CALENDAR: list[tuple[Ints, Ints]] = []
 
 
-def iso_micros(blob: Blob, at: Ints) -> tuple[Ints, Bools]:
+def iso_micros(blob: Blob, at: Ints, after: bytes = b"") -> tuple[Ints, Bools]:
     """Epoch microseconds of the ``iso`` timestamps starting at byte offsets ``at`` and whether each one
-    is well formed (digits and separators in place, a real date and time): four words per timestamp."""
+    is well formed (digits and separators in place, a real date and time) and followed by ``after`` (at
+    most 5 bytes): one 32-byte gather per timestamp."""
+    template, addend, mask = _iso_words(after)
     if not _CALENDAR:
         _CALENDAR.append(_calendar())
     month_days, month_length = _CALENDAR[0]
-    ok = (at >= 0) & (at + ISO_WIDTH <= len(blob.u8))
+    ok = (at >= 0) & (at + ISO_WIDTH + len(after) <= len(blob.u8))
     # one row per word (long rows: numpy's fast loops), one column per timestamp
     x = np.ascontiguousarray(blob.rows[np.clip(at, 0, len(blob.u8) - 1)].view(np.uint64).T)
-    x ^= _TEMPLATE[:, None]
-    x &= _MASK[:, None]
-    bad = (x & _LOW7) + _ADDEND[:, None]
+    x ^= template[:, None]
+    x &= mask[:, None]
+    bad = (x & _LOW7) + addend[:, None]
     bad |= x
     bad &= _HIGH
     ok &= (bad[0] | bad[1] | bad[2] | bad[3]) == 0
