@@ -21,7 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from casebridge.workflows.cases import StatusChange
-from casebridge.workflows.clock_text import Blob, _word, find, iso_micros, matches
+from casebridge.workflows.clock_text import Blob, _word, find, iso_micros, matches, which
 
 __all__ = ["HeldColumns", "HistoryColumns", "iso_micros"]
 
@@ -42,16 +42,12 @@ def _strings(blob: Blob, s: Ints, names: Sequence[str], closing: bytes) -> tuple
     """Which of ``names`` each JSON string starting at ``s`` is, read as the name followed by ``closing``
     (which starts with the closing quote): (index in names, or len(names) for anything else; offset of
     the closing quote). A name that JSON would escape never matches: such a row goes the scalar way."""
-    code = np.full(len(s), len(names), np.int64)
-    end = s.copy()
-    first = blob.byte(s)
-    for i, name in enumerate(names):
-        if not name or not name.isascii() or not name.isprintable() or '"' in name or "\\" in name:
-            continue
-        raw = name.encode()
-        sel = np.flatnonzero((first == raw[0]) & (code == len(names)))
-        sel = sel[matches(blob, s[sel], raw + closing)]
-        code[sel], end[sel] = i, s[sel] + len(raw)
+    usable = [i for i, name in enumerate(names) if name and name.isascii() and name.isprintable()
+              and '"' not in name and "\\" not in name]  # fmt: skip
+    found = which(blob, s, [names[i].encode() + closing for i in usable])
+    code = np.where(found >= 0, np.array([*usable, len(names)], np.int64)[found], len(names))
+    sizes = np.array([*(len(names[i]) for i in usable), 0], np.int64)
+    end = s + sizes[found]
     return code, end
 
 

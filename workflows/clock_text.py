@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["ISO_WIDTH", "Blob", "find", "iso_micros", "matches"]
+__all__ = ["ISO_WIDTH", "Blob", "find", "iso_micros", "matches", "which"]
 
 Ints = NDArray[np.int64]
 Words = NDArray[np.uint64]
@@ -51,9 +51,6 @@ def _iso_words(after: bytes) -> tuple[Words, Words, Words]:
         words = (np.frombuffer(v.ljust(32, b"\0"), np.uint64) for v in (text, addend, mask))
         _ISO_WORDS[after] = tuple(words)  # type: ignore[assignment]
     return _ISO_WORDS[after]
-
-
-
 
 
 @dataclass
@@ -118,6 +115,39 @@ def matches(blob: Blob, at: Ints, literal: bytes) -> Bools:
     for o in (*range(0, size - 7, 8), size - 8):
         hit &= blob.word(at + o) == _word(literal[o : o + 8])
     return hit
+
+
+def which(blob: Blob, at: Ints, literals: Sequence[bytes]) -> Ints:
+    """Which of ``literals`` (none a prefix of another) is at each offset: its index, else -1. Literals
+    of up to 32 bytes whose first bytes tell them apart are told by one 32-byte gather per offset: the
+    first bytes pick the one literal it can be, then all its bytes are compared at once."""
+    out = np.full(len(at), -1, np.int64)
+    short = [i for i, t in enumerate(literals) if 0 < len(t) <= 32]
+    head = min((len(literals[i]) for i in short), default=8)
+    keys = [int.from_bytes(literals[i][: min(head, 8)], "little") for i in short]
+    if short and len(set(keys)) == len(keys):
+        by_key = np.argsort(np.array(keys, np.uint64))
+        sorted_keys = np.array(keys, np.uint64)[by_key]
+        table = np.array([np.frombuffer(literals[short[k]].ljust(32, b"\0"), np.uint64) for k in by_key])
+        masks = np.array(
+            [np.frombuffer((b"\xff" * len(literals[short[k]])).ljust(32, b"\0"), np.uint64) for k in by_key]
+        )
+        sizes = np.array([len(literals[short[k]]) for k in by_key], np.int64)
+        words = np.ascontiguousarray(blob.rows[np.clip(at, 0, len(blob.u8) - 1)].view(np.uint64).T)
+        first = words[0] & np.uint64((1 << (8 * min(head, 8))) - 1)
+        k = np.minimum(np.searchsorted(sorted_keys, first), len(short) - 1)
+        hit = (sorted_keys[k] == first) & (at >= 0) & (at + sizes[k] <= len(blob.u8))
+        words ^= np.take(table.T, k, axis=1)
+        words &= np.take(masks.T, k, axis=1)
+        hit &= (words[0] | words[1] | words[2] | words[3]) == 0
+        out[hit] = np.array(short, np.int64)[by_key][k[hit]]
+        rest = [i for i, t in enumerate(literals) if len(t) > 32]
+    else:
+        rest = list(range(len(literals)))
+    for i in rest:
+        sel = np.flatnonzero(out < 0)
+        out[sel[matches(blob, at[sel], literals[i])]] = i
+    return out
 
 
 def find(blob: Blob, pattern: bytes) -> Ints:
