@@ -166,14 +166,20 @@ def _value(blob: Blob, at: Ints, after: bytes) -> tuple[Ints, Bools, Ints, Bools
 
 
 def _level(blob: Blob) -> tuple[Ints, Bools]:
-    """The escalation level closing each row (``"escalation_level": N}``, N of one or two digits)."""
-    key, row_end = b'"escalation_level": ', blob.end
-    closed = blob.byte(row_end - 1) == ord("}")
-    last = blob.byte(row_end - 2) - np.uint8(48)  # wraps below "0"
-    tens = blob.byte(row_end - 3) - np.uint8(48)
-    one = closed & (last <= 9) & matches(blob, row_end - 2 - len(key), key)
-    two = closed & (last <= 9) & (tens <= 9) & matches(blob, row_end - 3 - len(key), key)
-    value = np.where(two, tens.astype(np.int64) * 10 + last, np.where(one, last.astype(np.int64), 0))
+    """The escalation level closing each row (``"escalation_level": N}``, N of one or two digits): the
+    row's last 24 bytes as three words."""
+    at = blob.end - 24
+    inside = at >= blob.start
+    w0, w1, w2 = blob.word(at), blob.word(at + 8), blob.word(at + 16)
+    tens, last = (w2 >> np.uint64(40)) & np.uint64(0xFF), (w2 >> np.uint64(48)) & np.uint64(0xFF)
+    digit = last - np.uint64(48) <= np.uint64(9)
+    one = inside & digit & (w0 == _word(b', "escal')) & (w1 == _word(b"ation_le"))
+    one &= (w2 & ~np.uint64(0xFF << 48)) == _word(b'vel": \0}')
+    two = inside & digit & (tens - np.uint64(48) <= np.uint64(9))
+    two &= (w0 == _word(b' "escala')) & (w1 == _word(b"tion_lev"))
+    two &= (w2 & ~np.uint64(0xFFFF << 40)) == _word(b'el": \0\0}')
+    units = last.astype(np.int64) - 48
+    value = np.where(two, (tens.astype(np.int64) - 48) * 10 + units, np.where(one, units, 0))
     return value, one | two
 
 
