@@ -81,20 +81,7 @@ def evaluate_columns(spec: _ClockSpec, hist: HistoryColumns, seen_all: I, rows: 
     b0, ns = hist.starts[rows], seen_all[rows]
     times, codes = hist.times, hist.codes
     r = len(rows)
-    kmax = int(ns.max()) if r else 0
-    idle = np.ones(r, np.bool_)
-    cycle = np.zeros(r, np.int64)
-    begin = np.full(r, -1, np.int64)
-    stop = np.full(r, -1, np.int64)
-    for k in range(kmax):
-        valid = k < ns
-        c = codes[np.where(valid, b0 + k, 0)]
-        s_now = valid & idle & is_start[c]
-        p_now = valid & ~idle & is_stop[c]
-        cycle += s_now
-        begin = np.where(s_now, k, begin)
-        stop = np.where(s_now, -1, np.where(p_now, k, stop))
-        idle = np.where(s_now, False, np.where(p_now, True, idle))
+    cycle, begin, stop = _cycles(codes, b0, ns, is_start, is_stop)
     on = cycle > 0
     first = times[np.where(on, b0 + begin, 0)] if len(times) else np.zeros(r)
     from_field = (cycle == 1) & ~np.isnan(moment)
@@ -153,6 +140,32 @@ def evaluate_columns(spec: _ClockSpec, hist: HistoryColumns, seen_all: I, rows: 
         np.where(from_field, moment_us, first_us), from_field & started, due, warn, np.where(stopped, end, NAN),
         elapsed, paused, target_s, np.where(started, cycle, 0), overdue,
     )  # fmt: skip
+
+
+def _cycles(codes: I, b0: I, ns: I, is_start: B, is_stop: B) -> tuple[I, I, I]:
+    """The cycle scan of ``clocks._evaluate`` (per row: cycles started, position of the last start, of
+    the stop that ended it or -1), one history position at a time; rows sorted by length, longest first,
+    so that position k is a prefix of them."""
+    r = len(b0)
+    order = np.argsort(-np.minimum(ns, 32_000).astype(np.int16), kind="stable")  # a radix sort
+    b0, ns = b0[order], ns[order]
+    idle = np.ones(r, np.bool_)
+    cycle, begin, stop = np.zeros(r, np.int64), np.full(r, -1, np.int64), np.full(r, -1, np.int64)
+    for k in range(int(ns[0]) if r else 0):
+        m = int(np.count_nonzero(ns > k))
+        c = codes[b0[:m] + k]
+        was = idle[:m]
+        s_now = was & is_start[c]
+        p_now = ~was & is_stop[c]
+        cycle[:m] += s_now
+        begin[:m][s_now] = k
+        stop[:m][s_now] = -1
+        stop[:m][p_now] = k
+        idle[:m] = np.where(s_now, False, was | p_now)
+    out = (np.empty(r, np.int64), np.empty(r, np.int64), np.empty(r, np.int64))
+    for column, values in zip(out, (cycle, begin, stop), strict=True):
+        column[order] = values
+    return out
 
 
 def _walk(tab: _Tables | None, times: F, codes: I, is_pause: B, bounds: tuple[I, I, I, F, F], target_s: F,
