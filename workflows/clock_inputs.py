@@ -104,14 +104,20 @@ def law_step(c: ClockColumns, inputs: CaseColumns, establishments: Establishment
     rows, group = c.rows[js], c.group[js]
     cases = inputs.cases
     # the counted place: per policy group (legal basis included) and provider
-    provider, providers = codes(list(map(attrgetter("provider"), map(cases.__getitem__, rows.tolist()))))
+    # the provider matters only where the policy names no country and a provider directory is attached
+    law_targets = [t for g in law_groups if (t := c.policy[g]) is not None]
+    if establishments is not None and any(not t.counting_country for t in law_targets):
+        provider, providers = codes(list(map(attrgetter("provider"), map(cases.__getitem__, rows.tolist()))))
+    else:
+        provider, providers = np.zeros(len(rows), np.int64), [None]
     place_key, place_pairs = pairs(group, provider)
     places = []
     for g, p in place_pairs:
         target = c.policy[g]
         assert target is not None  # law groups have a target
         basis = str(inputs.kinds[g][1])
-        places.append((target, counted_place(target, str(providers[p]), basis, establishments).place))
+        provider_name = None if providers[p] is None else str(providers[p])
+        places.append((target, counted_place(target, provider_name, basis, establishments).place))
     maxe = np.array([t.max_extensions if t else 0 for t in c.policy], np.int64)[group]
     used = np.where(maxe > 0, np.minimum(inputs.used[rows], maxe), 0)
     bucket = np.floor_divide(c.started[js], _BUCKET).astype(np.int64)
