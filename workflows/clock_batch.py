@@ -113,7 +113,7 @@ def evaluate_batch(
     plan = _plan_for(workflow)
     now_e = now.timestamp()
     n = len(cases)
-    inputs = CaseColumns(cases)
+    inputs = CaseColumns(cases, [spec.start_field for spec in plan.specs.values() if spec.start_field])
     gid = inputs.group
     pairs_of = [plan.pairs_for(*key) for key in inputs.kinds]  # type: ignore[arg-type]
     seen = seen_changes(hist, now_e)
@@ -175,7 +175,7 @@ def evaluate_clocks(
     states = sorted(clock.start_on | clock.stop_on | clock.met_on | clock.pause_in)
     hist = HistoryColumns.from_changes(histories, states)
     now_e, n = now.timestamp(), len(cases)
-    inputs = CaseColumns(cases)
+    inputs = CaseColumns(cases, [spec.start_field] if spec.start_field else [])
     seen = seen_changes(hist, now_e)
     fallback = ~hist.readable | (seen > MAX_CHANGES) | bool(target.ends_on_field) | inputs.recorded
     rows = np.flatnonzero(~fallback)
