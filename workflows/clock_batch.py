@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 from casebridge.workflows.cases import Case, StatusChange
 from casebridge.workflows.clock_columns import HistoryColumns
 from casebridge.workflows.clock_eval import STATES, ClockColumns, evaluate_columns, seen_changes
-from casebridge.workflows.clock_inputs import CaseColumns, law_step
+from casebridge.workflows.clock_inputs import CaseColumns, law_targets
 from casebridge.workflows.clocks import (
     ClockResult,
     _ClockSpec,
@@ -132,8 +132,7 @@ def evaluate_batch(
         where[rows] = np.arange(len(rows))
         batch.where[name] = where
         group = gid[rows]
-        cols = _clock(spec, hist, seen, rows, group, policy, inputs, now_e)
-        law_step(cols, inputs, workflow.establishments, _redo(spec, hist, seen, cols, inputs, now_e))
+        cols = _clock(spec, hist, seen, rows, group, policy, inputs, now_e, workflow.establishments)
         batch.clocks[name] = cols
     for i in np.flatnonzero(fallback).tolist():
         batch.scalar[i] = evaluate_case(cases[i], history_of(i), workflow, now)
@@ -141,24 +140,16 @@ def evaluate_batch(
 
 
 def _clock(spec: _ClockSpec, hist: HistoryColumns, seen: I, rows: I, group: I, policy: list[ClockTarget | None],
-           inputs: CaseColumns, now_e: float) -> ClockColumns:  # fmt: skip
-    """One clock over the rows, with each row's policy target (extensions folded in)."""
+           inputs: CaseColumns, now_e: float, establishments: Establishments | None) -> ClockColumns:  # fmt: skip
+    """One clock over the rows, with each row's policy target (extensions folded in; the law's due
+    instant for law-counted periods)."""
     base, warn0, ext = (np.array([getattr(t, a) if t else 0.0 for t in policy])[group] for a in _FLOATS)
     maxe = np.array([t.max_extensions if t else 0 for t in policy], np.int64)[group]
     target_s: F = np.where(maxe > 0, base + np.minimum(inputs.used[rows], maxe) * ext, base)
     warn_s = warn0 + (target_s - base)
     moment, moment_us = inputs.moments(spec.start_field, rows)
-    return evaluate_columns(spec, hist, seen, rows, group, policy, target_s, warn_s, moment, moment_us, now_e)
-
-
-def _redo(spec: _ClockSpec, hist: HistoryColumns, seen: I, c: ClockColumns, inputs: CaseColumns,
-          now_e: float) -> Callable[[I, F, F], ClockColumns]:  # fmt: skip
-    def redo(at: I, target_s: F, warn_s: F) -> ClockColumns:
-        moment, moment_us = inputs.moments(spec.start_field, c.rows[at])
-        return evaluate_columns(spec, hist, seen, c.rows[at], c.group[at], c.policy, target_s, warn_s, moment,
-                                moment_us, now_e)  # fmt: skip
-
-    return redo
+    law = law_targets(policy, rows, inputs, establishments)
+    return evaluate_columns(spec, hist, seen, rows, group, policy, target_s, warn_s, moment, moment_us, now_e, law)
 
 
 def evaluate_clocks(
@@ -180,8 +171,7 @@ def evaluate_clocks(
     fallback = ~hist.readable | (seen > MAX_CHANGES) | bool(target.ends_on_field) | inputs.recorded
     rows = np.flatnonzero(~fallback)
     group = np.zeros(len(rows), np.int64)
-    cols = _clock(spec, hist, seen, rows, group, [target], inputs, now_e)
-    law_step(cols, inputs, establishments, _redo(spec, hist, seen, cols, inputs, now_e))
+    cols = _clock(spec, hist, seen, rows, group, [target], inputs, now_e, establishments)
     out: list[ClockResult | None] = [None] * n
     for j, i in enumerate(rows.tolist()):
         out[i] = _materialise(cols, j, cases[i])

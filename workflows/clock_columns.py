@@ -13,7 +13,7 @@ numpy is imported by this module only: import it lazily (never from a command's 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -62,6 +62,17 @@ class HistoryColumns:
     starts: Ints
     readable: Bools
     states: tuple[str, ...]
+    derived: dict[bytes, Ints] = field(default_factory=dict, repr=False, compare=False)  # per state set: counts
+
+    def running_count(self, states: Bools) -> Ints:
+        """How many changes before each position are to a state in ``states`` (a mask over the codes):
+        ``count[j] - count[i]`` is how many of changes i..j-1 are; kept for clocks with the same mask."""
+        key = states.tobytes()
+        if key not in self.derived:
+            self.derived[key] = (
+                np.concatenate(([0], np.cumsum(states[self.codes]))) if len(self.codes) else np.zeros(1, np.int64)
+            )
+        return self.derived[key]
 
     @classmethod
     def from_texts(cls, texts: Sequence[str | None], states: Sequence[str]) -> HistoryColumns:

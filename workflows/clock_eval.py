@@ -7,6 +7,7 @@ numpy is imported here: import this module lazily (never on a command's start-up
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
@@ -15,6 +16,9 @@ from casebridge.workflows.calendars import BusinessTimeline
 from casebridge.workflows.clock_columns import HistoryColumns
 from casebridge.workflows.clocks import _ClockSpec
 from casebridge.workflows.model import ClockKind, ClockState, ClockTarget
+
+if TYPE_CHECKING:
+    from casebridge.workflows.clock_inputs import Law
 
 __all__ = ["NAN", "STATES", "ClockColumns", "evaluate_columns", "seen_changes"]
 
@@ -50,11 +54,6 @@ class ClockColumns:
     cycle: I
     overdue: F
 
-    def set(self, at: I, other: ClockColumns) -> None:
-        for name in ("state", "started", "started_us", "from_field", "due", "warn", "stopped", "elapsed",
-                     "paused", "target_s", "cycle", "overdue"):  # fmt: skip
-            getattr(self, name)[at] = getattr(other, name)
-
 
 def seen_changes(hist: HistoryColumns, now_e: float) -> I:
     """Per row, how many changes happened at or before now (a prefix: rows are sorted)."""
@@ -64,9 +63,10 @@ def seen_changes(hist: HistoryColumns, now_e: float) -> I:
 
 def evaluate_columns(spec: _ClockSpec, hist: HistoryColumns, seen_all: I, rows: I, group: I,
                      policy: list[ClockTarget | None], target_s: F, warn_s: F, moment: F, moment_us: I,
-                     now_e: float) -> ClockColumns:  # fmt: skip
+                     now_e: float, law: Law | None = None) -> ClockColumns:  # fmt: skip
     """``clocks._evaluate`` over the rows: the cycle scan, then the stretch walk, one history position
-    (k) at a time for every row at once; the 24x7 steady path as the scalar engine takes it."""
+    (k) at a time for every row at once; the 24x7 steady path as the scalar engine takes it. ``law``
+    gives the targets of law-counted periods from the starts (``clock_inputs.law_targets``)."""
     k_states = len(hist.states) + 1
 
     def mask(names: frozenset[str]) -> B:
@@ -87,13 +87,20 @@ def evaluate_columns(spec: _ClockSpec, hist: HistoryColumns, seen_all: I, rows: 
     from_field = (cycle == 1) & ~np.isnan(moment)
     start = np.where(from_field, moment, first)
     started = on & (start <= now_e)
+    first_us = hist.micros[np.where(on, b0 + begin, 0)] if len(times) else np.zeros(r, np.int64)
+    start_us = np.where(from_field, moment_us, first_us)
+    if law is not None:
+        at, law_s, law_warn = law(group, started, start, start_us, target_s)
+        if len(at):
+            target_s, warn_s = target_s.copy(), warn_s.copy()
+            target_s[at], warn_s[at] = law_s, law_warn
     stopped = started & (stop >= 0)
     seg_end = np.where(stop >= 0, stop, ns)
     end = np.where(stopped, times[np.where(stopped, b0 + stop, 0)] if len(times) else 0.0, now_e)
     tl = spec.timeline
     tab = _Tables(tl, times, start, now_e, started) if tl is not None else None
     if tab is None:  # 24x7: only a stretch with a pause needs the walk, the rest takes the steady path
-        pauses = np.concatenate(([0], np.cumsum(is_pause[codes]))) if len(codes) else np.zeros(1, np.int64)
+        pauses = hist.running_count(is_pause)
         any_pause = started & (pauses[np.where(started, b0 + seg_end, 0)] > pauses[np.where(started, b0 + begin, 0)])
         walk = np.flatnonzero(any_pause)
     else:
@@ -134,10 +141,9 @@ def evaluate_columns(spec: _ClockSpec, hist: HistoryColumns, seen_all: I, rows: 
     )  # fmt: skip
     code = np.where(started, code, _CODE[ClockState.NOT_STARTED])
     overdue = np.where(breached & ~np.isnan(due_x), end - due_x, 0.0)
-    first_us = hist.micros[np.where(on, b0 + begin, 0)] if len(times) else np.zeros(r, np.int64)
     return ClockColumns(
         spec.name, spec.kind, spec.start_field, rows, group, policy, code, np.where(started, start, NAN),
-        np.where(from_field, moment_us, first_us), from_field & started, due, warn, np.where(stopped, end, NAN),
+        start_us, from_field & started, due, warn, np.where(stopped, end, NAN),
         elapsed, paused, target_s, np.where(started, cycle, 0), overdue,
     )  # fmt: skip
 

@@ -18,11 +18,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from casebridge.workflows.cases import Case
-from casebridge.workflows.clock_eval import NAN, ClockColumns
+from casebridge.workflows.clock_eval import NAN
 from casebridge.workflows.counting import _BUCKET, Establishments, _law_due, counted_place
 from casebridge.workflows.legal_periods import ELAPSED, Place
+from casebridge.workflows.model import ClockTarget
 
-__all__ = ["CaseColumns", "law_step"]
+__all__ = ["CaseColumns", "Law", "law_targets"]
 
 F = NDArray[np.float64]
 I = NDArray[np.int64]  # noqa: E741
@@ -101,39 +102,54 @@ def _moments(values: list[datetime | None]) -> tuple[F, I]:
     return seconds, micros
 
 
-Redo = Callable[[I, F, F], ClockColumns]  # re-evaluate rows (positions in the columns) with new targets
+Law = Callable[[I, B, F, I, F], tuple[I, F, F]]  # (group, started, start, start_us, target) -> changes
 
 
-def law_step(c: ClockColumns, inputs: CaseColumns, establishments: Establishments | None, redo: Redo) -> None:
+def law_targets(policy: list[ClockTarget | None], rows: I, inputs: CaseColumns,
+                establishments: Establishments | None) -> Law | None:  # fmt: skip
     """Started law-counted periods take the target ending at the law's due instant (``clocks._counted``
     with ``counting.law_target``): the due instant depends only on the counted place, the extensions and
     the start's 15-minute bucket (``counting.law_due``), so the law is asked once per distinct triple
-    (and remembered across passes)."""
-    law_groups = [g for g, t in enumerate(c.policy) if t is not None and t.counting != ELAPSED and t.period]
-    js = np.flatnonzero(np.isin(c.group, law_groups) & (c.state != 0)) if law_groups else np.zeros(0, np.int64)
-    if not len(js):
-        return
-    rows, group = c.rows[js], c.group[js]
+    (and remembered across passes). The returned function gives, from the rows' starts, the positions
+    whose target changes, their target and warning seconds (None: no law-counted policy here)."""
+    law_groups = [g for g, t in enumerate(policy) if t is not None and t.counting != ELAPSED and t.period]
+    if not law_groups:
+        return None
+
+    def law(group: I, started: B, start: F, start_us: I, target_s: F) -> tuple[I, F, F]:
+        js = np.flatnonzero(np.isin(group, law_groups) & started)
+        if not len(js):
+            return js, np.zeros(0), np.zeros(0)
+        seconds, warn = _law_seconds(policy, law_groups, rows[js], group[js], start[js], start_us[js], inputs,
+                                     establishments)  # fmt: skip
+        changed = seconds != target_s[js]
+        return js[changed], seconds[changed], warn[changed] + 0.0
+
+    return law
+
+
+def _law_seconds(policy: list[ClockTarget | None], law_groups: list[int], rows: I, group: I, start: F, start_us: I,
+                 inputs: CaseColumns, establishments: Establishments | None) -> tuple[F, F]:  # fmt: skip
     cases = inputs.cases
-    # the counted place: per policy group (legal basis included) and provider
-    # the provider matters only where the policy names no country and a provider directory is attached
-    law_targets = [t for g in law_groups if (t := c.policy[g]) is not None]
-    if establishments is not None and any(not t.counting_country for t in law_targets):
+    # the counted place: per policy group (legal basis included) and provider; the provider matters only
+    # where the policy names no country and a provider directory is attached
+    law = [t for g in law_groups if (t := policy[g]) is not None]
+    if establishments is not None and any(not t.counting_country for t in law):
         provider, providers = codes(list(map(attrgetter("provider"), map(cases.__getitem__, rows.tolist()))))
     else:
         provider, providers = np.zeros(len(rows), np.int64), [None]
     place_key, place_pairs = pairs(group, provider)
     places = []
     for g, p in place_pairs:
-        target = c.policy[g]
+        target = policy[g]
         assert target is not None  # law groups have a target
         basis = str(inputs.kinds[g][1])
         provider_name = None if providers[p] is None else str(providers[p])
         places.append((target, counted_place(target, provider_name, basis, establishments).place))
-    maxe = np.array([t.max_extensions if t else 0 for t in c.policy], np.int64)[group]
+    maxe = np.array([t.max_extensions if t else 0 for t in policy], np.int64)[group]
     used = np.where(maxe > 0, np.minimum(inputs.used[rows], maxe), 0)
-    bucket = np.floor_divide(c.started[js], _BUCKET).astype(np.int64)
-    dues = np.empty(len(js), np.int64)
+    bucket = np.floor_divide(start, _BUCKET).astype(np.int64)
+    dues = np.empty(len(rows), np.int64)
     for (pid, n_used), at in _split(place_key, used).items():
         target, place = places[pid]
         key = (target.counting, target.period, target.extension_label, n_used, place)
@@ -146,14 +162,10 @@ def law_step(c: ClockColumns, inputs: CaseColumns, establishments: Establishment
             due = _law_due(target.counting, b, target.period, n_used, target.extension_label, place)
             table[b] = (due - _EPOCH) // _US
         dues[at] = np.fromiter(map(table.__getitem__, wanted), np.int64, len(wanted))[inverse.ravel()]
-    seconds = (dues - c.started_us[js]) / 10**6
-    warn0 = np.array([t.warn if t else 0.0 for t in c.policy])[group]
-    ext = np.array([t.extension if t else 0.0 for t in c.policy])[group]
-    warn = np.minimum(warn0 + used * ext, seconds)
-    changed = seconds != c.target_s[js]
-    at = js[changed]
-    if len(at):
-        c.set(at, redo(at, seconds[changed], warn[changed] + 0.0))
+    seconds = (dues - start_us) / 10**6
+    warn0 = np.array([t.warn if t else 0.0 for t in policy])[group]
+    ext = np.array([t.extension if t else 0.0 for t in policy])[group]
+    return seconds, np.minimum(warn0 + used * ext, seconds)
 
 
 def _split(place: I, used: I) -> dict[tuple[int, int], I]:
