@@ -151,17 +151,14 @@ def which(blob: Blob, at: Ints, literals: Sequence[bytes]) -> Ints:
 
 
 def find(blob: Blob, pattern: bytes) -> Ints:
-    """Offsets of ``pattern`` (2 bytes or more) in the texts, in order: its first two or four bytes are
-    searched as one word at each alignment, the rest checked at the candidates."""
-    width = 4 if len(pattern) >= 4 else 2
-    kind = np.uint32 if width == 4 else np.uint16
-    head = np.frombuffer(pattern[:width], kind)[0]
+    """Offsets of ``pattern`` (2 bytes or more) in the texts, in order: its first two bytes are searched
+    as one 16-bit word at both alignments (two passes over the buffer), the rest checked at the
+    candidates."""
+    head = np.frombuffer(pattern[:2], np.uint16)[0]
     size = len(blob.u8)
-    found = [
-        np.flatnonzero(np.frombuffer(blob.raw, kind, (size - o) // width, o) == head) * width + o for o in range(width)
-    ]
+    found = [np.flatnonzero(np.frombuffer(blob.raw, np.uint16, (size - o) // 2, o) == head) * 2 + o for o in (0, 1)]
     at = np.sort(np.concatenate(found), kind="stable")  # sorted runs: a merge
-    return at if len(pattern) == width else at[matches(blob, at, pattern)]
+    return at if len(pattern) == 2 else at[matches(blob, at, pattern)]
 
 
 def _calendar() -> tuple[Ints, Ints]:
