@@ -72,12 +72,12 @@ class CaseColumns:
             part = cases[lo : lo + _CHUNK]
             for column, get in zip(columns, getters, strict=True):
                 column += map(get, part)
-        rt, rt_values = codes(columns[0])  # type: ignore[arg-type]
-        lb, lb_values = codes(columns[1])  # type: ignore[arg-type]
+        rt, rt_values = codes(columns[0])
+        lb, lb_values = codes(columns[1])
         self.group, kinds = pairs(rt, lb)
         self.kinds: list[tuple[Hashable, Hashable]] = [(rt_values[a], lb_values[b]) for a, b in kinds]
         self.used = np.array(columns[2], np.int64)
-        self.recorded = np.fromiter(map(bool, columns[3]), np.bool_, len(cases))  # type: ignore[arg-type]
+        self.recorded = np.fromiter(map(bool, columns[3]), np.bool_, len(cases))
         self._moments = {name: _moments(values) for name, values in zip(fields, columns[4:], strict=True)}  # type: ignore[arg-type]
 
     def moments(self, name: str | None, rows: I) -> tuple[F, I]:

@@ -111,7 +111,8 @@ def matches(blob: Blob, at: Ints, literal: bytes) -> Bools:
     hit = (at >= 0) & (at + size <= len(blob.u8))
     if size < 8:
         mask = np.uint64((1 << (8 * size)) - 1)
-        return hit & ((blob.word(at) & mask) == _word(literal))
+        short: Bools = hit & ((blob.word(at) & mask) == _word(literal))
+        return short
     for o in (*range(0, size - 7, 8), size - 8):
         hit &= blob.word(at + o) == _word(literal[o : o + 8])
     return hit
