@@ -123,3 +123,15 @@ def test_law_counted_clocks_on_each_providers_establishment(providers: list[str]
     for i, case in enumerate(cases):
         assert batch.results(i) == evaluate_case(case, history_of(i), workflow, now)
     assert np.unique([r.due_at for i in range(len(cases)) for r in batch.results(i) if r.due_at]).size > 1
+
+
+@pytest.mark.parametrize(
+    ("texts", "readable"),
+    [([], []), ([""], [False]), (["[]"], [True]), ([None], [False]), (["\n"], [False]),
+     ([json.dumps([["2026-01-01T00:00:00.000000Z", "draft"]]) + "\n"], [False])],
+)  # fmt: skip
+def test_no_rows_and_empty_rows(texts: list[str | None], readable: list[bool]) -> None:
+    workflow = load_workflow("lawful-access")
+    assert HistoryColumns.from_texts(texts, workflow_states(workflow)).readable.tolist() == readable
+    held = [t for t in texts if t is not None]
+    assert not held_columns(held, list(workflow.clocks)).readable.any()

@@ -157,7 +157,9 @@ def find(blob: Blob, pattern: bytes) -> Ints:
     candidates."""
     head = np.frombuffer(pattern[:2], np.uint16)[0]
     size = len(blob.u8)
-    found = [np.flatnonzero(np.frombuffer(blob.raw, np.uint16, (size - o) // 2, o) == head) * 2 + o for o in (0, 1)]
+    found = [np.zeros(0, np.int64)]
+    found += [np.flatnonzero(np.frombuffer(blob.raw, np.uint16, (size - o) // 2, o) == head) * 2 + o
+              for o in (0, 1) if size - o >= 2]  # fmt: skip
     at = np.sort(np.concatenate(found), kind="stable")  # sorted runs: a merge
     return at if len(pattern) == 2 else at[matches(blob, at, pattern)]
 
