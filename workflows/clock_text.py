@@ -164,7 +164,7 @@ def find(blob: Blob, pattern: bytes) -> Ints:
     return at if len(pattern) == 2 else at[matches(blob, at, pattern)]
 
 
-def _calendar() -> tuple[Ints, Ints]:
+def _calendar() -> tuple[Ints, NDArray[np.uint8]]:
     """Per ``year * 13 + month`` (years 0-9999): days from 1970-01-01 to the month's first day, and
     the month's length (0 for month 0 and year 0)."""
     year = np.repeat(np.arange(10_000, dtype=np.int64), 13)
@@ -174,10 +174,10 @@ def _calendar() -> tuple[Ints, Ints]:
     y = np.maximum(year, 1) - 1
     days = y * 365 + y // 4 - y // 100 + y // 400 + _DAYS_BEFORE[m] + (leap & (m > 2)) - 719163
     length = np.where((month >= 1) & (year >= 1), _MONTH_DAYS[m] + (leap & (m == 2)), 0)
-    return days, length
+    return days, length.astype(np.uint8)
 
 
-_CALENDAR: list[tuple[Ints, Ints]] = []
+_CALENDAR: list[tuple[Ints, NDArray[np.uint8]]] = []
 
 
 def iso_micros(blob: Blob, at: Ints, after: bytes = b"") -> tuple[Ints, Bools]:
@@ -201,13 +201,13 @@ def iso_micros(blob: Blob, at: Ints, after: bytes = b"") -> tuple[Ints, Bools]:
     pairs += x >> np.uint64(8)  # at each byte: that digit * 10 + the next one
     b = pairs.view(np.uint8)  # row i: the bytes of word i; pairs that are not digits: garbage, not ok
 
-    def two(k: int) -> Ints:
-        return b[k // 8, k % 8 :: 8].astype(np.int64)
+    def two(k: int) -> NDArray[np.uint8]:  # the pair at byte k of each timestamp (a strided view)
+        return b[k // 8, k % 8 :: 8]
 
-    ok &= b[0, 5::8] <= 12
-    year, month, day = two(0) * 100 + two(2), np.minimum(b[0, 5::8], 12).astype(np.int64), two(8)
-    hour, minute, second = two(11), two(14), two(17)
-    ym = np.minimum(year, 9999) * 13 + month
-    ok &= (day >= 1) & (day <= month_length[ym]) & (hour < 24) & (minute < 60) & (second < 60)
-    seconds = (month_days[ym] + day) * 86400 + hour * 3600 + minute * 60 + second
-    return seconds * 1_000_000 + (two(20) * 10_000 + two(22) * 100 + two(24)), ok
+    month, day, hour, minute, second = two(5), two(8), two(11), two(14), two(17)
+    ok &= (month <= 12) & (day >= 1) & (hour < 24) & (minute < 60) & (second < 60)
+    ym = np.minimum(two(0).astype(np.int32) * 100 + two(2), 9999) * 13 + np.minimum(month, 12)
+    ok &= day <= month_length[ym]
+    in_day = hour.astype(np.int32) * 3600 + minute.astype(np.int32) * 60 + second
+    micro = two(20).astype(np.int32) * 10_000 + two(22).astype(np.int32) * 100 + two(24)
+    return ((month_days[ym] + day) * 86400 + in_day) * 1_000_000 + micro, ok
