@@ -31,7 +31,7 @@ B = NDArray[np.bool_]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _DUES: dict[tuple[str, str, str, int, Place], dict[int, int]] = {}  # law due (epoch micros) per bucket
-_DUES_MAX = 1 << 20  # cached buckets in all before the cache starts afresh
+_DUES_MAX = 1 << 17  # buckets cached in all (about 15 MB at most) before the cache starts afresh
 
 
 def codes(values: list[Hashable]) -> tuple[I, list[Hashable]]:
