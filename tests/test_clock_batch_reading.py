@@ -135,3 +135,15 @@ def test_no_rows_and_empty_rows(texts: list[str | None], readable: list[bool]) -
     assert HistoryColumns.from_texts(texts, workflow_states(workflow)).readable.tolist() == readable
     held = [t for t in texts if t is not None]
     assert not held_columns(held, list(workflow.clocks)).readable.any()
+
+
+ENTRY = '["2026-11-02T09:00:00.000000Z", "legal_review"]'
+
+
+@pytest.mark.parametrize(
+    "text",
+    [f"[{ENTRY}ab{ENTRY}]", f"[{ENTRY},{ENTRY}] ", f"[{ENTRY}x", f"[{ENTRY}, {ENTRY}x", "[ ]", "[x"],
+)
+def test_rows_with_other_bytes_between_or_after_entries_are_not_read(text: str) -> None:
+    hist = HistoryColumns.from_texts([f"[{ENTRY}, {ENTRY}]", text], workflow_states(load_workflow("lawful-access")))
+    assert hist.readable.tolist() == [True, False]

@@ -92,12 +92,14 @@ class HistoryColumns:
         first[starts[:-1][n > 0]] = True
         prev_end = np.concatenate(([0], p[:-1] + size[:-1]))
         ok = clean.copy()
-        ok &= np.where(first, p == row_start[row] + 1, p == prev_end + 2)
+        ok &= np.where(first, p == row_start[row] + 1, (p == prev_end + 2) & matches(blob, p - 2, b", "))
         ok &= np.concatenate(([True], (micros[1:] >= micros[:-1]) | first[1:]))  # sorted within the row
         bad_rows = np.bincount(row[~ok], minlength=len(texts)) > 0
         ends = p + size if len(p) else np.zeros(1, np.int64)
         last_end = np.where(n > 0, ends[np.clip(starts[1:] - 1, 0, len(ends) - 1)], row_start + 1)
-        shape = np.where(n > 0, last_end + 1 == row_end, row_end - row_start == 2)
+        shape = np.where(n > 0, last_end + 1 == row_end, row_end - row_start == 2) & (
+            blob.byte(row_end - 1) == ord("]")
+        )
         readable &= ~bad_rows & shape & (blob.byte(row_start) == ord("["))
         return cls(seconds_of(micros), micros, codes, starts, readable, tuple(states))
 
