@@ -64,14 +64,12 @@ class CaseColumns:
     def __init__(self, cases: Sequence[Case], fields: Sequence[str] = ()) -> None:
         self.cases = cases
         fields = list(dict.fromkeys(fields))
-        getters = [
-            attrgetter(name) for name in ("request_type", "legal_basis", "extensions_used", "extensions", *fields)
-        ]
-        columns: list[list[object]] = [[] for _ in getters]
+        names = ("request_type", "legal_basis", "extensions_used", "extensions", *fields)
+        read = attrgetter(*names)
+        columns: list[list[object]] = [[] for _ in names]
         for lo in range(0, len(cases), _CHUNK):
-            part = cases[lo : lo + _CHUNK]
-            for column, get in zip(columns, getters, strict=True):
-                column += map(get, part)
+            for column, values in zip(columns, zip(*map(read, cases[lo : lo + _CHUNK]), strict=True), strict=True):
+                column += values
         rt, rt_values = codes(columns[0])
         lb, lb_values = codes(columns[1])
         self.group, kinds = pairs(rt, lb)
