@@ -115,7 +115,7 @@ def evaluate_batch(
     n = len(cases)
     inputs = CaseColumns(cases, [spec.start_field for spec in plan.specs.values() if spec.start_field])
     gid = inputs.group
-    pairs_of = [plan.pairs_for(*key) for key in inputs.kinds]  # type: ignore[arg-type]
+    pairs_of = [plan.pairs_for(*key) for key in inputs.kinds]  # type: ignore[arg-type]  # the cases' own kinds
     seen = seen_changes(hist, now_e)
     fallback = ~hist.readable | inputs.recorded | (seen > MAX_CHANGES)
     for g, pairs in enumerate(pairs_of):

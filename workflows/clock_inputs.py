@@ -76,7 +76,8 @@ class CaseColumns:
         self.kinds: list[tuple[Hashable, Hashable]] = [(rt_values[a], lb_values[b]) for a, b in kinds]
         self.used = np.array(columns[2], np.int64)
         self.recorded = np.fromiter(map(bool, columns[3]), np.bool_, len(cases))
-        self._moments = {name: _moments(values) for name, values in zip(fields, columns[4:], strict=True)}  # type: ignore[arg-type]
+        starts = zip(fields, columns[4:], strict=True)
+        self._moments = {name: _moments(values) for name, values in starts}  # type: ignore[arg-type]  # datetimes or None
 
     def moments(self, name: str | None, rows: I) -> tuple[F, I]:
         """The rows' ``name`` instants: epoch seconds (NaN when unset) and epoch microseconds."""
@@ -137,10 +138,10 @@ def _law_seconds(policy: list[ClockTarget | None], law_groups: list[int], rows: 
     else:
         provider, providers = np.zeros(len(rows), np.int64), [None]
     place_key, place_pairs = pairs(group, provider)
+    targets = {g: t for g in law_groups if (t := policy[g]) is not None}  # every law group has a target
     places = []
     for g, p in place_pairs:
-        target = policy[g]
-        assert target is not None  # law groups have a target
+        target = targets[g]
         basis = str(inputs.kinds[g][1])
         provider_name = None if providers[p] is None else str(providers[p])
         places.append((target, counted_place(target, provider_name, basis, establishments).place))

@@ -37,6 +37,11 @@ _ISO_TEXT = b"0000-00-00T00:00:00.000000Z"
 _ISO_WORDS: dict[bytes, tuple[Words, Words, Words]] = {}
 
 
+def _words32(text: bytes) -> Words:
+    out: Words = np.frombuffer(text.ljust(32, b"\0"), np.uint64)
+    return out
+
+
 def _iso_words(after: bytes) -> tuple[Words, Words, Words]:
     """The 32 bytes from an ISO timestamp's first (the timestamp, then ``after``), as four words:
     (template, addend, mask). A byte XOR the template is 0..9 at a digit and 0 at any other byte of the
@@ -48,8 +53,7 @@ def _iso_words(after: bytes) -> tuple[Words, Words, Words]:
             raise ValueError(f"{after!r}: at most {32 - len(_ISO_TEXT)} bytes after a timestamp")
         addend = bytes(0x76 if i < len(_ISO_TEXT) and c == ord("0") else 0x7F for i, c in enumerate(text))
         mask = b"\xff" * len(text)
-        words = (np.frombuffer(v.ljust(32, b"\0"), np.uint64) for v in (text, addend, mask))
-        _ISO_WORDS[after] = tuple(words)  # type: ignore[assignment]
+        _ISO_WORDS[after] = (_words32(text), _words32(addend), _words32(mask))
     return _ISO_WORDS[after]
 
 
