@@ -17,17 +17,24 @@ from typing import Any
 
 from casebridge.app.sync_plan import CaseEvaluation
 from casebridge.cli.jsonout import encode_at
+from casebridge.workflows.cases import TrackedCase
 from casebridge.workflows.clocks import ClockResult
 from casebridge.workflows.counting import StatementBasis, statement_basis
 from casebridge.workflows.model import ClockTarget, Workflow
 from casebridge.workflows.reminders import next_reminder
 
-__all__ = ["StatusRows", "case_zone", "local_iso"]
+__all__ = ["CLOCK_PAD", "StatusRows", "case_zone", "local_iso", "scalar_text"]
 
 # indentation of a row's items (a row is an item of the top-level array), a clock's, a clock's dicts'
 _ROW, _CLOCKS, _CLOCK = "\n    ", "\n      ", "\n        "
 _BOUND = 4096  # entries each cache keeps before it starts again (memory stays flat whatever the data)
+CLOCK_PAD = _CLOCK
 _MARK = "\x00"  # stands for the sentence while the rest of a counting dict is encoded once
+
+
+def scalar_text(item: Any, pad: str) -> str:
+    """One dict value as ``jsonout`` writes it at indentation ``pad``."""
+    return _value(item, pad)
 
 
 def _value(item: Any, pad: str) -> str:
@@ -138,19 +145,25 @@ class StatusRows:
             f',{_CLOCK}"next_reminder": {reminder}{_CLOCKS}}}'
         )
 
+    def target_texts(
+        self, target: ClockTarget, provider: str | None, legal_basis: str
+    ) -> tuple[StatementBasis, str, str, str]:
+        """What every clock of ``target`` for this provider and legal basis shares: (basis, the counting
+        dict's text before its sentence, after it, the encoded source)."""
+        return self._target(target, provider, legal_basis)
+
     def row(self, ev: CaseEvaluation) -> str:
         """``evaluation_json(ev, workflow)`` encoded as an item of the top-level array."""
-        tracked = ev.tracked
-        case = tracked.case
+        case = ev.tracked.case
         zone = case_zone(case.timezone)
         provider, legal_basis = case.provider, str(case.legal_basis)
-        if ev.clocks:
-            i = "," + _CLOCKS
-            clocks = (
-                "[" + _CLOCKS + i.join([self.clock(c, zone, provider, legal_basis) for c in ev.clocks]) + _ROW + "]"
-            )
-        else:
-            clocks = "[]"
+        return self.row_text(ev.tracked, [self.clock(c, zone, provider, legal_basis) for c in ev.clocks])
+
+    def row_text(self, tracked: TrackedCase, clock_texts: list[str]) -> str:
+        """A row around its clocks, each already encoded at a clock's indentation (``clock``)."""
+        case = tracked.case
+        provider, legal_basis = case.provider, str(case.legal_basis)
+        clocks = "[" + _CLOCKS + ("," + _CLOCKS).join(clock_texts) + _ROW + "]" if clock_texts else "[]"
         return (
             f'{{{_ROW}"reference": {_value(case.reference, _ROW)},{_ROW}"state": {_value(tracked.state, _ROW)}'
             f',{_ROW}"request_type": {_value(str(case.request_type), _ROW)}'
