@@ -145,7 +145,8 @@ def _batched(
         if texts is None:
             ordinary(chunk)
         else:
-            out.write_encoded(texts)
+            for at in range(0, len(texts), STATUS_CHUNK):  # printed a slice at a time: memory stays flat
+                out.write_pieces(texts[at : at + STATUS_CHUNK])
 
 
 STATUS_CHUNK = 2000  # cases evaluated before their lines are printed (memory stays flat at 100,000 cases)

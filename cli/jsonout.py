@@ -13,7 +13,7 @@ time, so a list of 100,000 cases is never held as one string.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from json.encoder import encode_basestring  # the C escaper when available; ensure_ascii=False's choice
 from typing import Any
 
@@ -105,6 +105,16 @@ class JsonArrayWriter:
         parts = []
         for text in items:
             parts.append(("[\n  " if self.count == 0 else ",\n  ") + text)
+            self.count += 1
+        if parts:
+            click.echo("".join(parts), nl=False)
+
+    def write_pieces(self, items: Iterable[Sequence[str]]) -> None:
+        """As ``write_encoded``, each item given as pieces of its text (joined once for the lot)."""
+        parts: list[str] = []
+        for pieces in items:
+            parts.append("[\n  " if self.count == 0 else ",\n  ")
+            parts += pieces
             self.count += 1
         if parts:
             click.echo("".join(parts), nl=False)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from json.encoder import encode_basestring
+from operator import attrgetter
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -81,9 +82,9 @@ def _suffix(offset: int) -> str:
     return text
 
 
-def local_texts(us: I, known: B, zone_code: I, zones: Sequence[ZoneInfo]) -> list[str | None]:
-    """``local_iso`` of each instant (epoch microseconds) in its zone (``zones[zone_code]``); None where
-    not ``known``."""
+def local_texts(us: I, known: B, zone_code: I, zones: Sequence[ZoneInfo]) -> list[str]:
+    """``local_iso`` of each instant (epoch microseconds) in its zone (``zones[zone_code]``) as a JSON
+    string; ``null`` where not ``known``."""
     second = us // 1_000_000  # floor: the local time's microseconds are dropped
     if known.any() and not ((second[known] >= _LOW) & (second[known] <= _HIGH)).all():
         raise _Unplain
@@ -100,8 +101,13 @@ def local_texts(us: I, known: B, zone_code: I, zones: Sequence[ZoneInfo]) -> lis
             offset[k] = _offset(zone, int(second[k]))
     local = np.where(known, second + offset, 0).astype("datetime64[s]")
     texts = np.datetime_as_string(local, unit="s").tolist()
-    suffixes = [_suffix(o) for o in offset.tolist()]
-    return [t + s if k else None for t, s, k in zip(texts, suffixes, known.tolist(), strict=True)]
+    offsets, inverse = np.unique(offset, return_inverse=True)
+    suffixes: NDArray[np.object_] = np.empty(len(offsets), object)
+    suffixes[:] = [_suffix(o) + '"' for o in offsets.tolist()]
+    ends = suffixes[inverse.ravel()].tolist()
+    if known.all():
+        return ['"' + t + e for t, e in zip(texts, ends, strict=True)]
+    return ['"' + t + e if k else "null" for t, e, k in zip(texts, ends, known.tolist(), strict=True)]
 
 
 def _minutes(us: I, known: B) -> list[str]:
@@ -118,58 +124,70 @@ class ColumnRows:
         self.rows = rows
         self._sentences: dict[tuple[int, int], tuple[object, str]] = {}
 
-    def chunk(self, cases: Sequence[TrackedCase], batch: ClockBatch) -> list[str] | None:
-        """Every case's row, in order; None when a value is not plain (the caller writes the chunk the
-        ordinary way)."""
+    def chunk(self, cases: Sequence[TrackedCase], batch: ClockBatch) -> list[list[str]] | None:
+        """Every case's row as pieces (``StatusRows.row_pieces``), in order; None when a value is not
+        plain (the caller writes the chunk the ordinary way)."""
+        pairs = list(
+            zip(map(attrgetter("provider"), batch.cases), map(attrgetter("legal_basis"), batch.cases), strict=True)
+        )
+        code = {key: k for k, key in enumerate(dict.fromkeys(pairs))}  # a legal basis hashes as its text
+        places = np.fromiter(map(code.__getitem__, pairs), np.int64, len(pairs))
+        columns = []
         try:
-            texts = {name: self._clock(c, cases) for name, c in batch.clocks.items()}
+            for name in batch.order:
+                c = batch.clocks.get(name)
+                if c is not None:
+                    texts: NDArray[np.object_] = np.full(len(cases), None, object)
+                    texts[c.rows] = self._clock(c, cases, places, len(code))
+                    columns.append(texts.tolist())
         except _Unplain:
             return None
         out = []
         rows = self.rows
-        wheres = [(texts[name], batch.where[name].tolist()) for name in batch.order if name in batch.clocks]
-        for i, tracked in enumerate(cases):
-            scalar = batch.scalar.get(i)
-            if scalar is not None:
+        scalar = batch.scalar
+        for i, (tracked, *clock_texts) in enumerate(zip(cases, *columns, strict=True)):
+            results = scalar.get(i) if scalar else None
+            if results is not None:
                 case = tracked.case
                 zone, provider, basis = case_zone(case.timezone), case.provider, str(case.legal_basis)
-                out.append(rows.row_text(tracked, [rows.clock(c, zone, provider, basis) for c in scalar]))
-                continue
-            out.append(rows.row_text(tracked, [t[w[i]] for t, w in wheres if w[i] >= 0]))
+                out.append(rows.row_pieces(tracked, [rows.clock(c, zone, provider, basis) for c in results]))
+            else:
+                out.append(rows.row_pieces(tracked, [t for t in clock_texts if t is not None]))
         return out
 
-    def _clock(self, c: ClockColumns, cases: Sequence[TrackedCase]) -> list[str]:
-        """Each row of clock column ``c``: its encoded text (``StatusRows.clock``)."""
-        rows_l, groups, states = c.rows.tolist(), c.group.tolist(), c.state.tolist()
-        out: list[str] = [""] * len(rows_l)
-        idle: dict[tuple[int, str, str], str] = {}
-        started = [j for j, s in enumerate(states) if s != _IDLE]
-        for j, s in enumerate(states):
-            if s != _IDLE:
-                continue
-            case = cases[rows_l[j]].case
-            key = (groups[j], case.provider, str(case.legal_basis))
-            text = idle.get(key)
-            if text is None:
+    def _clock(self, c: ClockColumns, cases: Sequence[TrackedCase], places: I, count: int) -> NDArray[np.object_]:
+        """Each row of clock column ``c``: its encoded text (``StatusRows.clock``). A clock that has not
+        started is the same text for every case of its target, provider and legal basis (``places``)."""
+        out: NDArray[np.object_] = np.empty(len(c.rows), object)
+        idle = c.state == _IDLE
+        js = np.flatnonzero(idle)
+        if len(js):
+            keys, first, inverse = np.unique(c.group[js] * count + places[c.rows[js]], True, True)
+            texts = []
+            for j in js[first].tolist():
+                case = cases[int(c.rows[j])].case
                 result = _materialise(c, j, case)
-                text = idle[key] = self.rows.clock(result, case_zone(case.timezone), key[1], key[2])
-            out[j] = text
-        if started:
-            for j, text in zip(started, self._started(c, np.array(started, np.int64), cases), strict=True):
-                out[j] = text
+                texts.append(self.rows.clock(result, case_zone(case.timezone), case.provider, str(case.legal_basis)))
+            shared: NDArray[np.object_] = np.empty(len(keys), object)
+            shared[:] = texts
+            out[js] = shared[inverse.ravel()]
+        js = np.flatnonzero(~idle)
+        if len(js):
+            started: NDArray[np.object_] = np.empty(len(js), object)
+            started[:] = self._started(c, js, cases, places, count)
+            out[js] = started
         return out
 
-    def _started(self, c: ClockColumns, js: I, cases: Sequence[TrackedCase]) -> list[str]:
+    def _started(self, c: ClockColumns, js: I, cases: Sequence[TrackedCase], places: I, count: int) -> list[str]:
         """The texts of the started clocks at positions ``js`` of column ``c``."""
-        which = c.rows[js].tolist()
-        zone_names = [cases[i].case.timezone for i in which]
+        which = c.rows[js]
+        zone_names = [cases[i].case.timezone for i in which.tolist()]
         names = list(dict.fromkeys(zone_names))
         code = {name: z for z, name in enumerate(names)}
         zone_code = np.fromiter(map(code.__getitem__, zone_names), np.int64, len(which))
         zones = [case_zone(name) for name in names]
-        from_field = c.from_field[js]
         start_us, start_known = micros_of(c.started[js])
-        start_us = np.where(from_field, c.started_us[js], start_us)
+        start_us = np.where(c.from_field[js], c.started_us[js], start_us)
         due_us, due_known = micros_of(c.due[js])
         warn_us, warn_known = micros_of(c.warn[js])
         remaining = c.target_s[js] - c.elapsed[js]
@@ -182,29 +200,33 @@ class ColumnRows:
         left = [str(int(r)) for r in np.rint(remaining).tolist()]
         groups, states = c.group[js].tolist(), c.state[js].tolist()
         reminders = self._reminders(c, groups, states, remaining.tolist(), due_us, due_known, zone_code, zones)
-        name = scalar_text(c.name, CLOCK_PAD)
-        kind = scalar_text(str(c.kind), CLOCK_PAD)
-        state_text = [scalar_text(str(s), CLOCK_PAD) for s in STATES]
-        out = []
-        target_texts, policy, pad = self.rows.target_texts, c.policy, CLOCK_PAD
-        for k, i in enumerate(which):
-            case = cases[i].case
-            target = policy[groups[k]]
+        # what a clock shares with every clock of its target, provider and legal basis
+        _, first, inverse = np.unique(c.group[js] * count + places[which], True, True)
+        shared = []
+        for j in first.tolist():
+            target = c.policy[groups[j]]
             if target is None:  # never in a column: a row has the clock only under a target
                 raise _Unplain
-            basis, head, tail, source = target_texts(target, case.provider, str(case.legal_basis))
-            if due_t[k] is None:
-                sentence = basis.text(None)
-            elif basis.rule == ELAPSED:
-                sentence = f"due {minutes[k]} UTC, counted as elapsed time"
+            case = cases[int(which[j])].case
+            basis, head, tail, source = self.rows.target_texts(target, case.provider, str(case.legal_basis))
+            shared.append((basis, head, tail, source, basis.rule == ELAPSED, encode_basestring(basis.text(None))))
+        pad, name, kind = CLOCK_PAD, scalar_text(c.name, CLOCK_PAD), scalar_text(str(c.kind), CLOCK_PAD)
+        state_text = [scalar_text(str(s), CLOCK_PAD) for s in STATES]
+        due_list = due_us.tolist()
+        out = []
+        for k, (key, start, due, warn) in enumerate(
+            zip(inverse.ravel().tolist(), started_t, due_t, warn_t, strict=True)
+        ):
+            basis, head, tail, source, elapsed, no_due = shared[key]
+            if due == "null":
+                sentence = no_due
+            elif elapsed:
+                sentence = f'"due {minutes[k]} UTC, counted as elapsed time"'
             else:
-                sentence = self._sentence(basis, int(due_us[k]))
-            start_text = "null" if started_t[k] is None else f'"{started_t[k]}"'
-            due_text = "null" if due_t[k] is None else f'"{due_t[k]}"'
-            warn_text = "null" if warn_t[k] is None else f'"{warn_t[k]}"'
+                sentence = encode_basestring(self._sentence(basis, due_list[k]))
             out.append(
-                f'{{{pad}"name": {name},{pad}"kind": {kind},{pad}"started_at": {start_text},{pad}"due_at": {due_text}'
-                f',{pad}"counting": {head}{encode_basestring(sentence)}{tail},{pad}"warn_at": {warn_text}'
+                f'{{{pad}"name": {name},{pad}"kind": {kind},{pad}"started_at": {start},{pad}"due_at": {due}'
+                f',{pad}"counting": {head}{sentence}{tail},{pad}"warn_at": {warn}'
                 f',{pad}"state": {state_text[states[k]]},{pad}"remaining_seconds": {left[k]},{pad}"source": {source}'
                 f',{pad}"next_reminder": {reminders[k]}{pad[:-2]}}}'
             )
@@ -257,5 +279,5 @@ class ColumnRows:
             where = np.array([p[0] for p in picked], np.int64)
             texts = local_texts(at, np.ones(len(at), np.bool_), zone_code[where], zones)
             for (k, label, _), text in zip(picked, texts, strict=True):
-                out[k] = f'{{{_INNER}"before": {encode_basestring(label)},{_INNER}"at": "{text}"{CLOCK_PAD}}}'
+                out[k] = f'{{{_INNER}"before": {encode_basestring(label)},{_INNER}"at": {text}{CLOCK_PAD}}}'
         return out

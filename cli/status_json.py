@@ -81,6 +81,7 @@ class StatusRows:
         self._establishments = None if workflow is None else workflow.establishments
         self._targets: dict[tuple[int, str | None, str], tuple[ClockTarget, StatementBasis, str, str, str]] = {}
         self._idle: dict[tuple[int, str, str, str, str | None, str], tuple[ClockTarget, str]] = {}
+        self._middles: dict[tuple[object, ...], str] = {}
 
     def _target(
         self, target: ClockTarget, provider: str | None, legal_basis: str
@@ -161,16 +162,41 @@ class StatusRows:
 
     def row_text(self, tracked: TrackedCase, clock_texts: list[str]) -> str:
         """A row around its clocks, each already encoded at a clock's indentation (``clock``)."""
+        return "".join(self.row_pieces(tracked, clock_texts))
+
+    def row_pieces(self, tracked: TrackedCase, clock_texts: list[str]) -> list[str]:
+        """``row_text`` as pieces to join (a chunk's rows are joined once, not row by row)."""
         case = tracked.case
-        provider, legal_basis = case.provider, str(case.legal_basis)
-        clocks = "[" + _CLOCKS + ("," + _CLOCKS).join(clock_texts) + _ROW + "]" if clock_texts else "[]"
-        return (
-            f'{{{_ROW}"reference": {_value(case.reference, _ROW)},{_ROW}"state": {_value(tracked.state, _ROW)}'
-            f',{_ROW}"request_type": {_value(str(case.request_type), _ROW)}'
-            f',{_ROW}"legal_basis": {_value(legal_basis, _ROW)}'
-            f',{_ROW}"provider": {_value(provider, _ROW)}'
-            f',{_ROW}"escalation_level": {_value(tracked.sla.escalation_level, _ROW)},{_ROW}"clocks": {clocks}\n  }}'
+        head = f'{{{_ROW}"reference": {_value(case.reference, _ROW)},'
+        level = tracked.sla.escalation_level
+        key = (
+            type(tracked.state),
+            tracked.state,
+            case.request_type,
+            case.legal_basis,
+            case.provider,
+            type(level),
+            level,
         )
+        middle = self._middles.get(key)
+        if middle is None:  # the same few for every case: state, request type, legal basis, provider, level
+            middle = (
+                f'{_ROW}"state": {_value(tracked.state, _ROW)}'
+                f',{_ROW}"request_type": {_value(str(case.request_type), _ROW)}'
+                f',{_ROW}"legal_basis": {_value(str(case.legal_basis), _ROW)}'
+                f',{_ROW}"provider": {_value(case.provider, _ROW)}'
+                f',{_ROW}"escalation_level": {_value(level, _ROW)},{_ROW}"clocks": '
+            )
+            if len(self._middles) >= _BOUND:
+                self._middles.clear()
+            self._middles[key] = middle
+        if not clock_texts:
+            return [head, middle, "[]\n  }"]
+        pieces = [head, middle, "[" + _CLOCKS]
+        for text in clock_texts:
+            pieces += (text, "," + _CLOCKS)
+        pieces[-1] = _ROW + "]\n  }"
+        return pieces
 
 
 def _iso_text(moment: datetime, zone: zoneinfo.ZoneInfo) -> str | None:
