@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from casebridge.connectors.case_text import CaseTexts
 from casebridge.connectors.local_schema import parse, sla_from_row
-from casebridge.workflows.cases import Case, StatusChange, TrackedCase
+from casebridge.workflows.cases import Case, SlaFields, StatusChange, TrackedCase
 from casebridge.workflows.model import Workflow
 
 if TYPE_CHECKING:
@@ -52,11 +52,16 @@ def read_listing(texts: CaseTexts) -> Listing | None:
     cleanly (the ordinary listing then reports it, named, as before)."""
     validate = Case.model_validate_json
     read: list[TrackedCase] = []
+    unwritten: dict[object, SlaFields] = {}  # no SLA field written yet ('{}'): one per level, read-only here
     try:
         for key, data, state, updated, sla, level in zip(
             texts.keys, texts.data, texts.states, texts.updated_at, texts.sla, texts.escalation_levels, strict=True
         ):
-            read.append(TrackedCase(key, validate(data), state, parse(updated), sla_from_row(sla, level)))
+            if sla == "{}" and type(level) is int:
+                fields = unwritten.get(level) or unwritten.setdefault(level, sla_from_row(sla, level))
+            else:
+                fields = sla_from_row(sla, level)
+            read.append(TrackedCase(key, validate(data), state, parse(updated), fields))
     except Exception:
         return None
     references = [t.case.reference for t in read]

@@ -146,7 +146,8 @@ def _batched(
             ordinary(chunk)
         else:
             for at in range(0, len(texts), STATUS_CHUNK):  # printed a slice at a time: memory stays flat
-                out.write_pieces(texts[at : at + STATUS_CHUNK])
+                part = texts[at : at + STATUS_CHUNK]
+                out.write_flat(part.ravel().tolist(), len(part))
 
 
 STATUS_CHUNK = 2000  # cases evaluated before their lines are printed (memory stays flat at 100,000 cases)

@@ -13,7 +13,7 @@ time, so a list of 100,000 cases is never held as one string.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from json.encoder import encode_basestring  # the C escaper when available; ensure_ascii=False's choice
 from typing import Any
 
@@ -84,6 +84,9 @@ def dumps_indented(value: Any) -> str:
     return _encode(value, "\n")
 
 
+ITEM_SEP = ",\n  "  # between two items of a top-level array (``JsonArrayWriter.write_flat``)
+
+
 class JsonArrayWriter:
     """Prints exactly what ``click.echo(json.dumps(items, indent=2, ensure_ascii=False))`` prints, a chunk
     of items at a time."""
@@ -109,15 +112,15 @@ class JsonArrayWriter:
         if parts:
             click.echo("".join(parts), nl=False)
 
-    def write_pieces(self, items: Iterable[Sequence[str]]) -> None:
-        """As ``write_encoded``, each item given as pieces of its text (joined once for the lot)."""
-        parts: list[str] = []
-        for pieces in items:
-            parts.append("[\n  " if self.count == 0 else ",\n  ")
-            parts += pieces
-            self.count += 1
-        if parts:
-            click.echo("".join(parts), nl=False)
+    def write_flat(self, parts: list[str], items: int) -> None:
+        """As ``write_encoded`` for ``items`` items given as the pieces of their text, each item's first
+        piece the separator ``ITEM_SEP`` (joined once for the lot)."""
+        if not items:
+            return
+        if self.count == 0:
+            parts[0] = "[\n  "
+        self.count += items
+        click.echo("".join(parts), nl=False, color=True)  # JSON escapes ESC: no ANSI to scan for
 
     def close(self) -> None:
         click.echo("[]" if self.count == 0 else "\n]")

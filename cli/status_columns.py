@@ -24,7 +24,16 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from numpy.typing import NDArray
 
-from casebridge.cli.status_json import CLOCK_PAD, StatusRows, case_zone, scalar_text
+from casebridge.cli.jsonout import ITEM_SEP
+from casebridge.cli.status_json import (
+    CLOCK_PAD,
+    CLOCK_SEP,
+    CLOCKS_OPEN,
+    ROW_CLOSE,
+    StatusRows,
+    case_zone,
+    scalar_text,
+)
 from casebridge.workflows.cases import TrackedCase
 from casebridge.workflows.clock_batch import STATES, ClockBatch, ClockColumns, _materialise
 from casebridge.workflows.legal_periods import ELAPSED
@@ -35,6 +44,7 @@ __all__ = ["ColumnRows"]
 I = NDArray[np.int64]  # noqa: E741
 F = NDArray[np.float64]
 B = NDArray[np.bool_]
+Table = NDArray[np.object_]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -124,9 +134,10 @@ class ColumnRows:
         self.rows = rows
         self._sentences: dict[tuple[int, int], tuple[object, str]] = {}
 
-    def chunk(self, cases: Sequence[TrackedCase], batch: ClockBatch) -> list[list[str]] | None:
-        """Every case's row as pieces (``StatusRows.row_pieces``), in order; None when a value is not
-        plain (the caller writes the chunk the ordinary way)."""
+    def chunk(self, cases: Sequence[TrackedCase], batch: ClockBatch) -> Table | None:
+        """Every case's row as a row of pieces (each preceded by the array's item separator: joined,
+        ``table[a:b].ravel()`` is rows a to b as ``JsonArrayWriter.write_flat`` takes them), in order;
+        None when a value is not plain (the caller writes the chunk the ordinary way)."""
         pairs = list(
             zip(map(attrgetter("provider"), batch.cases), map(attrgetter("legal_basis"), batch.cases), strict=True)
         )
@@ -142,18 +153,36 @@ class ColumnRows:
                     columns.append(texts.tolist())
         except _Unplain:
             return None
-        out = []
+        return self._table(cases, batch, columns)
+
+    def _table(self, cases: Sequence[TrackedCase], batch: ClockBatch, columns: list[list[str | None]]) -> Table:
+        """Row i's pieces are ``table[i]``: the separator, its head, its fields, then its clocks."""
+        width = 2 * len(columns) + 4
+        table: Table = np.empty((len(cases), width), object)
+        table[:, 0], table[:, 3], table[:, -1] = ITEM_SEP, CLOCKS_OPEN, ROW_CLOSE
+        table[:, 5:-1:2] = CLOCK_SEP
+        for t, texts in enumerate(columns):
+            table[:, 4 + 2 * t] = texts
         rows = self.rows
-        scalar = batch.scalar
-        for i, (tracked, *clock_texts) in enumerate(zip(cases, *columns, strict=True)):
-            results = scalar.get(i) if scalar else None
-            if results is not None:
-                case = tracked.case
-                zone, provider, basis = case_zone(case.timezone), case.provider, str(case.legal_basis)
-                out.append(rows.row_pieces(tracked, [rows.clock(c, zone, provider, basis) for c in results]))
+        heads = [rows.row_head(tracked) for tracked in cases]
+        table[:, 1:3] = heads
+        # the scalar engine's results, a clock absent or none at all: written as one text
+        irregular = set(batch.scalar) if columns else set(range(len(cases)))
+        for texts in columns:
+            if None in texts:
+                irregular.update(i for i, text in enumerate(texts) if text is None)
+        for i in sorted(irregular):
+            case = cases[i].case
+            results = batch.scalar.get(i)
+            if results is None:
+                texts = [column[i] for column in columns]
+                pieces = rows.row_pieces(cases[i], [text for text in texts if text is not None])
             else:
-                out.append(rows.row_pieces(tracked, [t for t in clock_texts if t is not None]))
-        return out
+                zone, provider, basis = case_zone(case.timezone), case.provider, str(case.legal_basis)
+                pieces = rows.row_pieces(cases[i], [rows.clock(c, zone, provider, basis) for c in results])
+            table[i, 1:] = ""
+            table[i, 1] = "".join(pieces)
+        return table
 
     def _clock(self, c: ClockColumns, cases: Sequence[TrackedCase], places: I, count: int) -> NDArray[np.object_]:
         """Each row of clock column ``c``: its encoded text (``StatusRows.clock``). A clock that has not

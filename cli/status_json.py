@@ -23,12 +23,13 @@ from casebridge.workflows.counting import StatementBasis, statement_basis
 from casebridge.workflows.model import ClockTarget, Workflow
 from casebridge.workflows.reminders import next_reminder
 
-__all__ = ["CLOCK_PAD", "StatusRows", "case_zone", "local_iso", "scalar_text"]
+__all__ = ["CLOCKS_OPEN", "CLOCK_PAD", "CLOCK_SEP", "ROW_CLOSE", "StatusRows", "case_zone", "local_iso", "scalar_text"]
 
 # indentation of a row's items (a row is an item of the top-level array), a clock's, a clock's dicts'
 _ROW, _CLOCKS, _CLOCK = "\n    ", "\n      ", "\n        "
 _BOUND = 4096  # entries each cache keeps before it starts again (memory stays flat whatever the data)
 CLOCK_PAD = _CLOCK
+CLOCKS_OPEN, CLOCK_SEP, ROW_CLOSE, ROW_EMPTY = "[" + _CLOCKS, "," + _CLOCKS, _ROW + "]\n  }", "[]\n  }"
 _MARK = "\x00"  # stands for the sentence while the rest of a counting dict is encoded once
 
 
@@ -166,22 +167,28 @@ class StatusRows:
 
     def row_pieces(self, tracked: TrackedCase, clock_texts: list[str]) -> list[str]:
         """``row_text`` as pieces to join (a chunk's rows are joined once, not row by row)."""
+        pieces = [*self.row_head(tracked), "[" + _CLOCKS]
+        if not clock_texts:
+            pieces[-1] = ROW_EMPTY
+            return pieces
+        for text in clock_texts:
+            pieces += (text, CLOCK_SEP)
+        pieces[-1] = ROW_CLOSE
+        return pieces
+
+    def row_head(self, tracked: TrackedCase) -> tuple[str, str]:
+        """A row's text before its clocks: ``{`` and the reference; the other fields (the same few for
+        every case: state, request type, legal basis, provider, level) and ``"clocks": ``."""
         case = tracked.case
-        head = f'{{{_ROW}"reference": {_value(case.reference, _ROW)},'
-        level = tracked.sla.escalation_level
-        key = (
-            type(tracked.state),
-            tracked.state,
-            case.request_type,
-            case.legal_basis,
-            case.provider,
-            type(level),
-            level,
-        )
+        reference = case.reference
+        encoded = encode_basestring(reference) if type(reference) is str else _value(reference, _ROW)
+        head = f'{{{_ROW}"reference": {encoded},'
+        level, state = tracked.sla.escalation_level, tracked.state
+        key = (type(state), state, case.request_type, case.legal_basis, case.provider, type(level), level)
         middle = self._middles.get(key)
-        if middle is None:  # the same few for every case: state, request type, legal basis, provider, level
+        if middle is None:
             middle = (
-                f'{_ROW}"state": {_value(tracked.state, _ROW)}'
+                f'{_ROW}"state": {_value(state, _ROW)}'
                 f',{_ROW}"request_type": {_value(str(case.request_type), _ROW)}'
                 f',{_ROW}"legal_basis": {_value(str(case.legal_basis), _ROW)}'
                 f',{_ROW}"provider": {_value(case.provider, _ROW)}'
@@ -190,13 +197,7 @@ class StatusRows:
             if len(self._middles) >= _BOUND:
                 self._middles.clear()
             self._middles[key] = middle
-        if not clock_texts:
-            return [head, middle, "[]\n  }"]
-        pieces = [head, middle, "[" + _CLOCKS]
-        for text in clock_texts:
-            pieces += (text, "," + _CLOCKS)
-        pieces[-1] = _ROW + "]\n  }"
-        return pieces
+        return head, middle
 
 
 def _iso_text(moment: datetime, zone: zoneinfo.ZoneInfo) -> str | None:
