@@ -148,38 +148,32 @@ class ColumnRows:
             for name in batch.order:
                 c = batch.clocks.get(name)
                 if c is not None:
-                    texts: NDArray[np.object_] = np.full(len(cases), None, object)
+                    texts: Table = np.full(len(cases), None, object)
                     texts[c.rows] = self._clock(c, cases, places, len(code))
-                    columns.append(texts.tolist())
+                    columns.append(texts)
         except _Unplain:
             return None
         return self._table(cases, batch, columns)
 
-    def _table(self, cases: Sequence[TrackedCase], batch: ClockBatch, columns: list[list[str | None]]) -> Table:
-        """Row i's pieces are ``table[i]``: the separator, its head, its fields, then its clocks."""
-        width = 2 * len(columns) + 4
-        table: Table = np.empty((len(cases), width), object)
+    def _table(self, cases: Sequence[TrackedCase], batch: ClockBatch, columns: list[Table]) -> Table:
+        """Row i's pieces are ``table[i]``: the separator, its head, its fields, then per clock column a
+        separator (before every clock but its first) and the clock's text ("" for a clock it has not)."""
+        n, k = len(cases), len(columns)
+        table: Table = np.full((n, 2 * k + 5), "", object)
         table[:, 0], table[:, 3], table[:, -1] = ITEM_SEP, CLOCKS_OPEN, ROW_CLOSE
-        table[:, 5:-1:2] = CLOCK_SEP
-        for t, texts in enumerate(columns):
-            table[:, 4 + 2 * t] = texts
+        present = np.array([column != None for column in columns], np.bool_).T.reshape(n, k)  # noqa: E711
+        later = present & (np.cumsum(present, axis=1) > 1)
+        for t, column in enumerate(columns):
+            table[present[:, t], 5 + 2 * t] = column[present[:, t]]
+            table[later[:, t], 4 + 2 * t] = CLOCK_SEP
         rows = self.rows
-        heads = [rows.row_head(tracked) for tracked in cases]
-        table[:, 1:3] = heads
-        # the scalar engine's results, a clock absent or none at all: written as one text
-        irregular = set(batch.scalar) if columns else set(range(len(cases)))
-        for texts in columns:
-            if None in texts:
-                irregular.update(i for i, text in enumerate(texts) if text is None)
-        for i in sorted(irregular):
+        table[:, 1:3] = [rows.row_head(tracked) for tracked in cases]
+        # the scalar engine's results or no clock at all: written as one text
+        for i in sorted(set(batch.scalar) | set(np.flatnonzero(~present.any(axis=1)).tolist())):
             case = cases[i].case
-            results = batch.scalar.get(i)
-            if results is None:
-                texts = [column[i] for column in columns]
-                pieces = rows.row_pieces(cases[i], [text for text in texts if text is not None])
-            else:
-                zone, provider, basis = case_zone(case.timezone), case.provider, str(case.legal_basis)
-                pieces = rows.row_pieces(cases[i], [rows.clock(c, zone, provider, basis) for c in results])
+            results = batch.scalar.get(i, [])
+            zone, provider, basis = case_zone(case.timezone), case.provider, str(case.legal_basis)
+            pieces = rows.row_pieces(cases[i], [rows.clock(c, zone, provider, basis) for c in results])
             table[i, 1:] = ""
             table[i, 1] = "".join(pieces)
         return table
