@@ -281,7 +281,7 @@ class ColumnRows:
         """``next_reminder`` of each started clock, encoded (``null`` for none)."""
         out = ["null"] * len(groups)
         picked: list[tuple[int, str, int]] = []  # (position, label, reminder instant in microseconds)
-        rules = {}
+        rules: dict[int, list[tuple[float, str, int]]] = {}
         known = due_known.tolist()
         for k, (g, s) in enumerate(zip(groups, states, strict=True)):
             target = c.policy[g]

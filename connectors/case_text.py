@@ -35,7 +35,7 @@ class CaseTexts:
         if not rows:
             return cls([], [], [], [], [], [], [])
         keys, data, states, updated, sla, levels, histories = zip(*rows, strict=True)
-        return cls([str(k) for k in keys], data, states, updated, sla, levels, histories)  # type: ignore[arg-type]
+        return cls([str(k) for k in keys], data, states, updated, sla, levels, histories)
 
     def __len__(self) -> int:
         return len(self.keys)
