@@ -30,6 +30,7 @@ from casebridge.cli.status_json import (
     CLOCK_SEP,
     CLOCKS_OPEN,
     ROW_CLOSE,
+    ROW_PAD,
     StatusRows,
     case_zone,
     scalar_text,
@@ -167,7 +168,12 @@ class ColumnRows:
             table[present[:, t], 5 + 2 * t] = column[present[:, t]]
             table[later[:, t], 4 + 2 * t] = CLOCK_SEP
         rows = self.rows
-        table[:, 1:3] = [rows.row_head(tracked) for tracked in cases]
+        references = [tracked.case.reference for tracked in cases]
+        if all(type(reference) is str for reference in references):
+            table[:, 1] = [f'{{{ROW_PAD}"reference": {encode_basestring(r)},' for r in references]
+        else:
+            table[:, 1] = [rows.row_head(tracked)[0] for tracked in cases]
+        table[:, 2] = [rows.row_middle(tracked) for tracked in cases]
         # the scalar engine's results or no clock at all: written as one text
         for i in sorted(set(batch.scalar) | set(np.flatnonzero(~present.any(axis=1)).tolist())):
             case = cases[i].case

@@ -23,12 +23,23 @@ from casebridge.workflows.counting import StatementBasis, statement_basis
 from casebridge.workflows.model import ClockTarget, Workflow
 from casebridge.workflows.reminders import next_reminder
 
-__all__ = ["CLOCKS_OPEN", "CLOCK_PAD", "CLOCK_SEP", "ROW_CLOSE", "StatusRows", "case_zone", "local_iso", "scalar_text"]
+__all__ = [
+    "CLOCKS_OPEN",
+    "CLOCK_PAD",
+    "CLOCK_SEP",
+    "ROW_CLOSE",
+    "ROW_PAD",
+    "StatusRows",
+    "case_zone",
+    "local_iso",
+    "scalar_text",
+]
 
 # indentation of a row's items (a row is an item of the top-level array), a clock's, a clock's dicts'
 _ROW, _CLOCKS, _CLOCK = "\n    ", "\n      ", "\n        "
 _BOUND = 4096  # entries each cache keeps before it starts again (memory stays flat whatever the data)
 CLOCK_PAD = _CLOCK
+ROW_PAD = _ROW
 CLOCKS_OPEN, CLOCK_SEP, ROW_CLOSE, ROW_EMPTY = "[" + _CLOCKS, "," + _CLOCKS, _ROW + "]\n  }", "[]\n  }"
 _MARK = "\x00"  # stands for the sentence while the rest of a counting dict is encoded once
 
@@ -177,12 +188,16 @@ class StatusRows:
         return pieces
 
     def row_head(self, tracked: TrackedCase) -> tuple[str, str]:
-        """A row's text before its clocks: ``{`` and the reference; the other fields (the same few for
-        every case: state, request type, legal basis, provider, level) and ``"clocks": ``."""
-        case = tracked.case
-        reference = case.reference
+        """A row's text before its clocks: ``{`` and the reference; the other fields and ``"clocks": ``
+        (``row_middle``)."""
+        reference = tracked.case.reference
         encoded = encode_basestring(reference) if type(reference) is str else _value(reference, _ROW)
-        head = f'{{{_ROW}"reference": {encoded},'
+        return f'{{{_ROW}"reference": {encoded},', self.row_middle(tracked)
+
+    def row_middle(self, tracked: TrackedCase) -> str:
+        """The fields between a row's reference and its clocks: the same few for every case (state,
+        request type, legal basis, provider, escalation level), each text built once."""
+        case = tracked.case
         level, state = tracked.sla.escalation_level, tracked.state
         key = (type(state), state, case.request_type, case.legal_basis, case.provider, type(level), level)
         middle = self._middles.get(key)
@@ -197,7 +212,7 @@ class StatusRows:
             if len(self._middles) >= _BOUND:
                 self._middles.clear()
             self._middles[key] = middle
-        return head, middle
+        return middle
 
 
 def _iso_text(moment: datetime, zone: zoneinfo.ZoneInfo) -> str | None:
