@@ -37,6 +37,7 @@ from casebridge.cli.status_json import (
 )
 from casebridge.workflows.cases import TrackedCase
 from casebridge.workflows.clock_batch import STATES, ClockBatch, ClockColumns, _materialise
+from casebridge.workflows.counting import StatementBasis
 from casebridge.workflows.legal_periods import ELAPSED
 from casebridge.workflows.model import ClockState
 
@@ -133,7 +134,7 @@ class ColumnRows:
 
     def __init__(self, rows: StatusRows) -> None:
         self.rows = rows
-        self._sentences: dict[tuple[int, int], tuple[object, str]] = {}
+        self._sentences: dict[tuple[int, int], tuple[StatementBasis, str]] = {}
 
     def chunk(self, cases: Sequence[TrackedCase], batch: ClockBatch) -> Table | None:
         """Every case's row as a row of pieces (each preceded by the array's item separator: joined,
@@ -261,13 +262,13 @@ class ColumnRows:
             )
         return out
 
-    def _sentence(self, basis: object, due_us: int) -> str:
+    def _sentence(self, basis: StatementBasis, due_us: int) -> str:
         """``basis.text(due)`` (law-counted dues fall on few instants: kept per basis and instant)."""
         key = (id(basis), due_us)
         found = self._sentences.get(key)
         if found is not None and found[0] is basis:
             return found[1]
-        text: str = basis.text(_EPOCH + due_us * _US)  # type: ignore[attr-defined]
+        text = basis.text(_EPOCH + due_us * _US)
         if len(self._sentences) >= 4096:
             self._sentences.clear()
         self._sentences[key] = (basis, text)
