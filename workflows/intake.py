@@ -245,7 +245,9 @@ def _validate_row(
     now: datetime | None,
     submission_of: tuple[str | None, set[str]] | None = None,
 ) -> IntakeRow:
-    fields = {k: v for k, v in raw.items() if k not in INTAKE_ONLY_FIELDS}
+    fields = dict(raw)  # the case's fields: the row without the intake-only ones (same order)
+    for name in INTAKE_ONLY_FIELDS:
+        fields.pop(name, None)
     try:
         case = Case.model_validate(fields)
     except ValidationError as exc:
