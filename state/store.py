@@ -191,7 +191,7 @@ class StateStore:
             for row in chunk:
                 yield _tracked(row, _history(row["history"]))
 
-    def stream_rows(self, skip: Collection[str] = frozenset(), size: int = 20_000) -> Iterator[list[sqlite3.Row]]:
+    def stream_rows(self, skip: Collection[str] = frozenset(), size: int = 10_000) -> Iterator[list[sqlite3.Row]]:
         """``stream``'s rows as stored (history and SLA fields as their JSON text), ``size`` at a time."""
         rows = self._db.execute("SELECT * FROM cases WHERE history IS NOT NULL ORDER BY reference, key")
         while chunk := rows.fetchmany(size):

@@ -169,6 +169,11 @@ class BusinessTimeline(Timeline):
             wide_first, wide_last = min(self._first_year, first), max(self._last_year, last)
             if wide_last - wide_first <= _MAX_SPAN_YEARS:
                 first, last = wide_first, wide_last
+        if last - first > _MAX_SPAN_YEARS:  # one question about two instants centuries apart
+            raise WorkflowError(
+                f"calendars.{self.calendar.name} <- cannot count working time from {first + _YEAR_MARGIN} to "
+                f"{last - _YEAR_MARGIN}: more than {_MAX_SPAN_YEARS} years apart (check the case's dates)"
+            )
         self._build(first, last)
 
     def _build(self, first_year: int, last_year: int) -> None:
