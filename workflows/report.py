@@ -19,24 +19,29 @@ Definitions (printed under every report, see ``FORMULAS``):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
+from itertools import islice
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from casebridge.workflows.calendars import calendar_named, timeline_for
 from casebridge.workflows.cases import Case, StatusChange, TrackedCase
-from casebridge.workflows.clocks import evaluate_case
-from casebridge.workflows.model import Calendar, ClockKind, ClockState, Workflow
+from casebridge.workflows.clocks import ClockResult, evaluate_case
+from casebridge.workflows.model import Calendar, ClockKind, ClockState, ReportStates, Workflow
 
 __all__ = [
     "FORMULAS",
     "GROUPINGS",
     "CaseFacts",
+    "ClockFigures",
     "Group",
     "Report",
     "build_report",
     "case_facts",
+    "figures_of",
     "median",
     "p90",
 ]
@@ -45,6 +50,8 @@ GROUPINGS = ("provider", "legal_basis", "request_type", "agency", "month")
 NO_REASON = "unspecified"
 NO_AGENCY = "(none)"
 OTHER = "(other)"  # small groups pooled together in an aggregate report
+BATCH_SIZE = 10_000  # cases whose clocks are evaluated at once (report_clocks)
+MIN_BATCH = 32  # fewer: one by one
 
 FORMULAS = (
     "compliance % = met / (met + breached) x 100, over legal deadlines (clocks of kind legal) met or breached;"
@@ -64,6 +71,32 @@ class OpenBreach:
     kind: str
     due_at: datetime | None
     overdue_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class ClockFigures:
+    """What the report counts of one case's clocks."""
+
+    legal_met: int
+    legal_breached: int
+    legal_breached_open: int
+    breached: bool  # any clock, legal or not
+    open_breaches: tuple[OpenBreach, ...]  # breached and not stopped, in the workflow's clock order
+
+
+def figures_of(results: Sequence[ClockResult]) -> ClockFigures:
+    """The figures of one case's results (``clocks.evaluate_case``)."""
+    legal = [r for r in results if r.kind == ClockKind.LEGAL]
+    breached = [r for r in results if r.state == ClockState.BREACHED]
+    return ClockFigures(
+        legal_met=sum(1 for r in legal if r.state == ClockState.MET),
+        legal_breached=sum(1 for r in legal if r.state == ClockState.BREACHED),
+        legal_breached_open=sum(1 for r in legal if r.state == ClockState.BREACHED and r.stopped_at is None),
+        breached=bool(breached),
+        open_breaches=tuple(
+            OpenBreach(r.name, str(r.kind), r.due_at, r.overdue_seconds) for r in breached if r.stopped_at is None
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +128,31 @@ class CaseFacts:
         return self.keys[0]
 
 
-def _first_entry(history: Sequence[StatusChange], states: frozenset[str], now: datetime) -> datetime | None:
+_SENT, _FIRST, _FULFILLED, _PARTIAL, _REFUSED, _REDIRECTED, _ESCALATED = range(7)
+
+
+@lru_cache(maxsize=8)
+def _milestone_index(states: ReportStates, escalated: str | None) -> dict[str, tuple[int, ...]]:
+    """Per state name, the milestones an entry into it marks (``_ESCALATED``: the escalation state)."""
+    kinds = (states.sent, states.first_response, states.fulfilled, states.partial, states.refused, states.redirected)
+    names = set().union(*kinds) | ({escalated} if escalated else set())
+    return {n: tuple(k for k, found in enumerate((*kinds, {escalated})) if n in found) for n in names}
+
+
+def _milestones(history: Sequence[StatusChange], index: dict[str, tuple[int, ...]], now: datetime) -> list[Any]:
+    """In one pass over the changes up to ``now`` (in history order): the first entry into each milestone
+    (``_SENT`` .. ``_REDIRECTED``, None when never) and, at ``_ESCALATED``, how many entries into the
+    escalation state."""
+    out: list[Any] = [None] * 6 + [0]
     for change in history:
         if change.at > now:
-            return None
-        if change.state in states:
-            return change.at
-    return None
+            continue
+        for k in index.get(change.state, ()):
+            if k == _ESCALATED:
+                out[k] += 1
+            elif out[k] is None:
+                out[k] = change.at
+    return out
 
 
 class _Durations:
@@ -127,23 +178,22 @@ def case_facts(
     zone: ZoneInfo,
     durations: _Durations | None = None,
     provider_of: Callable[[Case], str] | None = None,
+    figures: ClockFigures | None = None,
 ) -> CaseFacts | None:
     """The report's view of one case at ``now``; None when the provider has not received it yet.
-    ``provider_of`` names the provider group (the directory's canonical name); default: the case's text."""
+    ``provider_of`` names the provider group (the directory's canonical name); default: the case's text.
+    ``figures``: the case's clock figures at ``now`` when already worked out (``report_clocks``)."""
     states = workflow.report
     case = tracked.case
-    seen = [c for c in history if c.at <= now]
-    sent_at = case.submitted_at or _first_entry(seen, states.sent, now)
+    escalated = workflow.escalated_state
+    found = _milestones(history, _milestone_index(states, escalated), now)
+    sent_at = case.submitted_at or found[_SENT]
     if sent_at is None or sent_at > now:
         return None
     durations = durations or _Durations(calendar_named(workflow, states.calendar))
-    first = _first_entry(seen, states.first_response, now)
-    fulfilled = _first_entry(seen, states.fulfilled, now)
-    refused = _first_entry(seen, states.refused, now) is not None
-    results = evaluate_case(case, history, workflow, now)  # the one clock engine
-    legal = [r for r in results if r.kind == ClockKind.LEGAL]
-    breached = [r for r in results if r.state == ClockState.BREACHED]
-    escalated = workflow.escalated_state
+    first, fulfilled, refused = found[_FIRST], found[_FULFILLED], found[_REFUSED] is not None
+    if figures is None:
+        figures = figures_of(evaluate_case(case, history, workflow, now))  # the one clock engine
     return CaseFacts(
         reference=case.reference,
         title=case.title,
@@ -160,18 +210,16 @@ def case_facts(
         first_response=durations.days(sent_at, first) if first is not None else None,
         fulfilment=durations.days(sent_at, fulfilled) if fulfilled is not None else None,
         full=fulfilled is not None,
-        partial=fulfilled is None and _first_entry(seen, states.partial, now) is not None,
+        partial=fulfilled is None and found[_PARTIAL] is not None,
         refused=refused,
         refusal_reason=(case.refusal_reason or NO_REASON) if refused else None,
-        redirected=_first_entry(seen, states.redirected, now) is not None,
-        no_reply_overdue=first is None and bool(breached),
-        legal_met=sum(1 for r in legal if r.state == ClockState.MET),
-        legal_breached=sum(1 for r in legal if r.state == ClockState.BREACHED),
-        legal_breached_open=sum(1 for r in legal if r.state == ClockState.BREACHED and r.stopped_at is None),
-        escalations=sum(1 for c in seen if c.state == escalated) if escalated else 0,
-        open_breaches=tuple(
-            OpenBreach(r.name, str(r.kind), r.due_at, r.overdue_seconds) for r in breached if r.stopped_at is None
-        ),
+        redirected=found[_REDIRECTED] is not None,
+        no_reply_overdue=first is None and figures.breached,
+        legal_met=figures.legal_met,
+        legal_breached=figures.legal_breached,
+        legal_breached_open=figures.legal_breached_open,
+        escalations=found[_ESCALATED],
+        open_breaches=figures.open_breaches,
     )
 
 
@@ -313,8 +361,10 @@ def build_report(
     cells: dict[tuple[str, ...], Group] = {}
     facts: list[CaseFacts] = []
     not_sent = 0
-    for tracked, history in cases:
-        f = case_facts(tracked, history, workflow, now, zone=zone, durations=durations, provider_of=provider_of)
+    for tracked, history, figures in _with_figures(cases, workflow, now):
+        f = case_facts(
+            tracked, history, workflow, now, zone=zone, durations=durations, provider_of=provider_of, figures=figures
+        )
         if f is None:
             not_sent += 1
             continue
@@ -355,6 +405,22 @@ def build_report(
         aggregate=aggregate,
         min_count=min_count,
     )
+
+
+def _with_figures(
+    cases: Iterable[tuple[TrackedCase, Sequence[StatusChange]]], workflow: Workflow, now: datetime
+) -> Iterator[tuple[TrackedCase, Sequence[StatusChange], ClockFigures | None]]:
+    """The cases with their clock figures worked out ``BATCH_SIZE`` at a time through the columnar engine
+    (still streamed: never more than one chunk held); a smaller input is left to ``case_facts`` (None)."""
+    it = iter(cases)
+    while chunk := list(islice(it, BATCH_SIZE)):
+        if len(chunk) < MIN_BATCH:  # numpy's set-up would not pay
+            yield from ((tracked, history, None) for tracked, history in chunk)
+            continue
+        from casebridge.workflows.report_clocks import batch_figures  # numpy: only for large reports
+
+        figures = batch_figures([t.case for t, _h in chunk], [h for _t, h in chunk], workflow, now)
+        yield from ((t, h, f) for (t, h), f in zip(chunk, figures, strict=True))
 
 
 def _ordered(grouping: str, groups: list[Group], aggregate: bool, min_count: int) -> list[Group]:
