@@ -37,13 +37,13 @@ from itertools import islice
 from typing import Any
 
 from casebridge.app.intake import plan_intake
+from casebridge.app.intake_batch_text import batch_text, created_text, fields_text
 from casebridge.connectors import Connector
 from casebridge.errors import TrackerError
 from casebridge.state.audit import AuditLog
 from casebridge.state.store import StateStore
 from casebridge.workflows.cases import Case, TrackedCase
 from casebridge.workflows.intake import FieldsAtCreation, IntakeAction, IntakeRow
-from casebridge.workflows.sla import sla_to_json
 
 log = logging.getLogger(__name__)
 
@@ -83,18 +83,18 @@ def intake_streamed(
     # commits: the intents first (inside), the tracker second (the moment the intake happened), the
     # store's seeds third, the records fourth
     with seeding as seed, tracker.transaction():
-        payloads = _apply(rows, tracker, now, report, counts, seed, batch_size or BATCH)
-        ids = _announce(audit, payloads)
+        texts = _apply(rows, tracker, now, report, counts, seed, batch_size or BATCH)
+        ids = _announce(audit, texts)
     _complete(audit, ids)  # fourth: the intents become records (the anchor is in the store's file)
     return counts
 
 
-def _announce(audit: AuditLog | None, payloads: Iterable[dict[str, Any]]) -> list[int]:
+def _announce(audit: AuditLog | None, texts: Iterable[str]) -> list[int]:
     if audit is None:
-        for _ in payloads:
+        for _ in texts:
             pass
         return []
-    return audit.begin_intents(INTAKE_BATCH, payloads)
+    return audit.begin_intents_text(INTAKE_BATCH, texts)
 
 
 def _complete(audit: AuditLog | None, ids: list[int]) -> None:
@@ -110,8 +110,9 @@ def _apply(
     counts: Counter[str],
     seed: Seed | None,
     batch_size: int,
-) -> Iterator[dict[str, Any]]:
-    """Per batch: plan, report, create, update; yields the batch's audit payload when it wrote anything."""
+) -> Iterator[str]:
+    """Per batch: plan, report, create, update; yields the batch's audit payload (canonical JSON text:
+    ``intake_batch_text``) when it wrote anything."""
     for chunk in batched(rows, batch_size):
         actions = plan_intake(chunk, tracker)
         report(actions)
@@ -127,11 +128,12 @@ def _apply(
         if seed is not None and not tracker.bulk_history:  # one query reads every history: no need
             seed([t for t, _ in created if t.history is not None])
         if created or updated:
-            yield {"evaluated_at": now.isoformat(), "created": [entry for _, entry in created], "updated": updated}
+            yield batch_text(now.isoformat(), [entry for _, entry in created], updated)
 
 
-def _create(tracker: Connector, creates: list[IntakeAction], now: datetime) -> list[tuple[TrackedCase, dict[str, Any]]]:
-    """Bulk create with the SLA fields where the tracker takes them; (tracked, audit entry) each."""
+def _create(tracker: Connector, creates: list[IntakeAction], now: datetime) -> list[tuple[TrackedCase, str]]:
+    """Bulk create with the SLA fields where the tracker takes them; (tracked, audit entry as canonical
+    JSON text) each."""
     if not creates:
         return []
     wf = tracker.workflow
@@ -144,10 +146,9 @@ def _create(tracker: Connector, creates: list[IntakeAction], now: datetime) -> l
     at = {ref: row.state_since for ref, row in by_ref.items()}
     out = []
     for tracked in tracker.create_cases([row.case for row in by_ref.values()], states=states, at=at, sla=sla):
-        entry: dict[str, Any] = {"reference": tracked.case.reference, "key": tracked.key, "state": tracked.state}
-        if sla is not None:
-            entry["fields"] = sla_to_json(sla[tracked.case.reference])
-        out.append((tracked, entry))
+        ref = tracked.case.reference
+        fields = fields_text(sla[ref]) if sla is not None else None
+        out.append((tracked, created_text(ref, tracked.key, tracked.state, fields)))
     return out
 
 

@@ -3,7 +3,8 @@
 For each size it writes one CSV file of N distinct cases (the states, request types and identifiers an
 intake file has) and runs the real CLI on it into a fresh embedded tracker, once with this checkout and
 once with the baseline ref's code (default ``main``, unpacked with ``git archive`` and put first on
-``sys.path``), each in its own process: wall time and peak RSS (``wait4``) of that process, the cases
+``sys.path``), each in its own process: wall time, CPU time (user + system) and peak RSS (``wait4``)
+of that process (on a shared machine the CPU time is the steadier figure), the cases
 the tracker holds afterwards and the audit records written. The machine is shared: read the ratios.
 
 Then, against the fake Jira (tests/jira_server, every request checked against Atlassian's OpenAPI
@@ -79,8 +80,9 @@ def filesystem(path: Path) -> str:
     return kind
 
 
-def run_cli(code_root: Path | None, folder: Path, args: list[str]) -> tuple[int, float, float]:
-    """(exit code, wall seconds, peak RSS in MB) of one CLI process; ``code_root`` first on sys.path."""
+def run_cli(code_root: Path | None, folder: Path, args: list[str]) -> tuple[int, float, float, float]:
+    """(exit code, wall seconds, CPU seconds, peak RSS in MB) of one CLI process; ``code_root`` first
+    on sys.path."""
     boot = "import sys\n"
     if code_root is not None:
         boot += f"sys.path.insert(0, {str(code_root)!r})\n"
@@ -90,26 +92,28 @@ def run_cli(code_root: Path | None, folder: Path, args: list[str]) -> tuple[int,
         proc = subprocess.Popen([sys.executable, "-c", boot, *args], cwd=folder, stdout=out, stderr=err)
         _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, time.perf_counter() - started, usage.ru_maxrss / 1024
+    cpu = usage.ru_utime + usage.ru_stime
+    return proc.returncode, time.perf_counter() - started, cpu, usage.ru_maxrss / 1024
 
 
-def one_intake(label: str, code_root: Path | None, work: Path, data: Path, count: int) -> tuple[float, float]:
+def one_intake(label: str, code_root: Path | None, work: Path, data: Path, count: int) -> tuple[float, float, float]:
     folder = work / label
     folder.mkdir()
     (folder / "casebridge.toml").write_text(
         'workflow = "lawful-access"\nstate = "state.db"\n\n[tracker]\nconnector = "local"\npath = "cases.db"\n'
     )
-    code, seconds, rss = run_cli(code_root, folder, ["-q", "intake", str(data), "--now", NOW.isoformat()])
+    code, seconds, cpu, rss = run_cli(code_root, folder, ["-q", "intake", str(data), "--now", NOW.isoformat()])
     with sqlite3.connect(folder / "cases.db") as db:
         held = db.execute("SELECT COUNT(*) FROM cases").fetchone()[0]
     with sqlite3.connect(folder / "state.audit.db") as db:
         records = db.execute("SELECT COUNT(*) FROM records").fetchone()[0]
     problem = "" if code == 0 and held == count else f"  !! exit {code}, {held} cases held"
     print(
-        f"  {label:<5} {seconds:8.2f} s  {rss:8.1f} MB peak RSS  {held:>7} cases  {records:>7} audit records{problem}"
+        f"  {label:<5} {seconds:8.2f} s wall {cpu:7.2f} s CPU  {rss:7.1f} MB peak RSS  {held:>7} cases"
+        f"  {records:>7} audit records{problem}"
     )
     shutil.rmtree(folder)
-    return seconds, rss
+    return seconds, cpu, rss
 
 
 def embedded(args: argparse.Namespace, work: Path) -> None:
@@ -118,12 +122,12 @@ def embedded(args: argparse.Namespace, work: Path) -> None:
     for count in args.sizes:
         data = write_csv(work / f"cases-{count}.csv", count)
         print(f"-- {count:,} cases")
-        new_s, new_mb = one_intake("new", None, work, data, count)
+        new_s, new_cpu, new_mb = one_intake("new", None, work, data, count)
         if count > args.old_max:
             print(f"  old   skipped (over --old-max {args.old_max})")
             continue
-        old_s, old_mb = one_intake("old", old_root, work, data, count)
-        print(f"  new/old: time {new_s / old_s:.3f}x, peak RSS {new_mb / old_mb:.2f}x")
+        old_s, old_cpu, old_mb = one_intake("old", old_root, work, data, count)
+        print(f"  new/old: wall {new_s / old_s:.3f}x, CPU {new_cpu / old_cpu:.3f}x, peak RSS {new_mb / old_mb:.2f}x")
 
 
 def jira(args: argparse.Namespace) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import zoneinfo
-from typing import Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,14 +15,20 @@ from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, p
 from casebridge.cli.complete import complete_reference
 from casebridge.cli.jsonout import JsonArrayWriter
 from casebridge.cli.status_json import StatusRows, case_zone, local_iso
+from casebridge.connectors import Connector
 from casebridge.errors import EXIT_CASES_FAILED, UserError
 from casebridge.workflows.case_index import canonical_provider
-from casebridge.workflows.cases import Case
+from casebridge.workflows.cases import Case, StatusChange, TrackedCase
 from casebridge.workflows.clocks import ClockResult
 from casebridge.workflows.directory import Directory
 from casebridge.workflows.model import ClockState, Workflow
 from casebridge.workflows.reminders import next_reminder
 from casebridge.workflows.sla import due_statement
+
+if TYPE_CHECKING:
+    from casebridge.app.status_batch import Listing
+
+log = logging.getLogger(__name__)
 
 
 def clock_json(
@@ -92,6 +101,55 @@ def _print_text(
                 click.echo(f"    {'':<15} next reminder {upcoming[0]} before due, at {local_iso(upcoming[1], zone)}")
 
 
+def _listing(tracker: Connector) -> Listing | None:
+    """The cases through the tracker's stored text when it has it and there are enough of them to
+    batch (``app.status_batch``); else None (``list_cases``)."""
+    texts = tracker.list_case_texts()
+    from casebridge.app import status_batch  # after the listing: nothing of it on an empty start-up
+
+    if texts is None or len(texts) < status_batch.MIN_BATCH:
+        return None
+    return status_batch.read_listing(texts)
+
+
+def _batched(
+    cases: list[TrackedCase],
+    histories: list[str | None],
+    read: Callable[[TrackedCase], list[StatusChange]],
+    workflow: Workflow,
+    moment: datetime,
+    out: JsonArrayWriter | None,
+    rows: StatusRows,
+    ordinary: Callable[[list[TrackedCase]], None],
+) -> None:
+    """Every clock of a chunk evaluated at once and its rows written from the columns; a chunk the batch
+    fails on, or whose values the columns do not make plain, goes the ``ordinary`` way (which reports a
+    case that cannot be evaluated alone)."""
+    from casebridge.app.status_batch import BATCH_SIZE, evaluate_chunk
+    from casebridge.cli.status_columns import ColumnRows  # numpy: only with cases to evaluate
+
+    columns = ColumnRows(rows)
+    for start in range(0, len(cases), BATCH_SIZE):
+        chunk = cases[start : start + BATCH_SIZE]
+        try:
+            batch = evaluate_chunk(chunk, histories[start : start + BATCH_SIZE], read, workflow, moment)
+        except Exception:
+            log.info("batch clock path failed on a chunk of %d cases; evaluating them one by one", len(chunk))
+            log.debug("batch failure", exc_info=True)
+            ordinary(chunk)
+            continue
+        if out is None:
+            _print_text([CaseEvaluation(t, [], batch.results(i)) for i, t in enumerate(chunk)], workflow=workflow)
+            continue
+        texts = columns.chunk(chunk, batch)
+        if texts is None:
+            ordinary(chunk)
+        else:
+            for at in range(0, len(texts), STATUS_CHUNK):  # printed a slice at a time: memory stays flat
+                part = texts[at : at + STATUS_CHUNK]
+                out.write_flat(part.ravel().tolist(), len(part))
+
+
 STATUS_CHUNK = 2000  # cases evaluated before their lines are printed (memory stays flat at 100,000 cases)
 
 
@@ -124,18 +182,29 @@ def status(ctx: Context, references: tuple[str, ...], as_json: bool, now: str | 
                 raise UserError(f"no case with reference {', '.join(missing)} in the tracker")
             cases = [t for _, t in found if t is not None]
         else:
-            cases = sorted(tracker.list_cases(), key=lambda t: t.case.reference)
+            listing = _listing(tracker)
+            if listing is not None:
+                cases, histories = listing.cases, listing.histories
+            else:
+                cases = sorted(tracker.list_cases(), key=lambda t: t.case.reference)
         read = history_reader(tracker)
         failures: dict[str, str] = {}
         out = JsonArrayWriter() if as_json else None
         rows = StatusRows(workflow)
-        for start in range(0, len(cases), STATUS_CHUNK):  # evaluated and printed a chunk at a time
-            evaluations, failed = evaluate_cases(cases[start : start + STATUS_CHUNK], read, workflow, moment)
-            failures.update(failed)
-            if out is not None:
-                out.write_encoded(rows.row(ev) for ev in evaluations)
-            else:
-                _print_text(evaluations, workflow=workflow)
+
+        def ordinary(chunk: list[TrackedCase]) -> None:
+            for start in range(0, len(chunk), STATUS_CHUNK):  # evaluated and printed a chunk at a time
+                evaluations, failed = evaluate_cases(chunk[start : start + STATUS_CHUNK], read, workflow, moment)
+                failures.update(failed)
+                if out is not None:
+                    out.write_encoded(rows.row(ev) for ev in evaluations)
+                else:
+                    _print_text(evaluations, workflow=workflow)
+
+        if references or listing is None:
+            ordinary(cases)
+        else:
+            _batched(cases, histories, read, workflow, moment, out, rows, ordinary)
         if out is not None:
             out.close()
     finally:

@@ -84,6 +84,9 @@ def dumps_indented(value: Any) -> str:
     return _encode(value, "\n")
 
 
+ITEM_SEP = ",\n  "  # between two items of a top-level array (``JsonArrayWriter.write_flat``)
+
+
 class JsonArrayWriter:
     """Prints exactly what ``click.echo(json.dumps(items, indent=2, ensure_ascii=False))`` prints, a chunk
     of items at a time."""
@@ -108,6 +111,16 @@ class JsonArrayWriter:
             self.count += 1
         if parts:
             click.echo("".join(parts), nl=False)
+
+    def write_flat(self, parts: list[str], items: int) -> None:
+        """As ``write_encoded`` for ``items`` items given as the pieces of their text, each item's first
+        piece the separator ``ITEM_SEP`` (joined once for the lot)."""
+        if not items:
+            return
+        if self.count == 0:
+            parts[0] = "[\n  "
+        self.count += items
+        click.echo("".join(parts), nl=False, color=True)  # JSON escapes ESC: no ANSI to scan for
 
     def close(self) -> None:
         click.echo("[]" if self.count == 0 else "\n]")

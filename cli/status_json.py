@@ -17,17 +17,36 @@ from typing import Any
 
 from casebridge.app.sync_plan import CaseEvaluation
 from casebridge.cli.jsonout import encode_at
+from casebridge.workflows.cases import TrackedCase
 from casebridge.workflows.clocks import ClockResult
 from casebridge.workflows.counting import StatementBasis, statement_basis
 from casebridge.workflows.model import ClockTarget, Workflow
 from casebridge.workflows.reminders import next_reminder
 
-__all__ = ["StatusRows", "case_zone", "local_iso"]
+__all__ = [
+    "CLOCKS_OPEN",
+    "CLOCK_PAD",
+    "CLOCK_SEP",
+    "ROW_CLOSE",
+    "ROW_PAD",
+    "StatusRows",
+    "case_zone",
+    "local_iso",
+    "scalar_text",
+]
 
 # indentation of a row's items (a row is an item of the top-level array), a clock's, a clock's dicts'
 _ROW, _CLOCKS, _CLOCK = "\n    ", "\n      ", "\n        "
 _BOUND = 4096  # entries each cache keeps before it starts again (memory stays flat whatever the data)
+CLOCK_PAD = _CLOCK
+ROW_PAD = _ROW
+CLOCKS_OPEN, CLOCK_SEP, ROW_CLOSE, ROW_EMPTY = "[" + _CLOCKS, "," + _CLOCKS, _ROW + "]\n  }", "[]\n  }"
 _MARK = "\x00"  # stands for the sentence while the rest of a counting dict is encoded once
+
+
+def scalar_text(item: Any, pad: str) -> str:
+    """One dict value as ``jsonout`` writes it at indentation ``pad``."""
+    return _value(item, pad)
 
 
 def _value(item: Any, pad: str) -> str:
@@ -74,6 +93,7 @@ class StatusRows:
         self._establishments = None if workflow is None else workflow.establishments
         self._targets: dict[tuple[int, str | None, str], tuple[ClockTarget, StatementBasis, str, str, str]] = {}
         self._idle: dict[tuple[int, str, str, str, str | None, str], tuple[ClockTarget, str]] = {}
+        self._middles: dict[tuple[object, ...], str] = {}
 
     def _target(
         self, target: ClockTarget, provider: str | None, legal_basis: str
@@ -138,26 +158,61 @@ class StatusRows:
             f',{_CLOCK}"next_reminder": {reminder}{_CLOCKS}}}'
         )
 
+    def target_texts(
+        self, target: ClockTarget, provider: str | None, legal_basis: str
+    ) -> tuple[StatementBasis, str, str, str]:
+        """What every clock of ``target`` for this provider and legal basis shares: (basis, the counting
+        dict's text before its sentence, after it, the encoded source)."""
+        return self._target(target, provider, legal_basis)
+
     def row(self, ev: CaseEvaluation) -> str:
         """``evaluation_json(ev, workflow)`` encoded as an item of the top-level array."""
-        tracked = ev.tracked
-        case = tracked.case
+        case = ev.tracked.case
         zone = case_zone(case.timezone)
         provider, legal_basis = case.provider, str(case.legal_basis)
-        if ev.clocks:
-            i = "," + _CLOCKS
-            clocks = (
-                "[" + _CLOCKS + i.join([self.clock(c, zone, provider, legal_basis) for c in ev.clocks]) + _ROW + "]"
+        return self.row_text(ev.tracked, [self.clock(c, zone, provider, legal_basis) for c in ev.clocks])
+
+    def row_text(self, tracked: TrackedCase, clock_texts: list[str]) -> str:
+        """A row around its clocks, each already encoded at a clock's indentation (``clock``)."""
+        return "".join(self.row_pieces(tracked, clock_texts))
+
+    def row_pieces(self, tracked: TrackedCase, clock_texts: list[str]) -> list[str]:
+        """``row_text`` as pieces to join (a chunk's rows are joined once, not row by row)."""
+        pieces = [*self.row_head(tracked), "[" + _CLOCKS]
+        if not clock_texts:
+            pieces[-1] = ROW_EMPTY
+            return pieces
+        for text in clock_texts:
+            pieces += (text, CLOCK_SEP)
+        pieces[-1] = ROW_CLOSE
+        return pieces
+
+    def row_head(self, tracked: TrackedCase) -> tuple[str, str]:
+        """A row's text before its clocks: ``{`` and the reference; the other fields and ``"clocks": ``
+        (``row_middle``)."""
+        reference = tracked.case.reference
+        encoded = encode_basestring(reference) if type(reference) is str else _value(reference, _ROW)
+        return f'{{{_ROW}"reference": {encoded},', self.row_middle(tracked)
+
+    def row_middle(self, tracked: TrackedCase) -> str:
+        """The fields between a row's reference and its clocks: the same few for every case (state,
+        request type, legal basis, provider, escalation level), each text built once."""
+        case = tracked.case
+        level, state = tracked.sla.escalation_level, tracked.state
+        key = (type(state), state, case.request_type, case.legal_basis, case.provider, type(level), level)
+        middle = self._middles.get(key)
+        if middle is None:
+            middle = (
+                f'{_ROW}"state": {_value(state, _ROW)}'
+                f',{_ROW}"request_type": {_value(str(case.request_type), _ROW)}'
+                f',{_ROW}"legal_basis": {_value(str(case.legal_basis), _ROW)}'
+                f',{_ROW}"provider": {_value(case.provider, _ROW)}'
+                f',{_ROW}"escalation_level": {_value(level, _ROW)},{_ROW}"clocks": '
             )
-        else:
-            clocks = "[]"
-        return (
-            f'{{{_ROW}"reference": {_value(case.reference, _ROW)},{_ROW}"state": {_value(tracked.state, _ROW)}'
-            f',{_ROW}"request_type": {_value(str(case.request_type), _ROW)}'
-            f',{_ROW}"legal_basis": {_value(legal_basis, _ROW)}'
-            f',{_ROW}"provider": {_value(provider, _ROW)}'
-            f',{_ROW}"escalation_level": {_value(tracked.sla.escalation_level, _ROW)},{_ROW}"clocks": {clocks}\n  }}'
-        )
+            if len(self._middles) >= _BOUND:
+                self._middles.clear()
+            self._middles[key] = middle
+        return middle
 
 
 def _iso_text(moment: datetime, zone: zoneinfo.ZoneInfo) -> str | None:

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
+from casebridge.connectors.case_text import CaseTexts
 from casebridge.errors import ConfigError, validation_problem
 from casebridge.workflows.cases import Case, Escalation, PostedEscalation, SlaFields, StatusChange, TrackedCase
 from casebridge.workflows.model import Workflow
@@ -31,7 +32,7 @@ from casebridge.workflows.model import Workflow
 log = logging.getLogger(__name__)
 
 # Escalation and PostedEscalation are the domain's; connectors (third-party ones too) import them here.
-__all__ = ["CASES", "LIAISON", "Connector", "ConnectorConfig", "Escalation", "Missing", "PostedEscalation"]
+__all__ = ["CASES", "LIAISON", "CaseTexts", "Connector", "ConnectorConfig", "Escalation", "Missing", "PostedEscalation"]
 
 ENTRY_POINT_GROUP = "casebridge.connectors"
 
@@ -196,6 +197,14 @@ class Connector(ABC):
         """Every case's history by key. Default: ``read_history`` per listed case; worth calling only when
         ``bulk_history``. Raises: TrackerError subclasses."""
         return {t.key: self.read_history(t.key) for t in self.list_cases()}
+
+    def list_case_texts(self) -> CaseTexts | None:
+        """Every case (as ``list_cases()``, in any order) as the tracker stores it, as text columns
+        (``CaseTexts``: the case's JSON, its SLA fields, its history in the state store's layout); the
+        caller parses what it needs and, when a row does not read cleanly, uses ``list_cases`` and
+        ``read_history``. Default: None, the tracker keeps no such text (callers use ``list_cases``). The
+        embedded tracker returns its rows in one query. Raises: TrackerError subclasses."""
+        return None
 
     # -- the Provider field ----------------------------------------------------------------------
     def use_provider_names(self, name_of: Callable[[Case], str]) -> None:

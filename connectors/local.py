@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from casebridge.connectors import (
     CASES,
     LIAISON,
+    CaseTexts,
     Connector,
     ConnectorConfig,
     Escalation,
@@ -188,9 +189,12 @@ class LocalConnector(Connector):
         returned as it is (the reference is the key). New cases come back with their one-entry history."""
         cases = list(cases)
         made: list[TrackedCase] = []
+        state_of, at_of = (states or {}).get, (at or {}).get  # looked up once, not per case
+        initial, known = self.workflow.initial, self.workflow.states
         with self._write() as db:
             existing = self._ids([c.reference for c in cases])
             newest = db.execute("SELECT MAX(updated_at) AS m FROM cases").fetchone()["m"] or ""
+            shown, updated = "", parse("2000-01-01T00:00:00Z")  # newest as text and parsed (once per value)
             history: list[tuple[int, str, str]] = []  # one executemany for the lot, after the cases
             try:
                 for case in cases:
@@ -198,32 +202,22 @@ class LocalConnector(Connector):
                     if ref in existing:
                         made.append(self._tracked(self._row(str(existing[ref]))))
                         continue
-                    state = (states or {}).get(ref) or self.workflow.initial
-                    if state not in self.workflow.states:
+                    state = state_of(ref) or initial
+                    if state not in known:
                         raise TrackerError(f"local tracker: unknown workflow state {state!r}", case=ref)
-                    moment = (at or {}).get(ref) or self.clock()
+                    moment = at_of(ref) or self.clock()
                     fields = sla[ref] if sla is not None else SlaFields()
                     stamp = iso(moment)
                     newest = max(stamp, newest)  # _modified: never before the newest change
+                    if newest != shown:
+                        shown, updated = newest, parse(newest)
                     data, level = case.model_dump_json(), fields.escalation_level
-                    cur = db.execute(
-                        "INSERT INTO cases (reference, data, state, created_at, updated_at, sla, escalation_level)"
-                        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (ref, data, state, stamp, newest, sla_to_json(fields), level),
-                    )
+                    cur = db.execute(_INSERT_CASE, (ref, data, state, stamp, newest, sla_to_json(fields), level))
                     case_id = int(cur.lastrowid or 0)
                     history.append((case_id, stamp, state))
                     existing[ref] = case_id
-                    made.append(
-                        TrackedCase(
-                            key=str(cur.lastrowid),
-                            case=case,
-                            state=state,
-                            updated_at=parse(newest),
-                            sla=fields,
-                            history=[StatusChange(at=parse(stamp), state=state)],
-                        )
-                    )
+                    change = StatusChange(parse(stamp), state)
+                    made.append(TrackedCase(str(case_id), case, state, updated, fields, [change]))
             finally:  # the histories of the cases inserted, even when a later one failed
                 db.executemany("INSERT INTO history VALUES (?, 0, ?, ?, NULL)", history)
         yield from made
@@ -270,6 +264,14 @@ class LocalConnector(Connector):
         load = self._case  # what _tracked does, without a sqlite3.Row per case
         for key, reference, data, state, updated_at, sla, level in rows:
             yield TrackedCase(str(key), load(data, key, reference), state, parse(updated_at), sla_from_row(sla, level))
+
+    def list_case_texts(self) -> CaseTexts:
+        """Every case row as stored, in id order, its history as one JSON text built by SQLite
+        (``json_quote`` escapes whatever a changed row holds; entries in seq order: the primary key's
+        index); nothing is parsed here."""
+        cursor = self.db.cursor()
+        cursor.row_factory = None  # plain tuples: 100,000 rows at agency scale
+        return CaseTexts.from_rows(cursor.execute(_CASE_TEXTS).fetchall())
 
     def read_history(self, key: str) -> list[StatusChange]:
         self._row(key)
@@ -413,6 +415,22 @@ class LocalConnector(Connector):
             url=f"local:liaison/{row['id']}",
             posted_at=parse(row["posted_at"]),
         )
+
+
+# one history text per case: entries '["<at>", "<state>"]' joined by ", " inside "[...]", the layout of
+# json.dumps (workflows.clock_columns reads it); the inner query walks the (case_id, seq) index in order
+_CASE_TEXTS = """
+SELECT c.id, c.data, c.state, c.updated_at, c.sla, c.escalation_level,
+  (SELECT '[' || group_concat(e, ', ') || ']' FROM (
+     SELECT '[' || json_quote(h.at) || ', ' || json_quote(h.state) || ']' AS e
+     FROM history AS h WHERE h.case_id = c.id ORDER BY h.seq))
+FROM cases AS c ORDER BY c.id
+"""
+
+_INSERT_CASE = (
+    "INSERT INTO cases (reference, data, state, created_at, updated_at, sla, escalation_level)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 
 def _int_key(key: str) -> int:

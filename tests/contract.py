@@ -7,11 +7,14 @@ beyond "later writes are not older".
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
 import pytest
 
 from casebridge.connectors import LIAISON, Connector, Escalation
 from casebridge.errors import NotFoundError, TransitionNotAllowed
-from casebridge.workflows.cases import ClockFields, SlaFields
+from casebridge.workflows.cases import Case, ClockFields, SlaFields
 from tests.factories import make_case
 
 HOSTILE_REFERENCES = [
@@ -240,6 +243,25 @@ class ConnectorContract:
         assert every[a.key] == connector.read_history(a.key)
         assert every[b.key] == connector.read_history(b.key)
         assert [h.state for h in every[b.key]] == [connector.workflow.initial, "legal_review"]
+
+    def test_list_case_texts_is_none_or_what_list_cases_and_read_history_read(self, connector: Connector) -> None:
+        """The stored-text listing (``list_case_texts``): None (the default), or every listed case, its case
+        JSON reading back as the same case and its history text as the same changes."""
+        a = connector.create_case(make_case("FIA-TEXT-1"))
+        connector.transition(a.key, "legal_review")
+        connector.set_sla_fields(a.key, SlaFields(escalation_level=2))
+        texts = connector.list_case_texts()
+        if texts is None:
+            return
+        listed = {t.key: t for t in connector.list_cases()}
+        assert sorted(texts.keys) == sorted(listed)
+        row = list(texts.keys).index(a.key)
+        assert Case.model_validate_json(texts.data[row]) == listed[a.key].case
+        assert texts.states[row] == "legal_review" and texts.escalation_levels[row] == 2
+        history = json.loads(texts.histories[row] or "[]")
+        assert [(datetime.fromisoformat(at), state) for at, state in history] == [
+            (h.at, h.state) for h in connector.read_history(a.key)
+        ]
 
     def test_use_clock_stamps_writes_only_where_the_tracker_back_dates(self, connector: Connector) -> None:
         real = connector.now()

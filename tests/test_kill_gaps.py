@@ -40,7 +40,15 @@ MAX_STEPS = 80
 INTAKE_STRIDE = int(os.environ.get("CASEBRIDGE_KILL_STRIDE", "1"))
 ESCALATE_STEPS = ("post_escalation", "link_escalation", "transition", "comment", "has_comment_marker")
 INTAKE_STEPS = ("find_cases", "create_case", "create_cases", "update_case", "set_sla_fields")
-AUDIT_STEPS = ("append", "begin_intent", "begin_intents", "complete_intent", "complete_intents", "drop_intent")
+AUDIT_STEPS = (
+    "append",
+    "begin_intent",
+    "begin_intents",
+    "begin_intents_text",
+    "complete_intent",
+    "complete_intents",
+    "drop_intent",
+)
 
 
 def _arm(before: int, tracker_steps: tuple[str, ...], counter_file: Path) -> None:

@@ -198,13 +198,16 @@ def _csv_rows(path: Path, lines: Iterable[str]) -> Iterator[tuple[str, dict[str,
     header = [h.strip() for h in header]
     _check_header(path, header)
     try:
+        width = len(header)
         for values in reader:
             line = reader.line_num
-            if not any(v.strip() for v in values):
-                continue
-            if len(values) != len(header):
-                raise IntakeError(f"{path}:{line}: row has {len(values)} cells, the header has {len(header)}")
-            record: dict[str, Any] = {k: v for k, v in zip(header, values, strict=True) if v.strip() != ""}
+            if len(values) != width:
+                if not any(v.strip() for v in values):
+                    continue  # a blank line, whatever its commas
+                raise IntakeError(f"{path}:{line}: row has {len(values)} cells, the header has {width}")
+            record: dict[str, Any] = {k: v for k, v in zip(header, values, strict=True) if v.strip()}
+            if not record:
+                continue  # every cell blank
             if "identifiers" in record:
                 record["identifiers"] = _split_identifiers(f"{path}:{line}", record["identifiers"])
             yield (f"{path}:{line}", record)
@@ -242,7 +245,9 @@ def _validate_row(
     now: datetime | None,
     submission_of: tuple[str | None, set[str]] | None = None,
 ) -> IntakeRow:
-    fields = {k: v for k, v in raw.items() if k not in INTAKE_ONLY_FIELDS}
+    fields = dict(raw)  # the case's fields: the row without the intake-only ones (same order)
+    for name in INTAKE_ONLY_FIELDS:
+        fields.pop(name, None)
     try:
         case = Case.model_validate(fields)
     except ValidationError as exc:
@@ -307,22 +312,29 @@ def _check_moments(where: str, case: Case, since: datetime | None, now: datetime
         value = fields[name]
         if value is not None and not low <= value.year <= high:
             _out_of_years(where, name, value)
-    for i, x in enumerate(case.identifiers):
-        for name, value in ((f"identifiers.{i}.from", x.range_from), (f"identifiers.{i}.to", x.range_to)):
-            if value is not None and not low <= value.year <= high:
-                _out_of_years(where, name, value)
+    for i, x in enumerate(case.identifiers):  # the field names are built only for a range that fails
+        if x.range_from is not None and not low <= x.range_from.year <= high:
+            _out_of_years(where, f"identifiers.{i}.from", x.range_from)
+        if x.range_to is not None and not low <= x.range_to.year <= high:
+            _out_of_years(where, f"identifiers.{i}.to", x.range_to)
     if since is not None and not low <= since.year <= high:
         _out_of_years(where, "state_since", since)
     if now is None:
         return
     latest = now + FUTURE_SLACK
-    for name in (*PAST_FIELDS, "state_since"):
-        value = since if name == "state_since" else fields[name]
+    for name in PAST_FIELDS:
+        value = fields[name]
         if value is not None and value > latest:
-            raise IntakeError(
-                f"{where}: {name}: {value.isoformat()} is in the future (now is {now.isoformat()}); "
-                "record it once it has happened"
-            )
+            _in_future(where, name, value, now)
+    if since is not None and since > latest:
+        _in_future(where, "state_since", since, now)
+
+
+def _in_future(where: str, name: str, value: datetime, now: datetime) -> None:
+    raise IntakeError(
+        f"{where}: {name}: {value.isoformat()} is in the future (now is {now.isoformat()}); "
+        "record it once it has happened"
+    )
 
 
 def _out_of_years(where: str, name: str, value: date) -> None:
