@@ -84,6 +84,7 @@ def dumps_indented(value: Any) -> str:
     return _encode(value, "\n")
 
 
+_PIECES = 256  # pieces joined per write (``write_flat``): about 50 KB of status rows
 ITEM_SEP = ",\n  "  # between two items of a top-level array (``JsonArrayWriter.write_flat``)
 
 
@@ -120,7 +121,10 @@ class JsonArrayWriter:
         if self.count == 0:
             parts[0] = "[\n  "
         self.count += items
-        click.echo("".join(parts), nl=False, color=True)  # JSON escapes ESC: no ANSI to scan for
+        # joined and printed _PIECES at a time: a text of a few dozen KB is allocated where the last one
+        # was freed, where one of megabytes was mapped afresh (and its pages faulted in) on every call
+        for at in range(0, len(parts), _PIECES):
+            click.echo("".join(parts[at : at + _PIECES]), nl=False, color=True)  # JSON escapes ESC: no ANSI
 
     def close(self) -> None:
         click.echo("[]" if self.count == 0 else "\n]")
