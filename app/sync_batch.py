@@ -27,6 +27,7 @@ from casebridge.workflows.clock_batch import STATES, ClockBatch, _materialise, e
 from casebridge.workflows.clock_columns import HistoryColumns
 from casebridge.workflows.clock_compare import changed_cases, held_columns
 from casebridge.workflows.clocks import ClockResult
+from casebridge.workflows.held_numbers import held_from_numbers
 from casebridge.workflows.model import ClockState, Workflow
 from casebridge.workflows.reminders import plan_reminders
 
@@ -103,8 +104,11 @@ def _evaluate(
         return history_of(rows[i].complete())
 
     batch = evaluate_batch([t.case for t in rows], hist, workflow, plan.now, history)
-    texts = [t.sla_text for t in rows]
-    return batch, changed_cases(batch, held_columns(texts, list(workflow.clocks)), texts).tolist()
+    texts, numbers = [t.sla_text for t in rows], [t.sla_numbers for t in rows]
+    clocks = list(workflow.clocks)
+    # the numbers when the store holds them for the whole chunk (a store written by this version); else the text
+    held = held_from_numbers(numbers, clocks) if None not in numbers else held_columns(texts, clocks)
+    return batch, changed_cases(batch, held, texts).tolist()
 
 
 def _reminder_clocks(batch: ClockBatch, n: int) -> dict[int, list[str]]:

@@ -4,7 +4,9 @@ One run, on whatever core it gets (pin it: ``taskset -c 0``), the same stored ro
 1. rows -> histories: the store's JSON history (``[[iso, state], ...]``) and SLA fields, parsed as the
    state store parses them;
 2. evaluation: every clock of every case at ``now``;
-3. comparison: the computed SLA fields against the stored ones (what a no-op pass writes: nothing);
+3. comparison: the computed SLA fields against the stored ones (what a no-op pass writes: nothing; the
+   batch path reads the held fields from the store's numbers column, ``workflows.sla_numbers``, in stage 1,
+   and prints the same run with them read from the JSON text too);
 for OLD (``bench/_clocks_baseline.py``, the engine and comparison as main had them before issue 16's
 engine work, frozen here), NEW (``workflows.clocks`` + ``workflows.sla`` of this tree), BATCH (the
 columnar path: ``workflows.clock_columns`` reads the rows' JSON text straight into numpy columns,
@@ -54,7 +56,9 @@ from casebridge.workflows.cases import Case, ClockFields, SlaFields, StatusChang
 from casebridge.workflows.clock_batch import evaluate_batch, evaluate_clocks, workflow_states  # noqa: E402
 from casebridge.workflows.clock_columns import HistoryColumns  # noqa: E402
 from casebridge.workflows.clock_compare import changed_cases, held_columns  # noqa: E402
+from casebridge.workflows.held_numbers import held_from_numbers  # noqa: E402
 from casebridge.workflows.model import Workflow  # noqa: E402
+from casebridge.workflows.sla_numbers import sla_numbers  # noqa: E402
 from tests.factories import LAWFUL_KINDS  # noqa: E402
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -173,11 +177,14 @@ def compare_all(compare: Callable[[list[Any], SlaFields], SlaFields | None], res
 
 
 # ------------------------------------------------------------------------------------ the batch path
-def batch_load(rows: list[Row], workflow: Workflow) -> tuple[HistoryColumns, Any, list[str]]:
-    """Stage 1 of the batch path: the rows' history and SLA text as columns."""
+def batch_load(rows: list[Row], numbers: list[bytes | None] | None, workflow: Workflow) -> tuple[Any, Any, list[str]]:
+    """Stage 1 of the batch path: the rows' history text as columns, the held SLA fields from the
+    store's numbers column (``workflows.sla_numbers``; ``numbers=None``: from their JSON text)."""
     held_texts = [s for *_r, s in rows]
     hist = HistoryColumns.from_texts([text for _c, text, _s in rows], workflow_states(workflow))
-    return hist, held_columns(held_texts, list(workflow.clocks)), held_texts
+    clocks = list(workflow.clocks)
+    held = held_columns(held_texts, clocks) if numbers is None else held_from_numbers(numbers, clocks)
+    return hist, held, held_texts
 
 
 def batch_evaluate(cases: list[Case], hist: HistoryColumns, workflow: Workflow, rows: list[Row]) -> Any:
@@ -275,6 +282,7 @@ def main() -> None:
     workflow = load_workflow("lawful-access")
     data = make_cases(args.cases, args.seed)
     rows = make_rows(data, workflow)
+    numbers = [sla_numbers(new_sla.sla_from_json(json.loads(s))) for *_r, s in rows]  # as the store holds them
     cases = [case for case, _h in data]
     gc.collect()
     gc.freeze()  # the generated data is long-lived, as a loaded store's cases are
@@ -304,7 +312,9 @@ def main() -> None:
             else:
                 new_changed = changed
             del results
-        s, (hist, held_cols, held_texts) = timed(batch_load, rows, workflow)
+        s, (_hist, held_from_text, _texts) = timed(batch_load, rows, None, workflow)
+        keep("batch load, held from text", s)
+        s, (hist, held_cols, held_texts) = timed(batch_load, rows, numbers, workflow)
         keep("batch load", s)
         s, batch = timed(batch_evaluate, cases, hist, workflow, rows)
         keep("batch evaluate", s)
@@ -312,6 +322,8 @@ def main() -> None:
         keep("batch compare", s)
         best["batch changed"] = sum(changed)
         best["batch changed mismatches"] = sum(a != b for a, b in zip(changed, new_changed, strict=True))
+        from_text = batch_compare(batch, held_from_text, held_texts)
+        best["batch text changed mismatches"] = sum(a != b for a, b in zip(from_text, new_changed, strict=True))
         s, plain_results = timed(plain.all, cases, histories, now_e)
         keep("plain evaluate", s)
         new_results = evaluate_all(new_engine.evaluate_case, cases, histories, workflow)
@@ -337,6 +349,12 @@ def report(args, best, mismatches, new_results, plain_results, data, workflow) -
              "2+3. engine as sync pays (evaluate+compare)", "1+2+3. total"]  # fmt: skip
     for label, old, new, bat in zip(names, stages("old"), stages("new"), stages("batch"), strict=True):
         print(f"{label:<44}{old:>8.3f}s{new:>8.3f}s{bat:>8.3f}s{old / new:>8.2f}x{new / bat:>9.2f}x{old / bat:>9.2f}x")
+    text_load = best["batch load, held from text"]
+    text_total = text_load + best["batch evaluate"] + best["batch compare"]
+    print(
+        f"batch with the held fields read from their JSON text instead of the store's numbers: stage 1 "
+        f"{text_load:.3f} s, total {text_total:.3f} s"
+    )
     plain_s = best["plain evaluate"]
     print(
         f"plain 24x7 baseline, evaluation only: {plain_s:.3f} s "
@@ -354,6 +372,7 @@ def report(args, best, mismatches, new_results, plain_results, data, workflow) -
     print(f"mismatches, new vs old (every field of every clock): {old_vs_new} cases")
     print(f"mismatches, batch vs new (every field of every clock): {batch_vs_new} cases")
     print(f"mismatches, batch vs new (which cases change): {best['batch changed mismatches']} cases")
+    print(f"mismatches, batch with held fields from text vs new: {best['batch text changed mismatches']} cases")
     print(f"batch: cases left to the scalar engine: {best['batch scalar fallback']:,}")
     checked, bad = plain_mismatches(plain_results, new_results, workflow)
     print(f"mismatches, new vs plain 24x7 baseline: {bad} of {checked:,} 24x7 clocks")

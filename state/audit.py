@@ -321,31 +321,25 @@ class AuditLog:
     def begin_intents(self, kind: str, datas: Iterable[dict[str, Any]]) -> list[int]:
         """Announce many writes in one transaction (one commit however many): ``datas`` may be a
         generator that does the writes' preparatory work; if it raises, nothing is announced."""
-        with self._transaction() as db:
-            return [
-                int(
-                    db.execute(
-                        "INSERT INTO pending (kind, data, created_at) VALUES (?, ?, ?)",
-                        (kind, _clean_text(data), datetime.now(UTC).isoformat()),
-                    ).lastrowid
-                    or 0
-                )
-                for data in datas
-            ]
+        return self._announce(kind, map(_clean_text, datas))
 
     def begin_intents_text(self, kind: str, texts: Iterable[str]) -> list[int]:
         """``begin_intents`` for data given as canonical JSON text (``canonical`` of plain JSON values, as
         an intake batch renders it directly): scrubbed as ``begin_intents`` scrubs, one transaction."""
+        return self._announce(kind, map(_clean_canonical, texts))
+
+    def _announce(self, kind: str, cleaned: Iterable[str]) -> list[int]:
+        # ``cleaned`` is consumed inside the transaction: if producing it raises, nothing is announced
         with self._transaction() as db:
             return [
                 int(
                     db.execute(
                         "INSERT INTO pending (kind, data, created_at) VALUES (?, ?, ?)",
-                        (kind, _clean_canonical(text), datetime.now(UTC).isoformat()),
+                        (kind, data, datetime.now(UTC).isoformat()),
                     ).lastrowid
                     or 0
                 )
-                for text in texts
+                for data in cleaned
             ]
 
     def complete_intents(self, intent_ids: Iterable[int], extra: dict[str, Any] | None = None) -> int:

@@ -29,10 +29,11 @@ from casebridge.state.sqlite_file import (
 )
 from casebridge.workflows.cases import Case, SlaFields, StatusChange, TrackedCase
 from casebridge.workflows.sla import iso, parse_iso, sla_from_json, sla_to_json
+from casebridge.workflows.sla_numbers import sla_numbers
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: sla_numbers
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cases (
@@ -42,7 +43,8 @@ CREATE TABLE IF NOT EXISTS cases (
     state TEXT NOT NULL,
     data TEXT NOT NULL,            -- the Case as JSON
     sla TEXT NOT NULL,             -- SLA fields the tracker holds (as listed, or as we last wrote them)
-    history TEXT                   -- [[iso, state], ...] or NULL when never read
+    history TEXT,                  -- [[iso, state], ...] or NULL when never read
+    sla_numbers BLOB               -- the SLA fields as numbers (workflows.sla_numbers), NULL: read the text
 );
 CREATE INDEX IF NOT EXISTS cases_reference ON cases (reference);
 CREATE TABLE IF NOT EXISTS case_links (  -- pairs of cases the sync job linked (key_a < key_b)
@@ -71,6 +73,7 @@ class StoredCase(TrackedCase):
 
     history_text: str = "[]"
     sla_text: str = "{}"
+    sla_numbers: bytes | None = None  # the same SLA fields as numbers (workflows.sla_numbers), if stored
 
     @property
     def pending(self) -> bool:
@@ -100,7 +103,10 @@ class StateStore:
             remedy="upgrade casebridge or delete the file (it is a cache)",
         )
         with self.transaction() as db:
-            if version is not None and version < SCHEMA_VERSION:
+            if version == 1:  # the numbers beside the text: added, not rebuilt (a rebuild re-lists a remote tracker)
+                log.info("state store %s: schema 1 -> %s, adding the SLA fields as numbers", self.path, SCHEMA_VERSION)
+                _add_sla_numbers(db)
+            elif version is not None and version < SCHEMA_VERSION:
                 # only a cache: drop and rebuild rather than migrate
                 log.info("state store %s: schema %s -> %s, rebuilding", self.path, version, SCHEMA_VERSION)
                 db.execute("DROP TABLE IF EXISTS cases")
@@ -213,6 +219,7 @@ class StateStore:
                     updated_at=_updated_at(row),
                     history_text=history,
                     sla_text=sla,
+                    sla_numbers=row["sla_numbers"],
                 )
 
     def reference_of(self, key: str) -> str | None:
@@ -223,7 +230,7 @@ class StateStore:
         """Remember these cases as listed, each with the history read for its ``updated_at``."""
         rows = [_row(t) for t in cases]
         with self.transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            db.executemany("INSERT OR REPLACE INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         return len(rows)
 
     def seed(self, cases: Iterable[TrackedCase]) -> int:
@@ -249,8 +256,8 @@ class StateStore:
         stamp = iso(updated_at) if updated_at is not None else ""
         with self.transaction() as db:
             db.execute(
-                "UPDATE cases SET sla = ?, updated_at = ? WHERE key = ?",
-                (json.dumps(sla_to_json(sla), sort_keys=True), stamp, key),
+                "UPDATE cases SET sla = ?, sla_numbers = ?, updated_at = ? WHERE key = ?",
+                (json.dumps(sla_to_json(sla), sort_keys=True), sla_numbers(sla), stamp, key),
             )
 
     def forget(self, keys: Iterable[str]) -> None:
@@ -293,16 +300,17 @@ def _seed(db: sqlite3.Connection, cases: Iterable[TrackedCase]) -> int:
     rows = [_row(t) for t in cases if t.history]
     before = db.total_changes
     db.executemany(
-        "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+        "INSERT INTO cases VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
         "reference = excluded.reference, updated_at = excluded.updated_at, state = excluded.state, "
-        "data = excluded.data, sla = excluded.sla, history = excluded.history "
+        "data = excluded.data, sla = excluded.sla, history = excluded.history, "
+        "sla_numbers = excluded.sla_numbers "
         "WHERE excluded.updated_at > cases.updated_at",  # '' (stale) sorts first: replaced
         rows,
     )
     return db.total_changes - before
 
 
-def _row(t: TrackedCase) -> tuple[str, str, str, str, str, str, str | None]:
+def _row(t: TrackedCase) -> tuple[str, str, str, str, str, str, str | None, bytes | None]:
     return (
         t.key,
         t.case.reference,
@@ -311,4 +319,18 @@ def _row(t: TrackedCase) -> tuple[str, str, str, str, str, str, str | None]:
         t.case.model_dump_json(),
         json.dumps(sla_to_json(t.sla), sort_keys=True),
         json.dumps([[iso(c.at), c.state] for c in t.history]) if t.history is not None else None,
+        sla_numbers(t.sla),
     )
+
+
+def _add_sla_numbers(db: sqlite3.Connection) -> None:
+    """Schema 1 -> 2: the numbers column, filled from each row's SLA text (a row whose text does not
+    read keeps NULL: the batch path reads its text)."""
+    db.execute("ALTER TABLE cases ADD COLUMN sla_numbers BLOB")
+    filled = []
+    for key, text in db.execute("SELECT key, sla FROM cases").fetchall():
+        try:
+            filled.append((sla_numbers(sla_from_json(json.loads(text))), key))
+        except (ValueError, TypeError, KeyError, AttributeError):
+            continue
+    db.executemany("UPDATE cases SET sla_numbers = ? WHERE key = ?", filled)

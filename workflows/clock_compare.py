@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from numpy.typing import NDArray
 
-from casebridge.workflows.cases import SlaFields
-from casebridge.workflows.clock_batch import STATES, ClockBatch
-from casebridge.workflows.clock_columns import HeldColumns
-from casebridge.workflows.model import ClockState
-from casebridge.workflows.sla import changed_sla, sla_from_json
+from casebridge.workflows.cases import Case, ClockFields, SlaFields, StatusChange
+from casebridge.workflows.clock_batch import STATES, ClockBatch, ClockColumns, evaluate_batch, workflow_states
+from casebridge.workflows.clock_columns import HeldColumns, HistoryColumns
+from casebridge.workflows.model import ClockState, Workflow
+from casebridge.workflows.sla import changed_sla, computed_sla, sla_from_json
 
-__all__ = ["changed_cases", "changes", "held_columns"]
+__all__ = ["changed_cases", "changes", "computed_at", "computed_fields", "held_columns"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _BREACHED = STATES.index(ClockState.BREACHED)
 
@@ -60,16 +63,7 @@ def changed_cases(batch: ClockBatch, held: HeldColumns, held_texts: Sequence[str
             ~held.warn_null[name][rows] & (held.warn[name][rows] == whole_micros(c.warn)),
         )
         changed[rows] |= ~same
-        lv = np.zeros(len(rows), np.int64)
-        breached = c.state == _BREACHED
-        for g, target in enumerate(c.policy):
-            rule = None if target is None else target.escalate
-            if rule is None:
-                continue
-            mine = breached & (c.group == g)
-            for step in rule.levels:
-                lv = np.where(mine & (c.overdue >= step.after), np.maximum(lv, step.level), lv)
-        level[rows] = np.maximum(level[rows], lv)
+        level[rows] = np.maximum(level[rows], _levels(c))
     changed |= level != held.level
     for i, results in batch.scalar.items():
         changed[i] = changed_sla(results, _held(held_texts[i])) is not None
@@ -77,6 +71,55 @@ def changed_cases(batch: ClockBatch, held: HeldColumns, held_texts: Sequence[str
         if i not in batch.scalar:
             changed[i] = changed_sla(batch.results(i), _held(held_texts[i])) is not None
     return changed
+
+
+def _levels(c: ClockColumns) -> NDArray[np.int64]:
+    """Per row of one clock, the escalation level it has reached (``sla.escalation_level``'s rule)."""
+    lv = np.zeros(len(c.rows), np.int64)
+    breached = c.state == _BREACHED
+    for g, target in enumerate(c.policy):
+        rule = None if target is None else target.escalate
+        if rule is None:
+            continue
+        mine = breached & (c.group == g)
+        for step in rule.levels:
+            lv = np.where(mine & (c.overdue >= step.after), np.maximum(lv, step.level), lv)
+    return lv
+
+
+def computed_fields(batch: ClockBatch) -> list[SlaFields]:
+    """``sla.computed_sla(batch.results(i))`` for every case, without building a ``ClockResult``: each
+    clock's fields straight from its columns (whole seconds as ``whole_micros`` rounds them)."""
+    n = len(batch.cases)
+    clocks: list[dict[str, ClockFields]] = [{} for _ in range(n)]
+    level = np.zeros(n, np.int64)
+    names = [str(s) for s in STATES]
+    for name in batch.order:  # the workflow's clock order, as evaluate_case returns them
+        c = batch.clocks.get(name)
+        if c is None:
+            continue
+        due, warn = _instants(c.due), _instants(c.warn)
+        for i, d, w, s in zip(c.rows.tolist(), due, warn, c.state.tolist(), strict=True):
+            clocks[i][name] = ClockFields(d, w, names[s])
+        level[c.rows] = np.maximum(level[c.rows], _levels(c))
+    out = [SlaFields(fields, lv) for fields, lv in zip(clocks, level.tolist(), strict=True)]
+    for i, results in batch.scalar.items():
+        out[i] = computed_sla(results)
+    return out
+
+
+def computed_at(
+    cases: Sequence[Case], histories: Sequence[Sequence[StatusChange]], workflow: Workflow, now: datetime
+) -> list[SlaFields]:
+    """``computed_sla(evaluate_case(case, history, workflow, now))`` for every case, through the batch."""
+    hist = HistoryColumns.from_changes(histories, workflow_states(workflow))
+    return computed_fields(evaluate_batch(cases, hist, workflow, now, histories.__getitem__))
+
+
+def _instants(e: NDArray[np.float64]) -> list[datetime | None]:
+    """``whole_second(datetime.fromtimestamp(x, UTC))`` of each value, None for NaN."""
+    micros, unset = whole_micros(e).tolist(), np.isnan(e).tolist()
+    return [None if u else _EPOCH + timedelta(microseconds=m) for m, u in zip(micros, unset, strict=True)]
 
 
 def _same(

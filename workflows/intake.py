@@ -49,6 +49,8 @@ from casebridge.workflows.sla import computed_sla
 
 log = logging.getLogger(__name__)
 
+BATCH_MIN = 32  # rows whose SLA fields are predicted at once (numpy's set-up would not pay for fewer)
+
 INTAKE_ONLY_FIELDS = ("state", "state_since")
 YEARS = (1990, 2100)  # a moment outside is a typo (or a spreadsheet's serial number), never a real case
 FUTURE_SLACK = timedelta(minutes=5)  # clocks of the sender's machine may be a little ahead
@@ -407,11 +409,30 @@ class FieldsAtCreation(Mapping[str, SlaFields]):
         self._done: dict[str, SlaFields] = {}
 
     def __getitem__(self, reference: str) -> SlaFields:
+        if not self._done and self._clock is None and len(self._rows) >= BATCH_MIN:
+            self._done = self._all_at_once()
         if reference not in self._done:
             row = self._rows[reference]
             created_at = None if self._clock is None else self._clock()  # None: the tracker back-dates
             self._done[reference] = predicted_sla(row, self._workflow, self._now, created_at=created_at)
         return self._done[reference]
+
+    def _all_at_once(self) -> dict[str, SlaFields]:
+        """A tracker that back-dates: every row is evaluated at intake's ``now``, so all at once through
+        the batch clock path (equal to ``predicted_sla`` row by row). If the batch fails, nothing is kept:
+        each row is then evaluated alone and the failing one raises as before."""
+        from casebridge.workflows.clock_compare import computed_at  # numpy: only for a large intake
+
+        refs = list(self._rows)
+        rows = [self._rows[r] for r in refs]
+        now, initial = self._now, self._workflow.initial
+        histories = [[StatusChange(at=r.state_since or now, state=r.state or initial)] for r in rows]
+        try:
+            fields = computed_at([r.case for r in rows], histories, self._workflow, now)
+        except Exception:  # the row-by-row path reports the case alone
+            log.debug("batch SLA prediction failed; row by row", exc_info=True)
+            return {}
+        return dict(zip(refs, fields, strict=True))
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._rows)
