@@ -21,7 +21,7 @@ from casebridge.workflows.clock_compare import changed_cases, held_columns
 from casebridge.workflows.held_numbers import held_from_numbers
 from casebridge.workflows.model import ClockState
 from casebridge.workflows.sla import changed_sla, computed_sla, sla_from_json, sla_to_json
-from casebridge.workflows.sla_numbers import name_key, sla_numbers
+from casebridge.workflows.sla_numbers import STATE_ORDER, name_key, sla_numbers
 from tests.factories import make_case
 from tests.test_clock_batch_equality import KINDS, LAWFUL, NOW, case_specs, lawful_cases, read
 
@@ -93,6 +93,17 @@ def test_rows_the_numbers_cannot_hold_are_read_from_their_text() -> None:
     assert columns.readable.tolist() == [False, True, False, False, False]
     assert columns.due["legal_deadline"][1] == (NOW - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
     assert columns.level.tolist() == [0, 1, 0, 0, 0]
+
+
+def test_a_state_code_outside_the_clock_states_makes_the_row_unreadable() -> None:
+    good = sla_numbers(SlaFields({"legal_deadline": ClockFields(NOW, None, "running")}))
+    assert good is not None
+
+    def with_state(code: int) -> bytes:
+        return good[:-8] + code.to_bytes(8, "little", signed=True)
+
+    blobs = [good, with_state(len(STATE_ORDER) - 1), with_state(len(STATE_ORDER)), with_state(-1)]
+    assert held_from_numbers(blobs, ["legal_deadline"]).readable.tolist() == [True, True, False, False]
 
 
 def test_a_clock_the_workflow_does_not_name_is_ignored_and_a_clock_twice_is_unreadable() -> None:

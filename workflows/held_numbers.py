@@ -48,9 +48,9 @@ def held_from_numbers(blobs: Sequence[bytes | None], clocks: Sequence[str]) -> H
         counts = np.bincount(r, minlength=n)
         out.readable &= counts <= 1
         out.present[name] = counts == 1
-        d, w = due[mine], warn[mine]
-        out.due[name], out.due_null[name] = _scatter(n, r, np.where(d == NULL, -1, d), -1), _flags(n, r, d == NULL)
-        out.warn[name], out.warn_null[name] = _scatter(n, r, np.where(w == NULL, -1, w), -1), _flags(n, r, w == NULL)
+        d, w = due[mine], warn[mine]  # a null instant keeps NULL: its *_null flag says not to read it
+        out.due[name], out.due_null[name] = _scatter(n, r, d, NULL), _flags(n, r, d == NULL)
+        out.warn[name], out.warn_null[name] = _scatter(n, r, w, NULL), _flags(n, r, w == NULL)
         out.state[name] = _scatter(n, r, state[mine], len(STATE_ORDER))
     return out
 
