@@ -11,6 +11,7 @@ import zoneinfo
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -51,13 +52,9 @@ Moment = Annotated[AwareDatetime, BeforeValidator(strict_moment)]
 Day = Annotated[date, BeforeValidator(_strict_date)]
 
 
-_KNOWN_ZONES: set[str] = set()  # names already found in the tz database: 100,000 cases share a few
-
-
+@lru_cache(maxsize=1024)  # 100,000 stored cases share a few zones; a refusal (ValueError) is not cached
 def known_timezone(value: str) -> str:
     """``value`` when it names an IANA time zone; else ValueError (a pydantic validator's message)."""
-    if value in _KNOWN_ZONES:
-        return value
     shown = value if len(value) <= 60 else value[:57] + "..."
     try:
         if len(value) > 255:  # longer than any file name: zoneinfo would fail with an OS error
@@ -65,8 +62,6 @@ def known_timezone(value: str) -> str:
         zoneinfo.ZoneInfo(value)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
         raise ValueError(f"unknown IANA time zone {shown!r} (for example Asia/Karachi)") from None
-    if len(_KNOWN_ZONES) < 1024:
-        _KNOWN_ZONES.add(value)
     return value
 
 

@@ -43,6 +43,7 @@ __all__ = [
     "ClockBatch",
     "ClockColumns",
     "evaluate_batch",
+    "evaluate_changes",
     "evaluate_clocks",
     "workflow_states",
 ]
@@ -150,6 +151,14 @@ def _clock(spec: _ClockSpec, hist: HistoryColumns, seen: I, rows: I, group: I, p
     moment, moment_us = inputs.moments(spec.start_field, rows)
     law = law_targets(policy, rows, inputs, establishments)
     return evaluate_columns(spec, hist, seen, rows, group, policy, target_s, warn_s, moment, moment_us, now_e, law)
+
+
+def evaluate_changes(
+    cases: Sequence[Case], histories: Sequence[Sequence[StatusChange]], workflow: Workflow, now: datetime
+) -> ClockBatch:
+    """``evaluate_batch`` over histories already read (``StatusChange`` lists: intake, report)."""
+    hist = HistoryColumns.from_changes(histories, workflow_states(workflow))
+    return evaluate_batch(cases, hist, workflow, now, histories.__getitem__)
 
 
 def evaluate_clocks(

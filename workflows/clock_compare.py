@@ -16,8 +16,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from casebridge.workflows.cases import Case, ClockFields, SlaFields, StatusChange
-from casebridge.workflows.clock_batch import STATES, ClockBatch, ClockColumns, evaluate_batch, workflow_states
-from casebridge.workflows.clock_columns import HeldColumns, HistoryColumns
+from casebridge.workflows.clock_batch import STATES, ClockBatch, ClockColumns, evaluate_changes
+from casebridge.workflows.clock_columns import HeldColumns
 from casebridge.workflows.model import ClockState, Workflow
 from casebridge.workflows.sla import changed_sla, computed_sla, sla_from_json
 
@@ -112,8 +112,7 @@ def computed_at(
     cases: Sequence[Case], histories: Sequence[Sequence[StatusChange]], workflow: Workflow, now: datetime
 ) -> list[SlaFields]:
     """``computed_sla(evaluate_case(case, history, workflow, now))`` for every case, through the batch."""
-    hist = HistoryColumns.from_changes(histories, workflow_states(workflow))
-    return computed_fields(evaluate_batch(cases, hist, workflow, now, histories.__getitem__))
+    return computed_fields(evaluate_changes(cases, histories, workflow, now))
 
 
 def _instants(e: NDArray[np.float64]) -> list[datetime | None]:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from casebridge.workflows.clock_columns import Bools, HeldColumns, Ints
+from casebridge.workflows.clock_columns import HeldColumns, _scatter
 from casebridge.workflows.sla_numbers import FORMAT, NULL, STATE_ORDER, name_key
 
 __all__ = ["held_from_numbers"]
@@ -31,7 +31,7 @@ def held_from_numbers(blobs: Sequence[bytes | None], clocks: Sequence[str]) -> H
     data = np.frombuffer(b"".join(usable), "<i8").astype(np.int64)
     start = np.cumsum(words) - words
     fmt, level, count = data[start], data[start + 1], data[start + 2]
-    readable: Bools = (fmt == FORMAT) & (count >= 0) & (words == 3 + 4 * count)
+    readable = (fmt == FORMAT) & (count >= 0) & (words == 3 + 4 * count)
     count = np.where(readable, count, 0)
     row = np.repeat(np.arange(n), count)
     first = np.repeat(np.cumsum(count) - count, count)
@@ -49,19 +49,7 @@ def held_from_numbers(blobs: Sequence[bytes | None], clocks: Sequence[str]) -> H
         out.readable &= counts <= 1
         out.present[name] = counts == 1
         d, w = due[mine], warn[mine]  # a null instant keeps NULL: its *_null flag says not to read it
-        out.due[name], out.due_null[name] = _scatter(n, r, d, NULL), _flags(n, r, d == NULL)
-        out.warn[name], out.warn_null[name] = _scatter(n, r, w, NULL), _flags(n, r, w == NULL)
+        out.due[name], out.due_null[name] = _scatter(n, r, d, NULL), _scatter(n, r, d == NULL, True)
+        out.warn[name], out.warn_null[name] = _scatter(n, r, w, NULL), _scatter(n, r, w == NULL, True)
         out.state[name] = _scatter(n, r, state[mine], len(STATE_ORDER))
-    return out
-
-
-def _scatter(n: int, row: Ints, values: Ints, fill: int) -> Ints:
-    out = np.full(n, fill, np.int64)
-    out[row] = values
-    return out
-
-
-def _flags(n: int, row: Ints, values: Bools) -> Bools:
-    out = np.ones(n, np.bool_)  # an absent clock reads as null, as the text reader scatters it
-    out[row] = values
     return out

@@ -389,8 +389,13 @@ def predicted_sla(
     else:
         start = created_at.replace(microsecond=0)
         at = max(now, start)
-    history = [StatusChange(at=start, state=row.state or workflow.initial)]
-    return computed_sla(evaluate_case(row.case, history, workflow, at))
+    return computed_sla(evaluate_case(row.case, created_history(row, workflow, start), workflow, at))
+
+
+def created_history(row: IntakeRow, workflow: Workflow, start: datetime) -> list[StatusChange]:
+    """The history of a case created from ``row`` at ``start``: one entry, the row's state (else the
+    workflow's initial one)."""
+    return [StatusChange(at=start, state=row.state or workflow.initial)]
 
 
 class FieldsAtCreation(Mapping[str, SlaFields]):
@@ -425,8 +430,8 @@ class FieldsAtCreation(Mapping[str, SlaFields]):
 
         refs = list(self._rows)
         rows = [self._rows[r] for r in refs]
-        now, initial = self._now, self._workflow.initial
-        histories = [[StatusChange(at=r.state_since or now, state=r.state or initial)] for r in rows]
+        now, workflow = self._now, self._workflow
+        histories = [created_history(r, workflow, r.state_since or now) for r in rows]
         try:
             fields = computed_at([r.case for r in rows], histories, self._workflow, now)
         except Exception:  # the row-by-row path reports the case alone

@@ -19,8 +19,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from casebridge.workflows.cases import Case, StatusChange
-from casebridge.workflows.clock_batch import STATES, evaluate_batch, workflow_states
-from casebridge.workflows.clock_columns import HistoryColumns
+from casebridge.workflows.clock_batch import STATES, evaluate_changes
 from casebridge.workflows.model import ClockKind, ClockState, Workflow
 from casebridge.workflows.report import ClockFigures, OpenBreach, figures_of
 
@@ -34,8 +33,7 @@ def batch_figures(
 ) -> list[ClockFigures]:
     """``figures_of(evaluate_case(case, history, workflow, now))`` for every case, at once."""
     n = len(cases)
-    hist = HistoryColumns.from_changes(histories, workflow_states(workflow))
-    batch = evaluate_batch(cases, hist, workflow, now, histories.__getitem__)
+    batch = evaluate_changes(cases, histories, workflow, now)
     met, breached, still_open = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
     any_breached = np.zeros(n, np.bool_)
     opens: dict[int, list[OpenBreach]] = {}
