@@ -35,7 +35,16 @@ from casebridge.workflows.model import Workflow
 if TYPE_CHECKING:
     from casebridge.workflows.clock_batch import ClockBatch
 
-__all__ = ["BATCH_SIZE", "MIN_BATCH", "Listing", "evaluate_chunk", "read_listing"]
+__all__ = [
+    "BATCH_SIZE",
+    "MIN_BATCH",
+    "Listing",
+    "evaluate_chunk",
+    "read_cases",
+    "read_listing",
+    "read_rows",
+    "tracked_row",
+]
 
 MIN_BATCH = 32  # fewer cases: the ordinary path (numpy's set-up would not pay), as app.sync_batch
 BATCH_SIZE = 20_000  # cases evaluated at once: columns of 20,000 x 3 clocks stay a few MB
@@ -65,23 +74,49 @@ class Listing:
 
 def read_listing(texts: CaseTexts) -> Listing | None:
     """Every row read as ``list_cases`` reads it, sorted by reference; None when one does not read
-    cleanly (the ordinary listing then reports it, named, as before).
-
-    Column by column (every case validated, every stamp parsed, then the ``TrackedCase`` built): each
-    step is a loop in C around one call, not a Python loop over 100,000 rows."""
-    validate = Case.__pydantic_validator__.validate_json  # what Case.model_validate_json calls
-    try:
-        cases = list(map(validate, texts.data))
-        updated = list(map(parse, texts.updated_at))
-        read = list(map(TrackedCase, texts.keys, cases, texts.states, updated, _sla(texts)))
-    except Exception:
+    cleanly (the ordinary listing then reports it, named, as before) or two share a reference."""
+    read = read_rows(texts)
+    if read is None:
         return None
-    references = [case.reference for case in cases]
+    references = [tracked.case.reference for tracked in read]
     if len(set(references)) != len(references):  # ties would sort in the listing's order: keep the ordinary path
         return None
     order = sorted(range(len(read)), key=references.__getitem__)
     histories = texts.histories
     return Listing([read[i] for i in order], [histories[i] for i in order])
+
+
+def read_rows(texts: CaseTexts) -> list[TrackedCase] | None:
+    """Every row read as ``list_cases`` reads it (but for the SLA fields: ``_sla``), in the listing's
+    order; None when one does not read cleanly.
+
+    Column by column (every case validated, every stamp parsed, then the ``TrackedCase`` built): each
+    step is a loop in C around one call, not a Python loop over 100,000 rows."""
+    checked = _checked(texts)
+    if checked is None:
+        return None
+    cases, updated, sla = checked
+    return list(map(TrackedCase, texts.keys, cases, texts.states, updated, sla))
+
+
+def read_cases(texts: CaseTexts) -> list[Case] | None:
+    """``read_rows``' cases alone (every row checked as it checks them), for a command that needs the
+    ``TrackedCase`` of a few rows only (``tracked_row``)."""
+    checked = _checked(texts)
+    return None if checked is None else checked[0]
+
+
+def tracked_row(texts: CaseTexts, cases: list[Case], i: int) -> TrackedCase:
+    """Row i as ``list_cases`` reads it, but for the SLA fields (none: a caller that reads none)."""
+    return TrackedCase(texts.keys[i], cases[i], texts.states[i], parse(texts.updated_at[i]))
+
+
+def _checked(texts: CaseTexts) -> tuple[list[Case], list[datetime], list[SlaFields]] | None:
+    validate = Case.__pydantic_validator__.validate_json  # what Case.model_validate_json calls
+    try:
+        return list(map(validate, texts.data)), list(map(parse, texts.updated_at)), _sla(texts)
+    except Exception:
+        return None
 
 
 def _sla(texts: CaseTexts) -> list[SlaFields]:

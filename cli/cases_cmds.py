@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import zoneinfo
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from casebridge.app.sync_plan import CaseEvaluation, evaluate_cases, history_reader
-from casebridge.cli import Context, empty_tracker_hint, now_option, parse_now, pass_ctx
+from casebridge.cli import Context, empty_tracker_hint, no_collection, now_option, parse_now, pass_ctx
 from casebridge.cli.complete import complete_reference
 from casebridge.cli.jsonout import JsonArrayWriter
 from casebridge.cli.status_json import StatusRows, case_zone, local_iso
@@ -101,21 +99,6 @@ def _print_text(
             upcoming = next_reminder(c)
             if upcoming is not None:
                 click.echo(f"    {'':<15} next reminder {upcoming[0]} before due, at {local_iso(upcoming[1], zone)}")
-
-
-@contextmanager
-def _no_collection() -> Iterator[None]:
-    """The cyclic garbage collector off: 100,000 stored cases are millions of objects that live until the
-    command has printed them and form no cycles, and each collection only walked them (about 0.2 s of
-    ``status`` at 100,000 cases). On again after, if it was on: by then the cases are freed (what was
-    allocated meanwhile and is still alive is what the next collection walks)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def _listing(tracker: Connector) -> Listing | None:
@@ -232,7 +215,7 @@ def status(ctx: Context, references: tuple[str, ...], as_json: bool, now: str | 
         return
 
     try:
-        with _no_collection():  # the cases are freed when _show returns: before the collector is on again
+        with no_collection():  # the cases are freed when _show returns: before the collector is on again
             failures = _show(tracker, references, as_json, workflow, moment)
     finally:
         tracker.close()

@@ -40,6 +40,7 @@ from casebridge.workflows.clock_batch import STATES, ClockBatch, ClockColumns, _
 from casebridge.workflows.counting import StatementBasis
 from casebridge.workflows.legal_periods import ELAPSED
 from casebridge.workflows.model import ClockState
+from casebridge.workflows.zone_offsets import utc_offsets
 
 __all__ = ["ColumnRows"]
 
@@ -78,11 +79,6 @@ def micros_of(e: F) -> tuple[I, B]:
     return whole.astype(np.int64) * 1_000_000 + frac.astype(np.int64), known
 
 
-def _offset(zone: ZoneInfo, second: int) -> int:
-    delta = datetime.fromtimestamp(second, zone).utcoffset()
-    return 0 if delta is None else int(delta.total_seconds())
-
-
 _SUFFIX: dict[int, str] = {}
 
 
@@ -103,14 +99,7 @@ def local_texts(us: I, known: B, zone_code: I, zones: Sequence[ZoneInfo]) -> lis
     offset = np.zeros(len(us), np.int64)
     for z, zone in enumerate(zones):
         sel = np.flatnonzero(known & (zone_code == z))
-        if not len(sel):
-            continue
-        hours, inverse = np.unique(second[sel] // 3600, return_inverse=True)
-        first = np.array([_offset(zone, h * 3600) for h in hours.tolist()], np.int64)
-        last = np.array([_offset(zone, h * 3600 + 3599) for h in hours.tolist()], np.int64)
-        offset[sel] = first[inverse.ravel()]
-        for k in sel[(first != last)[inverse.ravel()]].tolist():  # an hour with a transition in it
-            offset[k] = _offset(zone, int(second[k]))
+        offset[sel] = utc_offsets(second[sel], zone)
     local = np.where(known, second + offset, 0).astype("datetime64[s]")
     texts = np.datetime_as_string(local, unit="s").tolist()
     offsets, inverse = np.unique(offset, return_inverse=True)

@@ -206,6 +206,12 @@ class Connector(ABC):
         embedded tracker returns its rows in one query. Raises: TrackerError subclasses."""
         return None
 
+    def case_text_chunks(self, size: int) -> Iterator[CaseTexts] | None:
+        """``list_case_texts`` read ``size`` rows at a time (the last chunk may be shorter), so a command that
+        counts cases as it reads them (``report``) never holds them all. Default: None, as
+        ``list_case_texts``. Raises: TrackerError subclasses."""
+        return None
+
     # -- the Provider field ----------------------------------------------------------------------
     def use_provider_names(self, name_of: Callable[[Case], str]) -> None:
         """How the tracker's Provider field names a case's provider: ``name_of(case)`` (the provider

@@ -273,6 +273,14 @@ class LocalConnector(Connector):
         cursor.row_factory = None  # plain tuples: 100,000 rows at agency scale
         return CaseTexts.from_rows(cursor.execute(_CASE_TEXTS).fetchall())
 
+    def case_text_chunks(self, size: int) -> Iterator[CaseTexts]:
+        """``list_case_texts`` ``size`` rows at a time, from one query (one read transaction: the chunks are
+        one snapshot of the tracker)."""
+        cursor = self.db.cursor()
+        cursor.row_factory = None
+        cursor.execute(_CASE_TEXTS)
+        return _chunks(cursor, size)
+
     def read_history(self, key: str) -> list[StatusChange]:
         self._row(key)
         rows = self.db.execute("SELECT at, state FROM history WHERE case_id = ? ORDER BY seq", (_int_key(key),))
@@ -419,6 +427,11 @@ class LocalConnector(Connector):
 
 # one history text per case: entries '["<at>", "<state>"]' joined by ", " inside "[...]", the layout of
 # json.dumps (workflows.clock_columns reads it); the inner query walks the (case_id, seq) index in order
+def _chunks(cursor: sqlite3.Cursor, size: int) -> Iterator[CaseTexts]:
+    while rows := cursor.fetchmany(size):
+        yield CaseTexts.from_rows(rows)
+
+
 _CASE_TEXTS = """
 SELECT c.id, c.data, c.state, c.updated_at, c.sla, c.escalation_level,
   (SELECT '[' || group_concat(e, ', ') || ']' FROM (

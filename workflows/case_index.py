@@ -23,10 +23,17 @@ def canonical_provider(case: Case, directory: Directory) -> str | None:
 
 def provider_namer(directory: Callable[[], Directory]) -> Callable[[Case], str]:
     """A case's provider as the tracker's Provider field and the report name it: the directory's canonical
-    name, else the case's own text. ``directory`` is called on the first case (lazily loaded)."""
+    name, else the case's own text. ``directory`` is called on the first case (lazily loaded). The name
+    depends on the provider and legal entity texts only: each pair is resolved once (a report over
+    100,000 cases names a few dozen providers)."""
+    known: dict[tuple[str, str | None], str] = {}
 
     def name_of(case: Case) -> str:
-        return canonical_provider(case, directory()) or case.provider
+        texts = (case.provider, case.provider_legal_entity)
+        name = known.get(texts)
+        if name is None:
+            name = known[texts] = canonical_provider(case, directory()) or case.provider
+        return name
 
     return name_of
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
-from casebridge.workflows.calendars import BusinessTimeline
+from casebridge.workflows.calendars import BusinessTimeline, Timeline
 from casebridge.workflows.clock_columns import HistoryColumns
 from casebridge.workflows.clocks import _ClockSpec
 from casebridge.workflows.model import ClockKind, ClockState, ClockTarget
@@ -20,7 +20,7 @@ from casebridge.workflows.model import ClockKind, ClockState, ClockTarget
 if TYPE_CHECKING:
     from casebridge.workflows.clock_inputs import Law
 
-__all__ = ["NAN", "STATES", "ClockColumns", "evaluate_columns", "seen_changes"]
+__all__ = ["NAN", "STATES", "ClockColumns", "evaluate_columns", "seen_changes", "working_between"]
 
 F = NDArray[np.float64]
 I = NDArray[np.int64]  # noqa: E741
@@ -98,7 +98,7 @@ def evaluate_columns(spec: _ClockSpec, hist: HistoryColumns, seen_all: I, rows: 
     seg_end = np.where(stop >= 0, stop, ns)
     end = np.where(stopped, times[np.where(stopped, b0 + stop, 0)] if len(times) else 0.0, now_e)
     tl = spec.timeline
-    tab = _Tables(tl, times, start, now_e, started) if tl is not None else None
+    tab = _Tables(tl, times, start[started], np.array([now_e])) if tl is not None else None
     if tab is None:  # 24x7: only a stretch with a pause needs the walk, the rest takes the steady path
         pauses = hist.running_count(is_pause)
         any_pause = started & (pauses[np.where(started, b0 + seg_end, 0)] > pauses[np.where(started, b0 + begin, 0)])
@@ -210,11 +210,11 @@ def _walk(tab: _Tables | None, times: F, codes: I, is_pause: B, bounds: tuple[I,
 class _Tables:
     """A business timeline's day tables as arrays, covering every instant of the batch."""
 
-    def __init__(self, tl: BusinessTimeline, times: F, start: F, now_e: float, started: B) -> None:
+    def __init__(self, tl: BusinessTimeline, *instants: F) -> None:
+        """The tables covering every one of ``instants`` (not all empty)."""
         self.tl = tl
-        pool = np.concatenate((times, start[started], [now_e]))
-        lo, hi = float(pool.min()), float(pool.max())
-        tl.between(lo, hi)  # builds (covers) the table for both ends
+        pool = np.concatenate(instants)
+        tl.between(float(pool.min()), float(pool.max()))  # builds (covers) the table for both ends
         self._load()
 
     def _load(self) -> None:
@@ -239,6 +239,15 @@ class _Tables:
         i = np.maximum(np.searchsorted(self.cum, goal, "left"), 1) - 1
         landed = self.opens[i] + (goal - self.cum[i])
         return np.where(landed >= start, landed, start)
+
+
+def working_between(tl: Timeline, a: F, b: F) -> F:
+    """``tl.between(a[i], b[i])`` for every i (the same float operations: equal figures)."""
+    if not isinstance(tl, BusinessTimeline):
+        return b - a
+    if not len(a):
+        return np.zeros(0)
+    return _Tables(tl, a, b).between(a, b)
 
 
 def _advance(tab: _Tables | None, a: F, seconds: F, want: B) -> F:

@@ -39,6 +39,7 @@ __all__ = [
     "ClockFigures",
     "Group",
     "Report",
+    "assemble",
     "build_report",
     "case_facts",
     "figures_of",
@@ -309,8 +310,7 @@ class Group:
     def times(self, which: str) -> dict[str, float | None]:
         """median and p90 of calendar and working days for ``which`` (first_response | fulfilment)."""
         pairs = getattr(self, which)
-        cal = sorted(p[0] for p in pairs)
-        work = sorted(p[1] for p in pairs)
+        cal, work = map(sorted, zip(*pairs, strict=True)) if pairs else ([], [])
         return {"median_days": median(cal), "p90_days": p90(cal), "median_working_days": median(work),
                 "p90_working_days": p90(work)}  # fmt: skip
 
@@ -377,6 +377,26 @@ def build_report(
         if cell is None:
             cell = cells[f.keys] = Group("")
         cell.add(f)
+    return assemble(cells, facts, not_sent, workflow, now, by=by, date_from=date_from, date_to=date_to,
+                    aggregate=aggregate, min_count=min_count)  # fmt: skip
+
+
+def assemble(
+    cells: dict[tuple[str, ...], Group],
+    facts: list[CaseFacts],
+    not_sent: int,
+    workflow: Workflow,
+    now: datetime,
+    *,
+    by: Sequence[str],
+    date_from: date | None,
+    date_to: date | None,
+    aggregate: bool,
+    min_count: int,
+) -> Report:
+    """The report from its cells (the figures of the cases with the same five labels, ``GROUPINGS``
+    order), the cases with an open breach, and how many were not sent yet."""
+    calendar = calendar_named(workflow, workflow.report.calendar)
     total = Group("total")
     groups: dict[str, dict[str, Group]] = {g: {} for g in by}
     for keys, cell in cells.items():

@@ -14,26 +14,56 @@ numpy is imported here: import this module lazily (``report.build_report`` does,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
+from numpy.typing import NDArray
 
 from casebridge.workflows.cases import Case, StatusChange
-from casebridge.workflows.clock_batch import STATES, evaluate_changes
+from casebridge.workflows.clock_batch import STATES, ClockBatch, evaluate_changes
 from casebridge.workflows.model import ClockKind, ClockState, Workflow
 from casebridge.workflows.report import ClockFigures, OpenBreach, figures_of
 
-__all__ = ["batch_figures"]
+__all__ = ["FigureColumns", "batch_figures", "figure_columns"]
+
+I = NDArray[np.int64]  # noqa: E741
+B = NDArray[np.bool_]
 
 _MET, _BREACHED = STATES.index(ClockState.MET), STATES.index(ClockState.BREACHED)
+
+
+@dataclass
+class FigureColumns:
+    """``figures_of`` of every case of a batch, as columns (row i: case i)."""
+
+    legal_met: I
+    legal_breached: I
+    legal_breached_open: I
+    breached: B  # any clock, legal or not
+    open_breaches: dict[int, tuple[OpenBreach, ...]]  # only the cases with one
+
+    def figures(self) -> list[ClockFigures]:
+        rows = zip(
+            self.legal_met.tolist(),
+            self.legal_breached.tolist(),
+            self.legal_breached_open.tolist(),
+            self.breached.tolist(),
+            strict=True,
+        )
+        return [ClockFigures(m, b, o, a, self.open_breaches.get(i, ())) for i, (m, b, o, a) in enumerate(rows)]
 
 
 def batch_figures(
     cases: Sequence[Case], histories: Sequence[Sequence[StatusChange]], workflow: Workflow, now: datetime
 ) -> list[ClockFigures]:
     """``figures_of(evaluate_case(case, history, workflow, now))`` for every case, at once."""
-    n = len(cases)
-    batch = evaluate_changes(cases, histories, workflow, now)
+    return figure_columns(evaluate_changes(cases, histories, workflow, now)).figures()
+
+
+def figure_columns(batch: ClockBatch) -> FigureColumns:
+    """The figures of every case of ``batch``: from its columns, or ``figures_of`` its scalar results."""
+    n = len(batch.cases)
     met, breached, still_open = np.zeros(n, np.int64), np.zeros(n, np.int64), np.zeros(n, np.int64)
     any_breached = np.zeros(n, np.bool_)
     opens: dict[int, list[OpenBreach]] = {}
@@ -53,12 +83,17 @@ def batch_figures(
             due = float(c.due[j])
             at = None if due != due else datetime.fromtimestamp(due, UTC)  # as ClockBatch.results builds it
             opens.setdefault(int(c.rows[j]), []).append(OpenBreach(name, kind, at, float(c.overdue[j])))
-    out = [
-        ClockFigures(m, b, o, a, tuple(opens.get(i, ())))
-        for i, (m, b, o, a) in enumerate(
-            zip(met.tolist(), breached.tolist(), still_open.tolist(), any_breached.tolist(), strict=True)
-        )
-    ]
+    out = FigureColumns(met, breached, still_open, any_breached, {i: tuple(o) for i, o in opens.items()})
     for i, results in batch.scalar.items():
-        out[i] = figures_of(results)
+        f = figures_of(results)
+        out.legal_met[i], out.legal_breached[i], out.legal_breached_open[i] = (
+            f.legal_met,
+            f.legal_breached,
+            f.legal_breached_open,
+        )
+        out.breached[i] = f.breached
+        if f.open_breaches:
+            out.open_breaches[i] = f.open_breaches
+        else:
+            out.open_breaches.pop(i, None)
     return out
