@@ -118,11 +118,11 @@ def _count_chunk(
             read[i] = tracker.read_history(texts.keys[i])
         return read[i]
 
-    def tracked_of(i: int) -> TrackedCase:
-        return status_batch.tracked_row(texts, cases, i)
+    def listed_as(i: int) -> tuple[str, str | None]:
+        return texts.states[i], None  # the embedded tracker's cases have no web page
 
     batch = evaluate_batch(cases, hist, workflow, now, history_of)
-    columns.add(cases, tracked_of, hist, batch, history_of)
+    columns.add(cases, listed_as, hist, batch, history_of)
     return len(read)
 
 

@@ -43,7 +43,6 @@ __all__ = [
     "read_cases",
     "read_listing",
     "read_rows",
-    "tracked_row",
 ]
 
 MIN_BATCH = 32  # fewer cases: the ordinary path (numpy's set-up would not pay), as app.sync_batch
@@ -100,15 +99,10 @@ def read_rows(texts: CaseTexts) -> list[TrackedCase] | None:
 
 
 def read_cases(texts: CaseTexts) -> list[Case] | None:
-    """``read_rows``' cases alone (every row checked as it checks them), for a command that needs the
-    ``TrackedCase`` of a few rows only (``tracked_row``)."""
+    """``read_rows``' cases alone (every row checked as it checks them), for a command that needs no
+    ``TrackedCase`` (``report``)."""
     checked = _checked(texts)
     return None if checked is None else checked[0]
-
-
-def tracked_row(texts: CaseTexts, cases: list[Case], i: int) -> TrackedCase:
-    """Row i as ``list_cases`` reads it, but for the SLA fields (none: a caller that reads none)."""
-    return TrackedCase(texts.keys[i], cases[i], texts.states[i], parse(texts.updated_at[i]))
 
 
 def _checked(texts: CaseTexts) -> tuple[list[Case], list[datetime], list[SlaFields]] | None:

@@ -8,12 +8,14 @@ checkout, e.g. ``git archive main | tar -x -C DIR/casebridge``):
 - ``casebridge status`` on an empty tracker and ``casebridge --help`` (start-up);
 - ``casebridge status --json`` over the N cases;
 - ``casebridge escalate --dry-run`` over the N cases;
+- ``casebridge report`` over the N cases, grouped all five ways (provider, legal basis, request type,
+  agency, month);
 
 and prints the median wall time, CPU time (user + system: what the machine's other load does not
 inflate) and peak RSS of each, their ratio, and whether NEW printed the very same bytes as OLD.
 Prints figures; never asserts on time.
 
-    .venv/bin/python bench/cli_scale.py --baseline DIR [--cases 100000] [--runs 3]
+    .venv/bin/python bench/cli_scale.py --baseline DIR [--cases 100000] [--runs 3] [--only report ...]
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import escalate as fixture  # bench/escalate.py: the tracker builder
 
 NOW = fixture.NOW.isoformat()
+COMMANDS = ["startup", "status", "escalate", "report"]
+BY_ALL = [arg for g in ("provider", "legal_basis", "request_type", "agency", "month") for arg in ("--by", g)]
 CODE = "import sys; from casebridge.cli import main; sys.argv[0] = 'casebridge'; main()"
 
 
@@ -90,7 +94,9 @@ def main() -> None:
     parser.add_argument("--startup-runs", type=int, default=9)
     parser.add_argument("--baseline", metavar="DIR", help="DIR/casebridge is the older tree to compare with")
     parser.add_argument("--dir", help="work here instead of a temporary directory")
+    parser.add_argument("--only", action="append", choices=COMMANDS, help="only these (repeatable); default: all")
     args = parser.parse_args()
+    only = set(args.only or COMMANDS)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         root = Path(tmp)
         os.chmod(root, 0o700)
@@ -103,22 +109,18 @@ def main() -> None:
         posted = fixture.mark_posted(tracker, plan, 0.99)
         tracker.close()
         print(f"{args.cases:,} cases, {len(plan):,} escalations planned, {posted:,} already posted; now {NOW}")
-        compare("--help", ["--help"], args.baseline, args.startup_runs, root)
-        compare("status, empty tracker", ["--config", str(empty), "status"], args.baseline, args.startup_runs, root)
-        compare(
-            f"status --json, {args.cases:,} cases",
-            ["--config", str(config), "status", "--json", "--now", NOW],
-            args.baseline,
-            args.runs,
-            root,
-        )
-        compare(
-            f"escalate --dry-run, {args.cases:,} cases",
-            ["--config", str(config), "escalate", "--dry-run", "--now", NOW],
-            args.baseline,
-            args.runs,
-            root,
-        )
+        n = f"{args.cases:,} cases"
+        runs = {"startup": args.startup_runs}
+        listed = [
+            ("startup", "--help", ["--help"]),
+            ("startup", "status, empty tracker", ["--config", str(empty), "status"]),
+            ("status", f"status --json, {n}", ["--config", str(config), "status", "--json", "--now", NOW]),
+            ("escalate", f"escalate --dry-run, {n}", ["--config", str(config), "escalate", "--dry-run", "--now", NOW]),
+            ("report", f"report, 5 groupings, {n}", ["--config", str(config), "report", "--now", NOW, *BY_ALL]),
+        ]
+        for command, label, argv in listed:
+            if command in only:
+                compare(label, argv, args.baseline, runs.get(command, args.runs), root)
 
 
 if __name__ == "__main__":

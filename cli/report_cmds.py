@@ -129,20 +129,28 @@ def report(
     if not tracker.exists():  # a read-only command creates nothing: an empty report and how to start
         tracker.close()
         click.echo(empty_tracker_hint(settings), err=True)
-        result = build_report([], workflow, moment, **options)
+        text, requests = _rendered(build_report([], workflow, moment, **options), fmt)
     else:
         try:
-            with no_collection():  # as status: 100,000 cases form no cycles; each collection only walked them
+            # As status: 100,000 cases form no cycles and each collection only walked them. The report is
+            # rendered inside too and freed before the collector is on again: alive then, its hundreds of
+            # thousands of objects were walked once more (0.08 s at 100,000 cases).
+            with no_collection():
                 result, _loaded = make_report(tracker, workflow, moment, state_path=settings.state_path, **options)
+                text, requests = _rendered(result, fmt)
+                del result, _loaded
         finally:
             tracker.close()
-    text = render(result, fmt)
     if out is None:
         click.echo(text, nl=False)
         return
     write_private(out, text)
     if not ctx.quiet:
-        click.echo(f"wrote {out} ({result.total.counts['requests']} requests)", err=True)
+        click.echo(f"wrote {out} ({requests} requests)", err=True)
+
+
+def _rendered(report: Report, fmt: str) -> tuple[str, int]:
+    return render(report, fmt), report.total.counts["requests"]
 
 
 COMMANDS = [report]

@@ -100,7 +100,7 @@ def columns_report(
             return read(texts[start + i] or "[]")
 
         batch = evaluate_batch(cases, hist, workflow, now, history)
-        counter.add(cases, part.__getitem__, hist, batch, history)
+        counter.add(cases, lambda i, part=part: (part[i].state, part[i].url), hist, batch, history)
     return counter.report(by=by, min_count=min_count)
 
 

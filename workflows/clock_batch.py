@@ -60,6 +60,7 @@ class ClockBatch:
     """Results of a batch: per clock its columns, per fallback case its scalar results."""
 
     cases: Sequence[Case]
+    inputs: CaseColumns  # the cases' inputs as read for the batch (their instants: ``moments``)
     clocks: dict[str, ClockColumns]
     order: list[str]  # workflow clock order
     scalar: dict[int, list[ClockResult]]
@@ -122,7 +123,7 @@ def evaluate_batch(
     for g, pairs in enumerate(pairs_of):
         if any(t.ends_on_field for _s, t in pairs):
             fallback |= gid == g
-    batch = ClockBatch(cases, {}, list(plan.specs), {}, {})
+    batch = ClockBatch(cases, inputs, {}, list(plan.specs), {}, {})
     for name, spec in plan.specs.items():
         policy = [next((t for s, t in pairs if s.name == name), None) for pairs in pairs_of]
         has = np.array([t is not None for t in policy], np.bool_)[gid] & ~fallback if n else np.zeros(0, np.bool_)

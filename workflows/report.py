@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from itertools import islice
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from casebridge.workflows.calendars import calendar_named, timeline_for
@@ -38,6 +38,7 @@ __all__ = [
     "CaseFacts",
     "ClockFigures",
     "Group",
+    "ListedCase",
     "Report",
     "assemble",
     "build_report",
@@ -127,6 +128,17 @@ class CaseFacts:
     @property
     def provider(self) -> str:
         return self.keys[0]
+
+
+class ListedCase(NamedTuple):
+    """A case the report lists by name: one with an open breach (what the renderers print of it)."""
+
+    reference: str
+    title: str
+    provider: str  # its provider group
+    state: str
+    url: str | None
+    open_breaches: tuple[OpenBreach, ...]
 
 
 _SENT, _FIRST, _FULFILLED, _PARTIAL, _REFUSED, _REDIRECTED, _ESCALATED = range(7)
@@ -325,14 +337,14 @@ class Report:
     date_to: date | None
     total: Group
     groupings: dict[str, list[Group]]
-    facts: list[CaseFacts]  # the cases with an open breach (none in an aggregate report)
+    facts: list[ListedCase]  # the cases with an open breach (none in an aggregate report)
     not_sent: int
     refusal_reasons: list[str]  # the workflow's, then any other reason found
     aggregate: bool = False
     min_count: int = 0
 
     @property
-    def open_breaches(self) -> list[CaseFacts]:
+    def open_breaches(self) -> list[ListedCase]:
         return sorted((f for f in self.facts if f.open_breaches), key=lambda f: f.reference)
 
 
@@ -359,7 +371,7 @@ def build_report(
     # Each case is counted once, into the cell of its five labels; the groupings merge the cells (a few
     # thousand at most), so five groupings cost little more than one.
     cells: dict[tuple[str, ...], Group] = {}
-    facts: list[CaseFacts] = []
+    facts: list[ListedCase] = []
     not_sent = 0
     for tracked, history, figures in _with_figures(cases, workflow, now):
         f = case_facts(
@@ -372,7 +384,7 @@ def build_report(
         if (date_from is not None and day < date_from) or (date_to is not None and day > date_to):
             continue
         if f.open_breaches and not aggregate:  # the only per-case rows a report shows
-            facts.append(f)
+            facts.append(ListedCase(f.reference, f.title, f.provider, f.state, f.url, f.open_breaches))
         cell = cells.get(f.keys)
         if cell is None:
             cell = cells[f.keys] = Group("")
@@ -383,7 +395,7 @@ def build_report(
 
 def assemble(
     cells: dict[tuple[str, ...], Group],
-    facts: list[CaseFacts],
+    facts: list[ListedCase],
     not_sent: int,
     workflow: Workflow,
     now: datetime,

@@ -5,7 +5,7 @@ batch clock engine's columns and the histories' columns, without a ``CaseFacts``
 of its five labels. Here a chunk's milestones are found on ``HistoryColumns`` (the first entry into each
 milestone state, up to ``now``), its clock figures come from ``report_clocks.figure_columns``, its
 durations from the report calendar's day tables (``clock_eval.working_between``: the same float
-operations as ``report._Durations``), and each cell keeps only per-case numbers; a ``CaseFacts`` is built
+operations as ``report._Durations``), and each cell keeps only per-case numbers; a ``ListedCase`` is built
 only for the cases the report lists (an open breach). The result equals ``build_report``'s
 (tests/test_report_columns.py).
 
@@ -22,14 +22,13 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from itertools import islice
 from operator import attrgetter
-from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from numpy.typing import NDArray
 
 from casebridge.workflows.calendars import calendar_named
-from casebridge.workflows.cases import Case, StatusChange, TrackedCase
+from casebridge.workflows.cases import Case, StatusChange
 from casebridge.workflows.clock_batch import ClockBatch
 from casebridge.workflows.clock_columns import HistoryColumns
 from casebridge.workflows.clock_eval import working_between
@@ -45,22 +44,21 @@ from casebridge.workflows.report import (
     COUNTS,
     NO_AGENCY,
     NO_REASON,
-    CaseFacts,
     Group,
-    OpenBreach,
+    ListedCase,
     Report,
     _Durations,
     _milestone_index,
     _milestones,
     assemble,
 )
-from casebridge.workflows.report_clocks import FigureColumns, figure_columns
+from casebridge.workflows.report_clocks import figure_columns
 
 __all__ = ["NotColumnar", "ReportColumns"]
 
 # a case's labels, read in C (``_value_``: the member's value as a plain str, as ``.value`` gives it)
 _BASIS, _TYPE = attrgetter("legal_basis._value_"), attrgetter("request_type._value_")
-_AGENCY, _SUBMITTED = attrgetter("requesting_agency"), attrgetter("submitted_at")
+_AGENCY = attrgetter("requesting_agency")
 _REFERENCE = attrgetter("reference")
 
 I = NDArray[np.int64]  # noqa: E741
@@ -87,16 +85,14 @@ def _micros(moment: datetime) -> int:
 class _Chunk:
     """One chunk's per-case numbers (row i: case i of the chunk)."""
 
-    def __init__(self, cases: Sequence[Case], found: I, escalations: I, figures: FigureColumns) -> None:
+    def __init__(self, cases: Sequence[Case], found: I, escalations: I, batch: ClockBatch) -> None:
         self.cases = cases
         self.found = found  # (6, n): epoch microseconds of each milestone's first entry, NEVER when none
         self.escalations = escalations
-        self.figures = figures
-        self.sent = found[_SENT].copy()
-        submitted = list(map(_SUBMITTED, cases))
-        given = [i for i, at in enumerate(submitted) if at is not None]
-        if given:
-            self.sent[given] = [(submitted[i] - _EPOCH) // _US for i in given]
+        self.figures = figure_columns(batch)
+        # received: submitted_at (the batch read it: a clock may start there), else the first sent state
+        seconds, micros = batch.inputs.moments("submitted_at", np.arange(len(cases)))
+        self.sent = np.where(np.isnan(seconds), found[_SENT], micros)
 
 
 class ReportColumns:
@@ -127,24 +123,25 @@ class ReportColumns:
         self.refusals: Counter[tuple[int, str]] = Counter()
         self.first_response: list[tuple[I, F, F]] = []  # per chunk: (cell, calendar days, working days)
         self.fulfilment: list[tuple[I, F, F]] = []
-        self.facts: list[CaseFacts] = []
+        self.facts: list[ListedCase] = []
         self.not_sent = 0
         self.references: set[str] = set()
 
     def add(
         self,
         cases: Sequence[Case],
-        tracked_of: Callable[[int], TrackedCase],
+        listed_as: Callable[[int], tuple[str, str | None]],
         hist: HistoryColumns,
         batch: ClockBatch,
         history_of: Callable[[int], Sequence[StatusChange]],
     ) -> None:
         """Counts a chunk of ``cases``: ``hist`` their histories' columns, ``batch`` their clocks at
-        ``now``; ``tracked_of(i)`` gives case i as listed (only for a case the report lists) and
+        ``now``; ``listed_as(i)`` gives case i's state and URL as the tracker lists it (asked only for a
+        case the report lists) and
         ``history_of(i)`` reads its history where the columns could not (``hist.readable``)."""
         self._check_references(cases)
         found, escalations = self._milestones(hist, history_of)
-        chunk = _Chunk(cases, found, escalations, figure_columns(batch))
+        chunk = _Chunk(cases, found, escalations, batch)
         sent = chunk.sent
         received = (sent != NEVER) & (sent <= self.now_us)
         self.not_sent += int(np.count_nonzero(~received))
@@ -156,7 +153,7 @@ class ReportColumns:
         local = self._local_seconds(sent[rows])
         rows, local = self._in_dates(rows, local)
         if len(rows):
-            self._count(chunk, tracked_of, rows, local)
+            self._count(chunk, listed_as, rows, local)
 
     def _check_references(self, cases: Sequence[Case]) -> None:
         # a repeated reference would sort the listed cases in the listing's order, which differs
@@ -202,7 +199,7 @@ class ReportColumns:
             keep &= day <= (self.date_to - _EPOCH.date()).days
         return rows[keep], local[keep]
 
-    def _count(self, chunk: _Chunk, tracked_of: Callable[[int], TrackedCase], rows: I, local: I) -> None:
+    def _count(self, chunk: _Chunk, listed_as: Callable[[int], tuple[str, str | None]], rows: I, local: I) -> None:
         months = np.datetime_as_string(local.astype("datetime64[s]").astype("datetime64[M]"), unit="M").tolist()
         cases = list(map(chunk.cases.__getitem__, rows.tolist()))
         agencies = [agency or NO_AGENCY for agency in map(_AGENCY, cases)]
@@ -231,51 +228,25 @@ class ReportColumns:
         for j in np.flatnonzero(refused).tolist():
             self.refusals[int(cell[j]), cases[j].refusal_reason or NO_REASON] += 1
         sent = chunk.sent[rows]
-        durations = []
         for to, reached, kept in ((_FIRST, first, self.first_response), (_FULFILLED, fulfilled, self.fulfilment)):
-            days, work = self._days(sent, found[to], reached)
-            kept.append((cell[reached], days[reached], work[reached]))
-            durations.append((days, work, reached))
+            kept.append((cell[reached], *self._days(sent[reached], found[to][reached])))
         if not self.aggregate:
-            self._listed(chunk, tracked_of, rows, cell, durations)
+            self._listed(chunk, listed_as, rows, cell)
 
-    def _days(self, sent: I, to: I, reached: B) -> tuple[F, F]:
-        """``_Durations.days(sent, to)`` of every row: (calendar days, working days); 0 where not ``reached``."""
+    def _days(self, sent: I, to: I) -> tuple[F, F]:
+        """``_Durations.days(sent, to)`` of every row: (calendar days, working days)."""
         a = sent / 1e6  # exact instants (below 2**53 us): datetime.timestamp's float
-        b = np.maximum(np.where(reached, to, sent) / 1e6, a)
+        b = np.maximum(to / 1e6, a)
         return (b - a) / 86400.0, working_between(self.durations.timeline, a, b) / self.durations.day
 
-    def _listed(
-        self,
-        chunk: _Chunk,
-        tracked_of: Callable[[int], TrackedCase],
-        rows: I,
-        cell: I,
-        durations: list[tuple[F, F, B]],
-    ) -> None:
-        """A ``CaseFacts`` for each case with an open breach: the only per-case rows a report shows.
-        ``durations``: per row of ``rows``, its first response and fulfilment times (None: not reached)."""
+    def _listed(self, chunk: _Chunk, listed_as: Callable[[int], tuple[str, str | None]], rows: I, cell: I) -> None:
+        """The cases with an open breach: the only per-case rows a report shows."""
         opens = chunk.figures.open_breaches
-        pick = [(i, c, j) for j, (i, c) in enumerate(zip(rows.tolist(), cell.tolist(), strict=True)) if i in opens]
-        if not pick:
-            return
-        at = [i for i, _c, _j in pick]
-        f = chunk.figures
-        rows_at = [j for _i, _c, j in pick]
-        first_response, fulfilment = (_pairs(d[rows_at], w[rows_at], r[rows_at]) for d, w, r in durations)
-        numbers = zip(
-            first_response,
-            fulfilment,
-            chunk.found[:, at].T.tolist(),
-            f.legal_met[at].tolist(),
-            f.legal_breached[at].tolist(),
-            f.legal_breached_open[at].tolist(),
-            f.breached[at].tolist(),
-            chunk.escalations[at].tolist(),
-            strict=True,
-        )
-        for (i, c, _j), row in zip(pick, numbers, strict=True):
-            self.facts.append(_facts(tracked_of(i), self.keys[c], _Numbers(*row), opens[i]))
+        for i, c in zip(rows.tolist(), cell.tolist(), strict=True):
+            if i in opens:
+                case = chunk.cases[i]
+                state, url = listed_as(i)
+                self.facts.append(ListedCase(case.reference, case.title, self.keys[c][0], state, url, opens[i]))
 
     def report(self, *, by: Sequence[str], min_count: int) -> Report:
         """The report over every chunk added (``build_report``'s, equal)."""
@@ -296,57 +267,6 @@ class ReportColumns:
         return assemble(dict(zip(self.keys, groups, strict=True)), self.facts, self.not_sent, self.workflow,
                         self.now, by=by, date_from=self.date_from, date_to=self.date_to,
                         aggregate=self.aggregate, min_count=min_count)  # fmt: skip
-
-
-class _Numbers(NamedTuple):
-    """A listed case's numbers, as the columns hold them."""
-
-    first_response: tuple[float, float] | None
-    fulfilment: tuple[float, float] | None
-    micros: list[int]  # per milestone (``_SENT`` .. ``_REDIRECTED``) its first entry, NEVER when none
-    met: int
-    breached: int
-    still_open: int
-    any_breached: bool
-    escalations: int
-
-
-def _facts(
-    tracked: TrackedCase, keys: tuple[str, ...], n: _Numbers, open_breaches: tuple[OpenBreach, ...]
-) -> CaseFacts:
-    """``report.case_facts`` of a received case from its numbers."""
-    found = [None if us == NEVER else _EPOCH + timedelta(microseconds=us) for us in n.micros]
-    case = tracked.case
-    sent_at = case.submitted_at or found[_SENT]
-    assert sent_at is not None  # a received case
-    first, fulfilled = found[_FIRST], found[_FULFILLED]
-    refused = found[_REFUSED] is not None
-    return CaseFacts(
-        reference=case.reference,
-        title=case.title,
-        url=tracked.url,
-        state=tracked.state,
-        keys=keys,
-        sent_at=sent_at,
-        first_response=n.first_response,
-        fulfilment=n.fulfilment,
-        full=fulfilled is not None,
-        partial=fulfilled is None and found[_PARTIAL] is not None,
-        refused=refused,
-        refusal_reason=(case.refusal_reason or NO_REASON) if refused else None,
-        redirected=found[_REDIRECTED] is not None,
-        no_reply_overdue=first is None and n.any_breached,
-        legal_met=n.met,
-        legal_breached=n.breached,
-        legal_breached_open=n.still_open,
-        escalations=n.escalations,
-        open_breaches=open_breaches,
-    )
-
-
-def _pairs(days: F, work: F, reached: B) -> list[tuple[float, float] | None]:
-    """Per row, (calendar days, working days) where ``reached``, else None."""
-    return [(d, w) if r else None for d, w, r in zip(days.tolist(), work.tolist(), reached.tolist(), strict=True)]
 
 
 def _per_cell(chunks: list[tuple[I, F, F]]) -> dict[int, list[tuple[float, float]]]:
