@@ -263,6 +263,28 @@ class ConnectorContract:
             (h.at, h.state) for h in connector.read_history(a.key)
         ]
 
+    def test_case_text_chunks_are_none_or_the_stored_text_listing_in_chunks(self, connector: Connector) -> None:
+        """``case_text_chunks(size)``: None (the default), or ``list_case_texts`` cut ``size`` rows at a time,
+        in its order, every chunk but the last full; an empty tracker gives no chunk."""
+        empty = connector.case_text_chunks(3)
+        if empty is None:
+            return
+        assert list(empty) == []
+        for n in range(4):
+            created = connector.create_case(make_case(f"FIA-CHUNK-{n}"))
+            if n % 2:
+                connector.transition(created.key, "legal_review")
+        whole = connector.list_case_texts()
+        assert whole is not None
+        fields = ("keys", "data", "states", "updated_at", "sla", "escalation_levels", "histories")
+        expected = list(zip(*(getattr(whole, name) for name in fields), strict=True))
+        assert len(expected) == 4
+        for size in (1, 3, 1000):
+            chunks = list(connector.case_text_chunks(size) or ())
+            rows = [row for texts in chunks for row in zip(*(getattr(texts, name) for name in fields), strict=True)]
+            assert rows == expected
+            assert [len(texts) for texts in chunks] == [size] * (4 // size) + ([4 % size] if 4 % size else [])
+
     def test_use_clock_stamps_writes_only_where_the_tracker_back_dates(self, connector: Connector) -> None:
         real = connector.now()
         moment = real.replace(year=real.year - 3, microsecond=0)
