@@ -122,13 +122,13 @@ class OverlapWatch:
         for where, case in new:
             keys = case_keys(case, self.directory)
             # most keys are named by no other case: sort only the ones that are (same order, same text)
-            shared = [(key, named) for key in keys if (named := self._named(key, case.reference))[1]]
+            shared = [(key, found) for key in keys if (found := self._named(key, case.reference))[1]]
             for key, (first, count) in sorted(shared, key=lambda pair: pair[0]):
                 # a shared identifier may be named by hundreds of cases: the warning names a few
-                named = ", ".join(first)
+                names = ", ".join(first)
                 if count > WARN_NAMES:
-                    named += f" and {count - WARN_NAMES} more (`casebridge find` lists them)"
-                warnings.append(f"{where}: {case.reference} names {key}, already named by open case {named}")
+                    names += f" and {count - WARN_NAMES} more (`casebridge find` lists them)"
+                warnings.append(f"{where}: {case.reference} names {key}, already named by open case {names}")
             self._add(case.reference, keys)
         return warnings
 
