@@ -43,6 +43,9 @@ CREATE TABLE IF NOT EXISTS comments (
     at TEXT NOT NULL,
     markdown TEXT NOT NULL
 );
+-- a reminder or an escalation asks for one case's comments before it posts: without this, each asking
+-- read every comment of every case (issue 16: 2.8 ms a call at 20,000 comments, 0.07 ms at 2,000)
+CREATE INDEX IF NOT EXISTS comments_case ON comments (case_id);
 CREATE TABLE IF NOT EXISTS liaison (
     id INTEGER PRIMARY KEY,
     dedupe_key TEXT NOT NULL UNIQUE,
