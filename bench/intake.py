@@ -14,6 +14,7 @@ and a resume: an intake stopped after half its creates, then rerun, creates only
     .venv/bin/python bench/intake.py                          # 1k and 10k; the fake Jira with 100 cases
     .venv/bin/python bench/intake.py --sizes 1000 10000 100000 --old-max 10000
     .venv/bin/python bench/intake.py --dir /var/tmp --jira 0  # on that disk; no Jira pass
+    .venv/bin/python bench/intake.py --shared-ip --sizes 2000 16000 --old-max 16000 --jira 0
 
 The old code at 100,000 cases takes minutes on disk (issue 16: about 200 s); ``--old-max`` (default
 10,000) bounds the sizes it runs at.
@@ -45,7 +46,8 @@ PROVIDERS = ["Meta", "Google", "X", "Microsoft"]
 STATES = ["submitted", "draft", "acknowledged", "legal_review"]
 
 
-def write_csv(path: Path, count: int, prefix: str = "FIA-B") -> Path:
+def write_csv(path: Path, count: int, prefix: str = "FIA-B", also: str = "") -> Path:
+    """``count`` distinct cases; ``also`` (e.g. ``;ip:198.51.100.7``) is added to every row's identifiers."""
     with path.open("w", newline="", encoding="utf-8") as handle:
         out = csv.writer(handle)
         out.writerow(HEADER.split(","))
@@ -54,7 +56,7 @@ def write_csv(path: Path, count: int, prefix: str = "FIA-B") -> Path:
             state = STATES[i % len(STATES)]
             since = NOW - timedelta(hours=1 + i % 500)
             submitted = (since - timedelta(days=1)).isoformat() if state in ("submitted", "acknowledged") else ""
-            ident = f"email:s{i}@example.com;ip:10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}"
+            ident = f"email:s{i}@example.com;ip:10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}{also}"
             ref, provider = f"{prefix}-{i:07d}", PROVIDERS[i % 4]
             out.writerow(
                 [ref, f"Request {i}", provider, request_type, basis, submitted, state, since.isoformat(), ident]
@@ -120,8 +122,11 @@ def embedded(args: argparse.Namespace, work: Path) -> None:
     print(f"== embedded tracker; files on {work} ({filesystem(work)}); baseline: {args.baseline}")
     old_root = baseline_tree(args.baseline, work / "baseline")
     for count in args.sizes:
-        data = write_csv(work / f"cases-{count}.csv", count)
-        print(f"-- {count:,} cases")
+        data = write_csv(work / f"cases-{count}.csv", count, also=";ip:198.51.100.7" if args.shared_ip else "")
+        print(
+            f"-- {count:,} cases"
+            + (", every one naming 198.51.100.7 (an overlap warning each)" if args.shared_ip else "")
+        )
         new_s, new_cpu, new_mb = one_intake("new", None, work, data, count)
         if count > args.old_max:
             print(f"  old   skipped (over --old-max {args.old_max})")
@@ -222,6 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--old-max", type=int, default=10000, help="largest size the baseline runs at")
     parser.add_argument("--baseline", default="main", help="git ref of the old code (default main)")
     parser.add_argument("--dir", type=Path, default=None, help="where the trackers are written (default: TMPDIR)")
+    parser.add_argument(
+        "--shared-ip", action="store_true", help="every row also names one address (a VPN exit): a warning per row"
+    )
     parser.add_argument("--jira", type=int, default=100, help="cases for the fake Jira pass (0: skip)")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="cb-bench-intake-", dir=args.dir))
