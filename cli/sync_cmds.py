@@ -156,8 +156,11 @@ def _reminded(report: SyncReport) -> str:
 def _print_report(ctx: Context, report: SyncReport) -> None:
     dry = report.options.dry_run
     prefix = "would " if dry else ""
+    # the applied actions are the plan's own objects: found by identity, not compared field by field with
+    # every applied one (100,000 first writes: 10**10 comparisons)
+    applied = {id(action) for action in report.result.applied}
     for action in report.plan.actions:
-        if dry or action in report.result.applied:
+        if dry or id(action) in applied:
             ctx.say(prefix + action.describe())
     for pair in report.links:
         ctx.say(f"{prefix}link {pair.reference_a} <-> {pair.reference_b} (both name {pair.identifier})")

@@ -208,7 +208,8 @@ class Connector(ABC):
 
     def case_text_chunks(self, size: int) -> Iterator[CaseTexts] | None:
         """``list_case_texts`` read ``size`` rows at a time (the last chunk may be shorter), so a command that
-        counts cases as it reads them (``report``) never holds them all. Default: None, as
+        counts cases as it reads them (``report``) never holds them all. The texts carry no URL: offer
+        this only when ``list_cases`` gives none (``TrackedCase.url`` None). Default: None, as
         ``list_case_texts``. Raises: TrackerError subclasses."""
         return None
 

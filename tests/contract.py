@@ -284,6 +284,7 @@ class ConnectorContract:
             rows = [row for texts in chunks for row in zip(*(getattr(texts, name) for name in fields), strict=True)]
             assert rows == expected
             assert [len(texts) for texts in chunks] == [size] * (4 // size) + ([4 % size] if 4 % size else [])
+        assert all(t.url is None for t in connector.list_cases())  # the texts carry none: nothing lost
 
     def test_use_clock_stamps_writes_only_where_the_tracker_back_dates(self, connector: Connector) -> None:
         real = connector.now()

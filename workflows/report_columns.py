@@ -9,8 +9,8 @@ operations as ``report._Durations``), and each cell keeps only per-case numbers;
 only for the cases the report lists (an open breach). The result equals ``build_report``'s
 (tests/test_report_columns.py).
 
-Anything the columns do not make plain raises ``NotColumnar`` (a repeated reference, a receipt outside
-the years 1000-2200): the caller then builds the report the ordinary way.
+Anything the columns do not make plain raises ``NotColumnar`` (a repeated reference, a receipt or ``now``
+outside the years 1700-2199): the caller then builds the report the ordinary way.
 
 numpy is imported here: import this module lazily.
 """
@@ -68,9 +68,10 @@ B = NDArray[np.bool_]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 NEVER = np.iinfo(np.int64).min  # a milestone not reached
-# Receipts the columns take: local dates stay inside datetime's range, and every instant in epoch
-# microseconds is below 2**53, so ``micros / 1e6`` is the float ``datetime.timestamp`` gives.
-_LOW_US = (datetime(1000, 1, 2, tzinfo=UTC) - _EPOCH) // _US
+# Receipts and ``now`` the columns take: every instant a duration is counted between (a receipt, or a
+# milestone after it and by ``now``) is then below 2**53 epoch microseconds (the years 1685-2255) in
+# size, so ``micros / 1e6`` is exactly the float ``datetime.timestamp`` gives.
+_LOW_US = (datetime(1700, 1, 1, tzinfo=UTC) - _EPOCH) // _US
 _HIGH_US = (datetime(2200, 1, 1, tzinfo=UTC) - _EPOCH) // _US
 
 
@@ -148,8 +149,8 @@ class ReportColumns:
         rows = np.flatnonzero(received)
         if not len(rows):
             return
-        if sent[rows].min() < _LOW_US or sent[rows].max() >= _HIGH_US:
-            raise NotColumnar("a receipt outside the years 1000-2200")
+        if sent[rows].min() < _LOW_US or self.now_us >= _HIGH_US:  # received: sent <= now
+            raise NotColumnar("a receipt or now outside the years 1700-2199")
         local = self._local_seconds(sent[rows])
         rows, local = self._in_dates(rows, local)
         if len(rows):
