@@ -1,8 +1,10 @@
 """The report over columns (workflows/report_columns.py) at its edges, each compared with ``build_report``
 (the reference): a receipt a fraction of a second before 1970 stays in December 1969 (local seconds
-are floored, not truncated), the years the columns take end exactly where they say (1000-01-02 and
-2200-01-01 UTC, to the microsecond), an entry at exactly ``now`` counts, and the UTC offsets of
-receipts whose hour holds a DST change are the instant's own.
+are floored, not truncated), the years the columns take end exactly where they say (a receipt from
+1700-01-01 UTC, ``now`` before 2200-01-01 UTC, to the microsecond) and say so in their words, an entry
+at exactly ``now`` counts, two refusals for one reason in one cell count two, ``working_between`` builds
+a fresh timeline's table around both ends, and the UTC offsets of instants on either side of every DST
+change are the instant's own.
 """
 
 from __future__ import annotations
@@ -59,23 +61,30 @@ def test_a_receipt_half_a_second_before_1970_is_counted_in_december_1969() -> No
 
 
 @pytest.mark.parametrize(
-    ("at", "columnar"),
+    ("at", "now", "columnar"),
     [
-        (datetime(1000, 1, 2, tzinfo=UTC), True),
-        (datetime(1000, 1, 2, tzinfo=UTC) - US, False),
-        (datetime(2200, 1, 1, tzinfo=UTC) - US, True),
-        (datetime(2200, 1, 1, tzinfo=UTC), False),
+        (datetime(1700, 1, 1, tzinfo=UTC), datetime(1700, 1, 3, tzinfo=UTC), True),
+        (datetime(1700, 1, 1, tzinfo=UTC) - US, datetime(1700, 1, 3, tzinfo=UTC), False),
+        (datetime(2199, 12, 30, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC) - US, True),
+        (datetime(2199, 12, 30, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC), False),
     ],
 )
-def test_the_years_the_columns_take_end_to_the_microsecond(at: datetime, columnar: bool) -> None:
-    now = at + timedelta(days=2)
+def test_the_years_the_columns_take_end_to_the_microsecond(at: datetime, now: datetime, columnar: bool) -> None:
     if columnar:
         got = _both([at], [[(at, "submitted")]], now)
-        assert _months(got) == {at.strftime("%Y-%m").zfill(7): 1}
+        assert _months(got) == {at.strftime("%Y-%m"): 1}
     else:
         tracked, texts = _cases([at], [[(at, "submitted")]])
-        with pytest.raises(NotColumnar, match="1000-2200"):
+        with pytest.raises(NotColumnar, match=r"^a receipt or now outside the years 1700-2199$"):
             columns_report(tracked, texts, UTC_24X7, now, 1)
+
+
+def test_two_cases_with_one_reference_are_not_columnar_in_these_words() -> None:
+    at = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    tracked, texts = _cases([at, at], [[(at, "submitted")]] * 2)
+    twice = [tracked[0], replace(tracked[1], case=tracked[0].case)]
+    with pytest.raises(NotColumnar, match=r"^two cases share a reference$"):
+        columns_report(twice, texts, UTC_24X7, at + timedelta(days=1), 2)
 
 
 def test_a_receipt_and_a_reply_at_exactly_now_count() -> None:
