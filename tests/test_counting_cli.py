@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from casebridge import workflows as workflows_package
 from casebridge.state.audit import AuditLog
 from tests.cli_runner import Cli
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKFLOW = (ROOT / "workflows" / "lawful-access.toml").read_text()
+# the package's own file (a mutation run stages the package apart from the tests)
+WORKFLOW = (Path(workflows_package.__file__).resolve().parent / "lawful-access.toml").read_text()
 EU_RULE = 'source = "Reg. (EU) 2023/1543 Art. 10(2)"\ncounting = "eu-1182-71"\n'
 
 

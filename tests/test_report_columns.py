@@ -20,6 +20,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from casebridge import workflows as workflows_package
 from casebridge.workflows import load_workflow
 from casebridge.workflows.calendars import BusinessTimeline, calendar_named, timeline_for
 from casebridge.workflows.cases import Case, StatusChange, TrackedCase
@@ -31,7 +32,8 @@ from casebridge.workflows.report import Group, Report, build_report
 from casebridge.workflows.report_columns import NotColumnar, ReportColumns
 from tests.test_clock_batch_equality import KINDS, NOW, case_specs, lawful_cases, read, stored
 
-BUILTIN = Path(__file__).resolve().parents[1] / "workflows" / "lawful-access.toml"
+# the package's own file (not the checkout's: a mutation run stages the package apart from the tests)
+BUILTIN = Path(workflows_package.__file__).resolve().parent / "lawful-access.toml"
 ZONES = ["Asia/Karachi", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu", "UTC"]
 PROVIDERS = ["Meta Platforms", "Facebook", 'x"\\ \u2028\x1b[31m', "=cmd|' /C calc'!A0", "Ünïcode"]
 AGENCIES = [None, "FIA CCW Lahore", "Punjab Police CTD"]
