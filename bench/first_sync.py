@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -28,40 +29,62 @@ from cli_scale import run  # a child under /usr/bin/time: (wall, cpu, peak RSS K
 NOW = fixture.NOW.isoformat()
 
 
-def first_sync(root: Path, built: Path, tree: str) -> tuple[float, float, int]:
-    """(wall s, cpu s, peak RSS KB) of a first sync of a fresh copy of ``built``."""
+def fresh_config(root: Path, built: Path) -> Path:
+    """A fresh copy of the tracker file ``built`` in root/run, and a config naming it (no state store yet)."""
     work = root / "run"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(mode=0o700)
     shutil.copy(built, work / "t.db")
     config = work / "c.toml"
     config.write_text(f'state = "{work}/s.db"\n\n[tracker]\nconnector = "local"\npath = "{work}/t.db"\n')
-    args = ["--config", str(config), "-q", "sync", "--no-remind", "--now", NOW]
-    wall, cpu, rss, _digest = run(args, {"PYTHONPATH": tree}, root)
-    return wall, cpu, rss
+    return config
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 5_000, 20_000])
-    parser.add_argument("--baseline", metavar="DIR", help="DIR/casebridge is the older tree to compare with")
-    parser.add_argument("--dir", help="work here instead of a temporary directory (on disk, as a tracker is)")
-    args = parser.parse_args()
+def per_size(
+    args: argparse.Namespace,
+    header: str,
+    build: Callable[[Path, int], None],
+    measure: Callable[[Path, Path, str, int], str],
+) -> None:
+    """For each of ``args.sizes``: builds a tracker (``build(path, size)``) and prints one line of what
+    ``measure(root, built, tree, size)`` says of this tree and, with ``args.baseline``, of the older one."""
     trees = [("new", "")] + ([("old", args.baseline)] if args.baseline else [])
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         root = Path(tmp)
         os.chmod(root, 0o700)
-        print(f"first sync (every case written once), now {NOW}; per case: wall / CPU milliseconds")
+        print(header)
         for size in args.sizes:
             built = root / f"t{size}.db"
-            fixture.build_tracker(built, size).close()
+            build(built, size)
             line = f"{size:>8,} cases"
             for name, tree in trees:
-                wall, cpu, rss = first_sync(root, built, tree)
-                line += f" | {name} {wall:7.2f} s wall {cpu:7.2f} s cpu {rss / 1024:5.0f} MB"
-                line += f" = {1000 * wall / size:5.2f} / {1000 * cpu / size:5.2f} ms a case"
+                line += f" | {name} " + measure(root, built, tree, size)
             print(line, flush=True)
             built.unlink()
+
+
+def arguments(doc: str | None, sizes: list[int]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=sizes)
+    parser.add_argument("--baseline", metavar="DIR", help="DIR/casebridge is the older tree to compare with")
+    parser.add_argument("--dir", help="work here instead of a temporary directory (on disk, as a tracker is)")
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments(__doc__, [1_000, 5_000, 20_000])
+
+    def measure(root: Path, built: Path, tree: str, size: int) -> str:
+        config = fresh_config(root, built)
+        args_ = ["--config", str(config), "-q", "sync", "--no-remind", "--now", NOW]
+        wall, cpu, rss, _digest = run(args_, {"PYTHONPATH": tree}, root)
+        return (
+            f"{wall:7.2f} s wall {cpu:7.2f} s cpu {rss / 1024:5.0f} MB"
+            f" = {1000 * wall / size:5.2f} / {1000 * cpu / size:5.2f} ms a case"
+        )
+
+    header = f"first sync (every case written once), now {NOW}; per case: wall / CPU milliseconds"
+    per_size(args, header, lambda path, size: fixture.build_tracker(path, size).close(), measure)
 
 
 if __name__ == "__main__":

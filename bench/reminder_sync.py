@@ -16,12 +16,8 @@ older checkout). Prints CPU time per case and the reminders posted; never assert
 
 from __future__ import annotations
 
-import argparse
-import os
-import shutil
 import sqlite3
 import sys
-import tempfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import escalate as fixture  # bench/escalate.py: the tracker builder
 from cli_scale import run  # a child under /usr/bin/time: (wall, cpu, peak RSS KB, stdout digest)
+from first_sync import arguments, fresh_config, per_size
 
 AT = (fixture.NOW + timedelta(days=56)).isoformat()
 
@@ -50,45 +47,22 @@ def build(path: Path, size: int) -> None:
     db.close()
 
 
-def one_run(root: Path, built: Path, tree: str) -> tuple[float, float, int]:
-    """(wall s, cpu s, reminders posted) of a sync of a fresh copy of ``built``."""
-    work = root / "run"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(mode=0o700)
-    shutil.copy(built, work / "t.db")
-    config = work / "c.toml"
-    config.write_text(f'state = "{work}/s.db"\n\n[tracker]\nconnector = "local"\npath = "{work}/t.db"\n')
+def measure(root: Path, built: Path, tree: str, size: int) -> str:
+    """A sync of a fresh copy of ``built``: CPU per case and the reminders it posted."""
+    config = fresh_config(root, built)
     wall, cpu, _rss, _digest = run(["--config", str(config), "-q", "sync", "--now", AT], {"PYTHONPATH": tree}, root)
-    db = sqlite3.connect(work / "t.db")
+    db = sqlite3.connect(config.parent / "t.db")
     posted = (
-        db.execute("SELECT COUNT(*) FROM comments").fetchone()[0]
-        - db.execute("SELECT COUNT(*) FROM cases").fetchone()[0]
+        db.execute("SELECT COUNT(*) FROM comments").fetchone()[0] - size  # the earlier comment of each case
     )
     db.close()
-    return wall, cpu, posted
+    return f"{wall:7.2f} s wall {cpu:7.2f} s cpu = {1000 * cpu / size:5.2f} ms a case, {posted:,} reminders"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[2_000, 20_000])
-    parser.add_argument("--baseline", metavar="DIR", help="DIR/casebridge is the older tree to compare with")
-    parser.add_argument("--dir", help="work here instead of a temporary directory (on disk, as a tracker is)")
-    args = parser.parse_args()
-    trees = [("new", "")] + ([("old", args.baseline)] if args.baseline else [])
-    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        root = Path(tmp)
-        os.chmod(root, 0o700)
-        print(f"sync posting reminders over a tracker with a comment per case, now {AT}; CPU ms a case")
-        for size in args.sizes:
-            built = root / f"t{size}.db"
-            build(built, size)
-            line = f"{size:>8,} cases"
-            for name, tree in trees:
-                wall, cpu, posted = one_run(root, built, tree)
-                line += f" | {name} {wall:7.2f} s wall {cpu:7.2f} s cpu = {1000 * cpu / size:5.2f} ms a case"
-                line += f", {posted:,} reminders"
-            print(line, flush=True)
-            built.unlink()
+    args = arguments(__doc__, [2_000, 20_000])
+    header = f"sync posting reminders over a tracker with a comment per case, now {AT}; CPU ms a case"
+    per_size(args, header, build, measure)
 
 
 if __name__ == "__main__":
