@@ -93,7 +93,7 @@ class OverlapWatch:
     def __init__(self, tracked: Iterable[TrackedCase], directory: Directory, workflow: Workflow) -> None:
         self.directory = directory
         self._refs: dict[Key, set[str]] = {}
-        self._least: dict[Key, list[str]] = {}  # the WARN_NAMES + 1 smallest of _refs[key], sorted
+        self._least: dict[Key, list[str]] = {}  # the WARN_NAMES + 1 smallest of _refs[key] (2 or more), sorted
         for t in tracked:
             if is_open(workflow, t.state):
                 self._add(t.case.reference, case_keys(t.case, directory))
@@ -104,8 +104,12 @@ class OverlapWatch:
             if reference in refs:
                 continue
             refs.add(reference)
-            least = self._least.setdefault(key, [])
-            if len(least) <= WARN_NAMES or reference < least[-1]:
+            if len(refs) == 1:  # most identifiers are named once: no list of the smallest (``_named``)
+                continue
+            least = self._least.get(key)
+            if least is None:
+                self._least[key] = sorted(refs)
+            elif len(least) <= WARN_NAMES or reference < least[-1]:
                 insort(least, reference)
                 del least[WARN_NAMES + 1 :]
 
@@ -115,7 +119,8 @@ class OverlapWatch:
         if not refs:
             return [], 0
         count = len(refs) - (but in refs)
-        return [r for r in self._least[key] if r != but][:WARN_NAMES], count
+        least = self._least.get(key) or list(refs)  # none kept: one reference
+        return [r for r in least if r != but][:WARN_NAMES], count
 
     def warnings(self, new: Iterable[tuple[str, Case]]) -> list[str]:
         warnings = []
