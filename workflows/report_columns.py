@@ -138,8 +138,8 @@ class ReportColumns:
     ) -> None:
         """Counts a chunk of ``cases``: ``hist`` their histories' columns, ``batch`` their clocks at
         ``now``; ``listed_as(i)`` gives case i's state and URL as the tracker lists it (asked only for a
-        case the report lists) and
-        ``history_of(i)`` reads its history where the columns could not (``hist.readable``)."""
+        case the report lists) and ``history_of(i)`` reads its history where the columns could not
+        (``hist.readable``)."""
         self._check_references(cases)
         found, escalations = self._milestones(hist, history_of)
         chunk = _Chunk(cases, found, escalations, batch)
