@@ -107,10 +107,6 @@ def _count_chunk(
 ) -> int:
     """Counts one chunk into ``columns``; returns how many histories were read one by one (those the
     columns could not read)."""
-    from casebridge.workflows.clock_batch import evaluate_batch, workflow_states
-    from casebridge.workflows.clock_columns import HistoryColumns
-
-    hist = HistoryColumns.from_texts(texts.histories, workflow_states(workflow))
     read: dict[int, list[StatusChange]] = {}
 
     def history_of(i: int) -> list[StatusChange]:
@@ -121,7 +117,7 @@ def _count_chunk(
     def listed_as(i: int) -> tuple[str, str | None]:
         return texts.states[i], None  # the embedded tracker's cases have no web page
 
-    batch = evaluate_batch(cases, hist, workflow, now, history_of)
+    hist, batch = status_batch.evaluate_texts(cases, texts.histories, history_of, workflow, now)
     columns.add(cases, listed_as, hist, batch, history_of)
     return len(read)
 

@@ -22,7 +22,7 @@ numpy is imported only when a chunk is evaluated (never on ``status``'s start-up
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -34,12 +34,14 @@ from casebridge.workflows.model import Workflow
 
 if TYPE_CHECKING:
     from casebridge.workflows.clock_batch import ClockBatch
+    from casebridge.workflows.clock_columns import HistoryColumns
 
 __all__ = [
     "BATCH_SIZE",
     "MIN_BATCH",
     "Listing",
     "evaluate_chunk",
+    "evaluate_texts",
     "read_cases",
     "read_listing",
     "read_rows",
@@ -142,8 +144,21 @@ def evaluate_chunk(
 ) -> ClockBatch:
     """Every clock of these cases at ``now`` (``ClockBatch.results(i)`` is ``clocks.evaluate_case``'s
     result for case i). Raises whatever the scalar engine raises on a case evaluated inside the batch."""
+    cased = [t.case for t in cases]
+    return evaluate_texts(cased, histories, lambda i: history_of(cases[i]), workflow, now)[1]
+
+
+def evaluate_texts(
+    cases: Sequence[Case],
+    histories: Sequence[str | None],
+    history_of: Callable[[int], Sequence[StatusChange]],
+    workflow: Workflow,
+    now: datetime,
+) -> tuple[HistoryColumns, ClockBatch]:
+    """The histories' columns (from their stored text) and every clock of the cases at ``now``;
+    ``history_of(i)`` reads case i's history the ordinary way where the scalar engine needs it."""
     from casebridge.workflows.clock_batch import evaluate_batch, workflow_states  # numpy: only here
     from casebridge.workflows.clock_columns import HistoryColumns
 
     hist = HistoryColumns.from_texts(histories, workflow_states(workflow))
-    return evaluate_batch([t.case for t in cases], hist, workflow, now, lambda i: history_of(cases[i]))
+    return hist, evaluate_batch(cases, hist, workflow, now, history_of)

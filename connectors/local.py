@@ -425,13 +425,13 @@ class LocalConnector(Connector):
         )
 
 
-# one history text per case: entries '["<at>", "<state>"]' joined by ", " inside "[...]", the layout of
-# json.dumps (workflows.clock_columns reads it); the inner query walks the (case_id, seq) index in order
 def _chunks(cursor: sqlite3.Cursor, size: int) -> Iterator[CaseTexts]:
     while rows := cursor.fetchmany(size):
         yield CaseTexts.from_rows(rows)
 
 
+# one history text per case: entries '["<at>", "<state>"]' joined by ", " inside "[...]", the layout of
+# json.dumps (workflows.clock_columns reads it); the inner query walks the (case_id, seq) index in order
 _CASE_TEXTS = """
 SELECT c.id, c.data, c.state, c.updated_at, c.sla, c.escalation_level,
   (SELECT '[' || group_concat(e, ', ') || ']' FROM (

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,31 @@ def _seed(cli_dir: Path, cli: Cli, count: int) -> None:
     (cli_dir / "casebridge.toml").write_text('workflow = "wf.toml"\n')
     code, out, err = cli("intake", "cases.json", "--now", "2027-03-01T00:00:00Z")
     assert code == 0, out + err
+
+
+def damage(cli_dir: Path, statement: str, params: tuple[object, ...] = ()) -> None:
+    """One SQL statement on the embedded tracker's file, as a person or an older casebridge might leave it."""
+    db = sqlite3.connect(cli_dir / "casebridge.db")
+    with db:
+        db.execute(statement, params)
+    db.close()
+
+
+def status_both_ways(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch, args: list[str], *, then: Callable[[], object] = lambda: None
+) -> tuple[Any, Any]:
+    """The command ``args`` the ordinary way (no listing by text: ``list_cases`` and the scalar engine),
+    then, after ``then()`` (a spy), the batch way: each the CLI's (code, out, err), or the exception raised."""
+    outputs: list[Any] = []
+    for min_batch in (10**9, 32):
+        monkeypatch.setattr(status_batch, "MIN_BATCH", min_batch)
+        if min_batch == 32:
+            then()
+        try:
+            outputs.append(cli(*args))
+        except Exception as exc:
+            outputs.append(repr(exc))
+    return outputs[0], outputs[1]
 
 
 def _spy(monkeypatch: pytest.MonkeyPatch) -> list[bool]:

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from casebridge.app import status_batch
 from casebridge.cli import status_columns
 from casebridge.connectors.local import LocalConfig, LocalConnector
 from casebridge.workflows import load_workflow
@@ -25,6 +24,8 @@ from tests.cli_runner import Cli
 from tests.escalate_e2e import write_config
 from tests.factories import make_case
 from tests.test_counting_cli import WORKFLOW, _case
+from tests.test_status_collector_and_writes import damage as damage_file
+from tests.test_status_collector_and_writes import status_both_ways
 
 ZONES = [
     "UTC",
@@ -109,14 +110,18 @@ def _spy(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return written
 
 
+def _rows(cli_dir: Path) -> list[Any]:
+    db = sqlite3.connect(cli_dir / "casebridge.db")
+    rows = db.execute("SELECT data || sla FROM cases").fetchall()
+    db.close()
+    return rows
+
+
 def _both(cli: Cli, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> tuple[Any, Any, list[int]]:
     """(the ordinary path's result, the fast path's, the chunks the fast path wrote from columns)."""
-    monkeypatch.setattr(status_batch, "MIN_BATCH", 10**9)  # no listing by text: list_cases and the scalar engine
-    ordinary = cli(*args)
-    monkeypatch.setattr(status_batch, "MIN_BATCH", 32)
-    written = _spy(monkeypatch)
-    fast = cli(*args)
-    return ordinary, fast, written
+    spied: list[list[int]] = []
+    ordinary, fast = status_both_ways(cli, monkeypatch, args, then=lambda: spied.append(_spy(monkeypatch)))
+    return ordinary, fast, spied[0]
 
 
 @pytest.mark.parametrize("now", NOWS)
@@ -167,20 +172,10 @@ def test_a_row_that_does_not_read_cleanly_sends_the_listing_the_ordinary_way(
 ) -> None:
     monkeypatch.delenv("CASEBRIDGE_CONFIG", raising=False)
     _seed(cli_dir, cli, 40)
-    db = sqlite3.connect(cli_dir / "casebridge.db")
-    with db:
-        before = db.execute("SELECT data || sla FROM cases").fetchall()
-        db.execute(damage)
-        assert db.execute("SELECT data || sla FROM cases").fetchall() != before
-    db.close()
-    monkeypatch.setattr(status_batch, "MIN_BATCH", 10**9)
-    ordinary = cli("status", "--json", "--now", NOWS[1])
-    monkeypatch.setattr(status_batch, "MIN_BATCH", 32)
-    written = _spy(monkeypatch)
-    try:
-        fast = cli("status", "--json", "--now", NOWS[1])
-    except Exception as exc:
-        fast = repr(exc)
+    before = _rows(cli_dir)
+    damage_file(cli_dir, damage)
+    assert _rows(cli_dir) != before
+    ordinary, fast, written = _both(cli, monkeypatch, ["status", "--json", "--now", NOWS[1]])
     assert fast == ordinary
     assert written == []
 

@@ -16,7 +16,7 @@ from casebridge.app.status_batch import _HELD
 from casebridge.connectors.local_schema import sla_from_row, sla_to_json
 from casebridge.workflows.cases import ClockFields, SlaFields
 from tests.cli_runner import Cli
-from tests.test_status_collector_and_writes import _seed
+from tests.test_status_collector_and_writes import _seed, damage, status_both_ways
 
 digits = st.text(alphabet="0123456789", min_size=1, max_size=5)
 years = digits | st.sampled_from(["0000", "0001", "2027", "2028", "1900", "2000", "9999", "10000"])
@@ -107,25 +107,16 @@ def test_a_row_list_cases_refuses_still_goes_the_ordinary_way(
 ) -> None:
     monkeypatch.delenv("CASEBRIDGE_CONFIG", raising=False)
     _seed(cli_dir, cli, 40)
-    db = sqlite3.connect(cli_dir / "casebridge.db")
-    with db:
-        db.execute("UPDATE cases SET sla = ? WHERE id = 7", (sla,))
-    db.close()
+    damage(cli_dir, "UPDATE cases SET sla = ? WHERE id = 7", (sla,))
     from casebridge.app import status_batch
 
-    monkeypatch.setattr(status_batch, "MIN_BATCH", 10**9)
-    try:
-        ordinary = cli("status", "--json", "--now", "2027-03-02T00:00:00Z")
-    except Exception as exc:
-        ordinary = repr(exc)
-    monkeypatch.setattr(status_batch, "MIN_BATCH", 32)
     read: list[object] = []
     real = status_batch.read_listing
-    monkeypatch.setattr(status_batch, "read_listing", lambda texts: read.append(real(texts)) or read[-1])
-    try:
-        fast = cli("status", "--json", "--now", "2027-03-02T00:00:00Z")
-    except Exception as exc:
-        fast = repr(exc)
+
+    def spy() -> None:
+        monkeypatch.setattr(status_batch, "read_listing", lambda texts: read.append(real(texts)) or read[-1])
+
+    ordinary, fast = status_both_ways(cli, monkeypatch, ["status", "--json", "--now", "2027-03-02T00:00:00Z"], then=spy)
     assert fast == ordinary
     assert read == [None]  # the listing was refused: the ordinary way printed (or refused) it
 

@@ -84,16 +84,10 @@ def figure_columns(batch: ClockBatch) -> FigureColumns:
             at = None if due != due else datetime.fromtimestamp(due, UTC)  # as ClockBatch.results builds it
             opens.setdefault(int(c.rows[j]), []).append(OpenBreach(name, kind, at, float(c.overdue[j])))
     out = FigureColumns(met, breached, still_open, any_breached, {i: tuple(o) for i, o in opens.items()})
-    for i, results in batch.scalar.items():
+    for i, results in batch.scalar.items():  # never in a clock's columns (``evaluate_batch``)
         f = figures_of(results)
-        out.legal_met[i], out.legal_breached[i], out.legal_breached_open[i] = (
-            f.legal_met,
-            f.legal_breached,
-            f.legal_breached_open,
-        )
-        out.breached[i] = f.breached
+        out.legal_met[i], out.legal_breached[i] = f.legal_met, f.legal_breached
+        out.legal_breached_open[i], out.breached[i] = f.legal_breached_open, f.breached
         if f.open_breaches:
             out.open_breaches[i] = f.open_breaches
-        else:
-            out.open_breaches.pop(i, None)
     return out
